@@ -1,0 +1,183 @@
+"""The one settings object: built once (from ``CALLSCRIBE_*`` env vars and an optional
+TOML file) and passed in. Nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Settings(BaseSettings):
+    """Everything callscribe can be told. Field docs are the configuration reference
+    (``docs/configuration.md``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CALLSCRIBE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # -- storage -------------------------------------------------------------------------
+    database_url: str = "sqlite:///./callscribe.db"
+    """SQLAlchemy URL of the system of record. SQLite for one machine, ``postgresql://…``
+    for the distributed mode. A password in it is never logged."""
+
+    broker_url: SecretStr | None = None
+    """Celery broker (``redis://``, ``rediss://``). Unset: jobs run in-process."""
+
+    output: str = "./transcripts"
+    """Where exports go: a local directory or an ``s3://bucket/prefix``."""
+
+    export_formats: list[str] = ["json", "srt", "vtt", "txt", "dialogue"]
+    """Which exports to write per recording (json, srt, vtt, txt, dialogue)."""
+
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto, …). Unset: AWS."""
+
+    s3_region: str | None = None
+    """Region for the S3 client. Unset: boto3's default chain."""
+
+    aws_access_key_id: SecretStr | None = None
+    """S3 access key. Unset: boto3's default credential chain (env, profile, role)."""
+
+    aws_secret_access_key: SecretStr | None = None
+    """S3 secret key. Never logged, never stored in the database."""
+
+    # -- discovery and planning ------------------------------------------------------------
+    include: list[str] = ["*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.mp4"]
+    """Glob patterns (on the file name) of recordings to pick up from a source."""
+
+    job_max_seconds: float = Field(600.0, gt=30)
+    """Longest span of one recording given to one job. Long calls become several jobs."""
+
+    # -- model and decoding ----------------------------------------------------------------
+    model: str = "small"
+    """faster-whisper model name (downloaded on first use) or a local CTranslate2 directory."""
+
+    model_cache_dir: str | None = None
+    """Where downloaded models are kept (faster-whisper's ``download_root``)."""
+
+    device: Device = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when present)."""
+
+    device_index: int = 0
+    """Which GPU a worker process uses."""
+
+    compute_type: str = "default"
+    """CTranslate2 compute type: int8, int8_float16, float16, float32, default."""
+
+    cpu_threads: int = 0
+    """CTranslate2 intra-op threads on CPU (0 = library default)."""
+
+    language: str | None = None
+    """Spoken language code (e.g. ``en``). Unset: detected per recording channel."""
+
+    initial_prompt: str | None = None
+    """Text given to the model as prior context for every window (domain words)."""
+
+    hotwords: str | None = None
+    """Words to bias decoding toward (product names)."""
+
+    beam_size: int = Field(5, ge=1)
+    """Beam width for decoding."""
+
+    batch_size: int = Field(8, ge=1)
+    """Windows per model batch."""
+
+    word_timestamps: bool = False
+    """Reserved for word-level alignment; off."""
+
+    segment_timestamps: bool = True
+    """Let the model emit timestamps so a window splits into finer segments."""
+
+    # -- audio, VAD and windows ------------------------------------------------------------
+    speaker_labels: list[str] = ["agent", "customer"]
+    """Speaker label per channel index; a mono recording uses the first."""
+
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    """Silero VAD speech probability threshold."""
+
+    vad_min_silence_ms: int = 500
+    """Silence needed to end a speech chunk."""
+
+    vad_speech_pad_ms: int = 200
+    """Padding kept around each speech chunk."""
+
+    window_max_seconds: float = Field(30.0, gt=1, le=30)
+    """Longest window handed to the model (Whisper sees 30 s at most)."""
+
+    window_merge_gap_seconds: float = Field(3.0, ge=0)
+    """Speech chunks closer than this are merged into one window (if it stays short enough)."""
+
+    # -- execution -------------------------------------------------------------------------
+    workers: int = Field(1, ge=1)
+    """In-process (embedded) mode: how many jobs decode/VAD ahead of the model."""
+
+    max_attempts: int = Field(3, ge=1)
+    """A job that failed this many times is failed for good."""
+
+    config_file: Path | None = None
+    """Optional TOML file with the same keys (env vars win over it)."""
+
+    @field_validator("export_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        known = {"json", "srt", "vtt", "txt", "dialogue"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown export format(s) {unknown}; known: {sorted(known)}")
+        return value
+
+    def speaker_for(self, channel: int, channels: int) -> str:
+        """Speaker label of ``channel`` in a recording with ``channels`` channels."""
+        if channels == 1:
+            return self.speaker_labels[0] if self.speaker_labels else "speaker"
+        if channel < len(self.speaker_labels):
+            return self.speaker_labels[channel]
+        return f"channel{channel}"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings safe to print or log: secrets masked, DB password removed."""
+        data = self.model_dump()
+        from sqlalchemy.engine import make_url
+
+        data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        for key, value in data.items():
+            if isinstance(value, SecretStr):
+                data[key] = "**********"
+        return data
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: TOML file (if any) < environment < explicit ``overrides``.
+
+    ``overrides`` with value None are ignored, so CLI options that were not given fall
+    through to the environment and the file.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    env_only = Settings(**given)
+    path = config_file or env_only.config_file
+    if path is None:
+        return env_only
+    file_values = _read_toml(Path(path))
+    merged = {**file_values, **_explicit_values(env_only), **given}
+    return Settings(**merged)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    section = data.get("callscribe", data)
+    return dict(section)
+
+
+def _explicit_values(settings: Settings) -> dict[str, Any]:
+    """Values set explicitly (by the environment or overrides), which win over the file."""
+    return {key: getattr(settings, key) for key in settings.model_fields_set if key != "config_file"}

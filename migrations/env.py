@@ -1,0 +1,36 @@
+"""Alembic environment. The URL comes from the caller (``models.db.alembic_config``) or,
+for the plain ``alembic`` command, from ``CALLSCRIBE_DATABASE_URL`` via the settings."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import pool
+
+from models import Base
+from models.db import make_engine
+
+
+def _database_url() -> str:
+    url = context.config.attributes.get("database_url")
+    if url:
+        return str(url)
+    from callscribe.settings import load_settings
+
+    return load_settings().database_url
+
+
+def run_migrations() -> None:
+    engine = make_engine(_database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()

@@ -1,0 +1,179 @@
+"""The schema. Ops dashboards query these tables directly: every column is documented in
+``docs/schema.md`` and changes go through an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, JSONType, utcnow
+from models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
+
+#: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(enum_cls: type, name: str) -> Enum:
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def _ts(**kwargs: Any) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), **kwargs)
+
+
+class Source(Base):
+    """A place recordings are listed from: a local directory or an S3 prefix."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uri: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind, "source_kind"))
+    created_at: Mapped[datetime] = _ts(default=utcnow)
+    last_scanned_at: Mapped[datetime | None] = _ts(nullable=True)
+
+    recordings: Mapped[list[Recording]] = relationship(back_populates="source")
+
+
+class Recording(Base):
+    """One audio object of a source, identified by (source, key)."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("source_id", "key"),
+        Index("ix_recordings_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    mtime: Mapped[datetime | None] = _ts(nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[RecordingStatus] = mapped_column(
+        _enum(RecordingStatus, "recording_status"), default=RecordingStatus.PENDING
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    discovered_at: Mapped[datetime] = _ts(default=utcnow)
+    updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = _ts(nullable=True)
+
+    source: Mapped[Source] = relationship(back_populates="recordings")
+    jobs: Mapped[list[Job]] = relationship(
+        back_populates="recording", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Job(Base):
+    """A contiguous span of one recording, transcribed by one worker in one go."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("recording_id", "seq"),
+        Index("ix_jobs_status", "status"),
+        CheckConstraint("end_s > start_s", name="span"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    is_last: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = _ts(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = _ts(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    cut_start_s: Mapped[float | None] = mapped_column(Float)
+    cut_end_s: Mapped[float | None] = mapped_column(Float)
+    speech_seconds: Mapped[float | None] = mapped_column(Float)
+    compute_seconds: Mapped[float | None] = mapped_column(Float)
+    queued_at: Mapped[datetime] = _ts(default=utcnow)
+    started_at: Mapped[datetime | None] = _ts(nullable=True)
+    finished_at: Mapped[datetime | None] = _ts(nullable=True)
+
+    recording: Mapped[Recording] = relationship(back_populates="jobs")
+    windows: Mapped[list[Window]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Window(Base):
+    """A span of at most 30 s of one channel that the model transcribed in one pass."""
+
+    __tablename__ = "windows"
+    __table_args__ = (
+        Index("ix_windows_job_id", "job_id"),
+        CheckConstraint("end_s > start_s AND end_s - start_s <= 30.001", name="span"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    channel: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    status: Mapped[WindowStatus] = mapped_column(_enum(WindowStatus, "window_status"))
+    language: Mapped[str | None] = mapped_column(String(16))
+
+    job: Mapped[Job] = relationship(back_populates="windows")
+
+
+class Segment(Base):
+    """A piece of transcript, with times absolute in the recording."""
+
+    __tablename__ = "segments"
+    __table_args__ = (
+        Index("ix_segments_recording_id_start_s", "recording_id", "start_s"),
+        Index("ix_segments_job_id", "job_id"),
+        CheckConstraint("end_s >= start_s", name="span"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"))
+    channel: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(64))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    avg_logprob: Mapped[float | None] = mapped_column(Float)
+    no_speech_prob: Mapped[float | None] = mapped_column(Float)
+    compression_ratio: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(16))
