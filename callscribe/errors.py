@@ -11,7 +11,7 @@ class CallscribeError(Exception):
     def one_line(self) -> str:
         """The reason as one line, as stored in ``recordings.error`` / ``jobs.error``."""
         text = " ".join(str(self).split())
-        return f"{type(self).__name__}: {text}" if text else type(self).__name__
+        return text or type(self).__name__
 
 
 class ConfigurationError(CallscribeError):

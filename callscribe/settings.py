@@ -180,4 +180,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _explicit_values(settings: Settings) -> dict[str, Any]:
     """Values set explicitly (by the environment or overrides), which win over the file."""
-    return {key: getattr(settings, key) for key in settings.model_fields_set if key != "config_file"}
+    fields = settings.model_fields_set - {"config_file"}
+    return {key: getattr(settings, key) for key in fields}

@@ -1,0 +1,161 @@
+"""The embedded run: register → probe → plan → transcribe in-process → summary.
+
+The same steps the distributed mode spreads over a scheduler and Celery workers; here a
+small thread pool prepares (fetch, decode, VAD) the next jobs while the model runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.settings import Settings
+from models import Job, JobStatus, Recording, RecordingStatus
+from models.base import utcnow
+from models.db import make_engine, session_factory, upgrade
+from scheduler.plan import plan_jobs, probe_pending
+from scheduler.register import Registration, ensure_source, register
+from scheduler.sources import RecordingSource, open_source
+
+if TYPE_CHECKING:
+    from workers.pipeline import WorkerContext
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A recording that failed, and why (one line)."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of one ``transcribe`` run over a source."""
+
+    source: str
+    registration: Registration
+    done: int
+    failed: tuple[Failure, ...]
+    audio_seconds: float
+    processed_audio_seconds: float
+    wall_seconds: float
+
+    @property
+    def realtime_factor(self) -> float:
+        """Audio seconds transcribed in this run per wall second."""
+        return self.processed_audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Callbacks for a progress display; every one optional."""
+
+    start: Callable[[int, float], None] = lambda jobs, audio_s: None
+    advance: Callable[[float, bool], None] = lambda audio_s, ok: None
+
+
+def open_database(settings: Settings) -> sessionmaker[Session]:
+    """Migrate the configured database to the current schema and return a session factory."""
+    upgrade(settings.database_url)
+    return session_factory(make_engine(settings.database_url))
+
+
+def discover(settings: Settings, factory: sessionmaker[Session],
+             source: RecordingSource) -> Registration:
+    """Register, probe and plan every new or changed recording of the source."""
+    source_id = ensure_source(factory, source.uri, source.kind)
+    registration = register(factory, source_id, source.list())
+    probe_pending(factory, source, source_id)
+    plan_jobs(factory, source_id, settings.job_max_seconds)
+    return registration
+
+
+def release_stale_jobs(factory: sessionmaker[Session], source_id: int) -> int:
+    """Jobs left running by a run that died: their lease has expired, queue them again."""
+    with factory.begin() as session:
+        result = session.execute(
+            update(Job).where(
+                Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow(),
+                Job.recording_id.in_(select(Recording.id).where(Recording.source_id == source_id)),
+            ).values(status=JobStatus.QUEUED, worker=None, lease_expires_at=None,
+                     error="lease expired (worker lost)"))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[tuple[int, float]]:
+    """(job id, audio seconds) of every queued job of the source, in a stable order."""
+    with factory.begin() as session:
+        rows = session.execute(
+            select(Job.id, Job.end_s - Job.start_s).join(Recording)
+            .where(Recording.source_id == source_id, Job.status == JobStatus.QUEUED)
+            .order_by(Recording.id, Job.seq))
+        return [(row[0], float(row[1])) for row in rows]
+
+
+def execute(ctx: WorkerContext, jobs: list[tuple[int, float]], progress: Progress,
+            prefetch: int) -> None:
+    """Prepare up to ``prefetch`` jobs ahead on threads while the model runs the current one."""
+    from workers.pipeline import perform, prepare
+
+    pending: deque[tuple[Future[object], float]] = deque()
+    todo: Iterable[tuple[int, float]] = iter(jobs)
+    with ThreadPoolExecutor(max(1, prefetch), thread_name_prefix="prepare") as pool:
+        for job_id, seconds in todo:
+            pending.append((pool.submit(prepare, ctx, job_id), seconds))
+            if len(pending) > prefetch:
+                _finish_one(ctx, pending.popleft(), perform, progress)
+        while pending:
+            _finish_one(ctx, pending.popleft(), perform, progress)
+
+
+def _finish_one(ctx: WorkerContext, item: tuple[Future[object], float],
+                perform: Callable[..., object], progress: Progress) -> None:
+    future, seconds = item
+    prepared = future.result()
+    status = perform(ctx, prepared) if prepared is not None else None
+    progress.advance(seconds, status == JobStatus.DONE)
+
+
+def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
+              registration: Registration, processed_s: float, wall_s: float) -> RunSummary:
+    """Counts and failure reasons for the whole source, from the database."""
+    with factory.begin() as session:
+        done = session.scalar(select(func.count()).where(
+            Recording.source_id == source_id, Recording.status == RecordingStatus.DONE)) or 0
+        audio = session.scalar(select(func.coalesce(func.sum(Recording.duration_s), 0.0)).where(
+            Recording.source_id == source_id, Recording.status == RecordingStatus.DONE)) or 0.0
+        failed = tuple(Failure(row.key, row.error or "unknown error") for row in session.execute(
+            select(Recording.key, Recording.error).where(
+                Recording.source_id == source_id, Recording.status == RecordingStatus.FAILED,
+            ).order_by(Recording.key)))
+    return RunSummary(source_uri, registration, int(done), failed, float(audio), processed_s,
+                      wall_s)
+
+
+def transcribe_source(settings: Settings, source_uri: str,
+                      progress: Progress | None = None) -> RunSummary:
+    """The whole embedded job for one source."""
+    from workers.pipeline import WorkerContext
+
+    progress = progress or Progress()
+    began = time.perf_counter()
+    factory = open_database(settings)
+    ctx = WorkerContext(settings, factory)
+    ctx.engine()  # load the model first: a bad --model fails before any work
+    source = open_source(source_uri, settings)
+    registration = discover(settings, factory, source)
+    release_stale_jobs(factory, registration.source_id)
+    jobs = queued_jobs(factory, registration.source_id)
+    processed = sum(seconds for _, seconds in jobs)
+    progress.start(len(jobs), processed)
+    execute(ctx, jobs, progress, prefetch=settings.workers)
+    return summarize(factory, registration.source_id, source.uri, registration, processed,
+                     time.perf_counter() - began)

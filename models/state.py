@@ -1,0 +1,134 @@
+"""One function per state transition. Each checks where it comes from, so an illegal move
+(a job finished twice, a failed recording marked running) is an error, not a silent edit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from models.base import utcnow
+from models.enums import JobStatus, RecordingStatus
+from models.tables import Job, Recording
+
+
+class IllegalTransition(RuntimeError):
+    """A row was asked to move from a state that does not allow it."""
+
+
+def _require(current: object, allowed: set, what: str) -> None:
+    if current not in allowed:
+        raise IllegalTransition(f"{what}: not allowed from {current!r}")
+
+
+# -- recordings ---------------------------------------------------------------------------
+
+def recording_changed(rec: Recording, etag: str | None, size: int, mtime: datetime | None) -> None:
+    """The object behind the recording changed: forget its results and start over."""
+    rec.etag, rec.size_bytes, rec.mtime = etag, size, mtime
+    rec.version += 1
+    rec.status = RecordingStatus.PENDING
+    rec.error = None
+    rec.duration_s = rec.channels = rec.sample_rate = None
+    rec.codec = rec.language = None
+    rec.finished_at = None
+
+
+def recording_probed(
+    rec: Recording, duration_s: float, channels: int, sample_rate: int, codec: str
+) -> None:
+    """Headers read: pending → probed."""
+    _require(rec.status, {RecordingStatus.PENDING}, "recording_probed")
+    rec.duration_s, rec.channels, rec.sample_rate, rec.codec = (
+        duration_s, channels, sample_rate, codec)
+    rec.status = RecordingStatus.PROBED
+
+
+def recording_queued(rec: Recording) -> None:
+    """Jobs planned: probed → queued."""
+    _require(rec.status, {RecordingStatus.PROBED, RecordingStatus.FAILED}, "recording_queued")
+    rec.status = RecordingStatus.QUEUED
+    rec.error = None
+
+
+def recording_running(rec: Recording) -> None:
+    """A worker started one of its jobs: queued → running (idempotent)."""
+    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING}, "recording_running")
+    rec.status = RecordingStatus.RUNNING
+
+
+def recording_done(rec: Recording, language: str | None) -> None:
+    """All jobs done and exports written: running → done."""
+    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING}, "recording_done")
+    rec.status = RecordingStatus.DONE
+    rec.language = language
+    rec.error = None
+    rec.finished_at = utcnow()
+
+
+def recording_failed(rec: Recording, reason: str) -> None:
+    """Failed for good, with a one-line reason. Allowed from any state but done."""
+    _require(rec.status, set(RecordingStatus) - {RecordingStatus.DONE}, "recording_failed")
+    rec.status = RecordingStatus.FAILED
+    rec.error = " ".join(reason.split())[:1000]
+    rec.finished_at = utcnow()
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+def job_claimed(job: Job, worker: str, lease_s: float) -> None:
+    """A worker takes the job: queued → running, one more attempt, a lease."""
+    _require(job.status, {JobStatus.QUEUED}, "job_claimed")
+    now = utcnow()
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.worker = worker
+    job.started_at = job.heartbeat_at = now
+    job.lease_expires_at = now + timedelta(seconds=lease_s)
+    job.error = None
+
+
+def job_done(job: Job, compute_seconds: float, speech_seconds: float) -> None:
+    """Results stored: running → done."""
+    _require(job.status, {JobStatus.RUNNING}, "job_done")
+    job.status = JobStatus.DONE
+    job.finished_at = utcnow()
+    job.lease_expires_at = None
+    job.compute_seconds = compute_seconds
+    job.speech_seconds = speech_seconds
+
+
+def job_retry(job: Job, reason: str) -> None:
+    """A retryable failure with attempts left: running → queued."""
+    _require(job.status, {JobStatus.RUNNING}, "job_retry")
+    job.status = JobStatus.QUEUED
+    job.error = reason
+    job.worker = None
+    job.lease_expires_at = None
+    job.queued_at = utcnow()
+
+
+def job_failed(job: Job, reason: str) -> None:
+    """Failed for good (permanent error or attempts used up): the dead letter."""
+    _require(job.status, {JobStatus.RUNNING, JobStatus.QUEUED}, "job_failed")
+    job.status = JobStatus.FAILED
+    job.error = reason
+    job.finished_at = utcnow()
+    job.lease_expires_at = None
+
+
+def job_cancelled(job: Job, reason: str) -> None:
+    """A sibling job failed the recording: this one will not run."""
+    _require(job.status, {JobStatus.QUEUED, JobStatus.RUNNING}, "job_cancelled")
+    job.status = JobStatus.CANCELLED
+    job.error = reason
+    job.finished_at = utcnow()
+    job.lease_expires_at = None
+
+
+def job_lease_expired(job: Job) -> None:
+    """The worker holding it vanished: running → queued (the attempt stays counted)."""
+    _require(job.status, {JobStatus.RUNNING}, "job_lease_expired")
+    job.status = JobStatus.QUEUED
+    job.worker = None
+    job.lease_expires_at = None
+    job.error = "lease expired (worker lost)"
+    job.queued_at = utcnow()

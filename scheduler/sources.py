@@ -1,0 +1,227 @@
+"""Where recordings come from: a local directory or an S3 prefix.
+
+A source lists objects (key, size, etag, mtime) for idempotent registration and fetches one
+object's bytes for a worker. Keys are always relative, ``/``-separated paths.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from callscribe.errors import RecordingMissingError, SourceError, StorageUnavailableError
+from callscribe.settings import Settings
+from models.enums import SourceKind
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object, with the fields used to notice that it changed."""
+
+    key: str
+    uri: str
+    size: int
+    etag: str | None
+    mtime: datetime | None
+
+
+class RecordingSource(Protocol):
+    """What the scheduler and the workers need of a source."""
+
+    uri: str
+    kind: SourceKind
+
+    def list(self) -> Iterator[ObjectInfo]:
+        """Every matching object, in a stable order."""
+        ...
+
+    def fetch(self, key: str, dest_dir: Path) -> Path:
+        """A local file with the object's bytes (may be the original file)."""
+        ...
+
+    def probe_url(self, key: str) -> str:
+        """A path or URL that ffprobe can read the headers from."""
+        ...
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """True if the file name matches one of the glob patterns (case-insensitive)."""
+    lowered = name.lower()
+    return any(fnmatch.fnmatch(lowered, pattern.lower()) for pattern in patterns)
+
+
+class LocalSource:
+    """A directory, listed recursively; symlinks are followed only inside the root."""
+
+    kind = SourceKind.LOCAL
+
+    def __init__(self, root: Path, include: Sequence[str]) -> None:
+        self.root = root.resolve()
+        self.uri = self.root.as_uri()
+        self.include = tuple(include)
+        if not self.root.is_dir():
+            raise SourceError(f"{root} is not a directory")
+
+    def list(self) -> Iterator[ObjectInfo]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not matches(name, self.include):
+                    continue
+                path = Path(dirpath, name)
+                info = self._info(path)
+                if info is not None:
+                    yield info
+
+    def _info(self, path: Path) -> ObjectInfo | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None  # vanished while listing, or a broken link
+        key = path.relative_to(self.root).as_posix()
+        mtime = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return ObjectInfo(key=key, uri=path.as_uri(), size=stat.st_size, etag=None, mtime=mtime)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / safe_relative_path(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise RecordingMissingError(f"key {key!r} points outside the source directory")
+        return path
+
+    def fetch(self, key: str, dest_dir: Path) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise RecordingMissingError(f"{path} no longer exists")
+        return path
+
+    def probe_url(self, key: str) -> str:
+        return str(self._path(key))
+
+
+class S3Source:
+    """``s3://bucket/prefix``, listed with a paginator (1,000 keys a page)."""
+
+    kind = SourceKind.S3
+
+    def __init__(self, bucket: str, prefix: str, include: Sequence[str], client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.uri = f"s3://{bucket}/{prefix}"
+        self.include = tuple(include)
+        self.client = client
+
+    def list(self) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    info = self._info(item)
+                    if info is not None:
+                        yield info
+        except Exception as exc:  # botocore raises many types; all mean "cannot list"
+            raise SourceError(f"cannot list {self.uri}: {_s3_reason(exc)}") from exc
+
+    def _info(self, item: dict[str, Any]) -> ObjectInfo | None:
+        full_key: str = item["Key"]
+        key = full_key[len(self.prefix):].lstrip("/")
+        if not key or full_key.endswith("/") or not matches(PurePosixPath(key).name, self.include):
+            return None
+        return ObjectInfo(
+            key=key,
+            uri=f"s3://{self.bucket}/{full_key}",
+            size=int(item.get("Size", 0)),
+            etag=str(item.get("ETag", "")).strip('"') or None,
+            mtime=item.get("LastModified"),
+        )
+
+    def fetch(self, key: str, dest_dir: Path) -> Path:
+        dest = dest_dir / "object"
+        try:
+            self.client.download_file(self.bucket, self._object_key(key), str(dest))
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise RecordingMissingError(f"s3://{self.bucket}/{self._object_key(key)} "
+                                            "no longer exists") from exc
+            raise StorageUnavailableError(f"cannot download {key!r}: {_s3_reason(exc)}") from exc
+        return dest
+
+    def _object_key(self, key: str) -> str:
+        if not self.prefix or self.prefix.endswith("/"):
+            return self.prefix + key
+        return self.prefix + "/" + key
+
+    def probe_url(self, key: str) -> str:
+        params = {"Bucket": self.bucket, "Key": self._object_key(key)}
+        url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
+        return url
+
+
+def _is_not_found(exc: Exception) -> bool:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}
+
+
+def _s3_reason(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    if error:
+        return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def make_s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client from the settings (endpoint for MinIO/moto, explicit keys if set)."""
+    import boto3
+    from botocore.config import Config
+
+    kwargs: dict[str, Any] = {
+        "endpoint_url": settings.s3_endpoint_url,
+        "region_name": settings.s3_region,
+        "config": Config(retries={"max_attempts": 5, "mode": "standard"}),
+    }
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        kwargs["aws_access_key_id"] = settings.aws_access_key_id.get_secret_value()
+        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
+    return boto3.client("s3", **kwargs)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → (bucket, "some/prefix")."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise SourceError(f"not an S3 URI: {uri!r} (expected s3://bucket/prefix)")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def open_source(uri: str, settings: Settings) -> RecordingSource:
+    """The source behind ``uri``: ``s3://…``, ``file://…`` or a directory path."""
+    if uri.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(uri)
+        return S3Source(bucket, prefix, settings.include, make_s3_client(settings))
+    if uri.startswith("file://"):
+        return LocalSource(Path(urlparse(uri).path), settings.include)
+    if "://" in uri:
+        raise SourceError(f"unsupported source {uri!r}: use a directory or s3://bucket/prefix")
+    return LocalSource(Path(uri), settings.include)
+
+
+def safe_relative_path(key: str) -> PurePosixPath:
+    """A relative path made from an object key that cannot leave its base directory:
+    empty, ``.`` and ``..`` parts are dropped, backslashes count as separators, and
+    control characters are replaced."""
+    parts = []
+    for part in key.replace("\\", "/").split("/"):
+        cleaned = "".join(ch if ch.isprintable() else "_" for ch in part).strip()
+        if cleaned in {"", ".", ".."}:
+            continue
+        parts.append(cleaned)
+    if not parts:
+        parts = ["_"]
+    return PurePosixPath(*parts)

@@ -1,0 +1,132 @@
+"""Fetch and decode audio: any ffmpeg-readable input → 16 kHz float32, one array per
+channel; and the silence-seeking cut between two jobs of one recording."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydub.utils import get_encoder_name
+
+from callscribe.errors import BadAudioError
+
+SAMPLE_RATE = 16_000
+FRAME_S = 0.02
+#: How far on either side of a nominal job boundary the cut may move.
+CUT_SEARCH_S = 10.0
+_MIN_SILENT_FRAMES = 10  # 200 ms
+DECODE_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Samples of a span of a recording: ``channels[c][i]`` is at ``offset_s + i / 16000``."""
+
+    channels: tuple[np.ndarray, ...]
+    offset_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.channels[0]) / SAMPLE_RATE if self.channels else 0.0
+
+    def slice(self, channel: int, start_s: float, end_s: float) -> np.ndarray:
+        """Samples of one channel between two absolute times (clamped to what we have)."""
+        first = max(0, round((start_s - self.offset_s) * SAMPLE_RATE))
+        last = max(first, round((end_s - self.offset_s) * SAMPLE_RATE))
+        return self.channels[channel][first:last]
+
+
+def decode(path: Path, channels: int, start_s: float = 0.0,
+           duration_s: float | None = None, codec: str | None = None) -> DecodedAudio:
+    """Decode a span of ``path`` to 16 kHz float32 per channel.
+
+    PCM input is seeked in the container (exact); compressed input is decoded from the
+    start and trimmed (``-ss`` after ``-i``), which is sample-exact, so two jobs that decode
+    the same region of an mp3 see the very same samples.
+    """
+    command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner"]
+    start_s = max(0.0, start_s)
+    exact_input_seek = codec is not None and codec.startswith("pcm_")
+    if start_s and exact_input_seek:
+        command += ["-ss", f"{start_s:.6f}"]
+    command += ["-i", str(path)]
+    if start_s and not exact_input_seek:
+        command += ["-ss", f"{start_s:.6f}"]
+    if duration_s is not None:
+        command += ["-t", f"{duration_s:.6f}"]
+    command += ["-map", "0:a:0", "-ac", str(channels), "-ar", str(SAMPLE_RATE),
+                "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    done = _run(command)
+    samples = np.frombuffer(done.stdout, dtype=np.float32)
+    if samples.size == 0:
+        raise BadAudioError(f"no audio decoded{_stderr_hint(done.stderr)}")
+    usable = samples.size - samples.size % channels
+    frames = samples[:usable].reshape(-1, channels)
+    return DecodedAudio(tuple(np.ascontiguousarray(frames[:, c]) for c in range(channels)),
+                        start_s)
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BadAudioError(f"decoding took longer than {DECODE_TIMEOUT_S} s") from exc
+    if done.returncode != 0:
+        raise BadAudioError(f"cannot decode audio{_stderr_hint(done.stderr)}")
+    return done
+
+
+def _stderr_hint(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    return ": " + (last.rsplit(": ", 1)[-1] if ": " in last else last)
+
+
+def is_dual_mono(left: np.ndarray, right: np.ndarray) -> bool:
+    """True when both channels carry the same signal (a mono call stored as stereo)."""
+    if left.size == 0 or left.size != right.size:
+        return False
+    scale = float(np.max(np.abs(left))) or 1.0
+    return float(np.max(np.abs(left - right))) <= 1e-3 * scale
+
+
+def cut_point(audio: np.ndarray, offset_s: float, boundary_s: float) -> float:
+    """Where to split a recording near ``boundary_s``: the middle of the silence (≥ 200 ms)
+    nearest to it, else the quietest 20-ms frame nearest to it.
+
+    ``audio`` must cover exactly ``[boundary_s - CUT_SEARCH_S, boundary_s + CUT_SEARCH_S]``
+    (clamped to the recording) as absolute times; both neighbouring jobs call this with the
+    same samples and so agree on the cut to the sample.
+    """
+    first_frame = int(np.ceil(offset_s / FRAME_S - 1e-9))
+    skip = max(0, round(first_frame * FRAME_S * SAMPLE_RATE - offset_s * SAMPLE_RATE))
+    frame_len = int(FRAME_S * SAMPLE_RATE)
+    usable = (audio.size - skip) // frame_len
+    if usable <= 0:
+        return boundary_s
+    frames = audio[skip: skip + usable * frame_len].astype(np.float64).reshape(usable, frame_len)
+    energy = np.mean(frames * frames, axis=1)
+    times = (first_frame + np.arange(usable)) * FRAME_S  # frame start times
+    threshold = max(1e-6, float(np.percentile(energy, 95)) * 10 ** (-3.5))
+    silent = energy < threshold
+    best = _nearest_silence(silent, times, boundary_s)
+    if best is not None:
+        return best
+    quietest = np.flatnonzero(energy <= energy.min() * 1.0001)
+    index = quietest[np.argmin(np.abs(times[quietest] + FRAME_S / 2 - boundary_s))]
+    return round(float(times[index] + FRAME_S / 2), 3)
+
+
+def _nearest_silence(silent: np.ndarray, times: np.ndarray, boundary_s: float) -> float | None:
+    padded = np.concatenate(([False], silent, [False]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    long_runs = [(s, e) for s, e in zip(starts, ends, strict=True) if e - s >= _MIN_SILENT_FRAMES]
+    if not long_runs:
+        return None
+    middles = [round(float(times[s] + (e - s) * FRAME_S / 2), 3) for s, e in long_runs]
+    return min(middles, key=lambda m: (abs(m - boundary_s), m))

@@ -1,0 +1,140 @@
+"""Per-recording exports (json, srt, vtt, txt, dialogue) to a local directory or an S3
+prefix. Export paths come from object keys but can never leave the output location."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from callscribe.errors import StorageUnavailableError
+from scheduler.sources import parse_s3_uri, safe_relative_path
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    """One segment as exported."""
+
+    start: float
+    end: float
+    channel: int
+    speaker: str
+    text: str
+    avg_logprob: float | None
+    no_speech_prob: float | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A recording's whole transcript, in time order."""
+
+    recording_id: int
+    source: str
+    key: str
+    duration_s: float | None
+    channels: int | None
+    language: str | None
+    segments: tuple[TranscriptSegment, ...]
+    options: dict[str, Any]
+
+
+def _clock(seconds: float, sep: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+
+
+def _cue_text(seg: TranscriptSegment) -> str:
+    return f"[{seg.speaker}] {seg.text}"
+
+
+def to_json(t: Transcript) -> str:
+    return json.dumps(asdict(t), ensure_ascii=False, indent=2) + "\n"
+
+
+def to_srt(t: Transcript) -> str:
+    cues = [f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s)}\n"
+            for i, s in enumerate(t.segments, 1)]
+    return "\n".join(cues)
+
+
+def to_vtt(t: Transcript) -> str:
+    cues = [f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n<v {s.speaker}>{s.text}\n"
+            for s in t.segments]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def to_txt(t: Transcript) -> str:
+    return "".join(f"{s.text}\n" for s in t.segments)
+
+
+def to_dialogue(t: Transcript) -> str:
+    """Speaker turns in time order: consecutive segments of one speaker form one turn."""
+    turns: list[tuple[str, list[str]]] = []
+    for seg in t.segments:
+        if turns and turns[-1][0] == seg.speaker:
+            turns[-1][1].append(seg.text)
+        else:
+            turns.append((seg.speaker, [seg.text]))
+    return "".join(f"{speaker.capitalize()}: {' '.join(texts)}\n" for speaker, texts in turns)
+
+
+RENDERERS: dict[str, Callable[[Transcript], str]] = {
+    "json": to_json, "srt": to_srt, "vtt": to_vtt, "txt": to_txt, "dialogue": to_dialogue,
+}
+SUFFIX = {"json": ".json", "srt": ".srt", "vtt": ".vtt", "txt": ".txt",
+          "dialogue": ".dialogue.txt"}
+
+
+def export_name(key: str, fmt: str) -> str:
+    """Relative export path for an object key: the key made safe, plus a suffix."""
+    return f"{safe_relative_path(key).as_posix()}{SUFFIX[fmt]}"
+
+
+def local_target(root: Path, key: str, fmt: str) -> Path:
+    """Where a local export goes; guaranteed to be inside ``root``."""
+    base = root.resolve()
+    path = (base / export_name(key, fmt)).resolve()
+    if not path.is_relative_to(base):  # cannot happen after safe_relative_path; belt and braces
+        raise ValueError(f"export path for {key!r} escapes {base}")
+    return path
+
+
+def write_exports(t: Transcript, output: str, formats: Sequence[str],
+                  s3_client: Callable[[], Any]) -> list[str]:
+    """Write every requested format; returns where each went."""
+    if output.startswith("s3://"):
+        return _write_s3(t, output, formats, s3_client())
+    written = []
+    for fmt in formats:
+        path = local_target(Path(output), t.key, fmt)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_text(RENDERERS[fmt](t), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
+        written.append(str(path))
+    return written
+
+
+def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -> list[str]:
+    bucket, prefix = parse_s3_uri(output)
+    prefix = prefix.rstrip("/")
+    written = []
+    for fmt in formats:
+        key = f"{prefix}/{export_name(t.key, fmt)}" if prefix else export_name(t.key, fmt)
+        body = RENDERERS[fmt](t).encode("utf-8")
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=body,
+                              ContentType="application/json" if fmt == "json" else "text/plain")
+        except Exception as exc:
+            raise StorageUnavailableError(f"cannot upload s3://{bucket}/{key}: {exc}") from exc
+        written.append(f"s3://{bucket}/{key}")
+    return written

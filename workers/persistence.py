@@ -1,0 +1,231 @@
+"""Every database write a worker makes, each in one short transaction. The job row is the
+truth: a claim takes a lease; results replace (never add to) earlier results of the same
+job; a worker that lost its lease writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.errors import LeaseLostError, RetryableError
+from models import Job, JobStatus, Recording, RecordingStatus, Segment, Window, WindowStatus
+from models.state import (
+    job_cancelled,
+    job_claimed,
+    job_done,
+    job_failed,
+    job_retry,
+    recording_done,
+    recording_failed,
+    recording_running,
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs to run a job, read once at claim time."""
+
+    job_id: int
+    recording_id: int
+    seq: int
+    is_last: bool
+    start_s: float
+    end_s: float
+    duration_s: float
+    channels: int
+    codec: str | None
+    source_uri: str
+    key: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    """A segment ready to insert: times absolute in the recording."""
+
+    channel: int
+    speaker: str
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    language: str
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    """A window and the segments the model gave for it."""
+
+    channel: int
+    start_s: float
+    end_s: float
+    language: str | None
+    segments: tuple[StoredSegment, ...]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """All results of one job, written in one transaction."""
+
+    windows: tuple[StoredWindow, ...]
+    cut_start_s: float
+    cut_end_s: float
+    speech_seconds: float
+    compute_seconds: float
+
+
+def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
+              max_attempts: int) -> JobSpec | None:
+    """Take the job if it is queued and not locked by another claimer; else None."""
+    with factory.begin() as session:
+        job = session.scalars(
+            select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)
+        ).one_or_none()
+        if job is None or job.status != JobStatus.QUEUED:
+            return None
+        rec = job.recording
+        if rec.status in (RecordingStatus.FAILED, RecordingStatus.DONE):
+            job_cancelled(job, f"recording already {rec.status.value}")
+            return None
+        if job.attempts >= max_attempts:
+            _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
+            return None
+        job_claimed(job, worker, lease_s)
+        recording_running(rec)
+        source_uri = rec.source.uri
+        return JobSpec(job.id, rec.id, job.seq, job.is_last, job.start_s, job.end_s,
+                       rec.duration_s or job.end_s, rec.channels or 1, rec.codec, source_uri,
+                       rec.key, job.attempts)
+
+
+def _locked_job(session: Session, job_id: int) -> Job | None:
+    return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
+
+
+def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
+                 result: JobResult) -> bool:
+    """Replace the job's windows and segments with ``result`` and mark it done, atomically.
+    Returns True when this was the recording's last unfinished job."""
+    with factory.begin() as session:
+        job = _locked_job(session, spec.job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
+            raise LeaseLostError(f"job {spec.job_id} is no longer held by {worker}")
+        session.execute(delete(Segment).where(Segment.job_id == job.id))
+        session.execute(delete(Window).where(Window.job_id == job.id))
+        _insert_windows(session, job.id, spec.recording_id, result.windows)
+        job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
+        job_done(job, result.compute_seconds, result.speech_seconds)
+        session.flush()
+        open_jobs = session.scalar(
+            select(Job.id).where(Job.recording_id == spec.recording_id,
+                                 Job.status != JobStatus.DONE).limit(1))
+        return open_jobs is None
+
+
+def _insert_windows(session: Session, job_id: int, recording_id: int,
+                    windows: Sequence[StoredWindow]) -> None:
+    rows = []
+    for item in windows:
+        status = WindowStatus.DONE if item.segments else WindowStatus.EMPTY
+        window = Window(job_id=job_id, recording_id=recording_id, channel=item.channel,
+                        start_s=item.start_s, end_s=item.end_s, status=status,
+                        language=item.language)
+        session.add(window)
+        session.flush()
+        rows += [{"recording_id": recording_id, "job_id": job_id, "window_id": window.id,
+                  "channel": s.channel, "speaker": s.speaker, "start_s": s.start_s,
+                  "end_s": s.end_s, "text": s.text, "avg_logprob": s.avg_logprob,
+                  "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio,
+                  "language": s.language} for s in item.segments]
+    if rows:
+        session.execute(insert(Segment), rows)
+
+
+def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
+                   exc: BaseException, max_attempts: int) -> JobStatus | None:
+    """After an error: re-queue a retryable one with attempts left, else fail the job and
+    its recording (dead letter). Returns the job's new status (None if not ours)."""
+    reason = _one_line(exc)
+    retryable = not _is_permanent(exc)
+    with factory.begin() as session:
+        job = _locked_job(session, spec.job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
+            return None
+        if retryable and job.attempts < max_attempts:
+            job_retry(job, reason)
+            return JobStatus.QUEUED
+        if retryable:
+            reason = f"gave up after {job.attempts} attempts: {reason}"
+        _give_up(session, job, reason)
+        return JobStatus.FAILED
+
+
+def _give_up(session: Session, job: Job, reason: str) -> None:
+    job_failed(job, reason)
+    rec = job.recording
+    if rec.status != RecordingStatus.DONE:
+        recording_failed(rec, reason)
+    siblings = select(Job).where(Job.recording_id == rec.id, Job.id != job.id,
+                                 Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+    for other in session.scalars(siblings):
+        job_cancelled(other, f"recording failed: {reason}")
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    from callscribe.errors import PermanentError
+
+    return isinstance(exc, PermanentError)
+
+
+def _one_line(exc: BaseException) -> str:
+    from callscribe.errors import CallscribeError
+
+    if isinstance(exc, CallscribeError):
+        return exc.one_line()
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
+
+
+def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
+                        language: str | None, metadata: dict[str, object]) -> None:
+    """All jobs done and exports written."""
+    with factory.begin() as session:
+        rec = session.scalars(
+            select(Recording).where(Recording.id == recording_id).with_for_update()
+        ).one()
+        if rec.status == RecordingStatus.DONE:
+            return
+        rec.meta = {**(rec.meta or {}), **metadata}
+        recording_done(rec, language)
+
+
+def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
+                          reason: str) -> None:
+    """A recording-level failure after its jobs ran (e.g. exports could not be written)."""
+    with factory.begin() as session:
+        rec = session.get_one(Recording, recording_id)
+        if rec.status != RecordingStatus.DONE:
+            recording_failed(rec, reason)
+
+
+def load_transcript_rows(factory: sessionmaker[Session],
+                         recording_id: int) -> tuple[Recording, list[Segment]]:
+    """The recording and its segments in time order (for exports)."""
+    with factory.begin() as session:
+        rec = session.get_one(Recording, recording_id)
+        _ = rec.source.uri
+        segments = list(session.scalars(
+            select(Segment).where(Segment.recording_id == recording_id)
+            .order_by(Segment.start_s, Segment.channel, Segment.id)))
+        session.expunge_all()
+        return rec, segments
+
+
+__all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow",
+           "claim_job", "load_transcript_rows", "mark_recording_done", "mark_recording_failed",
+           "record_failure", "store_result"]

@@ -1,0 +1,236 @@
+"""The task body every worker runs, embedded or under Celery, as named steps:
+
+``claim → load_audio → detect_speech → transcribe_windows → persist_segments →
+finalize_recording``, with ``handle_failure`` for any error.
+
+``prepare`` (CPU: fetch, decode, VAD) and ``perform`` (the model) are separate so a runner
+can overlap the next job's preparation with the current job's inference.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.errors import LeaseLostError
+from callscribe.settings import Settings
+from models import JobStatus
+from scheduler.sources import RecordingSource, make_s3_client, open_source
+from workers import persistence as db
+from workers.audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
+from workers.engine import Engine, WindowInput, get_engine
+from workers.exports import Transcript, TranscriptSegment, write_exports
+from workers.vad import VadConfig, make_windows, speech_spans
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass
+class WorkerContext:
+    """What a worker needs, built once per process from the settings."""
+
+    settings: Settings
+    factory: sessionmaker[Session]
+    worker_id: str = field(default_factory=default_worker_id)
+    lease_s: float = 900.0
+    _sources: dict[str, RecordingSource] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def vad(self) -> VadConfig:
+        s = self.settings
+        return VadConfig(s.vad_threshold, s.vad_min_silence_ms, s.vad_speech_pad_ms,
+                         s.window_max_seconds, s.window_merge_gap_seconds)
+
+    def engine(self) -> Engine:
+        return get_engine(self.settings)
+
+    def source(self, uri: str) -> RecordingSource:
+        with self._lock:
+            if uri not in self._sources:
+                self._sources[uri] = open_source(uri, self.settings)
+            return self._sources[uri]
+
+
+@dataclass(frozen=True)
+class ChannelWork:
+    """The part of one channel this job owns, and its windows (absolute times)."""
+
+    channel: int
+    speaker: str
+    cut_start_s: float
+    cut_end_s: float
+    windows: tuple[tuple[float, float, np.ndarray], ...]
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A claimed job whose audio is decoded and cut into windows, ready for the model."""
+
+    spec: db.JobSpec
+    channels: tuple[ChannelWork, ...]
+    speech_seconds: float
+    prepare_seconds: float
+
+
+# -- steps --------------------------------------------------------------------------------
+
+def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAudio:
+    """Fetch the object and decode this job's span plus the cut-search margins."""
+    path = ctx.source(spec.source_uri).fetch(spec.key, workdir)
+    start = max(0.0, spec.start_s - CUT_SEARCH_S) if spec.seq > 0 else 0.0
+    end = spec.duration_s if spec.is_last else min(spec.duration_s, spec.end_s + CUT_SEARCH_S)
+    duration = None if spec.is_last else end - start
+    audio = decode(path, spec.channels, start, duration, spec.codec)
+    if len(audio.channels) == 2 and is_dual_mono(*audio.channels):
+        audio = DecodedAudio(audio.channels[:1], audio.offset_s)
+    return audio
+
+
+def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) -> float:
+    lo, hi = max(0.0, boundary - CUT_SEARCH_S), min(duration, boundary + CUT_SEARCH_S)
+    return cut_point(audio.slice(channel, lo, hi), lo, boundary)
+
+
+def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
+    """Per channel: move the job's edges into silences, run VAD, cut ≤ 30-s windows."""
+    works = []
+    end_of_audio = audio.offset_s + audio.duration_s
+    for channel in range(len(audio.channels)):
+        lo = _cut(audio, channel, spec.start_s, spec.duration_s) if spec.seq > 0 else 0.0
+        hi = end_of_audio if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
+        samples = audio.slice(channel, lo, hi)
+        spans = speech_spans(samples, ctx.vad)
+        windows = make_windows(spans, ctx.vad.window_max_s, ctx.vad.merge_gap_s)
+        absolute = tuple(
+            (round(lo + a, 3), round(lo + b, 3),
+             samples[round(a * SAMPLE_RATE):round(b * SAMPLE_RATE)])
+            for a, b in windows)
+        speaker = ctx.settings.speaker_for(channel, len(audio.channels))
+        works.append(ChannelWork(channel, speaker, lo, hi, absolute))
+    return works
+
+
+def transcribe_windows(engine: Engine, job: PreparedJob) -> list[db.StoredWindow]:
+    """Run the model over every window of the job (all channels, one batched call)."""
+    inputs = [WindowInput((c.channel, i), w[2], group=c.channel)
+              for c in job.channels for i, w in enumerate(c.windows)]
+    results = {r.key: r for r in engine.transcribe(inputs)} if inputs else {}
+    stored = []
+    for work in job.channels:
+        for i, (start, end, _samples) in enumerate(work.windows):
+            result = results[(work.channel, i)]
+            segments = tuple(
+                db.StoredSegment(work.channel, work.speaker, round(start + s.start, 3),
+                                 round(start + s.end, 3), s.text, s.avg_logprob,
+                                 s.no_speech_prob, s.compression_ratio, result.language)
+                for s in result.segments)
+            stored.append(db.StoredWindow(work.channel, start, end, result.language, segments))
+    return stored
+
+
+def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
+                     compute_s: float) -> bool:
+    """Write the job's windows and segments in one transaction; True if the recording is
+    complete."""
+    cut_start = min(c.cut_start_s for c in job.channels)
+    cut_end = max(c.cut_end_s for c in job.channels)
+    result = db.JobResult(tuple(windows), cut_start, cut_end, job.speech_seconds, compute_s)
+    return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
+
+
+def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
+    """Write the exports and mark the recording done."""
+    rec, segments = db.load_transcript_rows(ctx.factory, recording_id)
+    languages = Counter(s.language for s in segments if s.language)
+    language = languages.most_common(1)[0][0] if languages else None
+    options = {"decode": ctx.engine().options.as_dict(), "vad": vars(ctx.vad)}
+    transcript = Transcript(
+        recording_id=rec.id, source=rec.source.uri, key=rec.key, duration_s=rec.duration_s,
+        channels=rec.channels, language=language,
+        segments=tuple(TranscriptSegment(s.start_s, s.end_s, s.channel, s.speaker, s.text,
+                                         s.avg_logprob, s.no_speech_prob, s.language)
+                       for s in segments),
+        options=options)
+    written = write_exports(transcript, ctx.settings.output, ctx.settings.export_formats,
+                            lambda: make_s3_client(ctx.settings))
+    db.mark_recording_done(ctx.factory, recording_id, language,
+                           {"transcription": options, "exports": written})
+
+
+# -- the task -----------------------------------------------------------------------------
+
+def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
+    """Claim the job and get its audio ready. None when there is nothing to do (already
+    done, taken by another worker) or when it failed (recorded in the database)."""
+    spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.lease_s,
+                        ctx.settings.max_attempts)
+    if spec is None:
+        return None
+    began = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
+            audio = load_audio(ctx, spec, Path(tmp))
+        works = detect_speech(ctx, spec, audio)
+    except Exception as exc:
+        handle_failure(ctx, spec, exc)
+        return None
+    speech = sum(w[1] - w[0] for c in works for w in c.windows)
+    return PreparedJob(spec, tuple(works), speech, time.perf_counter() - began)
+
+
+def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
+    """Transcribe a prepared job, store it, and finalize its recording when complete."""
+    try:
+        began = time.perf_counter()
+        windows = transcribe_windows(ctx.engine(), job)
+        complete = persist_segments(ctx, job, windows, time.perf_counter() - began)
+    except LeaseLostError:
+        log.warning("job %s: lease lost, results dropped", job.spec.job_id)
+        return None
+    except Exception as exc:
+        return handle_failure(ctx, job.spec, exc)
+    if complete:
+        try:
+            finalize_recording(ctx, job.spec.recording_id)
+        except Exception as exc:
+            log.error("recording %s: exports failed: %s", job.spec.recording_id, exc)
+            db.mark_recording_failed(ctx.factory, job.spec.recording_id,
+                                     f"exports failed: {' '.join(str(exc).split())}")
+    return JobStatus.DONE
+
+
+def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
+    """Record the error: re-queue (retryable, attempts left) or fail the recording."""
+    log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, " ".join(str(exc).split()))
+    return db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.settings.max_attempts)
+
+
+def run_job(ctx: WorkerContext, job_id: int) -> JobStatus | None:
+    """The whole task for one job id (what ``transcribe_job(job_id)`` runs)."""
+    job = prepare(ctx, job_id)
+    if job is None:
+        return None
+    return perform(ctx, job)
+
+
+def describe(job: PreparedJob) -> dict[str, Any]:
+    """A small summary for logs."""
+    return {"job": job.spec.job_id, "key": job.spec.key,
+            "windows": sum(len(c.windows) for c in job.channels),
+            "speech_s": round(job.speech_seconds, 1)}

@@ -1,0 +1,57 @@
+"""Speech detection with faster-whisper's bundled Silero VAD, and cutting speech into
+windows of at most 30 s at silences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from workers.audio import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """The VAD and windowing options used (recorded with results)."""
+
+    threshold: float = 0.5
+    min_silence_ms: int = 500
+    speech_pad_ms: int = 200
+    window_max_s: float = 30.0
+    merge_gap_s: float = 3.0
+
+
+def speech_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
+    """Speech as (start, end) seconds relative to ``audio``. Silero splits speech longer than
+    the window limit at its longest inner pause, so no span exceeds ``window_max_s``."""
+    if audio.size < SAMPLE_RATE // 10:
+        return []
+    options = VadOptions(
+        threshold=config.threshold,
+        min_silence_duration_ms=config.min_silence_ms,
+        speech_pad_ms=config.speech_pad_ms,
+        max_speech_duration_s=config.window_max_s,
+    )
+    spans = []
+    for chunk in get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE):
+        start = max(0, chunk["start"]) / SAMPLE_RATE
+        end = min(audio.size, chunk["end"]) / SAMPLE_RATE
+        if end > start:
+            spans.append((start, min(end, start + config.window_max_s)))
+    return spans
+
+
+def make_windows(spans: list[tuple[float, float]], max_s: float,
+                 merge_gap_s: float) -> list[tuple[float, float]]:
+    """Merge neighbouring speech spans into windows no longer than ``max_s``. A window ends
+    at a silence between spans; a span is never split here."""
+    windows: list[tuple[float, float]] = []
+    for start, end in spans:
+        if windows:
+            w_start, w_end = windows[-1]
+            if start - w_end <= merge_gap_s and end - w_start <= max_s:
+                windows[-1] = (w_start, end)
+                continue
+        windows.append((start, min(end, start + max_s)))
+    return windows
