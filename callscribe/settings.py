@@ -143,16 +143,27 @@ class Settings(BaseSettings):
             return self.speaker_labels[channel]
         return f"channel{channel}"
 
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (_hide_password(value) if key == "database_url" else value)
+
     def redacted(self) -> dict[str, Any]:
         """Settings safe to print or log: secrets masked, DB password removed."""
         data = self.model_dump()
-        from sqlalchemy.engine import make_url
-
-        data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        data["database_url"] = _hide_password(self.database_url)
         for key, value in data.items():
             if isinstance(value, SecretStr):
                 data[key] = "**********"
         return data
+
+
+def _hide_password(url: Any) -> Any:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: show nothing of it
+        return "***"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

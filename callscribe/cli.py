@@ -1,0 +1,199 @@
+"""``callscribe``: the command line. Options override ``CALLSCRIBE_*`` env vars, which
+override the config file. Exit codes: 0 all done, 1 some recordings failed, 2 bad usage or
+configuration."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from callscribe.errors import CallscribeError
+from callscribe.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Batch transcription of call-center recordings.")
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy database URL.")]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        err.print(f"[red]error:[/red] invalid setting {where}: {first['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("faster_whisper", "botocore", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def transcribe(
+    source: Annotated[str, typer.Argument(help="A directory or s3://bucket/prefix.")],
+    model: Annotated[str | None, typer.Option(help="Model name or local CTranslate2 dir.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    compute_type: Annotated[str | None, typer.Option(help="int8, float16, float32…")] = None,
+    language: Annotated[str | None, typer.Option(help="Language code; default: detect.")] = None,
+    initial_prompt: Annotated[str | None, typer.Option(help="Context text for the model.")] = None,
+    hotwords: Annotated[str | None, typer.Option(help="Words to bias decoding toward.")] = None,
+    output: Annotated[str | None, typer.Option(help="Export directory or s3:// prefix.")] = None,
+    beam_size: Annotated[int | None, typer.Option(help="Beam width.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per model batch.")] = None,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Transcribe every recording of SOURCE in-process and store the results."""
+    from callscribe.run import transcribe_source
+
+    _logging(verbose)
+    settings = _settings(config, model=model, device=device, compute_type=compute_type,
+                         language=language, initial_prompt=initial_prompt, hotwords=hotwords,
+                         output=output, beam_size=beam_size, batch_size=batch_size,
+                         database_url=database_url)
+    bar = _progress_bar(disabled=quiet)
+    try:
+        with bar.live:
+            summary = transcribe_source(settings, source, bar.callbacks())
+    except CallscribeError as exc:
+        err.print(f"[red]error:[/red] {exc.one_line()}")
+        raise typer.Exit(2) from None
+    _print_summary(summary)
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+class _Bar:
+    """A rich progress bar fed by the runner's callbacks."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.live = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[hours]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), console=err, disable=disabled, transient=False)
+        self.task = self.live.add_task("jobs", total=None, hours="")
+        self.audio_total = 0.0
+        self.audio_done = 0.0
+
+    def callbacks(self) -> Any:
+        from callscribe.run import Progress
+
+        return Progress(start=self._start, advance=self._advance)
+
+    def _start(self, jobs: int, audio_s: float) -> None:
+        self.audio_total = audio_s
+        self.live.update(self.task, total=jobs, hours=self._hours())
+
+    def _advance(self, audio_s: float, ok: bool) -> None:
+        self.audio_done += audio_s
+        self.live.update(self.task, advance=1, hours=self._hours())
+
+    def _hours(self) -> str:
+        return f"{self.audio_done / 3600:.2f}/{self.audio_total / 3600:.2f} audio h"
+
+
+def _progress_bar(disabled: bool) -> _Bar:
+    return _Bar(disabled)
+
+
+def _print_summary(summary: Any) -> None:
+    reg = summary.registration
+    out.print(f"source      {summary.source}")
+    out.print(f"discovered  {reg.discovered} ({reg.new} new, {reg.changed} changed, "
+              f"{reg.unchanged} unchanged)")
+    out.print(f"done        {summary.done} recordings, "
+              f"{summary.audio_seconds / 3600:.3f} audio hours")
+    out.print(f"this run    {summary.processed_audio_seconds / 3600:.3f} audio hours in "
+              f"{summary.wall_seconds:.1f} s wall, realtime factor "
+              f"{summary.realtime_factor:.1f}x")
+    out.print(f"failed      {len(summary.failed)}")
+    for failure in summary.failed:
+        out.print(f"  [red]✗[/red] {failure.key}: {failure.reason}", highlight=False)
+
+
+@app.command()
+def status(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Counts of recordings and jobs by status, from the database."""
+    from callscribe.status import read_status
+
+    settings = _settings(config, database_url=database_url)
+    try:
+        snapshot = read_status(settings)
+    except CallscribeError as exc:
+        err.print(f"[red]error:[/red] {exc.one_line()}")
+        raise typer.Exit(2) from None
+    table = Table("table", "status", "count", "audio hours")
+    for row in snapshot.rows:
+        table.add_row(row.table, row.status, str(row.count), f"{row.audio_hours:.3f}")
+    out.print(table)
+    for key, reason in snapshot.recent_failures:
+        out.print(f"  [red]✗[/red] {key}: {reason}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head", database_url: DbOpt = None,
+               config: ConfigOpt = None) -> None:
+    """Migrate the database up (default: to the latest schema)."""
+    from models.db import upgrade
+
+    upgrade(_settings(config, database_url=database_url).database_url, revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str, database_url: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Migrate the database down to REVISION (``base`` drops everything)."""
+    from models.db import downgrade
+
+    downgrade(_settings(config, database_url=database_url).database_url, revision)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to write the demo recordings.")],
+    count: Annotated[int, typer.Option("-n", help="How many recordings.")] = 20,
+    model_dir: Annotated[Path | None, typer.Option(help="Also build a tiny test model here.")]
+    = None,
+) -> None:
+    """Make synthetic call recordings (and optionally a tiny random-weight model) to try
+    callscribe with no data and no network."""
+    from callscribe.testing.audio import make_demo_corpus
+
+    items = make_demo_corpus(directory, n=count)
+    out.print(f"wrote {len(items)} recordings to {directory}")
+    if model_dir is not None:
+        from callscribe.testing.model import build_whisper_model
+
+        build_whisper_model(model_dir)
+        out.print(f"wrote a random-weight test model to {model_dir} (it emits placeholder "
+                  "words, not real transcripts)")
+
+
+def main() -> None:
+    app()

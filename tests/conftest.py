@@ -1,0 +1,141 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases, a moto S3 server on loopback,
+the random-weight test model and synthetic audio. Services that are missing skip the tests
+that need them locally, and fail them when CI=true."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callscribe.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("CALLSCRIBE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is not available (required in CI)")
+    pytest.skip(f"{what} is not available")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Any]:
+    """An autocommit psycopg2 connection to the server's ``test`` database."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(PG_ADMIN_URL)
+    except psycopg2.OperationalError:
+        _unavailable("PostgreSQL at 127.0.0.1:5432")
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
+    """A fresh, empty database on the real server; returns its URL and a dropper."""
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+
+    def drop() -> None:
+        with pg_admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that takes this runs once on SQLite and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'callscribe.db'}"
+        return
+    url, drop = make_pg_database(request.getfixturevalue("pg_admin"))
+    yield url
+    from sqlalchemy.orm import close_all_sessions
+
+    close_all_sessions()
+    drop()
+
+
+@pytest.fixture
+def pg_url(pg_admin: Any) -> Iterator[str]:
+    """A fresh database on the real PostgreSQL only."""
+    url, drop = make_pg_database(pg_admin)
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random-weight Whisper model (real faster-whisper code path, no download)."""
+    from callscribe.testing.model import build_whisper_model
+
+    return build_whisper_model(tmp_path_factory.mktemp("model") / "whisper-test")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a loopback port."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        _unavailable("moto[server]")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> Any:
+    """A client of the moto server and a fresh bucket name."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = f"calls-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    client.bucket_name = bucket  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
+    """Settings for a test: the test model, CPU, exports under tmp_path."""
+
+    def build(database_url: str, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url, "model": str(model_dir), "device": "cpu",
+            "compute_type": "int8", "output": str(tmp_path / "out"), "beam_size": 1,
+            "workers": 2,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: str) -> dict[str, Any]:
+    """Settings fields that point S3 at the moto server."""
+    return {"s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1",
+            "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
