@@ -1,0 +1,80 @@
+"""Listing and fetching from a local directory and from S3 over a real S3-protocol server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callscribe.errors import RecordingMissingError, SourceError
+from callscribe.settings import Settings
+from scheduler.sources import LocalSource, S3Source, open_source, safe_relative_path
+
+INCLUDE = ["*.wav", "*.mp3"]
+
+
+def test_local_listing_is_recursive_filtered_and_stable(tmp_path: Path) -> None:
+    (tmp_path / "2024" / "jan").mkdir(parents=True)
+    for name in ["b.wav", "a.MP3", "notes.txt", "2024/jan/c.wav", "2024/x y ü.wav"]:
+        (tmp_path / name).write_bytes(b"x" * 10)
+    keys = [o.key for o in LocalSource(tmp_path, INCLUDE).list()]
+    assert keys == ["a.MP3", "b.wav", "2024/x y ü.wav", "2024/jan/c.wav"]
+
+
+def test_local_fetch_missing_file(tmp_path: Path) -> None:
+    source = LocalSource(tmp_path, INCLUDE)
+    with pytest.raises(RecordingMissingError):
+        source.fetch("gone.wav", tmp_path)
+
+
+def test_open_source_rejects_unknown_schemes(tmp_path: Path) -> None:
+    with pytest.raises(SourceError):
+        open_source("ftp://host/x", Settings())
+    with pytest.raises(SourceError):
+        open_source(str(tmp_path / "missing"), Settings())
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("../../etc/passwd", "etc/passwd"),
+    ("a/../b.wav", "a/b.wav"),
+    ("/abs/x.wav", "abs/x.wav"),
+    ("..", "_"),
+    ("dir\\..\\..\\y.wav", "dir/y.wav"),
+    ("spaces and ü/ok.wav", "spaces and ü/ok.wav"),
+])
+def test_safe_relative_path(key: str, expected: str) -> None:
+    assert safe_relative_path(key).as_posix() == expected
+
+
+def test_s3_listing_paginates_and_filters(s3: Any, s3_settings: dict[str, Any]) -> None:
+    bucket = s3.bucket_name
+    for i in range(1003):
+        s3.put_object(Bucket=bucket, Key=f"calls/2024/{i:04d}.wav", Body=b"RIFF")
+    s3.put_object(Bucket=bucket, Key="calls/readme.txt", Body=b"hi")
+    s3.put_object(Bucket=bucket, Key="other/x.wav", Body=b"RIFF")
+    source = open_source(f"s3://{bucket}/calls", Settings(**s3_settings))
+    assert isinstance(source, S3Source)
+    objects = list(source.list())
+    assert len(objects) == 1003
+    assert objects[0].key == "2024/0000.wav"
+    assert objects[0].uri == f"s3://{bucket}/calls/2024/0000.wav"
+    assert objects[0].etag and objects[0].size == 4 and objects[0].mtime is not None
+
+
+def test_s3_fetch_and_missing_object(s3: Any, s3_settings: dict[str, Any],
+                                     tmp_path: Path) -> None:
+    bucket = s3.bucket_name
+    s3.put_object(Bucket=bucket, Key="in/a b/ü.wav", Body=b"payload")
+    source = open_source(f"s3://{bucket}/in/", Settings(**s3_settings))
+    [obj] = list(source.list())
+    assert obj.key == "a b/ü.wav"
+    assert source.fetch(obj.key, tmp_path).read_bytes() == b"payload"
+    with pytest.raises(RecordingMissingError):
+        source.fetch("nope.wav", tmp_path)
+
+
+def test_s3_listing_of_missing_bucket_is_a_source_error(s3_settings: dict[str, Any]) -> None:
+    source = open_source("s3://no-such-bucket-here/x", Settings(**s3_settings))
+    with pytest.raises(SourceError):
+        list(source.list())
