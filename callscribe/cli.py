@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -79,13 +79,13 @@ def transcribe(
                          language=language, initial_prompt=initial_prompt, hotwords=hotwords,
                          output=output, beam_size=beam_size, batch_size=batch_size,
                          database_url=database_url)
-    bar = _progress_bar(disabled=quiet)
+    bar = _Bar(disabled=quiet)
     try:
-        with bar.live:
-            summary = transcribe_source(settings, source, bar.callbacks())
+        summary = transcribe_source(settings, source, bar.callbacks())
     except CallscribeError as exc:
-        err.print(f"[red]error:[/red] {exc.one_line()}")
-        raise typer.Exit(2) from None
+        _fail(exc)
+    finally:
+        bar.live.stop()
     _print_summary(summary)
     raise typer.Exit(1 if summary.failed else 0)
 
@@ -109,6 +109,7 @@ class _Bar:
 
     def _start(self, jobs: int, audio_s: float) -> None:
         self.audio_total = audio_s
+        self.live.start()
         self.live.update(self.task, total=jobs, hours=self._hours())
 
     def _advance(self, audio_s: float, ok: bool) -> None:
@@ -119,8 +120,9 @@ class _Bar:
         return f"{self.audio_done / 3600:.2f}/{self.audio_total / 3600:.2f} audio h"
 
 
-def _progress_bar(disabled: bool) -> _Bar:
-    return _Bar(disabled)
+def _fail(exc: CallscribeError) -> NoReturn:
+    err.print(f"[red]error:[/red] {exc.one_line()}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2) from None
 
 
 def _print_summary(summary: Any) -> None:
@@ -147,8 +149,7 @@ def status(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     try:
         snapshot = read_status(settings)
     except CallscribeError as exc:
-        err.print(f"[red]error:[/red] {exc.one_line()}")
-        raise typer.Exit(2) from None
+        _fail(exc)
     table = Table("table", "status", "count", "audio hours")
     for row in snapshot.rows:
         table.add_row(row.table, row.status, str(row.count), f"{row.audio_hours:.3f}")

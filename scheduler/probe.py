@@ -4,6 +4,7 @@ it needs) to get duration, channels, sample rate and codec without decoding the 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -41,18 +42,22 @@ def probe(path_or_url: str) -> ProbeResult:
     except subprocess.TimeoutExpired as exc:
         raise StorageUnavailableError("ffprobe timed out") from exc
     if done.returncode != 0:
-        raise BadAudioError("unreadable audio: " + _reason(done.stderr, "ffprobe failed"))
+        raise BadAudioError("unreadable audio: " + ffmpeg_reason(done.stderr, "ffprobe failed"))
     return _parse(json.loads(done.stdout or b"{}"))
 
 
-def _reason(stderr: bytes, fallback: str) -> str:
-    text = stderr.decode("utf-8", "replace")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return fallback
-    last = lines[-1]
-    # ffprobe prefixes the input name; keep the message, not a presigned URL.
-    return last.rsplit(": ", 1)[-1] if ": " in last else last
+def ffmpeg_reason(stderr: bytes, fallback: str, limit: int = 300) -> str:
+    """ffmpeg/ffprobe's complaints as one line: component tags (``[mp3 @ 0x…]``) and the
+    input name (which may be a presigned URL) removed, repeats dropped."""
+    messages: list[str] = []
+    for raw in stderr.decode("utf-8", "replace").splitlines():
+        line = re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", raw.strip())
+        if ": " in line and ("/" in line.split(": ", 1)[0] or "://" in line):
+            line = line.rsplit(": ", 1)[-1]
+        if line and line not in messages:
+            messages.append(line)
+    text = "; ".join(messages) or fallback
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _parse(data: dict[str, Any]) -> ProbeResult:

@@ -11,6 +11,7 @@ import numpy as np
 from pydub.utils import get_encoder_name
 
 from callscribe.errors import BadAudioError
+from scheduler.probe import ffmpeg_reason
 
 SAMPLE_RATE = 16_000
 FRAME_S = 0.02
@@ -79,11 +80,8 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
 
 
 def _stderr_hint(stderr: bytes) -> str:
-    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    last = lines[-1]
-    return ": " + (last.rsplit(": ", 1)[-1] if ": " in last else last)
+    reason = ffmpeg_reason(stderr, "")
+    return f": {reason}" if reason else ""
 
 
 def is_dual_mono(left: np.ndarray, right: np.ndarray) -> bool:

@@ -109,13 +109,21 @@ def load_whisper(settings: Settings) -> Any:
             download_root=settings.model_cache_dir,
         )
     except Exception as exc:  # hub errors, CUDA errors, bad files: all mean "cannot load"
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        reason = _short_reason(exc)
         if looks_like_path:
             raise ModelLoadError(f"cannot load model from {name!r}: {reason}") from exc
         raise ModelLoadError(
-            f"cannot download model {name!r} ({reason}); on a machine without access to the "
-            "Hugging Face hub pass a local CTranslate2 model directory with --model /path/to/dir"
+            f"cannot download model {name!r} ({reason}); without access to the Hugging Face "
+            "hub, pass a local CTranslate2 model directory: --model /path/to/model"
         ) from exc
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    first = text.split(". ")[0].removeprefix("Got: ")
+    if len(first) > 120:
+        first = first[:119] + "…"
+    return first or type(exc).__name__
 
 
 class Engine:

@@ -577,9 +577,16 @@ def place(
 # --------------------------------------------------------------------------- bad inputs
 
 
+def _new_file(out: Path) -> Path:
+    """``out`` as a Path, with its parent folder created."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def corrupt_empty(out: Path) -> Path:
     """Write a zero-byte file (ffmpeg: "Invalid data found when processing input")."""
-    out = Path(out)
+    out = _new_file(out)
     out.write_bytes(b"")
     return out
 
@@ -603,10 +610,10 @@ def corrupt_truncated_mp3(src_wav: Path, out: Path, *, keep_bytes: int | None = 
 
     The MP3 is 8 kHz mono 32 kbit/s (288-byte frames) with the usual ID3 tag and Xing/Info
     frame, so by default a few hundred bytes remain: ID3 + Info frame + half an audio frame.
-    ffmpeg then fails ("could not find codec parameters"). ``keep_bytes`` overrides the cut.
+    ffmpeg then fails (ffmpeg 5.1: "Invalid frame size (288): Could not seek to 621 ...
+    Invalid argument"). ``keep_bytes`` overrides the cut.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _new_file(out)
     with tempfile.TemporaryDirectory(prefix="callscribe-audio-") as tmp:
         full = Path(tmp) / "full.mp3"
         _run(
@@ -629,7 +636,7 @@ def corrupt_garbled_mp3(src_wav: Path, out: Path, *, seed: int = 0, garbage: int
     Unlike the other ``corrupt_*`` files this one still *partly* decodes: ffmpeg exits 0 but
     reports "Header missing" errors and yields the audio around the damage.
     """
-    out = Path(out)
+    out = _new_file(out)
     encode(src_wav, out, "mp3")
     data = bytearray(out.read_bytes())
     mid = len(data) // 2
@@ -641,7 +648,7 @@ def corrupt_garbled_mp3(src_wav: Path, out: Path, *, seed: int = 0, garbage: int
 
 def corrupt_text_as_wav(out: Path) -> Path:
     """Write plain text under a ``.wav``-style name (ffmpeg: "Invalid data found...")."""
-    out = Path(out)
+    out = _new_file(out)
     out.write_text(
         "Call notes: customer asked about a double charge; refund issued.\n"
         "This file is not audio even though its name says so.\n" * 4,
@@ -661,7 +668,7 @@ def _wav_bytes(fmt_tag: int, channels: int, sample_rate: int, data: bytes) -> by
 
 def corrupt_zero_length_wav(out: Path, *, sample_rate: int = 8000, channels: int = 1) -> Path:
     """Write a valid PCM16 WAV header whose data chunk is empty (decodes to zero samples)."""
-    out = Path(out)
+    out = _new_file(out)
     out.write_bytes(_wav_bytes(1, channels, sample_rate, b""))
     return out
 
@@ -675,9 +682,10 @@ def corrupt_unsupported_codec(out: Path, *, seconds: float = 1.0) -> Path:
 
     The fmt chunk carries format tag 0xFFFF (WAVE_FORMAT_DEVELOPMENT). ffprobe recognises
     the ``wav`` container and one 8 kHz mono audio stream with ``codec_name=unknown``;
-    ``ffmpeg -i`` then fails with "Decoder (codec none) not found for input stream #0:0".
+    ``ffmpeg -i`` then fails (ffmpeg 5.1: "Decoder (codec none) not found for input stream
+    #0:0"; newer releases: "... no decoder found for: none").
     """
-    out = Path(out)
+    out = _new_file(out)
     data = bytes(2 * round(seconds * 8000))
     out.write_bytes(_wav_bytes(_UNDECODABLE_WAV_TAG, 1, 8000, data))
     return out
@@ -689,8 +697,7 @@ def corrupt_no_audio_stream(out: Path) -> Path:
     ffprobe reports a valid ``mov,mp4,...`` file with one video stream; decoding to audio
     fails with "Output file #0 does not contain any stream".
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _new_file(out)
     _run(
         [
             "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",

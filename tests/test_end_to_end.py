@@ -1,0 +1,208 @@
+"""The embedded product end to end, on SQLite and on the real PostgreSQL: generated calls,
+the random-weight model through faster-whisper, exports on disk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dbcheck import covering, recordings_by_key, rows, segments_of, touching, windows_of
+
+from callscribe.run import open_database, transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.audio import (
+    CorpusItem,
+    Turn,
+    corrupt_empty,
+    corrupt_no_audio_stream,
+    corrupt_text_as_wav,
+    corrupt_truncated_mp3,
+    corrupt_unsupported_codec,
+    corrupt_zero_length_wav,
+    make_call,
+    make_demo_corpus,
+    place,
+    speak,
+)
+from callscribe.testing.model import expected_text
+from models import RecordingStatus
+
+SettingsFactory = Callable[..., Settings]
+TEXT = expected_text().strip()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[CorpusItem]]:
+    folder = tmp_path_factory.mktemp("corpus")
+    return folder, make_demo_corpus(folder, n=8, corrupt=2, seed=3)
+
+
+def _copy(folder: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in folder.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+def test_corpus_transcribes_and_bad_files_fail_alone(
+        corpus: tuple[Path, list[CorpusItem]], db_url: str, make_settings: SettingsFactory,
+        tmp_path: Path) -> None:
+    folder, items = corpus
+    settings = make_settings(db_url)
+    summary = transcribe_source(settings, str(folder))
+    good = [i for i in items if i.call is not None]
+    bad = {i.path.name: i.defect for i in items if i.call is None}
+    assert summary.done == len(good) == 6
+    assert {f.key for f in summary.failed} == set(bad)
+    assert all(f.reason and "\n" not in f.reason for f in summary.failed)
+    for item in good:
+        assert item.call is not None
+        key = item.path.name
+        windows = windows_of(db_url, key)
+        assert all(0 < end - start <= 30.0 for _, start, end in windows)
+        for span in item.call.speech:  # every sentence in exactly one window of its channel
+            assert len(covering(windows, span.channel, span.start, span.end)) == 1, (key, span)
+            assert len(touching(windows, span.channel, span.start, span.end)) == 1, (key, span)
+        segments = segments_of(db_url, key)
+        assert segments and all(s.text == TEXT for s in segments)
+        speakers = {s.speaker for s in segments}
+        assert speakers == ({"agent", "customer"} if item.call.channels == 2 else {"agent"})
+        assert all(0 <= s.start_s <= s.end_s <= item.call.duration + 0.01 for s in segments)
+        _check_exports(Path(settings.output), key, item.call.channels)
+
+
+def _check_exports(out: Path, key: str, channels: int) -> None:
+    data = json.loads((out / f"{key}.json").read_text())
+    assert data["key"] == key and data["segments"]
+    assert data["options"]["decode"]["beam_size"] == 1
+    assert (out / f"{key}.srt").read_text().startswith("1\n")
+    assert (out / f"{key}.vtt").read_text().startswith("WEBVTT")
+    assert TEXT in (out / f"{key}.txt").read_text()
+    dialogue = (out / f"{key}.dialogue.txt").read_text()
+    assert dialogue.startswith(("Agent: ", "Customer: "))
+    if channels == 2:
+        assert "Agent: " in dialogue and "Customer: " in dialogue
+
+
+def test_running_twice_leaves_the_same_rows(
+        corpus: tuple[Path, list[CorpusItem]], db_url: str, make_settings: SettingsFactory,
+        tmp_path: Path) -> None:
+    folder = _copy(corpus[0], tmp_path / "calls")
+    settings = make_settings(db_url)
+    transcribe_source(settings, str(folder))
+    before = rows(db_url)
+    second = transcribe_source(settings, str(folder))
+    assert second.registration.new == 0 and second.registration.changed == 0
+    assert second.processed_audio_seconds == 0
+    assert rows(db_url) == before
+
+
+def test_changed_recording_is_transcribed_again(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Hello, thanks for calling."), Turn(1, "Hi there.")])
+    make_call(folder / "b.wav", [Turn(0, "Good morning, how can I help?")])
+    settings = make_settings(db_url)
+    transcribe_source(settings, str(folder))
+    old_b = segments_of(db_url, "b.wav")
+    old_a = windows_of(db_url, "a.wav")
+    new_call = make_call(folder / "a.wav", [Turn(1, seconds=4.0), Turn(1, "Now I speak first."),
+                                            Turn(0, "And then the agent answers.")])
+    summary = transcribe_source(settings, str(folder))
+    assert summary.registration.changed == 1
+    recs = recordings_by_key(db_url)
+    assert recs["a.wav"].version == 2 and recs["a.wav"].status == RecordingStatus.DONE
+    new_a = windows_of(db_url, "a.wav")
+    assert new_a != old_a
+    assert len(new_a) == len(new_call.speech)
+    for span in new_call.speech:
+        assert len(covering(new_a, span.channel, span.start, span.end)) == 1
+    assert [s.id for s in segments_of(db_url, "b.wav")] == [s.id for s in old_b]
+
+
+def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    (folder / "sub dir").mkdir(parents=True)
+    clip = speak("Thank you for calling support.", tmp_path / "clip.wav")
+    odd_name = "sub dir/we..ird ü name .. x.wav"
+    place(folder / odd_name, 6.0, [(1.0, clip)])
+    place(folder / "fine.wav", 6.0, [(1.0, clip)])
+    bad = {
+        "empty.wav": corrupt_empty(folder / "empty.wav"),
+        "truncated.mp3": corrupt_truncated_mp3(clip, folder / "truncated.mp3"),
+        "text.wav": corrupt_text_as_wav(folder / "text.wav"),
+        "zero.wav": corrupt_zero_length_wav(folder / "zero.wav"),
+        "codec.wav": corrupt_unsupported_codec(folder / "codec.wav"),
+        "video.m4a": corrupt_no_audio_stream(folder / "video.m4a"),
+    }
+    settings = make_settings(db_url)
+    summary = transcribe_source(settings, str(folder))
+    failed = {f.key: f.reason for f in summary.failed}
+    assert set(failed) == set(bad)
+    assert failed["empty.wav"] == "empty file (0 bytes)"
+    assert "zero-length" in failed["zero.wav"]
+    assert "codec" in failed["codec.wav"]
+    assert "no audio stream" in failed["video.m4a"]
+    assert summary.done == 2
+    out = Path(settings.output).resolve()
+    exported = [p for p in out.rglob("*") if p.is_file()]
+    assert len(exported) == 10
+    assert all(p.resolve().is_relative_to(out) for p in exported)
+    assert (out / f"{odd_name}.json").is_file()
+
+
+def test_file_deleted_after_listing_fails_alone(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    from callscribe.run import discover, execute, queued_jobs
+    from callscribe.run import Progress as RunProgress
+    from scheduler.sources import open_source
+    from workers.pipeline import WorkerContext
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name in ("keep.wav", "gone.wav"):
+        make_call(folder / name, [Turn(0, "Please hold the line.")], channels=1)
+    settings = make_settings(db_url)
+    factory = open_database(settings)
+    registration = discover(settings, factory, open_source(str(folder), settings))
+    (folder / "gone.wav").unlink()
+    ctx = WorkerContext(settings, factory)
+    execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), prefetch=1)
+    recs = recordings_by_key(db_url)
+    assert recs["keep.wav"].status == RecordingStatus.DONE
+    assert recs["gone.wav"].status == RecordingStatus.FAILED
+    assert "no longer exists" in (recs["gone.wav"].error or "")
+
+
+def test_speech_across_job_and_window_boundaries_is_transcribed_once(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    clip = speak("I would like to ask about the charge on my last bill, it looks wrong.",
+                 tmp_path / "c.wav")
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    offsets = [2.0, 28.5, 37.5, 60.0, 77.0, 88.0, 110.0]  # across 30 s, 40 s, 80 s, 120 s...
+    place(folder / "long.mp3", 125.0, [(o, clip) for o in offsets], fmt="mp3")
+    settings = make_settings(db_url, job_max_seconds=40.0)
+    summary = transcribe_source(settings, str(folder))
+    assert summary.done == 1 and not summary.failed
+    data = rows(db_url)
+    jobs = sorted(data["jobs"], key=lambda j: j[2])
+    assert len(jobs) == 4
+    for left, right in zip(jobs, jobs[1:], strict=False):
+        assert left[7] == pytest.approx(right[6])  # cut_end of one == cut_start of the next
+    windows = windows_of(db_url, "long.mp3")
+    length = len(speak_samples(clip)) / 16000
+    for offset in offsets:
+        assert len(covering(windows, 0, offset, offset + length)) == 1, offset
+        assert len(touching(windows, 0, offset, offset + length)) == 1, offset
+    assert len(segments_of(db_url, "long.mp3")) == len(windows)
+
+
+def speak_samples(clip: Path) -> list[float]:
+    from workers.audio import decode
+
+    return list(decode(clip, 1).channels[0])

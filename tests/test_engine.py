@@ -1,0 +1,96 @@
+"""The engine runs faster-whisper's real code and must not change what the model hears:
+a window's text equals ``WhisperModel.transcribe`` on the same clip with the same options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callscribe.errors import ModelLoadError
+from callscribe.settings import Settings
+from callscribe.testing.audio import place, speak
+from workers.audio import decode
+from workers.engine import DecodeOptions, Engine, WindowInput, get_engine, load_whisper
+
+OPTION_SETS = [
+    {"beam_size": 1, "segment_timestamps": True},
+    {"beam_size": 5, "segment_timestamps": False},
+    {"beam_size": 2, "segment_timestamps": True, "initial_prompt": "Acme router support",
+     "hotwords": "refund"},
+    {"beam_size": 1, "segment_timestamps": True, "language": "en"},
+]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    base = tmp_path_factory.mktemp("engine")
+    speech = speak("I was charged twice this month, can you help me?", base / "s.wav")
+    short = decode(speech, 1).channels[0]
+    track = place(base / "t.wav", 30.0, [(0.5, speech), (12.0, speech), (24.0, speech)])
+    full = decode(track, 1).channels[0]
+    rng = np.random.default_rng(1)
+    noise = (rng.normal(0, 0.05, 16000 * 7)).astype(np.float32)
+    return [short, full, noise, full[: 16000 * 17]]
+
+
+@pytest.mark.parametrize("opts", OPTION_SETS)
+def test_window_text_equals_whisper_transcribe(model_dir: Path, clips: list[np.ndarray],
+                                               opts: dict[str, object]) -> None:
+    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", batch_size=3,
+                        **opts)
+    engine = get_engine(settings)
+    results = engine.transcribe([WindowInput(i, clip, group=i) for i, clip in enumerate(clips)])
+    assert [r.key for r in results] == list(range(len(clips)))
+    for clip, result in zip(clips, results, strict=True):
+        reference, info = engine.model.transcribe(
+            clip, beam_size=settings.beam_size, temperature=0.0, vad_filter=False,
+            condition_on_previous_text=False, language=settings.language,
+            initial_prompt=settings.initial_prompt, hotwords=settings.hotwords,
+            without_timestamps=not settings.segment_timestamps)
+        reference = list(reference)
+        assert [s.text.strip() for s in result.segments] == [s.text.strip() for s in reference]
+        assert result.language == info.language
+        assert result.segments, "the test model always says something"
+        for ours, theirs in zip(result.segments, reference, strict=True):
+            assert ours.avg_logprob == pytest.approx(theirs.avg_logprob, abs=1e-3)
+            if settings.segment_timestamps:
+                assert ours.start == pytest.approx(theirs.start, abs=0.02)
+                assert ours.end == pytest.approx(min(theirs.end, clip.size / 16000), abs=0.02)
+
+
+def test_batching_does_not_change_results(model_dir: Path, clips: list[np.ndarray]) -> None:
+    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1)
+    model = load_whisper(settings)
+    alone = [Engine(model, DecodeOptions.from_settings(settings)
+                    ).transcribe([WindowInput(0, c, 0)])[0].segments for c in clips]
+    batched = Engine(model, DecodeOptions.from_settings(settings.model_copy(
+        update={"batch_size": 4}))).transcribe([WindowInput(i, c, i) for i, c in
+                                                 enumerate(clips)])
+    assert [r.segments for r in batched] == alone
+
+
+def test_model_is_loaded_once_per_process(model_dir: Path) -> None:
+    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8")
+    assert get_engine(settings) is get_engine(settings.model_copy())
+
+
+def test_missing_model_directory_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_whisper(Settings(model=str(tmp_path / "nope"), device="cpu"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="not a CTranslate2 model directory"):
+        load_whisper(Settings(model=str(tmp_path / "empty"), device="cpu"))
+
+
+def test_model_name_without_network_explains_local_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine that cannot reach the hub
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelLoadError) as info:
+        load_whisper(Settings(model="tiny", device="cpu", model_cache_dir=str(tmp_path)))
+    message = info.value.one_line()
+    assert "cannot download model 'tiny'" in message
+    assert "--model /path/to/model" in message
+    assert "\n" not in message
