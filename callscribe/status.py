@@ -53,7 +53,7 @@ def read_status(settings: Settings, failures: int = 10) -> StatusSnapshot:
             "cannot read the database (run `callscribe db upgrade` or a transcription first): "
             + " ".join(str(exc.orig).split())[:200]) from exc
     rows = [StatusRow("recordings", str(s.value if hasattr(s, "value") else s), int(n),
-                      float(a) / 3600) for s, n, a in recs]
+                      float(a or 0.0) / 3600) for s, n, a in recs]
     rows += [StatusRow("jobs", str(s.value if hasattr(s, "value") else s), int(n),
-                       float(a) / 3600) for s, n, a in jobs]
+                       float(a or 0.0) / 3600) for s, n, a in jobs]
     return StatusSnapshot(tuple(rows), tuple((k, e or "") for k, e in failed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_windows_never_exceed_30s_and_never_split_a_sentence(tmp_path: Path,
     windows = make_windows(speech_spans(audio, config), config.window_max_s, config.merge_gap_s)
     assert windows, "speech was found"
     assert all(0 < end - start <= 30.0 for start, end in windows)
-    assert all(a[1] <= b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in pairwise(windows))
     lengths = [len(decode(c, 1).channels[0]) / SAMPLE_RATE for c in clips]
     for i, offset in enumerate(offsets):
         start, end = offset + 0.15, offset + lengths[i % 3] - 0.15

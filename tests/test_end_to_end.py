@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -157,8 +158,8 @@ def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
 
 def test_file_deleted_after_listing_fails_alone(
         db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
-    from callscribe.run import discover, execute, queued_jobs
     from callscribe.run import Progress as RunProgress
+    from callscribe.run import discover, execute, queued_jobs
     from scheduler.sources import open_source
     from workers.pipeline import WorkerContext
 
@@ -192,7 +193,7 @@ def test_speech_across_job_and_window_boundaries_is_transcribed_once(
     data = rows(db_url)
     jobs = sorted(data["jobs"], key=lambda j: j[2])
     assert len(jobs) == 4
-    for left, right in zip(jobs, jobs[1:], strict=False):
+    for left, right in pairwise(jobs):
         assert left[7] == pytest.approx(right[6])  # cut_end of one == cut_start of the next
     windows = windows_of(db_url, "long.mp3")
     length = len(speak_samples(clip)) / 16000

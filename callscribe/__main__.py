@@ -1,0 +1,3 @@
+from callscribe.cli import main
+
+main()

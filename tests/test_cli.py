@@ -1,0 +1,77 @@
+"""The ``callscribe`` command as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
+
+CLI = [sys.executable, "-m", "callscribe"]
+
+
+def _run(args: list[str], cwd: Path, db: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
+    env.update(CALLSCRIBE_DATABASE_URL=db, COLUMNS="200")
+    return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+@pytest.fixture
+def calls(tmp_path: Path) -> Path:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "one.wav", [Turn(0, "Thank you for calling."), Turn(1, "Hello.")])
+    make_call(folder / "two.flac", [Turn(0, "Please hold.")], channels=1, fmt="flac",
+              sample_rate=16000)
+    corrupt_text_as_wav(folder / "broken.wav")
+    return folder
+
+
+def test_transcribe_summary_status_and_exit_code(calls: Path, model_dir: Path,
+                                                 tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cs.db'}"
+    done = _run(["transcribe", str(calls), "--model", str(model_dir), "--device", "cpu",
+                 "--compute-type", "int8", "--output", str(tmp_path / "out"), "-q"],
+                tmp_path, db)
+    assert done.returncode == 1, done.stderr
+    assert "done        2 recordings" in done.stdout
+    assert "failed      1" in done.stdout
+    assert "broken.wav: unreadable audio: Invalid data found when processing input" in done.stdout
+    assert "realtime factor" in done.stdout
+    assert (tmp_path / "out" / "one.wav.dialogue.txt").is_file()
+    status = _run(["status"], tmp_path, db)
+    assert status.returncode == 0, status.stderr
+    lines = [" ".join(line.split()) for line in status.stdout.splitlines()]
+    assert any(line.startswith("│ recordings │ done │ 2 │") for line in lines), status.stdout
+    assert any(line.startswith("│ recordings │ failed │ 1 │") for line in lines)
+    assert any(line.startswith("│ jobs │ done │ 2 │") for line in lines)
+
+
+def test_all_good_exits_zero(model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "ok"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Good morning.")], channels=1)
+    done = _run(["transcribe", str(folder), "--model", str(model_dir), "--device", "cpu",
+                 "--output", str(tmp_path / "out"), "-q"], tmp_path,
+                f"sqlite:///{tmp_path / 'ok.db'}")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bad_model_is_one_line_and_exit_2(calls: Path, tmp_path: Path) -> None:
+    done = _run(["transcribe", str(calls), "--model", str(tmp_path / "missing-model")],
+                tmp_path, f"sqlite:///{tmp_path / 'x.db'}")
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [f"error: model directory '{tmp_path / 'missing-model'}' does not exist"]
+
+
+def test_invalid_setting_exits_2(calls: Path, tmp_path: Path) -> None:
+    done = _run(["transcribe", str(calls), "--beam-size", "0"], tmp_path,
+                f"sqlite:///{tmp_path / 'x.db'}")
+    assert done.returncode == 2
+    assert "invalid setting beam_size" in done.stderr
