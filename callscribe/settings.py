@@ -22,6 +22,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     # -- storage -------------------------------------------------------------------------
@@ -91,9 +92,6 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, ge=1)
     """Windows per model batch."""
 
-    word_timestamps: bool = False
-    """Reserved for word-level alignment; off."""
-
     segment_timestamps: bool = True
     """Let the model emit timestamps so a window splits into finer segments."""
 
@@ -117,8 +115,9 @@ class Settings(BaseSettings):
     """Speech chunks closer than this are merged into one window (if it stays short enough)."""
 
     # -- execution -------------------------------------------------------------------------
-    workers: int = Field(1, ge=1)
-    """In-process (embedded) mode: how many jobs decode/VAD ahead of the model."""
+    workers: int = Field(2, ge=1)
+    """Embedded mode: how many jobs are fetched, decoded and run through VAD on CPU threads
+    while the model transcribes (bounded prefetch)."""
 
     max_attempts: int = Field(3, ge=1)
     """A job that failed this many times is failed for good."""
@@ -193,3 +192,13 @@ def _explicit_values(settings: Settings) -> dict[str, Any]:
     """Values set explicitly (by the environment or overrides), which win over the file."""
     fields = settings.model_fields_set - {"config_file"}
     return {key: getattr(settings, key) for key in fields}
+
+
+def configuration_table() -> str:
+    """The settings reference as a markdown table (kept in ``docs/configuration.md``)."""
+    rows = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = "unset" if info.default is None else f"`{info.default}`"
+        meaning = " ".join((info.description or "").split()).replace("|", "\\|")
+        rows.append(f"| `{name}` | `CALLSCRIBE_{name.upper()}` | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"

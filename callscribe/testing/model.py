@@ -93,7 +93,7 @@ _LAST_EOT_LOGIT = 30.0  # <|endoftext|> after the last word when timestamps are 
 _NO_TS_EOT_LOGIT = 55.0  # <|endoftext|> after the last word in without_timestamps mode
 _DECOY_LOGIT = 15.0  # runner-up tokens of every chain step, see _projection
 _N_DECOYS = 16
-_DEFAULT_EOT_LOGIT = _DECOY_LOGIT + 1.5  # <|endoftext|> after a token outside the chain
+_DEFAULT_EOT_LOGIT = _DECOY_LOGIT + 1.0  # <|endoftext|> after a token outside the chain
 _FLAG = 0.5  # size of the "<|notimestamps|> seen" feature relative to a token marker
 _FLAG_SCORE = 30.0  # attention score of <|notimestamps|> for the last word's query
 _DEFAULT_DIM, _FLAG_DIM = 0, 2
@@ -347,7 +347,7 @@ def _projection(
     for source, target in chain.edges:
         dims = list(chain.codes[source])
         weight[target, dims] += _TARGET_LOGIT / (len(dims) * _marker(d_model, len(dims)))
-    # After a decoy (or any other token), <|endoftext|> is likeliest but below e**-1.5.
+    # After a decoy (or any other token), <|endoftext|> is likeliest (p ~ 0.15).
     weight[layout.eot, _DEFAULT_DIM] = _DEFAULT_EOT_LOGIT / one
     # Last word: <|endoftext|> trails the closing timestamp unless <|notimestamps|> was seen.
     weight[layout.eot, chain.codes[chain.last_word]] += _LAST_EOT_LOGIT / one
@@ -356,19 +356,23 @@ def _projection(
     return weight.astype(init.dtype), bias.astype(init.dtype)
 
 
-def _flag_head(qkv: NDArray, out: NDArray, chain: _Chain, no_ts: int, n_heads: int) -> None:
+def _flag_head(attention: object, chain: _Chain, no_ts: int, n_heads: int) -> None:
     """Make head 0 copy "<|notimestamps|> is in the context" into the flag dim at the last word.
 
-    The query (row 0 of the q block) fires only for the last word, the key and value (row 0 of
-    the k and v blocks) only for ``<|notimestamps|>``; the output writes value x _FLAG.
+    Row 0 of the q block is +score for the last word and -score for any other token (so
+    those never attend to ``<|notimestamps|>``); row 0 of the k and v blocks is non-zero only
+    for ``<|notimestamps|>``; the output projection writes value x _FLAG into the flag dim.
     """
+    qkv, qkv_bias = attention.linear[0].weight, attention.linear[0].bias  # type: ignore[attr-defined]
+    out = attention.linear[1].weight  # type: ignore[attr-defined]
     d_model = out.shape[0]
     one = _marker(d_model, 1)
     qk = math.sqrt(_FLAG_SCORE * math.sqrt(d_model // n_heads))
     (last_dim,), (nt_dim,) = chain.codes[chain.last_word], chain.codes[no_ts]
     for row in (0, d_model, 2 * d_model):
         qkv[row, :] = 0.0
-    qkv[0, last_dim] = qk / one
+    qkv[0, last_dim] = 2.0 * qk / one
+    qkv_bias[0] = -qk
     qkv[d_model, nt_dim] = qk / one
     qkv[2 * d_model, nt_dim] = 1.0 / one
     out[:, 0] = 0.0
@@ -430,9 +434,7 @@ def _fill_decoder(spec: WhisperSpec, shape: WhisperShape, chain: _Chain, init: _
         _layer_norm(layer.ffn.layer_norm, d, init)
         _linear(layer.ffn.linear_0, shape.ffn_dim, d, 0.02, init)
         _linear(layer.ffn.linear_1, d, shape.ffn_dim, small, init)
-    first = dec.layer[0].self_attention
-    _flag_head(first.linear[0].weight, first.linear[1].weight, chain, layout.no_timestamps,
-               shape.n_heads)
+    _flag_head(dec.layer[0].self_attention, chain, layout.no_timestamps, shape.n_heads)
 
 
 # ------------------------------------------------------------------------------ builder

@@ -1,0 +1,23 @@
+# Developer commands. `make test` is the one command the README and CI use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install lint test bench demo
+
+install:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[dev]"
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test:
+	$(PY) -m pytest -q
+
+bench:
+	$(PY) bench/embedded.py
+
+demo:
+	$(VENV)/bin/callscribe demo ./calls --model-dir ./demo-model
+	$(VENV)/bin/callscribe transcribe ./calls --model ./demo-model --device cpu
