@@ -1,0 +1,125 @@
+"""Embedded-mode throughput: the whole pipeline against the bare engine on the same windows.
+
+Generates a corpus of synthetic stereo 8 kHz calls, builds a random-weight model at a real
+shape (decoding a fixed number of tokens per window), then, in one process and one run:
+
+* ``engine``: decode + VAD every call first (untimed), then time only ``Engine.transcribe``
+  over all the windows — what the model alone costs;
+* ``embedded``: ``callscribe.run.transcribe_source`` on a fresh SQLite database — listing,
+  probing, planning, decoding, VAD, the model, database writes and exports.
+
+Prints audio seconds per wall second for both and the ratio embedded / engine, and writes a
+JSON record. Usage::
+
+    .venv/bin/python bench/embedded.py --calls 12 --minutes 3 --shape tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
+from callscribe.testing.model import build_whisper_model
+from scheduler.probe import probe
+from workers.audio import decode
+from workers.engine import WindowInput, get_engine
+from workers.vad import VadConfig, make_windows, speech_spans
+
+
+def make_corpus(folder: Path, calls: int, minutes: float, seed: int = 0) -> float:
+    """Stereo μ-law calls of about ``minutes`` each; returns total audio seconds."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for i in range(calls):
+        turns: list[Turn] = []
+        length = 0.0
+        while length < minutes * 60 - 20:
+            channel = len(turns) % 2
+            lines = AGENT_LINES if channel == 0 else CUSTOMER_LINES
+            turns.append(Turn(channel, rng.choice(lines)))
+            length += 3.5
+            if rng.random() < 0.05:
+                turns.append(Turn(0, seconds=8.0, kind="tone"))
+                length += 8.0
+        info = make_call(folder / f"call_{i:04d}.wav", turns, channels=2, sample_rate=8000,
+                         fmt="wav_mulaw", duration=minutes * 60)
+        total += info.duration
+    return total
+
+
+def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
+    """Seconds the bare engine needs for every window of the corpus, and the window count."""
+    vad = VadConfig(settings.vad_threshold, settings.vad_min_silence_ms,
+                    settings.vad_speech_pad_ms, settings.window_max_seconds,
+                    settings.window_merge_gap_seconds)
+    windows: list[WindowInput] = []
+    for path in sorted(folder.iterdir()):
+        info = probe(str(path))
+        audio = decode(path, info.channels, codec=info.codec)
+        for channel, samples in enumerate(audio.channels):
+            spans = make_windows(speech_spans(samples, vad), vad.window_max_s, vad.merge_gap_s)
+            windows += [WindowInput((path.name, channel, a), samples[int(a * 16000):
+                                                                     int(b * 16000)],
+                                    group=(path.name, channel)) for a, b in spans]
+    engine = get_engine(settings)
+    engine.transcribe(windows[: settings.batch_size])  # warm-up
+    began = time.perf_counter()
+    engine.transcribe(windows)
+    return time.perf_counter() - began, len(windows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=12)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--shape", default="tiny")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/embedded.json"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
+        work = Path(tmp)
+        audio_s = make_corpus(work / "calls", args.calls, args.minutes)
+        model = build_whisper_model(work / "model", shape=args.shape,
+                                    tokens_per_window=args.tokens)
+        settings = Settings(model=str(model), device=args.device,
+                            compute_type=args.compute_type, batch_size=args.batch_size,
+                            beam_size=args.beam_size, language="en",
+                            database_url=f"sqlite:///{work / 'bench.db'}",
+                            output=str(work / "out"))
+        engine_s, n_windows = engine_only(settings, work / "calls")
+        began = time.perf_counter()
+        summary = transcribe_source(settings, str(work / "calls"))
+        embedded_s = time.perf_counter() - began
+    result = {
+        "calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
+        "shape": args.shape, "tokens_per_window": args.tokens, "device": args.device,
+        "compute_type": args.compute_type, "batch_size": args.batch_size,
+        "beam_size": args.beam_size, "windows": n_windows,
+        "engine_s": round(engine_s, 2), "embedded_s": round(embedded_s, 2),
+        "engine_rtfx": round(audio_s / engine_s, 1),
+        "embedded_rtfx": round(audio_s / embedded_s, 1),
+        "ratio_embedded_over_engine": round(engine_s / embedded_s, 3),
+        "failed": len(summary.failed),
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    for key, value in result.items():
+        print(f"{key:28s} {value}")
+    return 0 if not summary.failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
