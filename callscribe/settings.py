@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -122,8 +122,54 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     """A job that failed this many times is failed for good."""
 
+    # -- distributed mode ------------------------------------------------------------------
+    queue: str = "callscribe"
+    """Celery queue the transcription tasks go to."""
+
+    broker_ssl_ca_certs: str | None = None
+    """CA bundle for a ``rediss://`` broker (certificates are always verified)."""
+
+    lease_seconds: float = Field(60.0, gt=0)
+    """How long a claimed job stays a worker's without a heartbeat; then another may take it."""
+
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    """How often a worker renews the lease of the job it runs."""
+
+    task_soft_time_limit_s: int = Field(3300, gt=0)
+    """Soft time limit of one job: the job is failed cleanly when it is exceeded."""
+
+    task_time_limit_s: int = Field(3600, gt=0)
+    """Hard time limit of one job: the worker child is killed (model reloaded)."""
+
+    visibility_timeout_s: int = Field(7200, gt=0)
+    """Redis visibility timeout: an unacknowledged message is redelivered after this."""
+
+    retry_delay_s: float = Field(5.0, ge=0)
+    """Delay before a job that failed with a retryable error is delivered again."""
+
+    reconcile_interval_s: float = Field(30.0, gt=0)
+    """How often the periodic reconciler runs (``callscribe worker --beat``)."""
+
+    requeue_grace_s: float = Field(30.0, ge=0)
+    """A queued job missing from the broker for longer than this is sent again."""
+
+    worker_concurrency: int = Field(1, ge=1)
+    """Celery worker processes per ``callscribe worker`` (one per GPU is the rule)."""
+
+    model_load_timeout_s: float = Field(300.0, gt=0)
+    """How long a worker child may take to load the model before Celery gives up on it."""
+
     config_file: Path | None = None
     """Optional TOML file with the same keys (env vars win over it)."""
+
+    @model_validator(mode="after")
+    def _limits_are_ordered(self) -> Settings:
+        if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
+            raise ValueError("need task_soft_time_limit_s < task_time_limit_s "
+                             "< visibility_timeout_s")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
 
     @field_validator("export_formats")
     @classmethod

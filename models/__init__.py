@@ -2,7 +2,7 @@
 
 from models.base import Base, utcnow
 from models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
-from models.tables import Job, Recording, Segment, Source, Window
+from models.tables import Job, Recording, Run, Segment, Source, Window
 
 __all__ = [
     "Base",
@@ -10,6 +10,7 @@ __all__ = [
     "JobStatus",
     "Recording",
     "RecordingStatus",
+    "Run",
     "Segment",
     "Source",
     "SourceKind",

@@ -58,6 +58,22 @@ class Source(Base):
     recordings: Mapped[list[Recording]] = relationship(back_populates="source")
 
 
+class Run(Base):
+    """One ingest (distributed) or transcribe (embedded) run over a source."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = _ts(default=utcnow)
+    finished_at: Mapped[datetime | None] = _ts(nullable=True)
+    discovered: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_enqueued: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Recording(Base):
     """One audio object of a source, identified by (source, key)."""
 
@@ -84,6 +100,7 @@ class Recording(Base):
         _enum(RecordingStatus, "recording_status"), default=RecordingStatus.PENDING
     )
     error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     discovered_at: Mapped[datetime] = _ts(default=utcnow)
     updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)
@@ -111,6 +128,7 @@ class Job(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     is_last: Mapped[bool] = mapped_column(default=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     status: Mapped[JobStatus] = mapped_column(
         _enum(JobStatus, "job_status"), default=JobStatus.QUEUED
     )

@@ -67,7 +67,9 @@ WORDS: tuple[str, ...] = tuple(
     september october december one two three four five six seven eight nine ten eleven twelve
     twenty thirty forty fifty hundred thousand million anchor bridge candle desert engine forest
     garden harbor island jungle kettle ladder meadow needle ocean pocket quarry river saddle
-    tunnel valley window yard""".split()
+    tunnel valley window yard acorn basket cabin dragon ember feather glacier hammer igloo
+    jacket kernel lantern mirror nugget orchard pepper quiver ribbon summit thunder umbrella
+    velvet wagon""".split()
 )
 
 # Decoder logits (see the module docstring).
