@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.settings import Settings
 from models import Job, JobStatus, Recording, RecordingStatus
 from models.base import utcnow
-from models.db import make_engine, session_factory, upgrade
-from scheduler.plan import plan_jobs, probe_pending
-from scheduler.register import Registration, ensure_source, register
-from scheduler.sources import RecordingSource, open_source
+from scheduler.ingest import discover, finish_run, open_database
+from scheduler.register import Registration
+from scheduler.sources import open_source
 
 if TYPE_CHECKING:
     from workers.pipeline import WorkerContext
@@ -60,22 +59,6 @@ class Progress:
 
     start: Callable[[int, float], None] = lambda jobs, audio_s: None
     advance: Callable[[float, bool], None] = lambda audio_s, ok: None
-
-
-def open_database(settings: Settings) -> sessionmaker[Session]:
-    """Migrate the configured database to the current schema and return a session factory."""
-    upgrade(settings.database_url)
-    return session_factory(make_engine(settings.database_url))
-
-
-def discover(settings: Settings, factory: sessionmaker[Session],
-             source: RecordingSource) -> Registration:
-    """Register, probe and plan every new or changed recording of the source."""
-    source_id = ensure_source(factory, source.uri, source.kind)
-    registration = register(factory, source_id, source.list())
-    probe_pending(factory, source, source_id)
-    plan_jobs(factory, source_id, settings.job_max_seconds)
-    return registration
 
 
 def release_stale_jobs(factory: sessionmaker[Session], source_id: int) -> int:
@@ -151,11 +134,13 @@ def transcribe_source(settings: Settings, source_uri: str,
     ctx = WorkerContext(settings, factory)
     ctx.engine()  # load the model first: a bad --model fails before any work
     source = open_source(source_uri, settings)
-    registration = discover(settings, factory, source)
-    release_stale_jobs(factory, registration.source_id)
-    jobs = queued_jobs(factory, registration.source_id)
+    found = discover(settings, factory, source, kind="embedded")
+    source_id = found.registration.source_id
+    release_stale_jobs(factory, source_id)
+    jobs = queued_jobs(factory, source_id)
     processed = sum(seconds for _, seconds in jobs)
     progress.start(len(jobs), processed)
     execute(ctx, jobs, progress, prefetch=settings.workers)
-    return summarize(factory, registration.source_id, source.uri, registration, processed,
+    finish_run(factory, found.run_id, len(jobs))
+    return summarize(factory, source_id, source.uri, found.registration, processed,
                      time.perf_counter() - began)

@@ -69,7 +69,7 @@ def _probe_one(source: RecordingSource, key: str, size: int | None) -> ProbeResu
 
 
 def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
-              recording_ids: Sequence[int] | None = None) -> int:
+              run_id: int | None = None, recording_ids: Sequence[int] | None = None) -> int:
     """Create jobs for every probed recording of the source; returns how many jobs."""
     created = 0
     with factory.begin() as session:
@@ -81,7 +81,9 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
             spans = job_spans(rec.duration_s or 0.0, job_max_s)
             for seq, (start, end) in enumerate(spans):
                 session.add(Job(recording_id=rec.id, seq=seq, start_s=start, end_s=end,
-                                is_last=seq == len(spans) - 1, status=JobStatus.QUEUED))
+                                is_last=seq == len(spans) - 1, status=JobStatus.QUEUED,
+                                run_id=run_id))
             recording_queued(rec)
+            rec.run_id = run_id
             created += len(spans)
     return created

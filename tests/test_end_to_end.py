@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dbcheck import covering, recordings_by_key, rows, segments_of, touching, windows_of
 
-from callscribe.run import open_database, transcribe_source
+from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import (
     CorpusItem,
@@ -29,6 +29,7 @@ from callscribe.testing.audio import (
 )
 from callscribe.testing.model import expected_text
 from models import RecordingStatus
+from scheduler.ingest import open_database
 
 SettingsFactory = Callable[..., Settings]
 TEXT = expected_text().strip()
@@ -159,7 +160,8 @@ def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
 def test_file_deleted_after_listing_fails_alone(
         db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
     from callscribe.run import Progress as RunProgress
-    from callscribe.run import discover, execute, queued_jobs
+    from callscribe.run import execute, queued_jobs
+    from scheduler.ingest import discover
     from scheduler.sources import open_source
     from workers.pipeline import WorkerContext
 
@@ -169,7 +171,7 @@ def test_file_deleted_after_listing_fails_alone(
         make_call(folder / name, [Turn(0, "Please hold the line.")], channels=1)
     settings = make_settings(db_url)
     factory = open_database(settings)
-    registration = discover(settings, factory, open_source(str(folder), settings))
+    registration = discover(settings, factory, open_source(str(folder), settings)).registration
     (folder / "gone.wav").unlink()
     ctx = WorkerContext(settings, factory)
     execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), prefetch=1)

@@ -61,7 +61,7 @@ def test_s3_object_deleted_after_listing_fails_alone(
     settings = make_settings(pg_url, **s3_settings)
     factory = open_database(settings)
     registration = discover(settings, factory,
-                            open_source(f"s3://{s3.bucket_name}/calls", settings))
+                            open_source(f"s3://{s3.bucket_name}/calls", settings)).registration
     s3.delete_object(Bucket=s3.bucket_name, Key="calls/gone.wav")
     execute(WorkerContext(settings, factory), queued_jobs(factory, registration.source_id),
             Progress(), prefetch=1)

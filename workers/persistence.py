@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
-from sqlalchemy import delete, insert, select
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import LeaseLostError, RetryableError
+from callscribe.errors import CallscribeError, LeaseLostError, PermanentError, RetryableError
 from models import Job, JobStatus, Recording, RecordingStatus, Segment, Window, WindowStatus
+from models.base import utcnow
 from models.state import (
     job_cancelled,
     job_claimed,
     job_done,
     job_failed,
+    job_lease_expired,
     job_retry,
     recording_done,
     recording_failed,
@@ -81,26 +85,67 @@ class JobResult:
 
 def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
               max_attempts: int) -> JobSpec | None:
-    """Take the job if it is queued and not locked by another claimer; else None."""
+    """Take the job if it is queued (or running under an expired lease) and not locked by
+    another claimer; else None. Counts the attempt."""
     with factory.begin() as session:
         job = session.scalars(
             select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)
         ).one_or_none()
-        if job is None or job.status != JobStatus.QUEUED:
-            return None
-        rec = job.recording
-        if rec.status in (RecordingStatus.FAILED, RecordingStatus.DONE):
-            job_cancelled(job, f"recording already {rec.status.value}")
-            return None
-        if job.attempts >= max_attempts:
-            _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
-            return None
-        job_claimed(job, worker, lease_s)
-        recording_running(rec)
-        source_uri = rec.source.uri
-        return JobSpec(job.id, rec.id, job.seq, job.is_last, job.start_s, job.end_s,
-                       rec.duration_s or job.end_s, rec.channels or 1, rec.codec, source_uri,
-                       rec.key, job.attempts)
+        return _claim(session, job, worker, lease_s, max_attempts)
+
+
+def claim_next(factory: sessionmaker[Session], worker: str, lease_s: float,
+               max_attempts: int) -> JobSpec | None:
+    """Take the oldest queued job nobody else is claiming (``FOR UPDATE SKIP LOCKED``)."""
+    with factory.begin() as session:
+        job = session.scalars(
+            select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
+            .with_for_update(skip_locked=True)
+        ).one_or_none()
+        return _claim(session, job, worker, lease_s, max_attempts)
+
+
+def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
+           max_attempts: int) -> JobSpec | None:
+    if job is None:
+        return None
+    if job.status == JobStatus.RUNNING and _lease_expired(job):
+        job_lease_expired(job)
+    if job.status != JobStatus.QUEUED:
+        return None
+    rec = job.recording
+    if rec.status in (RecordingStatus.FAILED, RecordingStatus.DONE):
+        job_cancelled(job, f"recording already {rec.status.value}")
+        return None
+    if job.attempts >= max_attempts:
+        _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
+        return None
+    job_claimed(job, worker, lease_s)
+    recording_running(rec)
+    return JobSpec(job.id, rec.id, job.seq, job.is_last, job.start_s, job.end_s,
+                   rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
+                   rec.key, job.attempts)
+
+
+def _lease_expired(job: Job) -> bool:
+    expires = job.lease_expires_at
+    if expires is None:
+        return True
+    if expires.tzinfo is None:  # SQLite hands back naive UTC
+        expires = expires.replace(tzinfo=UTC)
+    return expires < utcnow()
+
+
+def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,
+              lease_s: float) -> bool:
+    """Renew the lease of a job this worker runs; False if it is no longer ours."""
+    now = utcnow()
+    with factory.begin() as session:
+        result = session.execute(
+            update(Job).where(Job.id == job_id, Job.worker == worker,
+                              Job.status == JobStatus.RUNNING)
+            .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s)))
+        return bool(getattr(result, "rowcount", 0))
 
 
 def _locked_job(session: Session, job_id: int) -> Job | None:
@@ -177,16 +222,15 @@ def _give_up(session: Session, job: Job, reason: str) -> None:
 
 
 def _is_permanent(exc: BaseException) -> bool:
-    from callscribe.errors import PermanentError
-
-    return isinstance(exc, PermanentError)
+    # A job that ran past the soft time limit would only do so again: fail it now.
+    return isinstance(exc, PermanentError | SoftTimeLimitExceeded)
 
 
 def _one_line(exc: BaseException) -> str:
-    from callscribe.errors import CallscribeError
-
     if isinstance(exc, CallscribeError):
         return exc.one_line()
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "exceeded the task's soft time limit"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
 

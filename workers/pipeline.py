@@ -15,7 +15,6 @@ import socket
 import tempfile
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.errors import LeaseLostError
 from callscribe.settings import Settings
 from models import JobStatus
-from scheduler.sources import RecordingSource, make_s3_client, open_source
+from scheduler.sources import RecordingSource, open_source
+from workers import finalize
 from workers import persistence as db
 from workers.audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
 from workers.engine import Engine, WindowInput, get_engine
-from workers.exports import Transcript, TranscriptSegment, write_exports
 from workers.vad import VadConfig, make_windows, speech_spans
 
 log = logging.getLogger(__name__)
@@ -47,15 +46,12 @@ class WorkerContext:
     settings: Settings
     factory: sessionmaker[Session]
     worker_id: str = field(default_factory=default_worker_id)
-    lease_s: float = 900.0
     _sources: dict[str, RecordingSource] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def vad(self) -> VadConfig:
-        s = self.settings
-        return VadConfig(s.vad_threshold, s.vad_min_silence_ms, s.vad_speech_pad_ms,
-                         s.window_max_seconds, s.window_merge_gap_seconds)
+        return finalize.vad_config(self.settings)
 
     def engine(self) -> Engine:
         return get_engine(self.settings)
@@ -65,6 +61,38 @@ class WorkerContext:
             if uri not in self._sources:
                 self._sources[uri] = open_source(uri, self.settings)
             return self._sources[uri]
+
+
+class Heartbeat:
+    """Renews a claimed job's lease on a thread until stopped, so a long job keeps it and a
+    dead worker loses it within ``lease_seconds``."""
+
+    def __init__(self, ctx: WorkerContext, job_id: int) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}",
+                                        daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        s = self.ctx.settings
+        while not self._stop.wait(s.heartbeat_seconds):
+            try:
+                if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
+                                    s.lease_seconds):
+                    self.lost = True
+                    log.warning("job %s: lease lost to another worker", self.job_id)
+                    return
+            except Exception as exc:  # the database may be briefly away; keep trying
+                log.warning("job %s: heartbeat failed: %s", self.job_id, exc)
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,7 @@ class PreparedJob:
     channels: tuple[ChannelWork, ...]
     speech_seconds: float
     prepare_seconds: float
+    heartbeat: Heartbeat
 
 
 # -- steps --------------------------------------------------------------------------------
@@ -156,21 +185,7 @@ def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.Stor
 
 def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
     """Write the exports and mark the recording done."""
-    rec, segments = db.load_transcript_rows(ctx.factory, recording_id)
-    languages = Counter(s.language for s in segments if s.language)
-    language = languages.most_common(1)[0][0] if languages else None
-    options = {"decode": ctx.engine().options.as_dict(), "vad": vars(ctx.vad)}
-    transcript = Transcript(
-        recording_id=rec.id, source=rec.source.uri, key=rec.key, duration_s=rec.duration_s,
-        channels=rec.channels, language=language,
-        segments=tuple(TranscriptSegment(s.start_s, s.end_s, s.channel, s.speaker, s.text,
-                                         s.avg_logprob, s.no_speech_prob, s.language)
-                       for s in segments),
-        options=options)
-    written = write_exports(transcript, ctx.settings.output, ctx.settings.export_formats,
-                            lambda: make_s3_client(ctx.settings))
-    db.mark_recording_done(ctx.factory, recording_id, language,
-                           {"transcription": options, "exports": written})
+    finalize.finalize_recording(ctx.settings, ctx.factory, recording_id)
 
 
 # -- the task -----------------------------------------------------------------------------
@@ -178,20 +193,24 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     """Claim the job and get its audio ready. None when there is nothing to do (already
     done, taken by another worker) or when it failed (recorded in the database)."""
-    spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.lease_s,
+    spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
                         ctx.settings.max_attempts)
     if spec is None:
         return None
+    beat = Heartbeat(ctx, spec.job_id).start()
     began = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
             audio = load_audio(ctx, spec, Path(tmp))
         works = detect_speech(ctx, spec, audio)
-    except Exception as exc:
+    except BaseException as exc:
+        beat.stop()
         handle_failure(ctx, spec, exc)
+        if not isinstance(exc, Exception):
+            raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
         return None
     speech = sum(w[1] - w[0] for c in works for w in c.windows)
-    return PreparedJob(spec, tuple(works), speech, time.perf_counter() - began)
+    return PreparedJob(spec, tuple(works), speech, time.perf_counter() - began, beat)
 
 
 def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
@@ -203,8 +222,13 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None
-    except Exception as exc:
-        return handle_failure(ctx, job.spec, exc)
+    except BaseException as exc:
+        status = handle_failure(ctx, job.spec, exc)
+        if not isinstance(exc, Exception):
+            raise
+        return status
+    finally:
+        job.heartbeat.stop()
     if complete:
         try:
             finalize_recording(ctx, job.spec.recording_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from workers.audio import SAMPLE_RATE
 
@@ -25,6 +24,8 @@ class VadConfig:
 def speech_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
     """Speech as (start, end) seconds relative to ``audio``. Silero splits speech longer than
     the window limit at its longest inner pause, so no span exceeds ``window_max_s``."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
     if audio.size < SAMPLE_RATE // 10:
         return []
     options = VadOptions(

@@ -21,6 +21,8 @@ How: chain tokens embed as one-hot (two-hot when dims run out) markers, all othe
 16 "decoy" tokens are the runner-up after every chain token and are followed by
 ``<|endoftext|>``: beam search keeps them as its other beams, so no junk hypothesis that ends
 early can stop a beam search before the chain is complete.
+
+Limits: ``prefix=`` is not supported (prefix text, then junk); word timings are arbitrary.
 """
 
 from __future__ import annotations

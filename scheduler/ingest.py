@@ -1,0 +1,82 @@
+"""Discovery shared by both modes (register → probe → plan, recorded as a run) and the
+distributed ``ingest``: discover, then enqueue the run's jobs and return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.settings import Settings
+from models import Job, JobStatus, Run
+from models.base import utcnow
+from models.db import make_engine, session_factory, upgrade
+from scheduler.enqueue import Enqueuer
+from scheduler.plan import plan_jobs, probe_pending
+from scheduler.register import Registration, ensure_source, register
+from scheduler.sources import RecordingSource, open_source
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What one discovery pass did."""
+
+    run_id: int
+    registration: Registration
+    jobs_planned: int
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ``callscribe ingest`` reports."""
+
+    run_id: int
+    registration: Registration
+    jobs_enqueued: int
+
+
+def open_database(settings: Settings) -> sessionmaker[Session]:
+    """Migrate the configured database to the current schema and return a session factory."""
+    upgrade(settings.database_url)
+    return session_factory(make_engine(settings.database_url))
+
+
+def discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
+             kind: str = "embedded") -> Discovery:
+    """Register, probe and plan every new or changed recording of the source, as a run."""
+    source_id = ensure_source(factory, source.uri, source.kind)
+    with factory.begin() as session:
+        run = Run(source_id=source_id, kind=kind)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    registration = register(factory, source_id, source.list())
+    probe_pending(factory, source, source_id)
+    planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
+    with factory.begin() as session:
+        run = session.get_one(Run, run_id)
+        run.discovered, run.new, run.changed = (
+            registration.discovered, registration.new, registration.changed)
+    return Discovery(run_id, registration, planned)
+
+
+def finish_run(factory: sessionmaker[Session], run_id: int, jobs: int) -> None:
+    """Record the end of a run."""
+    with factory.begin() as session:
+        run = session.get_one(Run, run_id)
+        run.jobs_enqueued = jobs
+        run.finished_at = utcnow()
+
+
+def ingest(settings: Settings, source_uri: str, enqueuer: Enqueuer) -> IngestResult:
+    """Discover the source and send every job this run planned to the queue."""
+    factory = open_database(settings)
+    found = discover(settings, factory, open_source(source_uri, settings), kind="ingest")
+    with factory.begin() as session:
+        job_ids = list(session.scalars(
+            select(Job.id).where(Job.run_id == found.run_id, Job.status == JobStatus.QUEUED)
+            .order_by(Job.id)))
+    enqueuer.send(job_ids)
+    finish_run(factory, found.run_id, len(job_ids))
+    return IngestResult(found.run_id, found.registration, len(job_ids))

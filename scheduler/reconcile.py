@@ -1,0 +1,96 @@
+"""The reconciler: the database alone is enough to rebuild the queue.
+
+One pass (periodic task, or ``callscribe reconcile``):
+
+1. a running job whose lease expired (its worker died) goes back to ``queued``;
+2. every queued job the broker does not hold (never sent, lost in a Redis restart or
+   ``FLUSHALL``, or just re-queued above) is sent again — duplicates are harmless because a
+   claim only succeeds on a queued job;
+3. a recording whose jobs are all done but that is not ``done`` yet (its worker died between
+   storing results and writing exports) is finalized.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.settings import Settings
+from models import Job, JobStatus, Recording, RecordingStatus
+from models.base import utcnow
+from models.state import job_lease_expired
+from scheduler.enqueue import Enqueuer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one pass did."""
+
+    lease_expired: int
+    resent: int
+    finalized: int
+
+
+def expire_leases(factory: sessionmaker[Session]) -> list[int]:
+    """Running jobs whose lease has run out → queued. Returns their ids."""
+    with factory.begin() as session:
+        jobs = list(session.scalars(
+            select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow())
+            .with_for_update(skip_locked=True)))
+        for job in jobs:
+            job_lease_expired(job)
+        return [job.id for job in jobs]
+
+
+def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float,
+              always: set[int]) -> list[int]:
+    """Queued jobs the broker does not hold (older than ``grace_s``), plus ``always``."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    with factory.begin() as session:
+        queued = [(job_id, _aware(at)) for job_id, at in session.execute(
+            select(Job.id, Job.queued_at).where(Job.status == JobStatus.QUEUED))]
+    held = enqueuer.queued_job_ids()
+    lost = [job_id for job_id, at in queued
+            if job_id in always or (at <= cutoff and (held is None or job_id not in held))]
+    return sorted(set(lost))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:
+    """Recordings all of whose jobs are done, still not marked done."""
+    open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
+    any_job = exists().where(Job.recording_id == Recording.id)
+    with factory.begin() as session:
+        return list(session.scalars(select(Recording.id).where(
+            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]),
+            any_job, ~open_job)))
+
+
+def reconcile(settings: Settings, factory: sessionmaker[Session],
+              enqueuer: Enqueuer) -> ReconcileReport:
+    """One reconciliation pass."""
+    from workers.finalize import finalize_recording
+
+    expired = expire_leases(factory)
+    lost = lost_jobs(factory, enqueuer, settings.requeue_grace_s, set(expired))
+    enqueuer.send(lost)
+    finalized = 0
+    for recording_id in unfinished_recordings(factory):
+        try:
+            finalize_recording(settings, factory, recording_id)
+            finalized += 1
+        except Exception as exc:  # keep going; the next pass tries again
+            log.error("recording %s: finalize failed: %s", recording_id, exc)
+    report = ReconcileReport(len(expired), len(lost), finalized)
+    if any((report.lease_expired, report.resent, report.finalized)):
+        log.info("reconcile: %s", report)
+    return report

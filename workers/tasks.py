@@ -1,0 +1,79 @@
+"""Celery tasks. Each carries an id only; the database row is the truth, so a task delivered
+twice is harmless (the second claim finds the job no longer queued).
+
+Pool: prefork with one process per GPU. The parent never touches CUDA; each child builds
+its database engine and loads the model in ``worker_process_init`` (after the fork), so CUDA
+is initialised only in the process that uses it, and soft/hard time limits work (they need
+prefork)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from callscribe.settings import Settings
+from models.db import make_engine, session_factory
+from workers.celery_app import RECONCILE_TASK, TRANSCRIBE_TASK
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _ProcessState:
+    settings: Settings | None = None
+    pid: int = -1
+    context: Any = None
+
+
+_STATE = _ProcessState()
+
+
+def worker_context(settings: Settings) -> Any:
+    """This process's WorkerContext (database engine and model), built once per process."""
+    from workers.pipeline import WorkerContext
+
+    if _STATE.context is None or _STATE.pid != os.getpid():
+        factory = session_factory(make_engine(settings.database_url))
+        _STATE.context = WorkerContext(settings, factory)
+        _STATE.pid = os.getpid()
+    return _STATE.context
+
+
+def _load_in_child(**_: Any) -> None:
+    if _STATE.settings is not None:
+        ctx = worker_context(_STATE.settings)
+        ctx.engine()  # load the model now, in the child, not on the first task
+        log.info("worker process %s ready (%s)", os.getpid(), ctx.worker_id)
+
+
+def register_tasks(app: Celery, settings: Settings) -> None:
+    """Define callscribe's tasks on ``app``; ``settings`` are the worker's settings."""
+    _STATE.settings = settings
+    worker_process_init.connect(_load_in_child, weak=False)
+
+    @app.task(name=TRANSCRIBE_TASK, bind=True)  # type: ignore[untyped-decorator]
+    def transcribe_job(self: Any, job_id: int) -> str | None:
+        from models import JobStatus
+        from workers.pipeline import run_job
+
+        status = run_job(worker_context(settings), int(job_id))
+        if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
+            self.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue,
+                               countdown=settings.retry_delay_s)
+        return status.value if status is not None else None
+
+    @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
+    def reconcile_task() -> dict[str, int]:
+        from dataclasses import asdict
+
+        from scheduler.enqueue import CeleryEnqueuer
+        from scheduler.reconcile import reconcile
+
+        ctx = worker_context(settings)
+        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue))
+        return asdict(report)
