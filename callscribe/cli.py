@@ -141,11 +141,22 @@ def _print_summary(summary: Any) -> None:
 
 
 @app.command()
-def status(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
+def status(
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Live progress until interrupted.")]
+    = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+    until_done: Annotated[bool, typer.Option(help="With --watch: stop when no job is queued "
+                                                   "or running.")] = False,
+) -> None:
     """Counts of recordings and jobs by status, from the database."""
     from callscribe.status import read_status
 
     settings = _settings(config, database_url=database_url)
+    if watch:
+        _watch(settings, interval, until_done)
+        return
     try:
         snapshot = read_status(settings)
     except CallscribeError as exc:
@@ -156,6 +167,137 @@ def status(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     out.print(table)
     for key, reason in snapshot.recent_failures:
         out.print(f"  [red]✗[/red] {key}: {reason}", highlight=False)
+
+
+def _progress_table(p: Any) -> Table:
+    table = Table("queued", "running", "done", "failed", "audio h done", "audio h left",
+                  "throughput (audio h/h)", "ETA", title="callscribe")
+    eta = "—" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
+    table.add_row(*(str(p.jobs.get(k, 0)) for k in ("queued", "running", "done", "failed")),
+                  f"{p.audio_done_h:.3f}", f"{p.audio_left_h:.3f}",
+                  f"{p.throughput_h_per_h:.1f}", eta)
+    return table
+
+
+def _watch(settings: Settings, interval: float, until_done: bool) -> None:
+    import time
+
+    from rich.live import Live
+
+    from callscribe.status import read_progress
+    from models.db import make_engine, session_factory
+
+    factory = session_factory(make_engine(settings.database_url))
+    with Live(console=out, auto_refresh=False) as live:
+        while True:
+            progress = read_progress(factory)
+            live.update(_progress_table(progress), refresh=True)
+            if until_done and progress.finished:
+                return
+            time.sleep(interval)
+
+
+def _celery(settings: Settings) -> Any:
+    from workers.celery_app import make_celery
+
+    try:
+        return make_celery(settings)
+    except CallscribeError as exc:
+        _fail(exc)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="A directory or s3://bucket/prefix.")],
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Register, probe and plan SOURCE, enqueue its jobs for the workers, print the run id."""
+    from scheduler.enqueue import CeleryEnqueuer
+    from scheduler.ingest import ingest as run_ingest
+
+    _logging(False)
+    settings = _settings(config, database_url=database_url)
+    enqueuer = CeleryEnqueuer(_celery(settings), settings.queue)
+    try:
+        result = run_ingest(settings, source, enqueuer)
+    except CallscribeError as exc:
+        _fail(exc)
+    reg = result.registration
+    err.print(f"discovered {reg.discovered} ({reg.new} new, {reg.changed} changed), "
+              f"{result.jobs_enqueued} jobs enqueued", highlight=False)
+    out.print(result.run_id)
+
+
+@app.command()
+def worker(
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    device_index: Annotated[int | None, typer.Option(help="GPU index for this worker.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name or local directory.")] = None,
+    compute_type: Annotated[str | None, typer.Option(help="int8, float16, …")] = None,
+    beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler.")]
+    = False,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start a Celery worker that transcribes jobs (one per GPU: --device cuda
+    --device-index N)."""
+    import os
+    import tempfile
+
+    from workers.tasks import register_tasks
+
+    settings = _settings(config, device=device, device_index=device_index, model=model,
+                         compute_type=compute_type, worker_concurrency=concurrency,
+                         database_url=database_url)
+    app_ = _celery(settings)
+    register_tasks(app_, settings)
+    name = f"callscribe-{settings.device}{settings.device_index}-{os.getpid()}@%h"
+    argv = ["worker", "--pool=prefork", f"--concurrency={settings.worker_concurrency}",
+            "-Q", settings.queue, f"--loglevel={loglevel}", "-n", name,
+            "--without-mingle", "--without-gossip"]
+    if beat:
+        schedule = os.path.join(tempfile.gettempdir(), f"callscribe-beat-{os.getpid()}")
+        argv += ["--beat", "-s", schedule]
+    app_.worker_main(argv)
+
+
+@app.command()
+def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
+    """One reconciliation pass: re-queue expired leases, re-send jobs the broker lost,
+    finalize finished recordings."""
+    from scheduler.enqueue import CeleryEnqueuer
+    from scheduler.ingest import open_database
+    from scheduler.reconcile import reconcile as run_reconcile
+
+    settings = _settings(config, database_url=database_url)
+    report = run_reconcile(settings, open_database(settings),
+                           CeleryEnqueuer(_celery(settings), settings.queue))
+    out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
+              f"finalized {report.finalized}", highlight=False)
+
+
+@app.command()
+def retry(
+    failed: Annotated[bool, typer.Option("--failed", help="Re-queue dead-letter jobs.")]
+    = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Give failed jobs (dead letters) a fresh set of attempts and enqueue them."""
+    from scheduler.enqueue import CeleryEnqueuer
+    from scheduler.ingest import open_database
+    from scheduler.retry import requeue_failed
+
+    if not failed:
+        err.print("nothing to do: pass --failed")
+        raise typer.Exit(2)
+    settings = _settings(config, database_url=database_url)
+    job_ids = requeue_failed(open_database(settings))
+    sent = CeleryEnqueuer(_celery(settings), settings.queue).send(job_ids)
+    out.print(f"re-queued {sent} jobs", highlight=False)
 
 
 @db_app.command("upgrade")

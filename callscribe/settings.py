@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     """CTranslate2 compute type: int8, int8_float16, float16, float32, default."""
 
     cpu_threads: int = 0
-    """CTranslate2 intra-op threads on CPU (0 = library default)."""
+    """CTranslate2 threads on CPU; 0 = the cores available, shared among worker processes."""
 
     language: str | None = None
     """Spoken language code (e.g. ``en``). Unset: detected per recording channel."""

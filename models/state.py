@@ -132,3 +132,22 @@ def job_lease_expired(job: Job) -> None:
     job.lease_expires_at = None
     job.error = "lease expired (worker lost)"
     job.queued_at = utcnow()
+
+
+def job_requeued(job: Job) -> None:
+    """An operator retries a dead letter (or a job cancelled with it): fresh attempts."""
+    _require(job.status, {JobStatus.FAILED, JobStatus.CANCELLED}, "job_requeued")
+    job.status = JobStatus.QUEUED
+    job.attempts = 0
+    job.worker = None
+    job.lease_expires_at = None
+    job.finished_at = None
+    job.queued_at = utcnow()
+
+
+def recording_requeued(rec: Recording) -> None:
+    """An operator retries a failed recording whose jobs were planned."""
+    _require(rec.status, {RecordingStatus.FAILED}, "recording_requeued")
+    rec.status = RecordingStatus.QUEUED
+    rec.error = None
+    rec.finished_at = None

@@ -90,6 +90,15 @@ def _resolve_device(device: str) -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
+def cpu_threads(settings: Settings) -> int:
+    """CTranslate2 threads: as set, or this machine's cores shared among the worker's
+    processes (the library's own default oversubscribes small machines badly)."""
+    if settings.cpu_threads:
+        return settings.cpu_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // settings.worker_concurrency)
+
+
 def load_whisper(settings: Settings) -> Any:
     """Load the model named by the settings: a local CTranslate2 directory, or a
     faster-whisper model name downloaded on first use. Fails with one clear line."""
@@ -105,7 +114,7 @@ def load_whisper(settings: Settings) -> Any:
     try:
         return WhisperModel(
             name, device=device, device_index=settings.device_index,
-            compute_type=settings.compute_type, cpu_threads=settings.cpu_threads,
+            compute_type=settings.compute_type, cpu_threads=cpu_threads(settings),
             download_root=settings.model_cache_dir,
         )
     except Exception as exc:  # hub errors, CUDA errors, bad files: all mean "cannot load"
