@@ -1,0 +1,123 @@
+"""A small harness for distributed tests: real ``callscribe worker`` processes (Celery,
+prefork) against the real Redis and PostgreSQL, each in its own process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from models import Job, JobStatus, Recording, Segment
+from models.db import make_engine, session_factory
+
+
+class Worker:
+    """One ``callscribe worker`` subprocess; its log goes to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path,
+                 extra: list[str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        args = [sys.executable, "-m", "callscribe", "worker", "--loglevel", "INFO"]
+        self.proc = subprocess.Popen(args + (extra or []), env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def pids(self) -> set[int]:
+        """The main process and its children (the prefork pool)."""
+        found = {self.proc.pid}
+        out = subprocess.run(["pgrep", "-g", str(self.proc.pid)], capture_output=True,
+                             text=True, check=False).stdout
+        return found | {int(p) for p in out.split()}
+
+    def signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc.poll() is None:
+            self.signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal_group(signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def worker_env(settings_env: dict[str, str], path_prefix: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
+    env.update(settings_env)
+    if path_prefix:
+        env["PATH"] = path_prefix + os.pathsep + env["PATH"]
+    return env
+
+
+class Db:
+    """Read-only probes of the test database."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.factory = session_factory(self.engine)
+
+    def job_counts(self) -> dict[str, int]:
+        with self.factory.begin() as s:
+            return {str(getattr(k, "value", k)): int(n) for k, n in
+                    s.execute(select(Job.status, func.count()).group_by(Job.status))}
+
+    def running_jobs(self) -> list[tuple[int, str | None]]:
+        with self.factory.begin() as s:
+            return [(j, w) for j, w in s.execute(
+                select(Job.id, Job.worker).where(Job.status == JobStatus.RUNNING))]
+
+    def settled(self) -> bool:
+        counts = self.job_counts()
+        return bool(counts) and not counts.get("queued") and not counts.get("running")
+
+    def recordings(self) -> dict[str, tuple[str, str | None]]:
+        with self.factory.begin() as s:
+            return {k: (str(getattr(st, "value", st)), e) for k, st, e in
+                    s.execute(select(Recording.key, Recording.status, Recording.error))}
+
+    def jobs(self) -> list[tuple[int, str, int, str | None]]:
+        with self.factory.begin() as s:
+            return [(i, str(getattr(st, "value", st)), a, e) for i, st, a, e in s.execute(
+                select(Job.id, Job.status, Job.attempts, Job.error).order_by(Job.id))]
+
+    def transcript(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Per recording key: its segments as comparable tuples, in order."""
+        with self.factory.begin() as s:
+            rows = s.execute(select(Recording.key, Segment.channel, Segment.speaker,
+                                    Segment.start_s, Segment.end_s, Segment.text)
+                             .join(Recording, Recording.id == Segment.recording_id)
+                             .order_by(Recording.key, Segment.channel, Segment.start_s))
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for key, *rest in rows:
+                out.setdefault(key, []).append(tuple(rest))
+            return out
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str,
+             logs: Callable[[], str] = lambda: "", interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs()[-6000:]}")

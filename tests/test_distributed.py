@@ -1,0 +1,324 @@
+"""Distributed mode under faults: real ``callscribe worker`` processes (Celery prefork) on
+the real Redis and PostgreSQL, with the random-weight model."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster import Db, Worker, wait_for, worker_env
+from conftest import _unavailable
+
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, make_call, make_demo_corpus
+from scheduler.enqueue import CeleryEnqueuer
+from scheduler.ingest import ingest, open_database
+from scheduler.reconcile import reconcile
+from workers.celery_app import TRANSCRIBE_TASK, make_celery
+
+_REDIS_DBS = itertools.cycle(range(1, 16))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    index = next(_REDIS_DBS)
+    client = redis.Redis(host="127.0.0.1", port=6379, db=index)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        _unavailable("Redis at 127.0.0.1:6379")
+    yield f"redis://127.0.0.1:6379/{index}"
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus30")
+    make_demo_corpus(folder, n=30, corrupt=0, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, model_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
+    """The embedded mode's transcript of the corpus (SQLite, same model and options)."""
+    base = tmp_path_factory.mktemp("reference")
+    url = f"sqlite:///{base / 'ref.db'}"
+    transcribe_source(Settings(**_common(model_dir, base), database_url=url), str(corpus))
+    db = Db(url)
+    try:
+        return db.transcript()
+    finally:
+        db.close()
+
+
+def _common(model_dir: Path, out: Path) -> dict[str, Any]:
+    return {"model": str(model_dir), "device": "cpu", "compute_type": "int8", "beam_size": 1,
+            "output": str(out / "out")}
+
+
+class Cluster:
+    """Settings shared by the test process (ingest, reconcile) and its workers."""
+
+    def __init__(self, pg_url: str, redis_url: str, model_dir: Path, tmp: Path) -> None:
+        self.tmp = tmp
+        self.values: dict[str, Any] = {
+            **_common(model_dir, tmp), "database_url": pg_url, "broker_url": redis_url,
+            "lease_seconds": 3.0, "heartbeat_seconds": 0.5, "reconcile_interval_s": 1.0,
+            "requeue_grace_s": 1.0, "retry_delay_s": 0.5, "cpu_threads": 1,
+        }
+        self.settings = Settings(**self.values)
+        self.app = make_celery(self.settings)
+        self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue)
+        self.db = Db(pg_url)
+        self.workers: list[Worker] = []
+
+    def env(self, path_prefix: str | None = None) -> dict[str, str]:
+        return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in self.values.items()},
+                          path_prefix)
+
+    def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
+        w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])
+        self.workers.append(w)
+        return w
+
+    def ingest(self, folder: Path) -> int:
+        return ingest(self.settings, str(folder), self.enqueuer).jobs_enqueued
+
+    def reconcile(self) -> Any:
+        return reconcile(self.settings, open_database(self.settings), self.enqueuer)
+
+    def logs(self) -> str:
+        return "\n".join(f"==== {w.name}\n{w.log()[-3000:]}" for w in self.workers)
+
+    def wait_settled(self, timeout: float = 240) -> None:
+        wait_for(self.db.settled, timeout, "all jobs to finish", self.logs)
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.db.close()
+
+
+@pytest.fixture
+def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(pg_url, redis_url, model_dir, tmp_path)
+    yield c
+    c.close()
+
+
+def _running_job_of(cluster: Cluster, worker: Worker) -> int | None:
+    pids = worker.pids()
+    for job_id, owner in cluster.db.running_jobs():
+        if owner and int(owner.split(":")[1]) in pids:
+            return job_id
+    return None
+
+
+def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path,
+                                                  reference: dict[str, Any]) -> None:
+    assert cluster.ingest(corpus) == 30
+    cluster.worker("a")
+    cluster.worker("b")
+    cluster.wait_settled()
+    assert set(cluster.db.recordings().values()) == {("done", None)}
+    assert cluster.db.transcript() == reference
+    assert all(attempts == 1 for _, _, attempts, _ in cluster.db.jobs())
+
+
+def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
+                                                 reference: dict[str, Any]) -> None:
+    cluster.ingest(corpus)
+    victim = cluster.worker("victim")
+    job: list[int] = []
+    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, victim)])) or job),
+             60, "the victim to start a job", cluster.logs, interval=0.01)
+    victim.signal_group(signal.SIGKILL)
+    victim.proc.wait(10)
+    cluster.worker("rescuer", beat=True)
+    cluster.wait_settled()
+    assert cluster.db.transcript() == reference  # nothing missing, nothing twice
+    killed = next(j for j in cluster.db.jobs() if j[0] == job[0])
+    assert killed[1] == "done" and killed[2] == 2  # the rescuer's claim was attempt 2
+
+
+def test_flushall_then_reconcile_completes_everything(cluster: Cluster, corpus: Path,
+                                                      reference: dict[str, Any]) -> None:
+    import redis
+
+    cluster.ingest(corpus)
+    cluster.worker("a")
+    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress",
+             cluster.logs)
+    redis.Redis(host="127.0.0.1", port=6379).flushall()
+    time.sleep(3)
+    stalled = cluster.db.job_counts()
+    assert stalled.get("queued", 0) > 0, "the flush lost queued work"
+    report = cluster.reconcile()
+    assert report.resent >= stalled["queued"]
+    cluster.wait_settled()
+    assert cluster.db.transcript() == reference
+
+
+def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
+                                              reference: dict[str, Any], pg_admin: Any) -> None:
+    cluster.ingest(corpus)
+    cluster.worker("a", beat=True)
+    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress",
+             cluster.logs)
+    database = cluster.settings.database_url.rsplit("/", 1)[1]
+    stop = threading.Event()
+
+    def terminate_backends() -> None:
+        while not stop.wait(0.15):
+            with pg_admin.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+
+    killer = threading.Thread(target=terminate_backends)
+    killer.start()
+    time.sleep(4)
+    stop.set()
+    killer.join()
+    cluster.db = Db(cluster.settings.database_url)  # our own connections were dropped too
+    cluster.wait_settled()
+    assert set(cluster.db.recordings().values()) == {("done", None)}
+    assert cluster.db.transcript() == reference
+
+
+def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
+                                    reference: dict[str, Any]) -> None:
+    cluster.ingest(corpus)
+    first = cluster.worker("first")
+    job: list[int] = []
+    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, first)])) or job),
+             60, "a running job", cluster.logs, interval=0.01)
+    os.kill(first.proc.pid, signal.SIGTERM)  # to the main process, as systemd/k8s do
+    assert first.proc.wait(60) == 0
+    finished = next(j for j in cluster.db.jobs() if j[0] == job[0])
+    assert finished[1] == "done" and finished[2] == 1  # the running job was completed
+    cluster.worker("second")
+    cluster.wait_settled()
+    assert cluster.db.transcript() == reference
+
+
+def _poison_ffmpeg(directory: Path) -> str:
+    """An ``ffmpeg`` first on PATH that kills the worker process decoding a file whose name
+    contains 'poison' (as a crash in a native decoder would), and is the real one otherwise."""
+    import shutil
+
+    real = shutil.which("ffmpeg")
+    script = directory / "ffmpeg"
+    script.write_text(f"""#!/bin/sh
+case "$*" in *poison*) kill -9 $PPID; exit 1;; esac
+exec {real} "$@"
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(directory)
+
+
+def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
+                                                       tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(4):
+        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
+    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cluster.ingest(folder)
+    cluster.worker("w", beat=True, path_prefix=_poison_ffmpeg(bin_dir))
+    cluster.wait_settled(timeout=120)
+    recs = cluster.db.recordings()
+    assert {k: v[0] for k, v in recs.items()} == {
+        "ok0.wav": "done", "ok1.wav": "done", "ok2.wav": "done", "ok3.wav": "done",
+        "poison.wav": "failed"}
+    reason = recs["poison.wav"][1] or ""
+    assert reason.startswith(f"gave up after {cluster.settings.max_attempts} attempts")
+    poison_job = [j for j in cluster.db.jobs() if j[1] == "failed"]
+    assert len(poison_job) == 1 and poison_job[0][2] == cluster.settings.max_attempts
+
+
+def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from models import Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
+    from workers.persistence import claim_next
+
+    factory = open_database(Settings(database_url=pg_url))
+    with factory.begin() as s:
+        src = Source(uri="file:///x", kind=SourceKind.LOCAL)
+        s.add(src)
+        s.flush()
+        recs = [Recording(source_id=src.id, key=f"r{i}", uri=f"file:///x/r{i}",
+                          status=RecordingStatus.QUEUED, duration_s=10.0) for i in range(200)]
+        s.add_all(recs)
+        s.flush()
+        s.execute(insert(Job), [{"recording_id": r.id, "seq": 0, "start_s": 0.0, "end_s": 10.0,
+                                 "status": JobStatus.QUEUED} for r in recs])
+    claimed: dict[str, list[int]] = {}
+    barrier = threading.Barrier(4)
+
+    def claimer(name: str) -> None:
+        mine = claimed.setdefault(name, [])
+        barrier.wait()
+        while (spec := claim_next(factory, name, 60.0, 3)) is not None:
+            mine.append(spec.job_id)
+
+    threads = [threading.Thread(target=claimer, args=(f"c{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [j for ids in claimed.values() for j in ids]
+    assert len(every) == 200 and len(set(every)) == 200
+    assert sum(1 for ids in claimed.values() if ids) >= 2, "claims really were concurrent"
+
+
+def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Hello there.")], channels=1)
+    from scheduler.ingest import discover
+    from scheduler.sources import open_source
+
+    factory = open_database(cluster.settings)
+    discover(cluster.settings, factory, open_source(str(folder), cluster.settings), "ingest")
+    [(job_id, status, _, _)] = cluster.db.jobs()
+    assert status == "queued"
+    worker = cluster.worker("w")
+    cluster.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue,
+                          serializer="pickle")
+    wait_for(lambda: "ContentDisallowed" in worker.log() or "disallowed" in worker.log(), 60,
+             "the worker to refuse the pickle message", cluster.logs)
+    time.sleep(1)
+    assert cluster.db.jobs() == [(job_id, "queued", 0, None)]
+    cluster.enqueuer.send([job_id])  # the same job as JSON runs fine
+    cluster.wait_settled(timeout=60)
+    assert cluster.db.recordings() == {"a.wav": ("done", None)}
+
+
+def test_scheduler_side_imports_no_model_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, callscribe.cli, scheduler.ingest, scheduler.reconcile, "
+            "scheduler.enqueue, workers.celery_app, workers.tasks, workers.finalize\n"
+            "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
+            "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
