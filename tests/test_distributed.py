@@ -222,7 +222,7 @@ def _poison_ffmpeg(directory: Path) -> str:
     real = shutil.which("ffmpeg")
     script = directory / "ffmpeg"
     script.write_text(f"""#!/bin/sh
-case "$*" in *poison*) kill -9 $PPID; exit 1;; esac
+case "$*" in */calls/poison.wav*) kill -9 $PPID; exit 1;; esac
 exec {real} "$@"
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
