@@ -265,6 +265,22 @@ def worker(
 
 
 @app.command()
+def schedule(
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run Celery beat: the periodic reconciler (run exactly one of these per deployment)."""
+    import os
+    import tempfile
+
+    settings = _settings(config, database_url=database_url)
+    app_ = _celery(settings)
+    state = os.path.join(tempfile.gettempdir(), "callscribe-beat-schedule")
+    app_.start(argv=["beat", "-s", state, f"--loglevel={loglevel}"])
+
+
+@app.command()
 def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     """One reconciliation pass: re-queue expired leases, re-send jobs the broker lost,
     finalize finished recordings."""

@@ -1,0 +1,41 @@
+"""The compose file encodes operational decisions; check them (no Docker engine here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_services_present() -> None:
+    services = _compose()["services"]
+    assert {"postgres", "redis", "minio", "migrate", "worker", "scheduler", "flower"} <= set(
+        services)
+
+
+def test_redis_keeps_messages() -> None:
+    command = " ".join(_compose()["services"]["redis"]["command"])
+    assert "--appendonly yes" in command
+    assert "--maxmemory-policy noeviction" in command
+
+
+def test_worker_reserves_a_gpu_and_waits_for_migrations() -> None:
+    worker = _compose()["services"]["worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"] and devices[0]["driver"] == "nvidia"
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["command"][:1] == ["worker"]
+    assert _compose()["services"]["migrate"]["command"] == ["db", "upgrade"]
+
+
+def test_no_secret_literals_in_worker_env() -> None:
+    env = _compose()["services"]["worker"]["environment"]
+    assert env["CALLSCRIBE_AWS_SECRET_ACCESS_KEY"].startswith("${")
