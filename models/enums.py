@@ -10,6 +10,7 @@ class SourceKind(StrEnum):
 
     LOCAL = "local"
     S3 = "s3"
+    MANIFEST = "manifest"
 
 
 class RecordingStatus(StrEnum):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from models.base import utcnow
 from models.enums import JobStatus, RecordingStatus
 from models.tables import Job, Recording
@@ -42,11 +45,11 @@ def recording_probed(
     rec.status = RecordingStatus.PROBED
 
 
-def recording_queued(rec: Recording) -> None:
-    """Jobs planned: probed → queued."""
-    _require(rec.status, {RecordingStatus.PROBED, RecordingStatus.FAILED}, "recording_queued")
-    rec.status = RecordingStatus.QUEUED
-    rec.error = None
+def recordings_queued(session: Session, ids: list[int], run_id: int | None) -> None:
+    """Bulk probed → queued (planning many recordings at once)."""
+    session.execute(update(Recording).where(
+        Recording.id.in_(ids), Recording.status == RecordingStatus.PROBED,
+    ).values(status=RecordingStatus.QUEUED, error=None, run_id=run_id, updated_at=utcnow()))
 
 
 def recording_running(rec: Recording) -> None:

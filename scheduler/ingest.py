@@ -15,7 +15,7 @@ from models.db import make_engine, session_factory, upgrade
 from scheduler.enqueue import Enqueuer
 from scheduler.plan import plan_jobs, probe_pending
 from scheduler.register import Registration, ensure_source, register
-from scheduler.sources import RecordingSource, open_source
+from scheduler.sources import ManifestSource, RecordingSource, open_source
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
         session.add(run)
         session.flush()
         run_id = run.id
-    registration = register(factory, source_id, source.list())
+    listed = source.entries() if isinstance(source, ManifestSource) else source.list()
+    registration = register(factory, source_id, listed)
     probe_pending(factory, source, source_id)
     planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
     with factory.begin() as session:

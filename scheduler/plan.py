@@ -9,19 +9,20 @@ workers (see ``workers.audio.cut_point``), never mid-word.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import CallscribeError, PermanentError
 from models import Job, JobStatus, Recording, RecordingStatus
-from models.state import recording_failed, recording_probed, recording_queued
+from models.base import utcnow
+from models.state import recording_failed, recording_probed, recordings_queued
 from scheduler.probe import ProbeResult, probe
 from scheduler.sources import RecordingSource
 
 PROBE_THREADS = 4
+PLAN_CHUNK = 5000
 
 
 def job_spans(duration_s: float, job_max_s: float) -> list[tuple[float, float]]:
@@ -37,13 +38,14 @@ def probe_pending(factory: sessionmaker[Session], source: RecordingSource,
     """Probe every pending recording of the source; returns (probed, failed)."""
     with factory.begin() as session:
         pending = list(session.execute(
-            select(Recording.id, Recording.key, Recording.size_bytes).where(
+            select(Recording.id, Recording.key, Recording.uri, Recording.size_bytes).where(
                 Recording.source_id == source_id, Recording.status == RecordingStatus.PENDING)
         ))
     if not pending:
         return 0, 0
     with ThreadPoolExecutor(PROBE_THREADS) as pool:
-        outcomes = list(pool.map(lambda row: _probe_one(source, row.key, row.size_bytes), pending))
+        outcomes = list(pool.map(lambda row: _probe_one(source, row.key, row.uri,
+                                                        row.size_bytes), pending))
     failed = 0
     with factory.begin() as session:
         for row, outcome in zip(pending, outcomes, strict=True):
@@ -57,11 +59,12 @@ def probe_pending(factory: sessionmaker[Session], source: RecordingSource,
     return len(pending) - failed, failed
 
 
-def _probe_one(source: RecordingSource, key: str, size: int | None) -> ProbeResult | str:
+def _probe_one(source: RecordingSource, key: str, uri: str,
+               size: int | None) -> ProbeResult | str:
     if size == 0:
         return "empty file (0 bytes)"
     try:
-        return probe(source.probe_url(key))
+        return probe(source.probe_url(key, uri))
     except PermanentError as exc:
         return exc.one_line()
     except CallscribeError as exc:
@@ -69,21 +72,25 @@ def _probe_one(source: RecordingSource, key: str, size: int | None) -> ProbeResu
 
 
 def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
-              run_id: int | None = None, recording_ids: Sequence[int] | None = None) -> int:
-    """Create jobs for every probed recording of the source; returns how many jobs."""
+              run_id: int | None = None) -> int:
+    """Create jobs for every probed recording of the source (in bulk, a chunk of
+    recordings per transaction); returns how many jobs."""
     created = 0
-    with factory.begin() as session:
-        query = select(Recording).where(Recording.source_id == source_id,
-                                        Recording.status == RecordingStatus.PROBED)
-        if recording_ids is not None:
-            query = query.where(Recording.id.in_(recording_ids))
-        for rec in session.scalars(query):
-            spans = job_spans(rec.duration_s or 0.0, job_max_s)
-            for seq, (start, end) in enumerate(spans):
-                session.add(Job(recording_id=rec.id, seq=seq, start_s=start, end_s=end,
-                                is_last=seq == len(spans) - 1, status=JobStatus.QUEUED,
-                                run_id=run_id))
-            recording_queued(rec)
-            rec.run_id = run_id
-            created += len(spans)
-    return created
+    while True:
+        with factory.begin() as session:
+            chunk = list(session.execute(
+                select(Recording.id, Recording.duration_s).where(
+                    Recording.source_id == source_id,
+                    Recording.status == RecordingStatus.PROBED).order_by(Recording.id)
+                .limit(PLAN_CHUNK)))
+            if not chunk:
+                return created
+            rows = [{"recording_id": rec_id, "seq": seq, "start_s": start, "end_s": end,
+                     "is_last": seq == len(spans) - 1, "status": JobStatus.QUEUED,
+                     "attempts": 0, "run_id": run_id, "queued_at": utcnow()}
+                    for rec_id, duration in chunk
+                    for spans in [job_spans(duration or 0.0, job_max_s)]
+                    for seq, (start, end) in enumerate(spans)]
+            session.execute(insert(Job), rows)
+            recordings_queued(session, [rec_id for rec_id, _ in chunk], run_id)
+            created += len(rows)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import Job, Recording, RecordingStatus, Source, SourceKind
 from models.base import utcnow
-from models.state import recording_changed
-from scheduler.sources import ObjectInfo
+from models.state import recording_changed, recording_probed
+from scheduler.sources import ManifestEntry, ObjectInfo
 
 BATCH = 1000
 
@@ -47,9 +47,13 @@ def ensure_source(factory: sessionmaker[Session], uri: str, kind: SourceKind) ->
             return session.execute(select(Source.id).where(Source.uri == uri)).scalar_one()
 
 
+Listed = ObjectInfo | ManifestEntry
+
+
 def register(factory: sessionmaker[Session], source_id: int,
-             objects: Iterable[ObjectInfo]) -> Registration:
-    """Record every listed object of one source; returns the counts."""
+             objects: Iterable[Listed]) -> Registration:
+    """Record every listed object of one source; returns the counts. Manifest entries that
+    carry duration, channels and sample rate are registered as already probed."""
     new = changed = unchanged = discovered = 0
     for batch in _batches(objects, BATCH):
         discovered += len(batch)
@@ -63,7 +67,9 @@ def register(factory: sessionmaker[Session], source_id: int,
     return Registration(source_id, discovered, new, changed, unchanged)
 
 
-def _register_batch(session: Session, source_id: int, batch: list[ObjectInfo]) -> tuple[int, int]:
+def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> tuple[int, int]:
+    known = {_info(item).key: item for item in listed if isinstance(item, ManifestEntry)}
+    batch = [_info(item) for item in listed]
     keys = [item.key for item in batch]
     existing = {
         rec.key: rec
@@ -73,7 +79,8 @@ def _register_batch(session: Session, source_id: int, batch: list[ObjectInfo]) -
     }
     fresh = [item for item in batch if item.key not in existing]
     if fresh:
-        session.execute(insert(Recording), [_new_row(source_id, item) for item in fresh])
+        session.execute(insert(Recording),
+                        [_new_row(source_id, item, known.get(item.key)) for item in fresh])
     changed = [
         (existing[item.key], item)
         for item in batch
@@ -83,16 +90,34 @@ def _register_batch(session: Session, source_id: int, batch: list[ObjectInfo]) -
         session.execute(delete(Job).where(Job.recording_id.in_([rec.id for rec, _ in changed])))
         for rec, item in changed:
             recording_changed(rec, item.etag, item.size, item.mtime)
+            rec.uri = item.uri
+            entry = known.get(item.key)
+            if entry is not None and _probed(entry):
+                recording_probed(rec, entry.duration_s or 0.0, entry.channels or 1,
+                                 entry.sample_rate or 0, entry.codec or "unknown")
     return len(fresh), len(changed)
 
 
-def _new_row(source_id: int, item: ObjectInfo) -> dict[str, object]:
+def _info(item: Listed) -> ObjectInfo:
+    return item.info if isinstance(item, ManifestEntry) else item
+
+
+def _probed(entry: ManifestEntry) -> bool:
+    return bool(entry.duration_s and entry.channels and entry.sample_rate)
+
+
+def _new_row(source_id: int, item: ObjectInfo,
+             entry: ManifestEntry | None) -> dict[str, object]:
     now = utcnow()
-    return {
+    row: dict[str, object] = {
         "source_id": source_id, "key": item.key, "uri": item.uri, "etag": item.etag,
         "size_bytes": item.size, "mtime": item.mtime, "version": 1,
         "status": RecordingStatus.PENDING, "meta": {}, "discovered_at": now, "updated_at": now,
     }
+    if entry is not None and _probed(entry):
+        row.update(status=RecordingStatus.PROBED, duration_s=entry.duration_s,
+                   channels=entry.channels, sample_rate=entry.sample_rate, codec=entry.codec)
+    return row
 
 
 def _differs(rec: Recording, item: ObjectInfo) -> bool:
@@ -111,7 +136,7 @@ def _epoch(value: datetime | None) -> float | None:
     return round(value.timestamp(), 3)
 
 
-def _batches(items: Iterable[ObjectInfo], size: int) -> Iterator[list[ObjectInfo]]:
+def _batches(items: Iterable[Listed], size: int) -> Iterator[list[Listed]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch

@@ -7,6 +7,7 @@ object's bytes for a worker. Keys are always relative, ``/``-separated paths.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,11 +42,12 @@ class RecordingSource(Protocol):
         """Every matching object, in a stable order."""
         ...
 
-    def fetch(self, key: str, dest_dir: Path) -> Path:
-        """A local file with the object's bytes (may be the original file)."""
+    def fetch(self, key: str, dest_dir: Path, uri: str | None = None) -> Path:
+        """A local file with the object's bytes (may be the original file). ``uri`` is the
+        registered location (needed by manifests, whose objects live elsewhere)."""
         ...
 
-    def probe_url(self, key: str) -> str:
+    def probe_url(self, key: str, uri: str | None = None) -> str:
         """A path or URL that ffprobe can read the headers from."""
         ...
 
@@ -94,13 +96,13 @@ class LocalSource:
             raise RecordingMissingError(f"key {key!r} points outside the source directory")
         return path
 
-    def fetch(self, key: str, dest_dir: Path) -> Path:
+    def fetch(self, key: str, dest_dir: Path, uri: str | None = None) -> Path:
         path = self._path(key)
         if not path.is_file():
             raise RecordingMissingError(f"{path} no longer exists")
         return path
 
-    def probe_url(self, key: str) -> str:
+    def probe_url(self, key: str, uri: str | None = None) -> str:
         return str(self._path(key))
 
 
@@ -140,7 +142,7 @@ class S3Source:
             mtime=item.get("LastModified"),
         )
 
-    def fetch(self, key: str, dest_dir: Path) -> Path:
+    def fetch(self, key: str, dest_dir: Path, uri: str | None = None) -> Path:
         dest = dest_dir / "object"
         try:
             self.client.download_file(self.bucket, self._object_key(key), str(dest))
@@ -156,7 +158,7 @@ class S3Source:
             return self.prefix + key
         return self.prefix + "/" + key
 
-    def probe_url(self, key: str) -> str:
+    def probe_url(self, key: str, uri: str | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": self._object_key(key)}
         url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
         return url
@@ -206,10 +208,16 @@ def open_source(uri: str, settings: Settings) -> RecordingSource:
         bucket, prefix = parse_s3_uri(uri)
         return S3Source(bucket, prefix, settings.include, make_s3_client(settings))
     if uri.startswith("file://"):
-        return LocalSource(Path(urlparse(uri).path), settings.include)
+        return _local_or_manifest(Path(urlparse(uri).path), settings)
     if "://" in uri:
         raise SourceError(f"unsupported source {uri!r}: use a directory or s3://bucket/prefix")
-    return LocalSource(Path(uri), settings.include)
+    return _local_or_manifest(Path(uri), settings)
+
+
+def _local_or_manifest(path: Path, settings: Settings) -> RecordingSource:
+    if path.suffix == ".jsonl" and path.is_file():
+        return ManifestSource(path, settings)
+    return LocalSource(path, settings.include)
 
 
 def safe_relative_path(key: str) -> PurePosixPath:
@@ -225,3 +233,79 @@ def safe_relative_path(key: str) -> PurePosixPath:
     if not parts:
         parts = ["_"]
     return PurePosixPath(*parts)
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One line of a manifest: where the audio is and, optionally, what probing would say."""
+
+    info: ObjectInfo
+    duration_s: float | None
+    channels: int | None
+    sample_rate: int | None
+    codec: str | None
+
+
+class ManifestSource:
+    """A JSON-lines manifest (e.g. made from an S3 inventory) listing recordings that live
+    elsewhere: one object per line with ``key``, ``uri`` (``s3://…`` or a path), ``size``
+    and optionally ``etag``, ``mtime`` (ISO 8601), ``duration_s``, ``channels``,
+    ``sample_rate``, ``codec``. Entries with duration, channels and sample rate skip
+    probing, so a whole archive can be registered and planned from metadata alone."""
+
+    kind = SourceKind.MANIFEST
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self.path = path.resolve()
+        self.uri = self.path.as_uri()
+        self.settings = settings
+        self._s3: Any = None
+        if not self.path.is_file():
+            raise SourceError(f"manifest {path} does not exist")
+
+    def entries(self) -> Iterator[ManifestEntry]:
+        with self.path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    yield _manifest_entry(line, number, self.path)
+
+    def list(self) -> Iterator[ObjectInfo]:
+        return (entry.info for entry in self.entries())
+
+    def fetch(self, key: str, dest_dir: Path, uri: str | None = None) -> Path:
+        source, leaf = self._locate(key, uri)
+        return source.fetch(leaf, dest_dir)
+
+    def probe_url(self, key: str, uri: str | None = None) -> str:
+        source, leaf = self._locate(key, uri)
+        return source.probe_url(leaf)
+
+    def _locate(self, key: str, uri: str | None) -> tuple[LocalSource | S3Source, str]:
+        if uri is None:
+            raise RecordingMissingError(f"no location recorded for {key!r}")
+        if uri.startswith("s3://"):
+            bucket, object_key = parse_s3_uri(uri)
+            if self._s3 is None:
+                self._s3 = make_s3_client(self.settings)
+            return S3Source(bucket, "", ["*"], self._s3), object_key
+        path = Path(urlparse(uri).path if uri.startswith("file://") else uri)
+        if not path.parent.is_dir():
+            raise RecordingMissingError(f"{path} no longer exists")
+        return LocalSource(path.parent, ["*"]), path.name
+
+
+def _manifest_entry(line: str, number: int, path: Path) -> ManifestEntry:
+    try:
+        row = json.loads(line)
+        mtime = datetime.fromisoformat(row["mtime"]) if row.get("mtime") else None
+        info = ObjectInfo(key=str(row["key"]), uri=str(row["uri"]), size=int(row.get("size", 0)),
+                          etag=row.get("etag"), mtime=mtime)
+        return ManifestEntry(info, _opt(row, "duration_s", float), _opt(row, "channels", int),
+                             _opt(row, "sample_rate", int), row.get("codec"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"{path}:{number}: bad manifest line ({exc})") from exc
+
+
+def _opt(row: dict[str, Any], key: str, kind: type) -> Any:
+    value = row.get(key)
+    return None if value is None else kind(value)

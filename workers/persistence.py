@@ -43,6 +43,7 @@ class JobSpec:
     codec: str | None
     source_uri: str
     key: str
+    uri: str
     attempts: int
 
 
@@ -124,7 +125,7 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
     recording_running(rec)
     return JobSpec(job.id, rec.id, job.seq, job.is_last, job.start_s, job.end_s,
                    rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
-                   rec.key, job.attempts)
+                   rec.key, rec.uri, job.attempts)
 
 
 def _lease_expired(job: Job) -> bool:

@@ -121,7 +121,7 @@ class PreparedJob:
 
 def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAudio:
     """Fetch the object and decode this job's span plus the cut-search margins."""
-    path = ctx.source(spec.source_uri).fetch(spec.key, workdir)
+    path = ctx.source(spec.source_uri).fetch(spec.key, workdir, spec.uri)
     start = max(0.0, spec.start_s - CUT_SEARCH_S) if spec.seq > 0 else 0.0
     end = spec.duration_s if spec.is_last else min(spec.duration_s, spec.end_s + CUT_SEARCH_S)
     duration = None if spec.is_last else end - start
