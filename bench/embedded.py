@@ -18,63 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import engine_only, make_corpus
+
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 from callscribe.testing.model import build_whisper_model
-from scheduler.probe import probe
-from workers.audio import decode
-from workers.engine import WindowInput, get_engine
-from workers.vad import VadConfig, make_windows, speech_spans
-
-
-def make_corpus(folder: Path, calls: int, minutes: float, seed: int = 0) -> float:
-    """Stereo μ-law calls of about ``minutes`` each; returns total audio seconds."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    total = 0.0
-    for i in range(calls):
-        turns: list[Turn] = []
-        length = 0.0
-        while length < minutes * 60 - 20:
-            channel = len(turns) % 2
-            lines = AGENT_LINES if channel == 0 else CUSTOMER_LINES
-            turns.append(Turn(channel, rng.choice(lines)))
-            length += 3.5
-            if rng.random() < 0.05:
-                turns.append(Turn(0, seconds=8.0, kind="tone"))
-                length += 8.0
-        info = make_call(folder / f"call_{i:04d}.wav", turns, channels=2, sample_rate=8000,
-                         fmt="wav_mulaw", duration=minutes * 60)
-        total += info.duration
-    return total
-
-
-def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
-    """Seconds the bare engine needs for every window of the corpus, and the window count."""
-    vad = VadConfig(settings.vad_threshold, settings.vad_min_silence_ms,
-                    settings.vad_speech_pad_ms, settings.window_max_seconds,
-                    settings.window_merge_gap_seconds)
-    windows: list[WindowInput] = []
-    for path in sorted(folder.iterdir()):
-        info = probe(str(path))
-        audio = decode(path, info.channels, codec=info.codec)
-        for channel, samples in enumerate(audio.channels):
-            spans = make_windows(speech_spans(samples, vad), vad.window_max_s, vad.merge_gap_s)
-            windows += [WindowInput((path.name, channel, a), samples[int(a * 16000):
-                                                                     int(b * 16000)],
-                                    group=(path.name, channel)) for a, b in spans]
-    engine = get_engine(settings)
-    engine.transcribe(windows[: settings.batch_size])  # warm-up
-    began = time.perf_counter()
-    engine.transcribe(windows)
-    return time.perf_counter() - began, len(windows)
 
 
 def main(argv: list[str] | None = None) -> int:

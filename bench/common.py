@@ -1,0 +1,65 @@
+"""Shared pieces of the benchmarks: a synthetic corpus and the bare-engine baseline."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from callscribe.settings import Settings
+from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
+from scheduler.probe import probe
+from workers.audio import decode
+from workers.engine import WindowInput, get_engine
+from workers.finalize import vad_config
+from workers.vad import make_windows, speech_spans
+
+
+def make_corpus(folder: Path, calls: int, minutes: float, seed: int = 0) -> float:
+    """Stereo μ-law calls of about ``minutes`` each; returns total audio seconds."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for i in range(calls):
+        turns: list[Turn] = []
+        length = 0.0
+        while length < minutes * 60 - 20:
+            channel = len(turns) % 2
+            lines = AGENT_LINES if channel == 0 else CUSTOMER_LINES
+            turns.append(Turn(channel, rng.choice(lines)))
+            length += 3.5
+            if rng.random() < 0.05:
+                turns.append(Turn(0, seconds=8.0, kind="tone"))
+                length += 8.0
+        info = make_call(folder / f"call_{i:04d}.wav", turns, channels=2, sample_rate=8000,
+                         fmt="wav_mulaw", duration=minutes * 60)
+        total += info.duration
+    return total
+
+
+def corpus_windows(settings: Settings, folder: Path,
+                   files: list[Path] | None = None) -> list[WindowInput]:
+    """Every window of the corpus, cut exactly as the workers cut them."""
+    vad = vad_config(settings)
+    windows: list[WindowInput] = []
+    for path in files if files is not None else sorted(folder.iterdir()):
+        info = probe(str(path))
+        audio = decode(path, info.channels, codec=info.codec)
+        for channel, samples in enumerate(audio.channels):
+            spans = make_windows(speech_spans(samples, vad), vad.window_max_s, vad.merge_gap_s)
+            windows += [WindowInput((path.name, channel, a), samples[int(a * 16000):
+                                                                     int(b * 16000)],
+                                    group=(path.name, channel)) for a, b in spans]
+    return windows
+
+
+def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
+    """Seconds the bare engine needs for every window of the corpus, and the window count."""
+    windows = corpus_windows(settings, folder)
+    engine = get_engine(settings)
+    engine.transcribe(windows[: settings.batch_size])  # warm-up
+    began = time.perf_counter()
+    engine.transcribe(windows)
+    return time.perf_counter() - began, len(windows)
+
+

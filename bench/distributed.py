@@ -1,0 +1,147 @@
+"""Distributed throughput: ``ingest`` plus N CPU ``callscribe worker`` processes against the
+bare engine on the same windows, measured in the same run.
+
+    .venv/bin/python bench/distributed.py --calls 40 --minutes 3 --workers 2
+
+* ``engine``: the windows of every call (cut exactly as workers cut them, untimed) are
+  split among N processes, each running ``Engine.transcribe`` with 1 CPU thread — the same
+  compute the workers get — and the slowest process's time is the baseline;
+* ``distributed``: N worker processes (model loaded, idle) wait on Redis; the clock runs
+  from ``ingest`` (list, probe, plan, enqueue into PostgreSQL and Redis) until every job is
+  done in PostgreSQL, exports written.
+
+Prints audio hours per wall hour for both and the ratio distributed / engine. Uses a
+scratch PostgreSQL database and Redis database 15 (flushed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import redis
+from common import corpus_windows, make_corpus
+from sqlalchemy import func, select
+
+from callscribe.settings import Settings
+from callscribe.testing.model import build_whisper_model
+from models import Job, JobStatus
+from scheduler.enqueue import CeleryEnqueuer
+from scheduler.ingest import ingest, open_database
+from workers.celery_app import make_celery
+from workers.engine import get_engine
+
+
+def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> float:
+    values, files, folder = args
+    settings = Settings(**values)
+    windows = corpus_windows(settings, Path(folder), [Path(f) for f in files])
+    engine = get_engine(settings)
+    engine.transcribe(windows[: settings.batch_size])  # warm-up
+    began = time.perf_counter()
+    engine.transcribe(windows)
+    return time.perf_counter() - began
+
+
+def engine_baseline(values: dict[str, Any], folder: Path, workers: int) -> float:
+    files = sorted(str(p) for p in folder.iterdir())
+    shares = [(values, files[i::workers], str(folder)) for i in range(workers)]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return max(pool.map(_engine_share, shares))
+
+
+def run_distributed(values: dict[str, Any], folder: Path, workers: int, log_dir: Path) -> float:
+    settings = Settings(**values)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
+    env.update({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
+    procs = [subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
+                               "INFO"], env=env, stdout=(log_dir / f"w{i}.log").open("wb"),
+                              stderr=subprocess.STDOUT) for i in range(workers)]
+    try:
+        _wait_ready(log_dir, workers)
+        factory = open_database(settings)
+        began = time.perf_counter()
+        ingest(settings, str(folder), CeleryEnqueuer(make_celery(settings), settings.queue))
+        while True:
+            with factory.begin() as session:
+                open_jobs = session.scalar(select(func.count()).select_from(Job).where(
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
+            if not open_jobs:
+                return time.perf_counter() - began
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+
+
+def _wait_ready(log_dir: Path, workers: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = sum("ready" in (log_dir / f"w{i}.log").read_text(errors="replace")
+                    for i in range(workers))
+        if ready >= workers:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("workers did not start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shape", default="tiny")
+    parser.add_argument("--tokens", type=int, default=40, help="tokens per 30-s window")
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/distributed.json"))
+    args = parser.parse_args(argv)
+    db_name = f"cs_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(args.admin_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{db_name}"')
+    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
+    try:
+        with tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp:
+            work = Path(tmp)
+            audio_s = make_corpus(work / "calls", args.calls, args.minutes)
+            model = build_whisper_model(work / "model", shape=args.shape,
+                                        tokens_per_window=args.tokens)
+            values: dict[str, Any] = {
+                "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
+                "language": "en", "cpu_threads": 1, "output": str(work / "out"),
+                "database_url": args.admin_url.rsplit("/", 1)[0] + "/" + db_name,
+                "broker_url": "redis://127.0.0.1:6379/15"}
+            engine_s = engine_baseline(values, work / "calls", args.workers)
+            dist_s = run_distributed(values, work / "calls", args.workers, work)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin.close()
+    result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),
+              "workers": args.workers, "shape": args.shape, "tokens_per_window": args.tokens,
+              "engine_s": round(engine_s, 1), "distributed_s": round(dist_s, 1),
+              "engine_audio_h_per_h": round(audio_s / engine_s, 1),
+              "distributed_audio_h_per_h": round(audio_s / dist_s, 1),
+              "ratio_distributed_over_engine": round(engine_s / dist_s, 3), "target": 0.9}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    for key, value in result.items():
+        print(f"{key:30s} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
