@@ -316,6 +316,90 @@ def retry(
     out.print(f"re-queued {sent} jobs", highlight=False)
 
 
+@app.command()
+def report(
+    since: Annotated[str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01.")] = None,
+    by: Annotated[str, typer.Option(help="hour, day, source, model or device.")] = "day",
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Throughput and cost per audio hour from the hourly rollups, against the reference
+    cloud API price."""
+    import json
+    from datetime import UTC, datetime
+
+    from callscribe.report import as_dict, build_report, plot
+    from models.db import make_engine, session_factory
+
+    if by not in ("hour", "day", "source", "model", "device"):
+        err.print(f"error: --by must be hour, day, source, model or device, not {by!r}")
+        raise typer.Exit(2)
+    settings = _settings(config, database_url=database_url)
+    start = datetime.fromisoformat(since) if since else None
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    factory = session_factory(make_engine(settings.database_url))
+    result = build_report(factory, by, start, settings.reference_usd_per_audio_hour)  # type: ignore[arg-type]
+    if plot_file is not None:
+        plot(result, plot_file)
+        err.print(f"wrote {plot_file}")
+    if as_json:
+        out.print_json(json.dumps(as_dict(result)))
+        return
+    out.print(_report_table(result))
+
+
+def _report_table(result: Any) -> Table:
+    ref = result.reference_usd_per_audio_hour
+    table = Table(result.by, "audio h", "speech h", "device h", "cost $", "$ / audio h",
+                  "realtime x", "done", "failed", f"reference ${ref:.2f}/h", "saved $",
+                  title="callscribe report")
+    for row in (*result.rows, result.total):
+        per_hour = row.cost_per_audio_hour
+        rtf = row.realtime_factor
+        table.add_row(row.bucket, f"{row.audio_hours:.3f}", f"{row.speech_hours:.3f}",
+                      f"{row.device_hours:.4f}", f"{row.cost_usd:.4f}",
+                      "—" if per_hour is None else f"{per_hour:.4f}",
+                      "—" if rtf is None else f"{rtf:.1f}", str(row.recordings_done),
+                      str(row.recordings_failed), f"{row.audio_hours * ref:.4f}",
+                      f"{row.audio_hours * ref - row.cost_usd:.4f}")
+    return table
+
+
+@db_app.command("dashboard-user")
+def db_dashboard_user(
+    name: Annotated[str, typer.Argument(help="Login role to create or update.")],
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create (or update) a PostgreSQL login in the read-only ``callscribe_dashboard`` role;
+    the password comes from CALLSCRIBE_DASHBOARD_PASSWORD."""
+    import os
+    import re
+
+    from sqlalchemy import text
+
+    from models.db import make_engine
+
+    password = os.environ.get("CALLSCRIBE_DASHBOARD_PASSWORD")
+    if not password or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        err.print("error: need a lower-case role name and CALLSCRIBE_DASHBOARD_PASSWORD")
+        raise typer.Exit(2)
+    settings = _settings(config, database_url=database_url)
+    with make_engine(settings.database_url).begin() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
+                              {"n": name}).scalar()
+        verb = "ALTER" if exists else "CREATE"
+        quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+        conn.execute(text(f'{verb} ROLE "{name}" LOGIN PASSWORD {quoted}'))
+        conn.execute(text(f'GRANT callscribe_dashboard TO "{name}"'))
+    out.print(f"role {name} can now read the dashboard views")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head", database_url: DbOpt = None,
                config: ConfigOpt = None) -> None:

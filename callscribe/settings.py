@@ -159,6 +159,20 @@ class Settings(BaseSettings):
     model_load_timeout_s: float = Field(300.0, gt=0)
     """How long a worker child may take to load the model before Celery gives up on it."""
 
+    # -- cost and schedules ----------------------------------------------------------------
+    device_prices: dict[str, float] = {}
+    """USD per device-hour by exact device name (e.g. ``{"NVIDIA H100 80GB HBM3": 2.49}``)."""
+
+    device_kind_prices: dict[str, float] = {"cpu": 0.10, "cuda": 2.50}
+    """USD per device-hour for devices not named in ``device_prices``, by kind."""
+
+    reference_usd_per_audio_hour: float = Field(0.36, ge=0)
+    """The cloud API price callscribe is compared with (OpenAI whisper-1: $0.006/min)."""
+
+    schedules: dict[str, str] = {}
+    """Nightly scans: source URI → cron expression (``m h dom mon dow``), run by
+    ``callscribe schedule``."""
+
     config_file: Path | None = None
     """Optional TOML file with the same keys (env vars win over it)."""
 
@@ -170,6 +184,21 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
+
+    @field_validator("schedules")
+    @classmethod
+    def _valid_crons(cls, value: dict[str, str]) -> dict[str, str]:
+        from celery.schedules import crontab
+
+        for source, expression in value.items():
+            fields = expression.split()
+            if len(fields) != 5:
+                raise ValueError(f"cron for {source!r} needs 5 fields, got {expression!r}")
+            try:
+                crontab(*fields)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"bad cron for {source!r}: {expression!r} ({exc})") from exc
+        return value
 
     @field_validator("export_formats")
     @classmethod

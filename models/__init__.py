@@ -2,14 +2,27 @@
 
 from models.base import Base, utcnow
 from models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
-from models.tables import Job, Recording, Run, Segment, Source, Window
+from models.tables import (
+    CostHourly,
+    Job,
+    JobCostHour,
+    Recording,
+    ReferencePrice,
+    Run,
+    Segment,
+    Source,
+    Window,
+)
 
 __all__ = [
     "Base",
+    "CostHourly",
     "Job",
+    "JobCostHour",
     "JobStatus",
     "Recording",
     "RecordingStatus",
+    "ReferencePrice",
     "Run",
     "Segment",
     "Source",

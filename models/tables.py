@@ -141,6 +141,15 @@ class Job(Base):
     cut_end_s: Mapped[float | None] = mapped_column(Float)
     speech_seconds: Mapped[float | None] = mapped_column(Float)
     compute_seconds: Mapped[float | None] = mapped_column(Float)
+    audio_seconds: Mapped[float | None] = mapped_column(Float)
+    device_kind: Mapped[str | None] = mapped_column(String(16))
+    device_name: Mapped[str | None] = mapped_column(String(128))
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str | None] = mapped_column(String(255))
+    compute_type: Mapped[str | None] = mapped_column(String(32))
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    price_per_device_hour: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
     queued_at: Mapped[datetime] = _ts(default=utcnow)
     started_at: Mapped[datetime | None] = _ts(nullable=True)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)
@@ -195,3 +204,62 @@ class Segment(Base):
     no_speech_prob: Mapped[float | None] = mapped_column(Float)
     compression_ratio: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(16))
+
+
+class CostHourly(Base):
+    """Hourly rollup of metered usage, by source, model and device (maintained incrementally
+    by ``workers.metering``)."""
+
+    __tablename__ = "cost_hourly"
+    __table_args__ = (
+        UniqueConstraint("hour", "source_id", "model", "device_kind", "device_name"),
+        Index("ix_cost_hourly_hour", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hour: Mapped[datetime] = _ts()
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(255))
+    device_kind: Mapped[str] = mapped_column(String(16))
+    device_name: Mapped[str] = mapped_column(String(128))
+    audio_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    speech_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    device_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_per_audio_hour: Mapped[float | None] = mapped_column(Float)
+    realtime_factor: Mapped[float | None] = mapped_column(Float)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    recordings_done: Mapped[int] = mapped_column(Integer, default=0)
+    recordings_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobCostHour(Base):
+    """Internal ledger: one job's share of one hour bucket (so a re-run can be subtracted).
+    Not part of the dashboard interface."""
+
+    __tablename__ = "job_cost_hours"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    hour: Mapped[datetime] = _ts(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(255))
+    device_kind: Mapped[str] = mapped_column(String(16))
+    device_name: Mapped[str] = mapped_column(String(128))
+    worker: Mapped[str] = mapped_column(String(255))
+    audio_seconds: Mapped[float] = mapped_column(Float)
+    speech_seconds: Mapped[float] = mapped_column(Float)
+    device_seconds: Mapped[float] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    job_share: Mapped[int] = mapped_column(Integer)
+
+
+class ReferencePrice(Base):
+    """Prices compared against in the views (the cloud API's $ per audio hour), written
+    from the settings whenever the database is opened."""
+
+    __tablename__ = "reference_prices"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    usd_per_audio_hour: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)

@@ -9,13 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
-from models import Job, JobStatus, Run
+from models import Job, JobStatus, ReferencePrice, Run
 from models.base import utcnow
 from models.db import make_engine, session_factory, upgrade
 from scheduler.enqueue import Enqueuer
 from scheduler.plan import plan_jobs, probe_pending
 from scheduler.register import Registration, ensure_source, register
 from scheduler.sources import ManifestSource, RecordingSource, open_source
+
+#: The ``reference_prices`` row the dashboard views compare against.
+REFERENCE_PRICE = "cloud_api"
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,18 @@ class IngestResult:
 
 
 def open_database(settings: Settings) -> sessionmaker[Session]:
-    """Migrate the configured database to the current schema and return a session factory."""
+    """Migrate the configured database to the current schema, record the reference price
+    from the settings, and return a session factory."""
     upgrade(settings.database_url)
-    return session_factory(make_engine(settings.database_url))
+    factory = session_factory(make_engine(settings.database_url))
+    with factory.begin() as session:
+        price = session.get(ReferencePrice, REFERENCE_PRICE)
+        if price is None:
+            session.add(ReferencePrice(name=REFERENCE_PRICE,
+                                       usd_per_audio_hour=settings.reference_usd_per_audio_hour))
+        elif price.usd_per_audio_hour != settings.reference_usd_per_audio_hour:
+            price.usd_per_audio_hour = settings.reference_usd_per_audio_hour
+    return factory
 
 
 def discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
@@ -72,8 +84,13 @@ def finish_run(factory: sessionmaker[Session], run_id: int, jobs: int) -> None:
 
 def ingest(settings: Settings, source_uri: str, enqueuer: Enqueuer) -> IngestResult:
     """Discover the source and send every job this run planned to the queue."""
-    factory = open_database(settings)
-    found = discover(settings, factory, open_source(source_uri, settings), kind="ingest")
+    return ingest_with(settings, open_database(settings), source_uri, enqueuer, kind="ingest")
+
+
+def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: str,
+                enqueuer: Enqueuer, kind: str) -> IngestResult:
+    """``ingest`` on an open database, recorded as a run of ``kind``."""
+    found = discover(settings, factory, open_source(source_uri, settings), kind=kind)
     with factory.begin() as session:
         job_ids = list(session.scalars(
             select(Job.id).where(Job.run_id == found.run_id, Job.status == JobStatus.QUEUED)

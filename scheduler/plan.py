@@ -20,6 +20,7 @@ from models.base import utcnow
 from models.state import recording_failed, recording_probed, recordings_queued
 from scheduler.probe import ProbeResult, probe
 from scheduler.sources import RecordingSource
+from workers.metering import count_recording
 
 PROBE_THREADS = 4
 PLAN_CHUNK = 5000
@@ -55,6 +56,8 @@ def probe_pending(factory: sessionmaker[Session], source: RecordingSource,
                                  outcome.sample_rate, outcome.codec)
             else:
                 recording_failed(rec, outcome)
+                count_recording(session, finished_at=rec.finished_at or utcnow(),
+                                source_id=source_id, model="", device=None, failed=True)
                 failed += 1
     return len(pending) - failed, failed
 

@@ -15,6 +15,7 @@ from models import Job, Recording, RecordingStatus, Source, SourceKind
 from models.base import utcnow
 from models.state import recording_changed, recording_probed
 from scheduler.sources import ManifestEntry, ObjectInfo
+from workers.metering import unmeter_jobs
 
 BATCH = 1000
 
@@ -87,7 +88,10 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> t
         if item.key in existing and _differs(existing[item.key], item)
     ]
     if changed:
-        session.execute(delete(Job).where(Job.recording_id.in_([rec.id for rec, _ in changed])))
+        stale = [rec.id for rec, _ in changed]
+        old_jobs = list(session.scalars(select(Job.id).where(Job.recording_id.in_(stale))))
+        unmeter_jobs(session, old_jobs)  # their results go, and so does their share of costs
+        session.execute(delete(Job).where(Job.recording_id.in_(stale)))
         for rec, item in changed:
             recording_changed(rec, item.etag, item.size, item.mtime)
             rec.uri = item.uri

@@ -150,3 +150,16 @@ def test_make_windows_merges_close_spans() -> None:
     spans = [(0.0, 5.0), (6.0, 10.0), (20.0, 28.0), (29.0, 40.0), (45.0, 46.0)]
     assert make_windows(spans, 30.0, 3.0) == [(0.0, 10.0), (20.0, 40.0), (45.0, 46.0)]
     assert make_windows(spans, 30.0, 20.0) == [(0.0, 28.0), (29.0, 46.0)]
+
+
+def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
+    from workers.vad import sounding_regions
+
+    rate = SAMPLE_RATE
+    audio = np.zeros(rate * 20, np.float32)
+    audio[rate * 2: rate * 4] = 0.2  # sound, 1.5 s silence, sound, 3 s silence, sound
+    audio[int(rate * 5.5): rate * 6] = 0.2
+    audio[rate * 9: rate * 10] = 0.2
+    regions = [(a / rate, b / rate) for a, b in sounding_regions(audio)]
+    assert regions == [(1.5, 6.5), (8.5, 10.5)]
+    assert sounding_regions(np.zeros(rate * 5, np.float32)) == []

@@ -13,6 +13,7 @@ from callscribe.settings import Settings
 
 TRANSCRIBE_TASK = "callscribe.transcribe_job"
 RECONCILE_TASK = "callscribe.reconcile"
+SCAN_TASK = "callscribe.scan"
 
 
 def broker_url(settings: Settings) -> str:
@@ -48,15 +49,27 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "beat_schedule": {
-            "reconcile": {"task": RECONCILE_TASK, "schedule": settings.reconcile_interval_s,
-                          "options": {"queue": settings.queue}},
-        },
+        "beat_schedule": beat_schedule(settings),
     }
     if url.startswith("rediss://"):
         tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": settings.broker_ssl_ca_certs}
         config["broker_use_ssl"] = tls
     return config
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The periodic reconciler plus one scan per configured source and cron expression."""
+    from celery.schedules import crontab
+
+    schedule: dict[str, dict[str, Any]] = {
+        "reconcile": {"task": RECONCILE_TASK, "schedule": settings.reconcile_interval_s,
+                      "options": {"queue": settings.queue}},
+    }
+    for source, expression in settings.schedules.items():
+        schedule[f"scan {source}"] = {"task": SCAN_TASK, "args": [source],
+                                      "schedule": crontab(*expression.split()),
+                                      "options": {"queue": settings.queue}}
+    return schedule
 
 
 def make_celery(settings: Settings) -> Celery:

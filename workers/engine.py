@@ -82,7 +82,8 @@ class WindowResult:
     segments: tuple[SegmentText, ...]
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``."""
     if device != "auto":
         return device
     import ctranslate2
@@ -110,7 +111,7 @@ def load_whisper(settings: Settings) -> Any:
         raise ModelLoadError(f"model directory {name!r} does not exist")
     if looks_like_path and not os.path.isfile(os.path.join(name, "model.bin")):
         raise ModelLoadError(f"{name!r} is not a CTranslate2 model directory (no model.bin)")
-    device = _resolve_device(settings.device)
+    device = resolve_device(settings.device)
     try:
         return WhisperModel(
             name, device=device, device_index=settings.device_index,

@@ -26,6 +26,7 @@ from models.state import (
     recording_failed,
     recording_running,
 )
+from workers.metering import Device, Usage, count_recording, meter_job
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class JobSpec:
 
     job_id: int
     recording_id: int
+    source_id: int
     seq: int
     is_last: bool
     start_s: float
@@ -75,13 +77,14 @@ class StoredWindow:
 
 @dataclass(frozen=True)
 class JobResult:
-    """All results of one job, written in one transaction."""
+    """All results of one job and what it used, written in one transaction."""
 
     windows: tuple[StoredWindow, ...]
     cut_start_s: float
     cut_end_s: float
-    speech_seconds: float
-    compute_seconds: float
+    usage: Usage
+    compute_type: str
+    batch_size: int
 
 
 def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
@@ -123,7 +126,7 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
         return None
     job_claimed(job, worker, lease_s)
     recording_running(rec)
-    return JobSpec(job.id, rec.id, job.seq, job.is_last, job.start_s, job.end_s,
+    return JobSpec(job.id, rec.id, rec.source_id, job.seq, job.is_last, job.start_s, job.end_s,
                    rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
                    rec.key, rec.uri, job.attempts)
 
@@ -165,12 +168,23 @@ def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
         session.execute(delete(Window).where(Window.job_id == job.id))
         _insert_windows(session, job.id, spec.recording_id, result.windows)
         job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
-        job_done(job, result.compute_seconds, result.speech_seconds)
+        _record_usage(job, result)
+        job_done(job, result.usage.device_s, result.usage.speech_s)
+        meter_job(session, result.usage)
         session.flush()
         open_jobs = session.scalar(
             select(Job.id).where(Job.recording_id == spec.recording_id,
                                  Job.status != JobStatus.DONE).limit(1))
         return open_jobs is None
+
+
+def _record_usage(job: Job, result: JobResult) -> None:
+    usage = result.usage
+    job.audio_seconds = usage.audio_s
+    job.device_kind, job.device_name = usage.device.kind, usage.device.name
+    job.worker_host, job.model = usage.device.host, usage.model
+    job.compute_type, job.batch_size = result.compute_type, result.batch_size
+    job.price_per_device_hour, job.cost_usd = usage.price, usage.cost
 
 
 def _insert_windows(session: Session, job_id: int, recording_id: int,
@@ -216,6 +230,10 @@ def _give_up(session: Session, job: Job, reason: str) -> None:
     rec = job.recording
     if rec.status != RecordingStatus.DONE:
         recording_failed(rec, reason)
+        device = (Device(job.device_kind, job.device_name or "", job.worker_host or "")
+                  if job.device_kind else None)
+        count_recording(session, finished_at=utcnow(), source_id=rec.source_id,
+                        model=job.model or "", device=device, failed=True)
     siblings = select(Job).where(Job.recording_id == rec.id, Job.id != job.id,
                                  Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
     for other in session.scalars(siblings):
@@ -247,6 +265,13 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
             return
         rec.meta = {**(rec.meta or {}), **metadata}
         recording_done(rec, language)
+        last = session.scalars(select(Job).where(Job.recording_id == rec.id)
+                               .order_by(Job.seq.desc()).limit(1)).one_or_none()
+        device = (Device(last.device_kind, last.device_name or "", last.worker_host or "")
+                  if last is not None and last.device_kind else None)
+        count_recording(session, finished_at=rec.finished_at or utcnow(),
+                        source_id=rec.source_id, model=(last.model if last else "") or "",
+                        device=device, failed=False)
 
 
 def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
@@ -256,6 +281,8 @@ def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
         rec = session.get_one(Recording, recording_id)
         if rec.status != RecordingStatus.DONE:
             recording_failed(rec, reason)
+            count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
+                            device=None, failed=True)
 
 
 def load_transcript_rows(factory: sessionmaker[Session],
@@ -271,6 +298,6 @@ def load_transcript_rows(factory: sessionmaker[Session],
         return rec, segments
 
 
-__all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow",
+__all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow", "Usage",
            "claim_job", "load_transcript_rows", "mark_recording_done", "mark_recording_failed",
            "record_failure", "store_result"]

@@ -1,7 +1,7 @@
 """The task body every worker runs, embedded or under Celery, as named steps:
 
-``claim → load_audio → detect_speech → transcribe_windows → persist_segments →
-finalize_recording``, with ``handle_failure`` for any error.
+``claim → load_audio → detect_speech → transcribe_windows → meter_cost →
+persist_segments → finalize_recording``, with ``handle_failure`` for any error.
 
 ``prepare`` (CPU: fetch, decode, VAD) and ``perform`` (the model) are separate so a runner
 can overlap the next job's preparation with the current job's inference.
@@ -25,11 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.errors import LeaseLostError
 from callscribe.settings import Settings
 from models import JobStatus
+from models.base import utcnow
 from scheduler.sources import RecordingSource, open_source
 from workers import finalize
 from workers import persistence as db
 from workers.audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
-from workers.engine import Engine, WindowInput, get_engine
+from workers.engine import Engine, WindowInput, get_engine, resolve_device
+from workers.metering import Device, detect_device, price_per_device_hour
 from workers.vad import VadConfig, make_windows, speech_spans
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,16 @@ class WorkerContext:
     worker_id: str = field(default_factory=default_worker_id)
     _sources: dict[str, RecordingSource] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _device: Device | None = None
+    #: perf_counter when the model last became free (for device-time accounting)
+    device_free_since: float = 0.0
+
+    @property
+    def device(self) -> Device:
+        if self._device is None:
+            kind = resolve_device(self.settings.device)
+            self._device = detect_device(kind, self.settings.device_index)
+        return self._device
 
     @property
     def vad(self) -> VadConfig:
@@ -113,7 +125,7 @@ class PreparedJob:
     spec: db.JobSpec
     channels: tuple[ChannelWork, ...]
     speech_seconds: float
-    prepare_seconds: float
+    prepare_started: float
     heartbeat: Heartbeat
 
 
@@ -173,13 +185,26 @@ def transcribe_windows(engine: Engine, job: PreparedJob) -> list[db.StoredWindow
     return stored
 
 
+def meter_cost(ctx: WorkerContext, job: PreparedJob) -> db.Usage:
+    """What the job used: its audio, its speech, and the device time since the device was
+    last free (or since the job started, if later) at the price in force now."""
+    now = time.perf_counter()
+    device_s = now - max(job.prepare_started, ctx.device_free_since)
+    ctx.device_free_since = now
+    settings, device = ctx.settings, ctx.device
+    return db.Usage(job.spec.job_id, job.spec.source_id, settings.model, device,
+                    ctx.worker_id, job.spec.end_s - job.spec.start_s, job.speech_seconds,
+                    device_s, utcnow(), price_per_device_hour(settings, device))
+
+
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
-                     compute_s: float) -> bool:
-    """Write the job's windows and segments in one transaction; True if the recording is
-    complete."""
+                     usage: db.Usage) -> bool:
+    """Write the job's windows, segments and usage in one transaction; True if the recording
+    is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
-    result = db.JobResult(tuple(windows), cut_start, cut_end, job.speech_seconds, compute_s)
+    result = db.JobResult(tuple(windows), cut_start, cut_end, usage,
+                          ctx.settings.compute_type, ctx.settings.batch_size)
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
@@ -210,15 +235,14 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
             raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
         return None
     speech = sum(w[1] - w[0] for c in works for w in c.windows)
-    return PreparedJob(spec, tuple(works), speech, time.perf_counter() - began, beat)
+    return PreparedJob(spec, tuple(works), speech, began, beat)
 
 
 def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     """Transcribe a prepared job, store it, and finalize its recording when complete."""
     try:
-        began = time.perf_counter()
         windows = transcribe_windows(ctx.engine(), job)
-        complete = persist_segments(ctx, job, windows, time.perf_counter() - began)
+        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job))
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None

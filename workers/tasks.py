@@ -18,7 +18,7 @@ from celery.signals import worker_process_init
 
 from callscribe.settings import Settings
 from models.db import make_engine, session_factory
-from workers.celery_app import RECONCILE_TASK, TRANSCRIBE_TASK
+from workers.celery_app import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +77,15 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         ctx = worker_context(settings)
         report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue))
         return asdict(report)
+
+    @app.task(name=SCAN_TASK)  # type: ignore[untyped-decorator]
+    def scan_task(source_uri: str) -> dict[str, Any]:
+        from scheduler.enqueue import CeleryEnqueuer
+        from scheduler.nightly import scan
+
+        ctx = worker_context(settings)
+        outcome = scan(settings, ctx.factory, source_uri, CeleryEnqueuer(app, settings.queue))
+        if outcome.result is None:
+            return {"source": source_uri, "skipped": True}
+        return {"source": source_uri, "run_id": outcome.result.run_id,
+                "jobs_enqueued": outcome.result.jobs_enqueued}

@@ -21,9 +21,49 @@ class VadConfig:
     merge_gap_s: float = 3.0
 
 
+#: Peak level below which audio counts as digital silence (−60 dBFS).
+SILENCE_PEAK = 1e-3
+#: Digital silence at least this long is skipped without running the VAD model on it.
+SKIP_SILENCE_S = 2.0
+_PAD_S = 0.5
+
+
+def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
+    """Sample ranges that are not long stretches of digital silence. In a stereo call each
+    channel is digitally silent while the other party talks, so this roughly halves the
+    audio the VAD model has to look at."""
+    frame = SAMPLE_RATE // 50  # 20 ms
+    usable = audio.size - audio.size % frame
+    if usable == 0:
+        return [(0, audio.size)] if audio.size else []
+    loud = np.abs(audio[:usable]).reshape(-1, frame).max(axis=1) >= SILENCE_PEAK
+    pad, min_gap = int(_PAD_S * 50), int(SKIP_SILENCE_S * 50)
+    regions: list[tuple[int, int]] = []
+    for index in np.flatnonzero(loud):
+        start, end = max(0, index - pad), min(loud.size, index + 1 + pad)
+        if regions and start - regions[-1][1] < min_gap:
+            regions[-1] = (regions[-1][0], end)
+        else:
+            regions.append((start, end))
+    spans = [(int(a) * frame, int(b) * frame) for a, b in regions]
+    if spans and loud[-1]:
+        spans[-1] = (spans[-1][0], audio.size)
+    return spans
+
+
 def speech_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
-    """Speech as (start, end) seconds relative to ``audio``. Silero splits speech longer than
-    the window limit at its longest inner pause, so no span exceeds ``window_max_s``."""
+    """Speech as (start, end) seconds relative to ``audio``. Long digital silences are
+    skipped; Silero splits speech longer than the window limit at its longest inner pause,
+    so no span exceeds ``window_max_s``."""
+    spans: list[tuple[float, float]] = []
+    for first, last in sounding_regions(audio):
+        offset = first / SAMPLE_RATE
+        spans += [(float(offset + a), float(offset + b))
+                  for a, b in _silero_spans(audio[first:last], config)]
+    return spans
+
+
+def _silero_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     if audio.size < SAMPLE_RATE // 10:

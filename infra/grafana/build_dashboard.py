@@ -1,0 +1,62 @@
+"""Regenerate dashboards/callscribe.json (run from the repository root:
+``python infra/grafana/build_dashboard.py``). Panels query only the documented views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DS = {"type": "grafana-postgresql-datasource", "uid": "callscribe-pg"}
+
+PANELS = [
+    ("Backlog by source", "table", 0, 0, 12, 8,
+     "SELECT source, jobs_queued, jobs_running, audio_hours_queued, audio_hours_running, "
+     "oldest_queued_at FROM v_backlog ORDER BY audio_hours_queued DESC", "table"),
+    ("Cost and savings in range", "stat", 12, 0, 12, 8,
+     "SELECT coalesce(sum(cost_usd), 0) AS \"cost USD\", "
+     "coalesce(sum(reference_cost_usd) - sum(cost_usd), 0) AS \"saved vs reference API USD\", "
+     "coalesce(sum(audio_hours), 0) AS \"audio hours\" "
+     "FROM v_cost_per_audio_hour WHERE $__timeFilter(hour)", "table"),
+    ("Throughput (audio hours per hour)", "timeseries", 0, 8, 12, 9,
+     "SELECT hour AS time, audio_hours AS \"audio hours\", device_hours AS \"device hours\", "
+     "realtime_factor AS \"realtime factor\" FROM v_throughput_hourly "
+     "WHERE $__timeFilter(hour) ORDER BY 1", "time_series"),
+    ("Cost per audio hour vs reference API", "timeseries", 12, 8, 12, 9,
+     "SELECT hour AS time, cost_per_audio_hour AS \"callscribe USD/audio h\", "
+     "reference_usd_per_audio_hour AS \"reference API USD/audio h\" "
+     "FROM v_cost_per_audio_hour WHERE $__timeFilter(hour) ORDER BY 1", "time_series"),
+    ("Failures by reason", "table", 0, 17, 12, 9,
+     "SELECT reason, sum(recordings) AS recordings, max(last_failed_at) AS last_failed_at "
+     "FROM v_failures_by_reason GROUP BY reason ORDER BY 2 DESC LIMIT 25", "table"),
+    ("Worker utilization (share of each hour busy)", "timeseries", 12, 17, 12, 9,
+     "SELECT hour AS time, worker AS metric, utilization FROM v_worker_utilization "
+     "WHERE $__timeFilter(hour) ORDER BY 1", "time_series"),
+    ("Runs", "table", 0, 26, 24, 9,
+     "SELECT run_id, kind, source, started_at, finished_at, discovered, new, changed, "
+     "recordings_done, recordings_failed, audio_hours, cost_usd FROM v_runs "
+     "ORDER BY started_at DESC LIMIT 50", "table"),
+]
+
+
+def panel(index: int, spec: tuple) -> dict:
+    title, kind, x, y, w, h, sql, fmt = spec
+    return {
+        "id": index + 1, "title": title, "type": kind, "datasource": DS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "targets": [{"refId": "A", "datasource": DS, "editorMode": "code", "format": fmt,
+                     "rawQuery": True, "rawSql": sql}],
+    }
+
+
+def dashboard() -> dict:
+    return {
+        "uid": "callscribe", "title": "callscribe", "schemaVersion": 39, "version": 1,
+        "time": {"from": "now-7d", "to": "now"}, "refresh": "1m", "tags": ["callscribe"],
+        "panels": [panel(i, spec) for i, spec in enumerate(PANELS)],
+    }
+
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parent / "dashboards" / "callscribe.json"
+    out.write_text(json.dumps(dashboard(), indent=2) + "\n")
+    print(f"wrote {out}")

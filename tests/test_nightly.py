@@ -1,0 +1,83 @@
+"""Scheduled scans: beat entries from the settings, and two schedulers at once enqueue each
+recording once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from celery.schedules import crontab
+
+from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, make_call
+from scheduler.enqueue import CeleryEnqueuer, _job_ids
+from scheduler.ingest import open_database
+from scheduler.nightly import scan
+from workers.celery_app import celery_config, make_celery
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis(host="127.0.0.1", port=6379, db=14)
+    try:
+        client.flushdb()
+    except redis_lib.ConnectionError:
+        from conftest import _unavailable
+
+        _unavailable("Redis")
+    yield client
+    client.flushdb()
+
+
+def test_beat_schedule_comes_from_settings() -> None:
+    settings = Settings(broker_url="redis://127.0.0.1:6379/14",
+                        schedules={"s3://calls/incoming": "30 2 * * *"})
+    schedule = celery_config(settings)["beat_schedule"]
+    nightly = [v for k, v in schedule.items() if k.startswith("scan ")]
+    assert len(nightly) == 1
+    assert nightly[0]["args"] == ["s3://calls/incoming"]
+    assert nightly[0]["schedule"] == crontab(minute="30", hour="2")
+    assert "reconcile" in schedule
+
+
+def test_bad_cron_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        Settings(schedules={"./calls": "not a cron"})
+
+
+def test_two_schedulers_at_once_enqueue_each_job_once(
+        pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings],
+        tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(12):
+        make_call(folder / f"c{i:02d}.wav", [Turn(0, "Hello."), Turn(1, "Hi.")])
+    settings = make_settings(pg_url, broker_url="redis://127.0.0.1:6379/14")
+    factory = open_database(settings)
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def fire() -> None:
+        enqueuer = CeleryEnqueuer(make_celery(settings), settings.queue)
+        barrier.wait()
+        outcomes.append(scan(settings, factory, str(folder), enqueuer))
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = [_job_ids(json.loads(raw)) for raw in redis_db.lrange(settings.queue, 0, -1)]
+    ids = [i for found in sent for i in found]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    enqueued = sum(o.result.jobs_enqueued for o in outcomes if o.result is not None)
+    assert enqueued == 12
+    # a later nightly run finds nothing new
+    again = scan(settings, factory, str(folder),
+                 CeleryEnqueuer(make_celery(settings), settings.queue))
+    assert again.result is not None and again.result.jobs_enqueued == 0
+    assert redis_db.llen(settings.queue) == 12
