@@ -17,8 +17,8 @@ def _compose() -> dict[str, Any]:
 
 def test_services_present() -> None:
     services = _compose()["services"]
-    assert {"postgres", "redis", "minio", "migrate", "worker", "scheduler", "flower"} <= set(
-        services)
+    assert {"postgres", "redis", "minio", "migrate", "worker", "scheduler", "flower",
+            "grafana"} <= set(services)
 
 
 def test_redis_keeps_messages() -> None:
@@ -33,7 +33,15 @@ def test_worker_reserves_a_gpu_and_waits_for_migrations() -> None:
     assert devices[0]["capabilities"] == ["gpu"] and devices[0]["driver"] == "nvidia"
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["command"][:1] == ["worker"]
-    assert _compose()["services"]["migrate"]["command"] == ["db", "upgrade"]
+    migrate = " ".join(_compose()["services"]["migrate"]["entrypoint"])
+    assert "callscribe db upgrade" in migrate and "dashboard-user grafana" in migrate
+
+
+def test_grafana_is_provisioned_with_the_read_only_login() -> None:
+    grafana = _compose()["services"]["grafana"]
+    assert grafana["environment"]["CALLSCRIBE_DASHBOARD_USER"] == "grafana"
+    mounts = " ".join(grafana["volumes"])
+    assert "infra/grafana/provisioning" in mounts and "infra/grafana/dashboards" in mounts
 
 
 def test_no_secret_literals_in_worker_env() -> None:

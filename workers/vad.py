@@ -39,13 +39,13 @@ def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
     loud = np.abs(audio[:usable]).reshape(-1, frame).max(axis=1) >= SILENCE_PEAK
     pad, min_gap = int(_PAD_S * 50), int(SKIP_SILENCE_S * 50)
     regions: list[tuple[int, int]] = []
-    for index in np.flatnonzero(loud):
-        start, end = max(0, index - pad), min(loud.size, index + 1 + pad)
+    for index in np.flatnonzero(loud).tolist():
+        start, end = max(0, index - pad), min(int(loud.size), index + 1 + pad)
         if regions and start - regions[-1][1] < min_gap:
             regions[-1] = (regions[-1][0], end)
         else:
             regions.append((start, end))
-    spans = [(int(a) * frame, int(b) * frame) for a, b in regions]
+    spans = [(a * frame, b * frame) for a, b in regions]
     if spans and loud[-1]:
         spans[-1] = (spans[-1][0], audio.size)
     return spans
