@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -95,29 +94,38 @@ class _Bar:
 
     def __init__(self, disabled: bool) -> None:
         self.live = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.fields[recordings]}"), BarColumn(),
             TextColumn("{task.fields[hours]}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=err, disable=disabled, transient=False)
-        self.task = self.live.add_task("jobs", total=None, hours="")
+        self.task = self.live.add_task("audio", total=None, hours="", recordings="")
         self.audio_total = 0.0
         self.audio_done = 0.0
+        self.recordings_total = 0
+        self.recordings_done = 0
 
     def callbacks(self) -> Any:
         from callscribe.run import Progress
 
         return Progress(start=self._start, advance=self._advance)
 
-    def _start(self, jobs: int, audio_s: float) -> None:
+    def _start(self, jobs: int, recordings: int, audio_s: float) -> None:
         self.audio_total = audio_s
+        self.recordings_total = recordings
         self.live.start()
-        self.live.update(self.task, total=jobs, hours=self._hours())
+        self.live.update(self.task, total=max(audio_s, 1e-9), hours=self._hours(),
+                         recordings=self._recordings())
 
-    def _advance(self, audio_s: float, ok: bool) -> None:
+    def _advance(self, audio_s: float, recording_finished: bool) -> None:
         self.audio_done += audio_s
-        self.live.update(self.task, advance=1, hours=self._hours())
+        self.recordings_done += int(recording_finished)
+        self.live.update(self.task, advance=audio_s, hours=self._hours(),
+                         recordings=self._recordings())
 
     def _hours(self) -> str:
         return f"{self.audio_done / 3600:.2f}/{self.audio_total / 3600:.2f} audio h"
+
+    def _recordings(self) -> str:
+        return f"{self.recordings_done}/{self.recordings_total} recordings"
 
 
 def _fail(exc: CallscribeError) -> NoReturn:

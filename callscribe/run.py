@@ -7,7 +7,7 @@ small thread pool prepares (fetch, decode, VAD) the next jobs while the model ru
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from scheduler.register import Registration
 from scheduler.sources import open_source
 
 if TYPE_CHECKING:
-    from workers.pipeline import WorkerContext
+    from workers.pipeline import PreparedJob, WorkerContext
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,12 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class Progress:
-    """Callbacks for a progress display; every one optional."""
+    """Callbacks for a progress display; every one optional. ``start`` gets the number of
+    jobs and recordings and the audio seconds; ``advance`` the audio seconds of a finished
+    job and whether that finished its recording."""
 
-    start: Callable[[int, float], None] = lambda jobs, audio_s: None
-    advance: Callable[[float, bool], None] = lambda audio_s, ok: None
+    start: Callable[[int, int, float], None] = lambda jobs, recordings, audio_s: None
+    advance: Callable[[float, bool], None] = lambda audio_s, recording_finished: None
 
 
 def release_stale_jobs(factory: sessionmaker[Session], source_id: int) -> int:
@@ -73,38 +75,49 @@ def release_stale_jobs(factory: sessionmaker[Session], source_id: int) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[tuple[int, float]]:
-    """(job id, audio seconds) of every queued job of the source, in a stable order."""
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job to run, with what the progress display needs."""
+
+    job_id: int
+    audio_seconds: float
+    recording_id: int
+
+
+def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[QueuedJob]:
+    """Every queued job of the source, in a stable order."""
     with factory.begin() as session:
         rows = session.execute(
-            select(Job.id, Job.end_s - Job.start_s).join(Recording)
+            select(Job.id, Job.end_s - Job.start_s, Job.recording_id).join(Recording)
             .where(Recording.source_id == source_id, Job.status == JobStatus.QUEUED)
             .order_by(Recording.id, Job.seq))
-        return [(row[0], float(row[1])) for row in rows]
+        return [QueuedJob(row[0], float(row[1]), row[2]) for row in rows]
 
 
-def execute(ctx: WorkerContext, jobs: list[tuple[int, float]], progress: Progress,
+def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
             prefetch: int) -> None:
     """Prepare up to ``prefetch`` jobs ahead on threads while the model runs the current one."""
     from workers.pipeline import perform, prepare
 
-    pending: deque[tuple[Future[object], float]] = deque()
-    todo: Iterable[tuple[int, float]] = iter(jobs)
+    left = Counter(job.recording_id for job in jobs)
+    pending: deque[tuple[Future[PreparedJob | None], QueuedJob]] = deque()
+    todo: Iterable[QueuedJob] = iter(jobs)
+
+    def finish_one() -> None:
+        future, job = pending.popleft()
+        prepared = future.result()
+        if prepared is not None:
+            perform(ctx, prepared)
+        left[job.recording_id] -= 1
+        progress.advance(job.audio_seconds, left[job.recording_id] == 0)
+
     with ThreadPoolExecutor(max(1, prefetch), thread_name_prefix="prepare") as pool:
-        for job_id, seconds in todo:
-            pending.append((pool.submit(prepare, ctx, job_id), seconds))
+        for job in todo:
+            pending.append((pool.submit(prepare, ctx, job.job_id), job))
             if len(pending) > prefetch:
-                _finish_one(ctx, pending.popleft(), perform, progress)
+                finish_one()
         while pending:
-            _finish_one(ctx, pending.popleft(), perform, progress)
-
-
-def _finish_one(ctx: WorkerContext, item: tuple[Future[object], float],
-                perform: Callable[..., object], progress: Progress) -> None:
-    future, seconds = item
-    prepared = future.result()
-    status = perform(ctx, prepared) if prepared is not None else None
-    progress.advance(seconds, status == JobStatus.DONE)
+            finish_one()
 
 
 def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
@@ -138,8 +151,8 @@ def transcribe_source(settings: Settings, source_uri: str,
     source_id = found.registration.source_id
     release_stale_jobs(factory, source_id)
     jobs = queued_jobs(factory, source_id)
-    processed = sum(seconds for _, seconds in jobs)
-    progress.start(len(jobs), processed)
+    processed = sum(job.audio_seconds for job in jobs)
+    progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
     execute(ctx, jobs, progress, prefetch=settings.workers)
     finish_run(factory, found.run_id, len(jobs))
     return summarize(factory, source_id, source.uri, found.registration, processed,

@@ -322,3 +322,24 @@ def test_scheduler_side_imports_no_model_code() -> None:
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
+
+
+def test_ingest_cli_prints_the_run_id_and_enqueues(cluster: Cluster, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import redis
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(3):
+        make_call(folder / f"c{i}.wav", [Turn(0, "Hello.")], channels=1)
+    done = subprocess.run([sys.executable, "-m", "callscribe", "ingest", str(folder)],
+                          env=cluster.env(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the run id, alone on stdout
+    assert "3 jobs enqueued" in done.stderr
+    index = int(cluster.settings.broker_url.get_secret_value().rsplit("/", 1)[1])  # type: ignore[union-attr]
+    assert redis.Redis(host="127.0.0.1", port=6379, db=index).llen("callscribe") == 3
+    assert cluster.enqueuer.queued_job_ids() == {1, 2, 3}

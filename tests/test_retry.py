@@ -1,0 +1,90 @@
+"""Dead letters come back with ``retry --failed``; the reconciler finalizes recordings whose
+worker died between storing the last job and writing exports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from dbcheck import recordings_by_key
+from sqlalchemy import select
+
+from callscribe.run import Progress, QueuedJob, execute, queued_jobs
+from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, make_call
+from models import Job, JobStatus, RecordingStatus
+from scheduler.ingest import discover, open_database
+from scheduler.reconcile import reconcile
+from scheduler.retry import requeue_failed
+from scheduler.sources import open_source
+from workers.pipeline import WorkerContext
+
+
+class ListEnqueuer:
+    """Collects what would be sent to the broker (the broker itself is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send(self, job_ids: object, delay_s: float = 0.0) -> int:
+        ids = list(job_ids)  # type: ignore[call-overload]
+        self.sent += ids
+        return len(ids)
+
+    def queued_job_ids(self) -> set[int] | None:
+        return set(self.sent)
+
+
+def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
+        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    call = make_call(folder / "flaky.wav", [Turn(0, "Hello, billing please.")], channels=1)
+    make_call(folder / "fine.wav", [Turn(1, "Thanks.")])
+    saved = call.path.read_bytes()
+    settings = make_settings(db_url)
+    factory = open_database(settings)
+    found = discover(settings, factory, open_source(str(folder), settings))
+    call.path.unlink()  # the share was briefly unavailable: the job fails for good
+    ctx = WorkerContext(settings, factory)
+    execute(ctx, queued_jobs(factory, found.registration.source_id), Progress(), prefetch=1)
+    assert recordings_by_key(db_url)["flaky.wav"].status == RecordingStatus.FAILED
+    call.path.write_bytes(saved)
+    job_ids = requeue_failed(factory)
+    assert len(job_ids) == 1
+    with factory.begin() as s:
+        job = s.get_one(Job, job_ids[0])
+        assert (job.status, job.attempts, job.worker) == (JobStatus.QUEUED, 0, None)
+    execute(ctx, [QueuedJob(job_ids[0], 1.0, 0)], Progress(), prefetch=1)
+    recs = recordings_by_key(db_url)
+    assert recs["flaky.wav"].status == RecordingStatus.DONE and recs["flaky.wav"].error is None
+    assert requeue_failed(factory) == []
+
+
+def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[..., Settings],
+                                          tmp_path: Path) -> None:
+    from workers import persistence as db
+    from workers.pipeline import meter_cost, persist_segments, prepare, transcribe_windows
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Good morning.")], channels=1)
+    make_call(folder / "b.wav", [Turn(0, "Good evening.")], channels=1)
+    settings = make_settings(db_url, requeue_grace_s=0.0)
+    factory = open_database(settings)
+    found = discover(settings, factory, open_source(str(folder), settings))
+    ctx = WorkerContext(settings, factory)
+    first, second = (job.job_id for job in queued_jobs(factory, found.registration.source_id))
+    prepared = prepare(ctx, first)
+    assert prepared is not None
+    windows = transcribe_windows(ctx.engine(), prepared)
+    assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared))
+    prepared.heartbeat.stop()  # ...and the worker dies before writing exports
+    enqueuer = ListEnqueuer()
+    report = reconcile(settings, factory, enqueuer)
+    assert report.finalized == 1 and enqueuer.sent == [second]  # b was never sent
+    assert recordings_by_key(db_url)["a.wav"].status == RecordingStatus.DONE
+    assert (Path(settings.output) / "a.wav.json").is_file()
+    with factory.begin() as s:
+        assert s.scalar(select(Job.status).where(Job.id == second)) == JobStatus.QUEUED
+    assert db.claim_job(factory, second, "w", 60.0, 3) is not None
