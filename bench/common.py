@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg2
 
 from callscribe.settings import Settings
 from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
@@ -63,3 +68,19 @@ def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
     return time.perf_counter() - began, len(windows)
 
 
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
+    name = f"cs_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

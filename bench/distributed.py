@@ -24,13 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import redis
-from common import corpus_windows, make_corpus
+from common import corpus_windows, make_corpus, scratch_database
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -103,33 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shape", default="tiny")
-    parser.add_argument("--tokens", type=int, default=40, help="tokens per 30-s window")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/distributed.json"))
     args = parser.parse_args(argv)
-    db_name = f"cs_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(args.admin_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{db_name}"')
     redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
-    try:
-        with tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp:
-            work = Path(tmp)
-            audio_s = make_corpus(work / "calls", args.calls, args.minutes)
-            model = build_whisper_model(work / "model", shape=args.shape,
-                                        tokens_per_window=args.tokens)
-            values: dict[str, Any] = {
-                "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-                "language": "en", "cpu_threads": 1, "output": str(work / "out"),
-                "database_url": args.admin_url.rsplit("/", 1)[0] + "/" + db_name,
-                "broker_url": "redis://127.0.0.1:6379/15"}
-            engine_s = engine_baseline(values, work / "calls", args.workers)
-            dist_s = run_distributed(values, work / "calls", args.workers, work)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database(args.admin_url) as url, \
+            tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp:
+        work = Path(tmp)
+        audio_s = make_corpus(work / "calls", args.calls, args.minutes)
+        model = build_whisper_model(work / "model", shape=args.shape,
+                                    tokens_per_window=args.tokens)
+        values: dict[str, Any] = {
+            "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
+            "language": "en", "cpu_threads": 1, "output": str(work / "out"),
+            "database_url": url, "broker_url": "redis://127.0.0.1:6379/15"}
+        engine_s = engine_baseline(values, work / "calls", args.workers)
+        dist_s = run_distributed(values, work / "calls", args.workers, work)
     result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),
               "workers": args.workers, "shape": args.shape, "tokens_per_window": args.tokens,
               "engine_s": round(engine_s, 1), "distributed_s": round(dist_s, 1),

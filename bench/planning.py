@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg2
+from common import scratch_database
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -54,32 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recordings", type=int, default=100_000)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args(argv)
-    name = f"cs_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(args.admin_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            manifest = Path(tmp) / "archive.jsonl"
-            hours = write_manifest(manifest, args.recordings)
-            settings = Settings(database_url=url)
-            factory = open_database(settings)
-            began = time.perf_counter()
-            found = discover(settings, factory, open_source(str(manifest), settings), "ingest")
-            first = time.perf_counter() - began
-            began = time.perf_counter()
-            again = discover(settings, factory, open_source(str(manifest), settings), "ingest")
-            second = time.perf_counter() - began
-            with factory.begin() as session:
-                recordings = session.scalar(select(func.count()).select_from(Recording))
-                jobs = session.scalar(select(func.count()).select_from(Job))
-            factory.kw["bind"].dispose()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database(args.admin_url) as url, tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "archive.jsonl"
+        hours = write_manifest(manifest, args.recordings)
+        settings = Settings(database_url=url)
+        factory = open_database(settings)
+        began = time.perf_counter()
+        found = discover(settings, factory, open_source(str(manifest), settings), "ingest")
+        first = time.perf_counter() - began
+        began = time.perf_counter()
+        again = discover(settings, factory, open_source(str(manifest), settings), "ingest")
+        second = time.perf_counter() - began
+        with factory.begin() as session:
+            recordings = session.scalar(select(func.count()).select_from(Recording))
+            jobs = session.scalar(select(func.count()).select_from(Job))
+        factory.kw["bind"].dispose()
     result = {"recordings": recordings, "jobs": jobs, "audio_hours": round(hours, 1),
               "register_and_plan_s": round(first, 2),
               "recordings_per_s": round(args.recordings / first),

@@ -22,6 +22,7 @@ from models.base import utcnow
 from scheduler.ingest import discover, finish_run, open_database
 from scheduler.register import Registration
 from scheduler.sources import open_source
+from workers.finalize import finalize_unfinished
 
 if TYPE_CHECKING:
     from workers.pipeline import PreparedJob, WorkerContext
@@ -154,6 +155,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
     execute(ctx, jobs, progress, prefetch=settings.workers)
+    finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
     return summarize(factory, source_id, source.uri, found.registration, processed,
                      time.perf_counter() - began)

@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
-from models import Job, JobStatus, Recording, RecordingStatus
+from models import Job, JobStatus
 from models.base import utcnow
 from models.state import job_lease_expired
 from scheduler.enqueue import Enqueuer
@@ -65,31 +65,15 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:
-    """Recordings all of whose jobs are done, still not marked done."""
-    open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
-    any_job = exists().where(Job.recording_id == Recording.id)
-    with factory.begin() as session:
-        return list(session.scalars(select(Recording.id).where(
-            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]),
-            any_job, ~open_job)))
-
-
 def reconcile(settings: Settings, factory: sessionmaker[Session],
               enqueuer: Enqueuer) -> ReconcileReport:
     """One reconciliation pass."""
-    from workers.finalize import finalize_recording
+    from workers.finalize import finalize_unfinished
 
     expired = expire_leases(factory)
     lost = lost_jobs(factory, enqueuer, settings.requeue_grace_s, set(expired))
     enqueuer.send(lost)
-    finalized = 0
-    for recording_id in unfinished_recordings(factory):
-        try:
-            finalize_recording(settings, factory, recording_id)
-            finalized += 1
-        except Exception as exc:  # keep going; the next pass tries again
-            log.error("recording %s: finalize failed: %s", recording_id, exc)
+    finalized = finalize_unfinished(settings, factory)  # failures: the next pass tries again
     report = ReconcileReport(len(expired), len(lost), finalized)
     if any((report.lease_expired, report.resent, report.finalized)):
         log.info("reconcile: %s", report)

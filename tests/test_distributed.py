@@ -127,6 +127,14 @@ def _running_job_of(cluster: Cluster, worker: Worker) -> int | None:
     return None
 
 
+def _wait_for_running_job(cluster: Cluster, worker: Worker) -> int:
+    """The id of the first job seen running in ``worker`` (polled every 10 ms)."""
+    job: list[int] = []
+    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, worker)])) or job),
+             60, f"{worker.name} to start a job", cluster.logs, interval=0.01)
+    return job[0]
+
+
 def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path,
                                                   reference: dict[str, Any]) -> None:
     assert cluster.ingest(corpus) == 30
@@ -142,15 +150,13 @@ def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
                                                  reference: dict[str, Any]) -> None:
     cluster.ingest(corpus)
     victim = cluster.worker("victim")
-    job: list[int] = []
-    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, victim)])) or job),
-             60, "the victim to start a job", cluster.logs, interval=0.01)
+    job_id = _wait_for_running_job(cluster, victim)
     victim.signal_group(signal.SIGKILL)
     victim.proc.wait(10)
     cluster.worker("rescuer", beat=True)
     cluster.wait_settled()
     assert cluster.db.transcript() == reference  # nothing missing, nothing twice
-    killed = next(j for j in cluster.db.jobs() if j[0] == job[0])
+    killed = next(j for j in cluster.db.jobs() if j[0] == job_id)
     assert killed[1] == "done" and killed[2] == 2  # the rescuer's claim was attempt 2
 
 
@@ -202,12 +208,10 @@ def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
                                     reference: dict[str, Any]) -> None:
     cluster.ingest(corpus)
     first = cluster.worker("first")
-    job: list[int] = []
-    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, first)])) or job),
-             60, "a running job", cluster.logs, interval=0.01)
+    job_id = _wait_for_running_job(cluster, first)
     os.kill(first.proc.pid, signal.SIGTERM)  # to the main process, as systemd/k8s do
     assert first.proc.wait(60) == 0
-    finished = next(j for j in cluster.db.jobs() if j[0] == job[0])
+    finished = next(j for j in cluster.db.jobs() if j[0] == job_id)
     assert finished[1] == "done" and finished[2] == 1  # the running job was completed
     cluster.worker("second")
     cluster.wait_settled()
@@ -304,7 +308,7 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     wait_for(lambda: "ContentDisallowed" in worker.log() or "disallowed" in worker.log(), 60,
              "the worker to refuse the pickle message", cluster.logs)
     time.sleep(1)
-    assert cluster.db.jobs() == [(job_id, "queued", 0, None)]
+    assert cluster.db.jobs() == [(job_id, "queued", 0, None)], cluster.logs()
     cluster.enqueuer.send([job_id])  # the same job as JSON runs fine
     cluster.wait_settled(timeout=60)
     assert cluster.db.recordings() == {"a.wav": ("done", None)}

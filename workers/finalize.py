@@ -3,17 +3,22 @@ worker that stores the last job and by the reconciler; loads no model."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import asdict
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
+from models import Job, JobStatus, Recording, RecordingStatus
 from scheduler.sources import make_s3_client
 from workers import persistence as db
 from workers.engine import DecodeOptions
 from workers.exports import Transcript, TranscriptSegment, write_exports
 from workers.vad import VadConfig
+
+log = logging.getLogger(__name__)
 
 
 def vad_config(settings: Settings) -> VadConfig:
@@ -42,3 +47,30 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                             lambda: make_s3_client(settings))
     db.mark_recording_done(factory, recording_id, language,
                            {"transcription": options, "exports": written})
+
+
+def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:
+    """Recordings all of whose jobs are done, still not marked done."""
+    open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
+    any_job = exists().where(Job.recording_id == Recording.id)
+    with factory.begin() as session:
+        return list(session.scalars(select(Recording.id).where(
+            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]),
+            any_job, ~open_job)))
+
+
+def finalize_unfinished(settings: Settings, factory: sessionmaker[Session],
+                        give_up: bool = False) -> int:
+    """Finalize every recording whose jobs are all done; returns how many. With
+    ``give_up``, a recording that still cannot be finalized is failed with the reason."""
+    finalized = 0
+    for recording_id in unfinished_recordings(factory):
+        try:
+            finalize_recording(settings, factory, recording_id)
+            finalized += 1
+        except Exception as exc:
+            reason = f"exports failed: {' '.join(str(exc).split())}"[:500]
+            log.error("recording %s: %s", recording_id, reason)
+            if give_up:
+                db.mark_recording_failed(factory, recording_id, reason)
+    return finalized

@@ -218,8 +218,12 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     """Claim the job and get its audio ready. None when there is nothing to do (already
     done, taken by another worker) or when it failed (recorded in the database)."""
-    spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
-                        ctx.settings.max_attempts)
+    try:
+        spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
+                            ctx.settings.max_attempts)
+    except Exception as exc:  # e.g. the database is briefly away: the job stays queued
+        log.warning("job %s: cannot claim it now: %s", job_id, " ".join(str(exc).split())[:300])
+        return None
     if spec is None:
         return None
     beat = Heartbeat(ctx, spec.job_id).start()
@@ -256,10 +260,9 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     if complete:
         try:
             finalize_recording(ctx, job.spec.recording_id)
-        except Exception as exc:
-            log.error("recording %s: exports failed: %s", job.spec.recording_id, exc)
-            db.mark_recording_failed(ctx.factory, job.spec.recording_id,
-                                     f"exports failed: {' '.join(str(exc).split())}")
+        except Exception as exc:  # results are safe; the reconciler finalizes it later
+            log.warning("recording %s: finalizing failed, will be retried: %s",
+                        job.spec.recording_id, " ".join(str(exc).split())[:300])
     return JobStatus.DONE
 
 
