@@ -75,3 +75,13 @@ def test_invalid_setting_exits_2(calls: Path, tmp_path: Path) -> None:
                 f"sqlite:///{tmp_path / 'x.db'}")
     assert done.returncode == 2
     assert "invalid setting beam_size" in done.stderr
+
+
+def test_status_watch_until_done(calls: Path, model_dir: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    _run(["transcribe", str(calls), "--model", str(model_dir), "--device", "cpu",
+          "--output", str(tmp_path / "out"), "-q"], tmp_path, db)
+    done = _run(["status", "--watch", "--until-done", "--interval", "0.2"], tmp_path, db)
+    assert done.returncode == 0, done.stderr
+    lines = [" ".join(line.split()) for line in done.stdout.splitlines()]
+    assert any(line.startswith("│ 0 │ 0 │ 2 │ 0 │") for line in lines), done.stdout

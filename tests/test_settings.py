@@ -49,3 +49,28 @@ def test_invalid_values_are_rejected() -> None:
         Settings(export_formats=["json", "docx"])
     with pytest.raises(ValidationError):
         Settings(no_such_setting=1)  # type: ignore[call-arg]
+
+
+def test_celery_config_is_json_only_with_ordered_limits_and_tls() -> None:
+    import ssl
+
+    from workers.celery_app import celery_config
+
+    conf = celery_config(Settings(broker_url="rediss://:pw@redis.example:6380/0",
+                                  broker_ssl_ca_certs="/etc/ssl/ca.pem"))
+    assert conf["accept_content"] == ["json"] and conf["task_serializer"] == "json"
+    assert conf["task_acks_late"] and conf["worker_prefetch_multiplier"] == 1
+    assert conf["worker_cancel_long_running_tasks_on_connection_loss"]
+    assert (conf["task_soft_time_limit"] < conf["task_time_limit"]
+            < conf["broker_transport_options"]["visibility_timeout"])
+    assert conf["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED,
+                                      "ssl_ca_certs": "/etc/ssl/ca.pem"}
+    with pytest.raises(ValidationError):
+        Settings(task_soft_time_limit_s=100, task_time_limit_s=90)
+    with pytest.raises(ValidationError):
+        Settings(heartbeat_seconds=60, lease_seconds=30)
+
+
+def test_broker_password_is_not_in_repr() -> None:
+    settings = Settings(broker_url="redis://:hunter2@queue:6379/0")
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.redacted())
