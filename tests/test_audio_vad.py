@@ -157,9 +157,10 @@ def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
 
     rate = SAMPLE_RATE
     audio = np.zeros(rate * 20, np.float32)
-    audio[rate * 2: rate * 4] = 0.2  # sound, 1.5 s silence, sound, 3 s silence, sound
+    audio[rate * 2: rate * 4] = 0.2  # sound, 1.5 s silence, sound, 2.5 s silence, sound
     audio[int(rate * 5.5): rate * 6] = 0.2
-    audio[rate * 9: rate * 10] = 0.2
+    audio[int(rate * 8.5): rate * 10] = 0.2
     regions = [(a / rate, b / rate) for a, b in sounding_regions(audio)]
-    assert regions == [(1.5, 6.5), (8.5, 10.5)]
+    # the 1.5-s gap is kept (0.5 s after padding); the 2.5-s gap is skipped (1.5 s padded)
+    assert regions == [(1.5, 6.5), (8.0, 10.5)]
     assert sounding_regions(np.zeros(rate * 5, np.float32)) == []

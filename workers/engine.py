@@ -147,6 +147,13 @@ class Engine:
         self._pipeline = BatchedInferencePipeline(model)
         self._lock = threading.Lock()  # the pipeline keeps per-call state
 
+    def warm_up(self) -> None:
+        """One full batch of silence through encoder and decoder, so the first real job does
+        not pay for the library's lazy allocations."""
+        silence = np.zeros(16000, dtype=np.float32)
+        batch = [WindowInput(i, silence, "warm-up") for i in range(self.options.batch_size)]
+        self.transcribe(batch)
+
     def transcribe(self, windows: Sequence[WindowInput]) -> list[WindowResult]:
         """Transcribe windows in batches of ``batch_size``; results in input order."""
         features = [self._features(w.audio) for w in windows]
@@ -245,5 +252,6 @@ def get_engine(settings: Settings) -> Engine:
         if engine is None:
             log.info("loading model %s on %s", settings.model, settings.device)
             engine = Engine(load_whisper(settings), options)
+            engine.warm_up()
             _ENGINES[key] = engine
         return engine

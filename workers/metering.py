@@ -156,7 +156,8 @@ def unmeter_jobs(session: Session, job_ids: Sequence[int]) -> None:
          "device_kind": r.device_kind, "device_name": r.device_name,
          "audio_seconds": r.audio_seconds, "speech_seconds": r.speech_seconds,
          "device_seconds": r.device_seconds, "cost_usd": r.cost_usd, "jobs": r.job_share}
-        for r in session.scalars(select(JobCostHour).where(JobCostHour.job_id.in_(job_ids)))]
+        for r in session.scalars(select(JobCostHour).where(JobCostHour.job_id.in_(job_ids))
+                                 .order_by(JobCostHour.hour))]  # one lock order: no deadlocks
     _add_to_rollup(session, old, -1)
     session.execute(delete(JobCostHour).where(JobCostHour.job_id.in_(job_ids)))
 

@@ -24,7 +24,7 @@ class VadConfig:
 #: Peak level below which audio counts as digital silence (−60 dBFS).
 SILENCE_PEAK = 1e-3
 #: Digital silence at least this long is skipped without running the VAD model on it.
-SKIP_SILENCE_S = 2.0
+SKIP_SILENCE_S = 1.0
 _PAD_S = 0.5
 
 
