@@ -305,7 +305,8 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     worker = cluster.worker("w")
     cluster.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue,
                           serializer="pickle")
-    wait_for(lambda: "ContentDisallowed" in worker.log() or "disallowed" in worker.log(), 60,
+    refusals = ("ContentDisallowed", "disallowed", "Refusing to deserialize")
+    wait_for(lambda: any(word in worker.log() for word in refusals), 60,
              "the worker to refuse the pickle message", cluster.logs)
     time.sleep(1)
     assert cluster.db.jobs() == [(job_id, "queued", 0, None)], cluster.logs()
