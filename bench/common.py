@@ -58,14 +58,19 @@ def corpus_windows(settings: Settings, folder: Path,
     return windows
 
 
+def time_engine(settings: Settings, windows: list[WindowInput]) -> float:
+    """Seconds ``Engine.transcribe`` takes for ``windows`` (after one warm-up batch)."""
+    engine = get_engine(settings)
+    engine.transcribe(windows[: settings.batch_size])
+    began = time.perf_counter()
+    engine.transcribe(windows)
+    return time.perf_counter() - began
+
+
 def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
     """Seconds the bare engine needs for every window of the corpus, and the window count."""
     windows = corpus_windows(settings, folder)
-    engine = get_engine(settings)
-    engine.transcribe(windows[: settings.batch_size])  # warm-up
-    began = time.perf_counter()
-    engine.transcribe(windows)
-    return time.perf_counter() - began, len(windows)
+    return time_engine(settings, windows), len(windows)
 
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from common import corpus_windows, make_corpus, scratch_database
+from common import corpus_windows, make_corpus, scratch_database, time_engine
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -37,18 +37,12 @@ from models import Job, JobStatus
 from scheduler.enqueue import CeleryEnqueuer
 from scheduler.ingest import ingest, open_database
 from workers.celery_app import make_celery
-from workers.engine import get_engine
 
 
 def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> float:
     values, files, folder = args
     settings = Settings(**values)
-    windows = corpus_windows(settings, Path(folder), [Path(f) for f in files])
-    engine = get_engine(settings)
-    engine.transcribe(windows[: settings.batch_size])  # warm-up
-    began = time.perf_counter()
-    engine.transcribe(windows)
-    return time.perf_counter() - began
+    return time_engine(settings, corpus_windows(settings, Path(folder), [Path(f) for f in files]))
 
 
 def engine_baseline(values: dict[str, Any], folder: Path, workers: int) -> float:

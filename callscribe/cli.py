@@ -338,9 +338,10 @@ def report(
     """Throughput and cost per audio hour from the hourly rollups, against the reference
     cloud API price."""
     import json
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from callscribe.report import as_dict, build_report, plot
+    from models.base import as_utc
     from models.db import make_engine, session_factory
 
     if by not in ("hour", "day", "source", "model", "device"):
@@ -348,8 +349,8 @@ def report(
         raise typer.Exit(2)
     settings = _settings(config, database_url=database_url)
     start = datetime.fromisoformat(since) if since else None
-    if start is not None and start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
+    if start is not None:
+        start = as_utc(start)
     factory = session_factory(make_engine(settings.database_url))
     result = build_report(factory, by, start, settings.reference_usd_per_audio_hour)  # type: ignore[arg-type]
     if plot_file is not None:

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import CostHourly, Source
+from models.base import as_utc
 
 GroupBy = Literal["hour", "day", "source", "model", "device"]
 
@@ -55,7 +56,7 @@ class Report:
 
 
 def _bucket(row: CostHourly, source_uri: str, by: GroupBy) -> str:
-    hour = row.hour if row.hour.tzinfo else row.hour.replace(tzinfo=UTC)
+    hour = as_utc(row.hour)
     if by == "hour":
         return hour.strftime("%Y-%m-%d %H:00")
     if by == "day":

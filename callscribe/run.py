@@ -13,13 +13,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
 from models import Job, JobStatus, Recording, RecordingStatus
-from models.base import utcnow
 from scheduler.ingest import discover, finish_run, open_database
+from scheduler.reconcile import expire_leases
 from scheduler.register import Registration
 from scheduler.sources import open_source
 from workers.finalize import finalize_unfinished
@@ -62,18 +62,6 @@ class Progress:
 
     start: Callable[[int, int, float], None] = lambda jobs, recordings, audio_s: None
     advance: Callable[[float, bool], None] = lambda audio_s, recording_finished: None
-
-
-def release_stale_jobs(factory: sessionmaker[Session], source_id: int) -> int:
-    """Jobs left running by a run that died: their lease has expired, queue them again."""
-    with factory.begin() as session:
-        result = session.execute(
-            update(Job).where(
-                Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow(),
-                Job.recording_id.in_(select(Recording.id).where(Recording.source_id == source_id)),
-            ).values(status=JobStatus.QUEUED, worker=None, lease_expires_at=None,
-                     error="lease expired (worker lost)"))
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -150,7 +138,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     source = open_source(source_uri, settings)
     found = discover(settings, factory, source, kind="embedded")
     source_id = found.registration.source_id
-    release_stale_jobs(factory, source_id)
+    expire_leases(factory)  # jobs left running by a run that died go back to the queue
     jobs = queued_jobs(factory, source_id)
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)

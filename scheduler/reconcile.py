@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
 from models import Job, JobStatus
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.state import job_lease_expired
 from scheduler.enqueue import Enqueuer
 
@@ -53,16 +53,12 @@ def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float
     """Queued jobs the broker does not hold (older than ``grace_s``), plus ``always``."""
     cutoff = utcnow() - timedelta(seconds=grace_s)
     with factory.begin() as session:
-        queued = [(job_id, _aware(at)) for job_id, at in session.execute(
+        queued = [(job_id, as_utc(at)) for job_id, at in session.execute(
             select(Job.id, Job.queued_at).where(Job.status == JobStatus.QUEUED))]
     held = enqueuer.queued_job_ids()
     lost = [job_id for job_id, at in queued
             if job_id in always or (at <= cutoff and (held is None or job_id not in held))]
     return sorted(set(lost))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def reconcile(settings: Settings, factory: sessionmaker[Session],

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Job, Recording, RecordingStatus, Source, SourceKind
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.state import recording_changed, recording_probed
 from scheduler.sources import ManifestEntry, ObjectInfo
 from workers.metering import unmeter_jobs
@@ -135,9 +135,7 @@ def _differs(rec: Recording, item: ObjectInfo) -> bool:
 def _epoch(value: datetime | None) -> float | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=UTC)
-    return round(value.timestamp(), 3)
+    return round(as_utc(value).timestamp(), 3)
 
 
 def _batches(items: Iterable[Listed], size: int) -> Iterator[list[Listed]]:

@@ -17,16 +17,17 @@ import socket
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from callscribe.settings import Settings
 from models import CostHourly, JobCostHour
+from models.base import as_utc
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,6 @@ def _apply(session: Session, insert: Any, values: dict[str, Any]) -> None:
             "recordings_done", "recordings_failed")
     new = {name: table.c[name] + stmt.excluded[name] for name in sums}
     audio, device, cost = new["audio_hours"], new["device_hours"], new["cost_usd"]
-    from sqlalchemy import case
-
     new["cost_per_audio_hour"] = case((audio > 1e-12, cost / audio), else_=None)
     new["realtime_factor"] = case((device > 1e-12, audio / device), else_=None)
     session.execute(stmt.on_conflict_do_update(
@@ -165,8 +164,7 @@ def unmeter_jobs(session: Session, job_ids: Sequence[int]) -> None:
 def meter_job(session: Session, usage: Usage) -> None:
     """Record one finished job's usage (replacing any earlier record of the same job)."""
     unmeter_jobs(session, [usage.job_id])
-    finished = usage.finished_at if usage.finished_at.tzinfo else usage.finished_at.replace(
-        tzinfo=UTC)
+    finished = as_utc(usage.finished_at)
     started = finished - timedelta(seconds=usage.device_s)
     rows = []
     shares = hour_shares(started, finished)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, insert, select, update
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import CallscribeError, LeaseLostError, PermanentError, RetryableError
 from models import Job, JobStatus, Recording, RecordingStatus, Segment, Window, WindowStatus
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.state import (
     job_cancelled,
     job_claimed,
@@ -132,12 +132,7 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
 
 
 def _lease_expired(job: Job) -> bool:
-    expires = job.lease_expires_at
-    if expires is None:
-        return True
-    if expires.tzinfo is None:  # SQLite hands back naive UTC
-        expires = expires.replace(tzinfo=UTC)
-    return expires < utcnow()
+    return job.lease_expires_at is None or as_utc(job.lease_expires_at) < utcnow()
 
 
 def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,
@@ -230,14 +225,19 @@ def _give_up(session: Session, job: Job, reason: str) -> None:
     rec = job.recording
     if rec.status != RecordingStatus.DONE:
         recording_failed(rec, reason)
-        device = (Device(job.device_kind, job.device_name or "", job.worker_host or "")
-                  if job.device_kind else None)
         count_recording(session, finished_at=utcnow(), source_id=rec.source_id,
-                        model=job.model or "", device=device, failed=True)
+                        model=job.model or "", device=_job_device(job), failed=True)
     siblings = select(Job).where(Job.recording_id == rec.id, Job.id != job.id,
                                  Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
     for other in session.scalars(siblings):
         job_cancelled(other, f"recording failed: {reason}")
+
+
+def _job_device(job: Job | None) -> Device | None:
+    """The device a metered job ran on (None if it never finished)."""
+    if job is None or not job.device_kind:
+        return None
+    return Device(job.device_kind, job.device_name or "", job.worker_host or "")
 
 
 def _is_permanent(exc: BaseException) -> bool:
@@ -267,11 +267,9 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
         recording_done(rec, language)
         last = session.scalars(select(Job).where(Job.recording_id == rec.id)
                                .order_by(Job.seq.desc()).limit(1)).one_or_none()
-        device = (Device(last.device_kind, last.device_name or "", last.worker_host or "")
-                  if last is not None and last.device_kind else None)
         count_recording(session, finished_at=rec.finished_at or utcnow(),
                         source_id=rec.source_id, model=(last.model if last else "") or "",
-                        device=device, failed=False)
+                        device=_job_device(last), failed=False)
 
 
 def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
