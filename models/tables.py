@@ -161,12 +161,16 @@ class Job(Base):
 
 
 class Window(Base):
-    """A span of at most 30 s of one channel that the model transcribed in one pass."""
+    """What the model transcribed in one pass: speech pieces of one channel, at most 30 s of
+    speech in all, concatenated. ``start_s``/``end_s`` span the pieces (the silences between
+    them were left out, so the span may be longer than 30 s); ``pieces`` lists them."""
 
     __tablename__ = "windows"
     __table_args__ = (
         Index("ix_windows_job_id", "job_id"),
-        CheckConstraint("end_s > start_s AND end_s - start_s <= 30.001", name="span"),
+        CheckConstraint("end_s > start_s", name="span"),
+        CheckConstraint("speech_s > 0 AND speech_s <= 30.001 AND speech_s <= end_s - start_s "
+                        "+ 0.001", name="speech"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -175,6 +179,8 @@ class Window(Base):
     channel: Mapped[int] = mapped_column(Integer)
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
+    speech_s: Mapped[float] = mapped_column(Float)
+    pieces: Mapped[list[list[float]]] = mapped_column(JSONType)
     status: Mapped[WindowStatus] = mapped_column(_enum(WindowStatus, "window_status"))
     language: Mapped[str | None] = mapped_column(String(16))
 

@@ -24,6 +24,9 @@ from workers.metering import count_recording
 
 PROBE_THREADS = 4
 PLAN_CHUNK = 5000
+#: Recordings probed, then planned and handed on, per step of a discovery: the first jobs
+#: reach the queue after one step, not after the whole archive is probed.
+PROBE_STEP = 200
 
 
 def job_spans(duration_s: float, job_max_s: float) -> list[tuple[float, float]]:
@@ -35,13 +38,14 @@ def job_spans(duration_s: float, job_max_s: float) -> list[tuple[float, float]]:
 
 
 def probe_pending(factory: sessionmaker[Session], source: RecordingSource,
-                  source_id: int) -> tuple[int, int]:
-    """Probe every pending recording of the source; returns (probed, failed)."""
+                  source_id: int, limit: int | None = None) -> tuple[int, int]:
+    """Probe the source's pending recordings (at most ``limit``, oldest first); returns
+    (probed, failed)."""
     with factory.begin() as session:
         pending = list(session.execute(
             select(Recording.id, Recording.key, Recording.uri, Recording.size_bytes).where(
                 Recording.source_id == source_id, Recording.status == RecordingStatus.PENDING)
-        ))
+            .order_by(Recording.id).limit(limit)))
     if not pending:
         return 0, 0
     with ThreadPoolExecutor(PROBE_THREADS) as pool:

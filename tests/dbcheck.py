@@ -41,12 +41,31 @@ def recordings_by_key(url: str) -> dict[str, Recording]:
 
 def windows_of(url: str, key: str) -> list[tuple[int, float, float]]:
     """(channel, start, end) of every window of a recording, in time order."""
+    return [(w.channel, w.start_s, w.end_s) for w in window_rows(url, key)]
+
+
+def window_rows(url: str, key: str) -> list[Window]:
+    """Every window row of a recording, by channel and time."""
     factory = session_factory(make_engine(url))
     with factory.begin() as s:
         rec = s.scalars(select(Recording).where(Recording.key == key)).one()
-        return [(w.channel, w.start_s, w.end_s) for w in s.scalars(
-            select(Window).where(Window.recording_id == rec.id)
-            .order_by(Window.channel, Window.start_s))]
+        found = list(s.scalars(select(Window).where(Window.recording_id == rec.id)
+                               .order_by(Window.channel, Window.start_s)))
+        s.expunge_all()
+    return found
+
+
+def pieces_of(url: str, key: str) -> list[tuple[int, float, float]]:
+    """(channel, start, end) of every speech piece the model read, over all windows; each
+    window's pieces are checked to be in order, inside its span, ≤ 30 s of speech in all."""
+    found = []
+    for w in window_rows(url, key):
+        assert w.pieces[0][0] == w.start_s and w.pieces[-1][1] == w.end_s
+        assert all(a < b for a, b in w.pieces)
+        assert all(w.pieces[i][1] <= w.pieces[i + 1][0] for i in range(len(w.pieces) - 1))
+        assert abs(sum(b - a for a, b in w.pieces) - w.speech_s) < 0.01 and w.speech_s <= 30.0
+        found += [(w.channel, a, b) for a, b in w.pieces]
+    return found
 
 
 def segments_of(url: str, key: str) -> list[Segment]:

@@ -164,3 +164,49 @@ def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
     # the 1.5-s gap is kept (0.5 s after padding); the 2.5-s gap is skipped (1.5 s padded)
     assert regions == [(1.5, 6.5), (8.0, 10.5)]
     assert sounding_regions(np.zeros(rate * 5, np.float32)) == []
+
+
+def test_pack_windows_packs_speech_not_silence() -> None:
+    import random
+
+    from workers.vad import VadConfig, make_windows, pack_windows
+
+    rng = random.Random(5)
+    spans, t = [], 0.0
+    for _ in range(200):
+        t += rng.uniform(0.2, 12.0)
+        length = rng.uniform(0.3, 9.0)
+        spans.append((round(t, 3), round(t + length, 3)))
+        t += length
+    config = VadConfig(merge_gap_s=1.0)
+    packed = pack_windows(spans, config)
+    pieces = [p for w in packed for p in w.pieces]
+    assert pieces == make_windows(spans, 30.0, 1.0)  # packing reorders and drops nothing
+    assert all(0 < w.speech_s <= 30.0 + 1e-6 for w in packed)
+    assert all(w.end - w.start >= w.speech_s - 1e-9 for w in packed)
+    assert any(w.end - w.start > 30.0 for w in packed)  # silences are left out
+    for first, second in pairwise(packed):  # full: the next did not fit
+        assert first.speech_s + (second.pieces[0][1] - second.pieces[0][0]) > 30.0
+    unpacked = pack_windows(spans, VadConfig(merge_gap_s=1.0, pack=False))
+    assert [w.pieces for w in unpacked] == [(p,) for p in pieces]
+    assert len(packed) < len(unpacked) / 2
+
+
+def test_packed_window_maps_clip_times_back_to_the_recording() -> None:
+    from workers.vad import PackedWindow
+
+    w = PackedWindow(((10.0, 12.0), (20.0, 25.0), (40.0, 41.0)))
+    assert (w.start, w.end, w.speech_s) == (10.0, 41.0, 8.0)
+    assert w.to_original(0.0) == 10.0 and w.to_original(1.5) == 11.5
+    assert w.to_original(2.0) == 20.0  # a start on a seam begins the next piece
+    assert w.to_original(2.0, is_end=True) == 12.0  # an end on a seam ends the previous one
+    assert w.to_original(6.5) == 24.5 and w.to_original(7.5) == 40.5
+    assert w.to_original(8.0, is_end=True) == 41.0 and w.to_original(99.0) == 41.0
+    samples = np.arange(50 * 16000, dtype=np.float32)
+    clip = w.audio(samples)
+    assert clip.size == 8 * 16000
+    assert clip[0] == 10 * 16000 and clip[2 * 16000] == 20 * 16000
+    assert clip[7 * 16000] == 40 * 16000
+    shifted = w.shifted(100.0)
+    assert shifted.pieces[0] == (110.0, 112.0) and shifted.speech_s == 8.0
+    assert np.array_equal(shifted.audio(samples[: 50 * 16000], offset=100.0), clip)

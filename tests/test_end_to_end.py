@@ -9,7 +9,15 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from dbcheck import covering, recordings_by_key, rows, segments_of, touching, windows_of
+from dbcheck import (
+    covering,
+    pieces_of,
+    recordings_by_key,
+    rows,
+    segments_of,
+    touching,
+    windows_of,
+)
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
@@ -63,10 +71,12 @@ def test_corpus_transcribes_and_bad_files_fail_alone(
         assert item.call is not None
         key = item.path.name
         windows = windows_of(db_url, key)
-        assert all(0 < end - start <= 30.0 for _, start, end in windows)
-        for span in item.call.speech:  # every sentence in exactly one window of its channel
+        pieces = pieces_of(db_url, key)  # also checks each window holds ≤ 30 s of speech
+        assert windows and all(end > start for _, start, end in windows)
+        for span in item.call.speech:  # every sentence in exactly one piece of one window
+            assert len(covering(pieces, span.channel, span.start, span.end)) == 1, (key, span)
+            assert len(touching(pieces, span.channel, span.start, span.end)) == 1, (key, span)
             assert len(covering(windows, span.channel, span.start, span.end)) == 1, (key, span)
-            assert len(touching(windows, span.channel, span.start, span.end)) == 1, (key, span)
         segments = segments_of(db_url, key)
         assert segments and all(s.text == TEXT for s in segments)
         speakers = {s.speaker for s in segments}
@@ -174,7 +184,7 @@ def test_file_deleted_after_listing_fails_alone(
     registration = discover(settings, factory, open_source(str(folder), settings)).registration
     (folder / "gone.wav").unlink()
     ctx = WorkerContext(settings, factory)
-    execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), prefetch=1)
+    execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), in_flight=1)
     recs = recordings_by_key(db_url)
     assert recs["keep.wav"].status == RecordingStatus.DONE
     assert recs["gone.wav"].status == RecordingStatus.FAILED
@@ -198,10 +208,11 @@ def test_speech_across_job_and_window_boundaries_is_transcribed_once(
     for left, right in pairwise(jobs):
         assert left[7] == pytest.approx(right[6])  # cut_end of one == cut_start of the next
     windows = windows_of(db_url, "long.mp3")
+    pieces = pieces_of(db_url, "long.mp3")
     length = len(speak_samples(clip)) / 16000
     for offset in offsets:
-        assert len(covering(windows, 0, offset, offset + length)) == 1, offset
-        assert len(touching(windows, 0, offset, offset + length)) == 1, offset
+        assert len(covering(pieces, 0, offset, offset + length)) == 1, offset
+        assert len(touching(pieces, 0, offset, offset + length)) == 1, offset
     assert len(segments_of(db_url, "long.mp3")) == len(windows)
 
 
@@ -209,3 +220,34 @@ def speak_samples(clip: Path) -> list[float]:
     from workers.audio import decode
 
     return list(decode(clip, 1).channels[0])
+
+
+def test_alternating_turns_are_packed_into_few_windows(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    """A stereo call: each channel is silent while the other party talks. Its turns are
+    packed into windows of ≤ 30 s of speech, and segment times map back into the pieces."""
+    from dbcheck import window_rows
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    lines = ["Thanks for calling, how can I help?", "My internet keeps dropping.",
+             "Let me check the line for you.", "It happens every evening.",
+             "I see errors on your router.", "Can you send a technician?"] * 2
+    call = make_call(folder / "call.wav", [Turn(i % 2, line) for i, line in enumerate(lines)],
+                     channels=2, sample_rate=8000, fmt="wav_mulaw")
+    counts = {}
+    for packing in (True, False):
+        url = db_url if packing else f"sqlite:///{tmp_path / 'unpacked.db'}"
+        settings = make_settings(url, window_packing=packing, window_merge_gap_seconds=0.5,
+                                 output=str(tmp_path / f"out-{packing}"))
+        assert transcribe_source(settings, str(folder)).done == 1
+        windows = window_rows(url, "call.wav")
+        counts[packing] = len(windows)
+        for w in windows:
+            segments = [s for s in segments_of(url, "call.wav") if s.window_id == w.id]
+            assert len(segments) == 1 and segments[0].start_s == pytest.approx(w.start_s)
+            assert any(a <= segments[0].end_s <= b + 1e-3 for a, b in w.pieces)
+    assert (counts[True], counts[False]) == (2, 12)  # 6 turns per channel
+    spoken = pieces_of(db_url, "call.wav")
+    for span in call.speech:
+        assert len(covering(spoken, span.channel, span.start, span.end)) == 1, span

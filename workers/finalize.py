@@ -25,7 +25,7 @@ def vad_config(settings: Settings) -> VadConfig:
     """The VAD and windowing options of these settings."""
     return VadConfig(settings.vad_threshold, settings.vad_min_silence_ms,
                      settings.vad_speech_pad_ms, settings.window_max_seconds,
-                     settings.window_merge_gap_seconds)
+                     settings.window_merge_gap_seconds, settings.window_packing)
 
 
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],

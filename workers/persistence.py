@@ -27,6 +27,7 @@ from models.state import (
     recording_running,
 )
 from workers.metering import Device, Usage, count_recording, meter_job
+from workers.vad import PackedWindow
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ class StoredWindow:
     """A window and the segments the model gave for it."""
 
     channel: int
-    start_s: float
-    end_s: float
+    window: PackedWindow
     language: str | None
     segments: tuple[StoredSegment, ...]
 
@@ -188,7 +188,9 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
     for item in windows:
         status = WindowStatus.DONE if item.segments else WindowStatus.EMPTY
         window = Window(job_id=job_id, recording_id=recording_id, channel=item.channel,
-                        start_s=item.start_s, end_s=item.end_s, status=status,
+                        start_s=item.window.start, end_s=item.window.end,
+                        speech_s=round(item.window.speech_s, 3),
+                        pieces=[list(p) for p in item.window.pieces], status=status,
                         language=item.language)
         session.add(window)
         session.flush()

@@ -18,7 +18,8 @@ class VadConfig:
     min_silence_ms: int = 500
     speech_pad_ms: int = 200
     window_max_s: float = 30.0
-    merge_gap_s: float = 3.0
+    merge_gap_s: float = 1.0
+    pack: bool = True
 
 
 #: Peak level below which audio counts as digital silence (−60 dBFS).
@@ -96,3 +97,66 @@ def make_windows(spans: list[tuple[float, float]], max_s: float,
                 continue
         windows.append((start, min(end, start + max_s)))
     return windows
+
+
+@dataclass(frozen=True)
+class PackedWindow:
+    """Speech pieces (start, end seconds, in time order) that the model reads as one clip:
+    the pieces' audio concatenated, at most ``window_max_s`` of it. The span from the first
+    piece's start to the last one's end can be longer: the silences between are left out."""
+
+    pieces: tuple[tuple[float, float], ...]
+
+    @property
+    def start(self) -> float:
+        return self.pieces[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.pieces[-1][1]
+
+    @property
+    def speech_s(self) -> float:
+        return sum(b - a for a, b in self.pieces)
+
+    def shifted(self, offset: float) -> PackedWindow:
+        return PackedWindow(tuple((round(offset + a, 3), round(offset + b, 3))
+                                  for a, b in self.pieces))
+
+    def audio(self, samples: np.ndarray, offset: float = 0.0) -> np.ndarray:
+        """The clip: each piece of ``samples`` (which start at ``offset`` s), concatenated."""
+        parts = [samples[round((a - offset) * SAMPLE_RATE):round((b - offset) * SAMPLE_RATE)]
+                 for a, b in self.pieces]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def to_original(self, t: float, is_end: bool = False) -> float:
+        """A time in the clip (seconds from its start) as a time in the recording. A time on
+        the seam between two pieces is the end of the first (``is_end``) or the start of
+        the second."""
+        elapsed = 0.0
+        for a, b in self.pieces:
+            length = b - a
+            if t < elapsed + length or (is_end and t <= elapsed + length):
+                return a + max(0.0, t - elapsed)
+            elapsed += length
+        return self.end
+
+
+def pack_windows(spans: list[tuple[float, float]], config: VadConfig) -> list[PackedWindow]:
+    """Cut speech into windows of at most ``window_max_s`` of speech. Spans closer than
+    ``merge_gap_s`` become one piece (the short pause stays in); with ``pack`` on, whole
+    pieces are then packed in time order into windows until the next would not fit, the way
+    faster-whisper's batched pipeline packs speech. Without it each piece is a window."""
+    pieces = make_windows(spans, config.window_max_s, config.merge_gap_s)
+    if not config.pack:
+        return [PackedWindow((piece,)) for piece in pieces]
+    windows: list[list[tuple[float, float]]] = []
+    speech = 0.0
+    for start, end in pieces:
+        if windows and speech + (end - start) <= config.window_max_s + 1e-6:
+            windows[-1].append((start, end))
+            speech += end - start
+        else:
+            windows.append([(start, end)])
+            speech = end - start
+    return [PackedWindow(tuple(w)) for w in windows]
