@@ -241,7 +241,10 @@ def ingest(
 def worker(
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
     device_index: Annotated[int | None, typer.Option(help="GPU index for this worker.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes (prefork).")] = None,
+    pool: Annotated[str | None, typer.Option(
+        help="auto, prefork (one job per process) or threads (jobs share model batches).")]
+    = None,
     model: Annotated[str | None, typer.Option(help="Model name or local directory.")] = None,
     compute_type: Annotated[str | None, typer.Option(help="int8, float16, …")] = None,
     beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler.")]
@@ -255,15 +258,17 @@ def worker(
     import os
     import tempfile
 
-    from workers.tasks import register_tasks
+    from workers.tasks import concurrency_for, pool_for, register_tasks
 
     settings = _settings(config, device=device, device_index=device_index, model=model,
                          compute_type=compute_type, worker_concurrency=concurrency,
-                         database_url=database_url)
+                         database_url=database_url, worker_pool=pool)
     app_ = _celery(settings)
-    register_tasks(app_, settings)
+    chosen = pool_for(settings)
+    register_tasks(app_, settings, chosen)
     name = f"callscribe-{settings.device}{settings.device_index}-{os.getpid()}@%h"
-    argv = ["worker", "--pool=prefork", f"--concurrency={settings.worker_concurrency}",
+    argv = ["worker", f"--pool={chosen}",
+            f"--concurrency={concurrency_for(settings, chosen)}",
             "-Q", settings.queue, f"--loglevel={loglevel}", "-n", name,
             "--without-mingle", "--without-gossip"]
     if beat:

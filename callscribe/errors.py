@@ -48,3 +48,7 @@ class StorageUnavailableError(RetryableError):
 
 class LeaseLostError(RetryableError):
     """Another worker owns the job now; this worker must drop its results."""
+
+
+class JobTimeoutError(RetryableError):
+    """The job ran past its soft time limit (counted as an attempt)."""

@@ -6,10 +6,11 @@ small thread pool prepares (fetch, decode, VAD) the next jobs while the model ru
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from scheduler.sources import open_source
 from workers.finalize import finalize_unfinished
 
 if TYPE_CHECKING:
-    from workers.pipeline import PreparedJob, WorkerContext
+    from workers.pipeline import WorkerContext
 
 
 @dataclass(frozen=True)
@@ -84,29 +85,29 @@ def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[QueuedJo
 
 
 def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
-            prefetch: int) -> None:
-    """Prepare up to ``prefetch`` jobs ahead on threads while the model runs the current one."""
-    from workers.pipeline import perform, prepare
+            in_flight: int) -> None:
+    """Run the jobs, ``in_flight`` at a time, each on its own thread: a thread prepares its
+    job (fetch, decode, VAD) while the model runs other jobs' windows, then hands its windows
+    to the process's batcher, so model batches mix jobs and channels."""
+    from workers.pipeline import run_job
 
     left = Counter(job.recording_id for job in jobs)
-    pending: deque[tuple[Future[PreparedJob | None], QueuedJob]] = deque()
-    todo: Iterable[QueuedJob] = iter(jobs)
+    lock = threading.Lock()
 
-    def finish_one() -> None:
-        future, job = pending.popleft()
-        prepared = future.result()
-        if prepared is not None:
-            perform(ctx, prepared)
-        left[job.recording_id] -= 1
-        progress.advance(job.audio_seconds, left[job.recording_id] == 0)
+    def one(job: QueuedJob) -> None:
+        run_job(ctx, job.job_id)
+        with lock:
+            left[job.recording_id] -= 1
+            progress.advance(job.audio_seconds, left[job.recording_id] == 0)
 
-    with ThreadPoolExecutor(max(1, prefetch), thread_name_prefix="prepare") as pool:
-        for job in todo:
-            pending.append((pool.submit(prepare, ctx, job.job_id), job))
-            if len(pending) > prefetch:
-                finish_one()
-        while pending:
-            finish_one()
+    with ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="job") as pool:
+        futures = [pool.submit(one, job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
@@ -128,6 +129,7 @@ def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
 def transcribe_source(settings: Settings, source_uri: str,
                       progress: Progress | None = None) -> RunSummary:
     """The whole embedded job for one source."""
+    from workers.engine import jobs_in_flight
     from workers.pipeline import WorkerContext
 
     progress = progress or Progress()
@@ -142,7 +144,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     jobs = queued_jobs(factory, source_id)
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
-    execute(ctx, jobs, progress, prefetch=settings.workers)
+    execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings))
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
     return summarize(factory, source_id, source.uri, found.registration, processed,

@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     beam_size: int = Field(5, ge=1)
     """Beam width for decoding."""
 
-    batch_size: int = Field(8, ge=1)
-    """Windows per model batch."""
+    batch_size: int | None = Field(None, ge=1)
+    """Windows per model batch, filled from several jobs and both channels. Unset: 8 on CPU,
+    32 on CUDA."""
 
     segment_timestamps: bool = True
     """Let the model emit timestamps so a window splits into finer segments."""
@@ -111,13 +112,24 @@ class Settings(BaseSettings):
     window_max_seconds: float = Field(30.0, gt=1, le=30)
     """Longest window handed to the model (Whisper sees 30 s at most)."""
 
-    window_merge_gap_seconds: float = Field(3.0, ge=0)
-    """Speech chunks closer than this are merged into one window (if it stays short enough)."""
+    window_merge_gap_seconds: float = Field(1.0, ge=0)
+    """Speech chunks closer than this become one piece, the pause kept in. Longer pauses
+    are left out of the audio the model reads (with packing): keeping them would spend the
+    30-s window on silence."""
+
+    window_packing: bool = True
+    """Pack a channel's speech pieces, silences left out, into windows of up to
+    ``window_max_seconds`` of speech (fewer, fuller windows); off: one window per piece."""
 
     # -- execution -------------------------------------------------------------------------
-    workers: int = Field(2, ge=1)
-    """Embedded mode: how many jobs are fetched, decoded and run through VAD on CPU threads
-    while the model transcribes (bounded prefetch)."""
+    workers: int | None = Field(None, ge=1)
+    """Jobs in flight in one process (embedded run, or a ``threads`` worker): each is fetched,
+    decoded and run through VAD on its own CPU thread while the model runs, and their
+    windows share model batches. Bounds memory. Unset: 2 on CPU, 8 on CUDA."""
+
+    batch_wait_ms: float = Field(50.0, ge=0)
+    """How long the model waits for more windows to fill a batch while a job is still being
+    prepared; when no job is being prepared a partial batch runs at once."""
 
     max_attempts: int = Field(3, ge=1)
     """A job that failed this many times is failed for good."""
@@ -154,7 +166,13 @@ class Settings(BaseSettings):
     """A queued job missing from the broker for longer than this is sent again."""
 
     worker_concurrency: int = Field(1, ge=1)
-    """Celery worker processes per ``callscribe worker`` (one per GPU is the rule)."""
+    """Celery worker processes per ``callscribe worker`` with the prefork pool (one per GPU
+    is the rule); ignored by the threads pool, which runs ``workers`` jobs at once."""
+
+    worker_pool: Literal["auto", "prefork", "threads"] = "auto"
+    """Celery pool: ``threads`` runs several jobs in one process whose windows share model
+    batches (for GPUs: no fork, one CUDA context); ``prefork`` runs one job per child process
+    with Celery's time limits (for CPUs). ``auto``: threads on CUDA, else prefork."""
 
     model_load_timeout_s: float = Field(300.0, gt=0)
     """How long a worker child may take to load the model before Celery gives up on it."""

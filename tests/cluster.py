@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from models import Job, JobStatus, Recording, Segment
+from models import Job, JobStatus, Recording, RecordingStatus, Segment
 from models.db import make_engine, session_factory
 
 
@@ -84,8 +84,15 @@ class Db:
                 select(Job.id, Job.worker).where(Job.status == JobStatus.RUNNING))]
 
     def settled(self) -> bool:
+        """Every job finished and every recording finalized (a worker finalizes a recording
+        just after storing its last job, so the two are not one instant)."""
         counts = self.job_counts()
-        return bool(counts) and not counts.get("queued") and not counts.get("running")
+        if not counts or counts.get("queued") or counts.get("running"):
+            return False
+        with self.factory.begin() as s:
+            open_recordings = s.scalar(select(func.count()).select_from(Recording).where(
+                Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING])))
+        return not open_recordings
 
     def recordings(self) -> dict[str, tuple[str, str | None]]:
         with self.factory.begin() as s:

@@ -4,6 +4,7 @@ boundaries, re-runs, price changes and concurrent writers."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
 from models import CostHourly, Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
 from scheduler.ingest import open_database
+from workers.engine import batch_size_for
 from workers.metering import Device, Usage, hour_shares, meter_job
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")
@@ -123,15 +125,19 @@ def test_pipeline_meters_every_job(db_url: str, make_settings: Callable[..., Set
                                                 Turn(1, "Bye.", at=70.0)], duration=80.0)
     settings = make_settings(db_url, job_max_seconds=40.0,
                              device_kind_prices={"cpu": 0.5, "cuda": 2.0})
+    began = time.perf_counter()
     transcribe_source(settings, str(folder))
+    wall = time.perf_counter() - began
     factory = open_database(settings)
     with factory.begin() as s:
         jobs = list(s.scalars(select(Job)))
         assert len(jobs) == 5
+        # batches are shared: each job pays its share, never more than the device had
+        assert 0 < sum(j.compute_seconds for j in jobs) <= wall
         for job in jobs:
             assert job.device_kind == "cpu" and job.device_name
             assert job.model == settings.model and job.compute_type == "int8"
-            assert job.batch_size == settings.batch_size and job.worker_host
+            assert job.batch_size == batch_size_for(settings) == 8 and job.worker_host
             assert job.price_per_device_hour == 0.5
             assert job.cost_usd == pytest.approx(job.compute_seconds / 3600 * 0.5)
             assert job.audio_seconds == pytest.approx(job.end_s - job.start_s)

@@ -45,7 +45,8 @@ class DecodeOptions:
             model=settings.model, device=settings.device, compute_type=settings.compute_type,
             beam_size=settings.beam_size, language=settings.language,
             initial_prompt=settings.initial_prompt, hotwords=settings.hotwords,
-            segment_timestamps=settings.segment_timestamps, batch_size=settings.batch_size,
+            segment_timestamps=settings.segment_timestamps,
+            batch_size=batch_size_for(settings),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +60,16 @@ class WindowInput:
     key: Hashable
     audio: np.ndarray
     group: Hashable
+
+
+@dataclass(frozen=True)
+class ReadyWindow:
+    """A window with its features computed and its language known: what a batch takes."""
+
+    key: Hashable
+    features: np.ndarray
+    samples: int
+    language: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,23 @@ def resolve_device(device: str) -> str:
     import ctranslate2
 
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+#: Windows per model batch when ``batch_size`` is unset: a CPU gains little from batching
+#: and pays in latency; a GPU needs wide batches to be busy (see docs/benchmarks.md).
+DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 32}
+#: Jobs in flight per worker process when ``workers`` is unset.
+DEFAULT_JOBS_IN_FLIGHT = {"cpu": 2, "cuda": 8}
+
+
+def batch_size_for(settings: Settings) -> int:
+    """Windows per model batch: as set, or the default for the device."""
+    return settings.batch_size or DEFAULT_BATCH_SIZE[resolve_device(settings.device)]
+
+
+def jobs_in_flight(settings: Settings) -> int:
+    """Jobs prepared and waiting for the model at once: as set, or the device default."""
+    return settings.workers or DEFAULT_JOBS_IN_FLIGHT[resolve_device(settings.device)]
 
 
 def cpu_threads(settings: Settings) -> int:
@@ -156,20 +184,34 @@ class Engine:
 
     def transcribe(self, windows: Sequence[WindowInput]) -> list[WindowResult]:
         """Transcribe windows in batches of ``batch_size``; results in input order."""
-        features = [self._features(w.audio) for w in windows]
-        languages = self._languages(windows, features)
+        ready = self.prepare(windows)
         results: dict[int, WindowResult] = {}
         by_language: dict[str, list[int]] = {}
-        for index, window in enumerate(windows):
-            by_language.setdefault(languages[window.group], []).append(index)
+        for index, item in enumerate(ready):
+            by_language.setdefault(item.language, []).append(index)
         for language, indices in by_language.items():
             for first in range(0, len(indices), self.options.batch_size):
                 batch = indices[first:first + self.options.batch_size]
-                outputs = self._decode_batch([features[i] for i in batch],
-                                             [windows[i].audio.size for i in batch], language)
+                outputs = self.decode([ready[i] for i in batch])
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = WindowResult(windows[i].key, language, output)
         return [results[i] for i in range(len(windows))]
+
+    def prepare(self, windows: Sequence[WindowInput]) -> list[ReadyWindow]:
+        """CPU side of a window, done on the caller's thread: log-mel features, and the
+        language of each group (detected once per group when not fixed)."""
+        features = [self._features(w.audio) for w in windows]
+        languages = self._languages(windows, features)
+        return [ReadyWindow(w.key, f, w.audio.size, languages[w.group])
+                for w, f in zip(windows, features, strict=True)]
+
+    def decode(self, batch: Sequence[ReadyWindow]) -> list[tuple[SegmentText, ...]]:
+        """One model batch; every window must have the same language."""
+        languages = {item.language for item in batch}
+        if len(languages) != 1:
+            raise ValueError(f"one language per batch, got {sorted(languages)}")
+        return self._decode_batch([item.features for item in batch],
+                                  [item.samples for item in batch], languages.pop())
 
     def _features(self, audio: np.ndarray) -> np.ndarray:
         features: np.ndarray = self.model.feature_extractor(audio)[..., :-1]
@@ -255,3 +297,9 @@ def get_engine(settings: Settings) -> Engine:
             engine.warm_up()
             _ENGINES[key] = engine
         return engine
+
+
+def unload_engines() -> None:
+    """Drop every loaded engine of this process (benchmarks sweeping settings)."""
+    with _ENGINES_LOCK:
+        _ENGINES.clear()

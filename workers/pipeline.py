@@ -22,17 +22,18 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import LeaseLostError
+from callscribe.errors import JobTimeoutError, LeaseLostError
 from callscribe.settings import Settings
 from models import JobStatus
 from models.base import utcnow
 from scheduler.sources import RecordingSource, open_source
 from workers import finalize
 from workers import persistence as db
-from workers.audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
+from workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
+from workers.batching import BatchedResult, Batcher
 from workers.engine import Engine, WindowInput, get_engine, resolve_device
 from workers.metering import Device, detect_device, price_per_device_hour
-from workers.vad import VadConfig, make_windows, speech_spans
+from workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class WorkerContext:
     _sources: dict[str, RecordingSource] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device: Device | None = None
-    #: perf_counter when the model last became free (for device-time accounting)
-    device_free_since: float = 0.0
+    _batcher: Batcher | None = None
 
     @property
     def device(self) -> Device:
@@ -67,6 +67,15 @@ class WorkerContext:
 
     def engine(self) -> Engine:
         return get_engine(self.settings)
+
+    def batcher(self) -> Batcher:
+        """This process's batcher: every job in flight here shares its model batches."""
+        with self._lock:
+            if self._batcher is None:
+                engine = self.engine()
+                self._batcher = Batcher(engine, engine.options.batch_size,
+                                        self.settings.batch_wait_ms / 1000)
+            return self._batcher
 
     def source(self, uri: str) -> RecordingSource:
         with self._lock:
@@ -96,7 +105,12 @@ class Heartbeat:
 
     def _run(self) -> None:
         s = self.ctx.settings
+        began = time.monotonic()
         while not self._stop.wait(s.heartbeat_seconds):
+            if time.monotonic() - began > s.task_time_limit_s:  # stuck: let the lease lapse
+                log.error("job %s: past the hard time limit of %s s; lease left to expire",
+                          self.job_id, s.task_time_limit_s)
+                return
             try:
                 if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
                                     s.lease_seconds):
@@ -109,13 +123,14 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class ChannelWork:
-    """The part of one channel this job owns, and its windows (absolute times)."""
+    """The part of one channel this job owns, and its windows (absolute times) with the
+    audio the model reads for each."""
 
     channel: int
     speaker: str
     cut_start_s: float
     cut_end_s: float
-    windows: tuple[tuple[float, float, np.ndarray], ...]
+    windows: tuple[tuple[PackedWindow, np.ndarray], ...]
 
 
 @dataclass(frozen=True)
@@ -149,48 +164,63 @@ def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) ->
 
 
 def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
-    """Per channel: move the job's edges into silences, run VAD, cut ≤ 30-s windows."""
+    """Per channel: move the job's edges into silences, run VAD, pack speech into windows
+    of at most 30 s of speech."""
     works = []
     end_of_audio = audio.offset_s + audio.duration_s
     for channel in range(len(audio.channels)):
         lo = _cut(audio, channel, spec.start_s, spec.duration_s) if spec.seq > 0 else 0.0
         hi = end_of_audio if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         samples = audio.slice(channel, lo, hi)
-        spans = speech_spans(samples, ctx.vad)
-        windows = make_windows(spans, ctx.vad.window_max_s, ctx.vad.merge_gap_s)
-        absolute = tuple(
-            (round(lo + a, 3), round(lo + b, 3),
-             samples[round(a * SAMPLE_RATE):round(b * SAMPLE_RATE)])
-            for a, b in windows)
+        windows = pack_windows(speech_spans(samples, ctx.vad), ctx.vad)
+        absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = ctx.settings.speaker_for(channel, len(audio.channels))
         works.append(ChannelWork(channel, speaker, lo, hi, absolute))
     return works
 
 
-def transcribe_windows(engine: Engine, job: PreparedJob) -> list[db.StoredWindow]:
-    """Run the model over every window of the job (all channels, one batched call)."""
-    inputs = [WindowInput((c.channel, i), w[2], group=c.channel)
-              for c in job.channels for i, w in enumerate(c.windows)]
-    results = {r.key: r for r in engine.transcribe(inputs)} if inputs else {}
+def transcribe_windows(ctx: WorkerContext, job: PreparedJob
+                       ) -> tuple[list[db.StoredWindow], float]:
+    """Hand every window of the job (all channels) to the process's batcher, which runs them
+    in model batches shared with other jobs; map segment times back to the recording.
+    Returns the windows and the job's share of device seconds."""
+    inputs = [WindowInput((c.channel, i), audio, group=c.channel)
+              for c in job.channels for i, (_window, audio) in enumerate(c.windows)]
+    result = _wait_for_model(ctx, job, inputs)
+    by_key = {r.key: r for r in result.windows}
     stored = []
     for work in job.channels:
-        for i, (start, end, _samples) in enumerate(work.windows):
-            result = results[(work.channel, i)]
+        for i, (window, _audio) in enumerate(work.windows):
+            found = by_key[(work.channel, i)]
             segments = tuple(
-                db.StoredSegment(work.channel, work.speaker, round(start + s.start, 3),
-                                 round(start + s.end, 3), s.text, s.avg_logprob,
-                                 s.no_speech_prob, s.compression_ratio, result.language)
-                for s in result.segments)
-            stored.append(db.StoredWindow(work.channel, start, end, result.language, segments))
-    return stored
+                db.StoredSegment(work.channel, work.speaker,
+                                 round(window.to_original(s.start), 3),
+                                 round(window.to_original(s.end, is_end=True), 3), s.text,
+                                 s.avg_logprob, s.no_speech_prob, s.compression_ratio,
+                                 found.language)
+                for s in found.segments)
+            stored.append(db.StoredWindow(work.channel, window, found.language, segments))
+    return stored, result.device_s
 
 
-def meter_cost(ctx: WorkerContext, job: PreparedJob) -> db.Usage:
-    """What the job used: its audio, its speech, and the device time since the device was
-    last free (or since the job started, if later) at the price in force now."""
-    now = time.perf_counter()
-    device_s = now - max(job.prepare_started, ctx.device_free_since)
-    ctx.device_free_since = now
+def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
+                    inputs: list[WindowInput]) -> BatchedResult:
+    """Submit and wait, up to the job's soft time limit (enforced here because a threads
+    pool has no Celery time limits)."""
+    future = ctx.batcher().submit(inputs, job.prepare_started)
+    left = ctx.settings.task_soft_time_limit_s - (time.perf_counter() - job.prepare_started)
+    try:
+        return future.result(timeout=max(0.0, left))
+    except TimeoutError as exc:
+        future.cancel()  # its windows not yet in a batch are dropped
+        raise JobTimeoutError(f"job ran past its soft time limit of "
+                              f"{ctx.settings.task_soft_time_limit_s} s") from exc
+
+
+def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usage:
+    """What the job used: its audio, its speech, and its share of device time (the model
+    batches it was in, plus device idle time while it was being prepared), at the price in
+    force now."""
     settings, device = ctx.settings, ctx.device
     return db.Usage(job.spec.job_id, job.spec.source_id, settings.model, device,
                     ctx.worker_id, job.spec.end_s - job.spec.start_s, job.speech_seconds,
@@ -204,7 +234,7 @@ def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.Stor
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
     result = db.JobResult(tuple(windows), cut_start, cut_end, usage,
-                          ctx.settings.compute_type, ctx.settings.batch_size)
+                          ctx.settings.compute_type, ctx.engine().options.batch_size)
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
@@ -229,24 +259,25 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     beat = Heartbeat(ctx, spec.job_id).start()
     began = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
+        with ctx.batcher().preparing(), \
+                tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
             audio = load_audio(ctx, spec, Path(tmp))
-        works = detect_speech(ctx, spec, audio)
+            works = detect_speech(ctx, spec, audio)
     except BaseException as exc:
         beat.stop()
         handle_failure(ctx, spec, exc)
         if not isinstance(exc, Exception):
             raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
         return None
-    speech = sum(w[1] - w[0] for c in works for w in c.windows)
+    speech = sum(w.speech_s for c in works for w, _audio in c.windows)
     return PreparedJob(spec, tuple(works), speech, began, beat)
 
 
 def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     """Transcribe a prepared job, store it, and finalize its recording when complete."""
     try:
-        windows = transcribe_windows(ctx.engine(), job)
-        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job))
+        windows, device_s = transcribe_windows(ctx, job)
+        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s))
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None

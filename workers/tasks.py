@@ -1,10 +1,18 @@
 """Celery tasks. Each carries an id only; the database row is the truth, so a task delivered
 twice is harmless (the second claim finds the job no longer queued).
 
-Pool: prefork with one process per GPU. The parent never touches CUDA; each child builds
-its database engine and loads the model in ``worker_process_init`` (after the fork), so CUDA
-is initialised only in the process that uses it, and soft/hard time limits work (they need
-prefork)."""
+Pools (``worker_pool``):
+
+* ``threads`` (GPUs): one process per GPU, ``workers`` jobs at once on threads. Nothing is
+  forked, so CUDA is initialised once, in the process that uses it; the model is loaded in
+  ``worker_init`` and every job's windows go through one batcher, so model batches mix jobs.
+  Celery has no time limits for threads: the soft limit is enforced while a job waits for
+  the model, and a job stuck past the hard limit stops renewing its lease, so the reconciler
+  hands it to another worker.
+* ``prefork`` (CPUs): one job per child process. The parent never touches CUDA; each child
+  loads the model in ``worker_process_init`` (after the fork); Celery's soft and hard time
+  limits apply.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from callscribe.settings import Settings
 from models.db import make_engine, session_factory
 from workers.celery_app import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
+from workers.engine import DEFAULT_JOBS_IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +60,43 @@ def _load_in_child(**_: Any) -> None:
         log.info("worker process %s ready (%s)", os.getpid(), ctx.worker_id)
 
 
-def register_tasks(app: Celery, settings: Settings) -> None:
-    """Define callscribe's tasks on ``app``; ``settings`` are the worker's settings."""
+def pool_for(settings: Settings) -> str:
+    """The Celery pool to run: as set, or ``threads`` on a GPU and ``prefork`` on a CPU.
+    Decided without initialising CUDA (a forked child could not use it afterwards)."""
+    if settings.worker_pool != "auto":
+        return settings.worker_pool
+    return "threads" if _expects_gpu(settings) else "prefork"
+
+
+def concurrency_for(settings: Settings, pool: str) -> int:
+    """Celery's ``--concurrency``: prefork processes, or a threads pool's jobs in flight
+    (whose windows share model batches): as set, or the device's default."""
+    if pool == "prefork":
+        return settings.worker_concurrency
+    return settings.workers or DEFAULT_JOBS_IN_FLIGHT["cuda" if _expects_gpu(settings) else "cpu"]
+
+
+def _expects_gpu(settings: Settings) -> bool:
+    """Whether this worker will run on a GPU, judged without initialising CUDA."""
+    return settings.device == "cuda" or (settings.device == "auto" and any(
+        name.startswith("nvidia") and name[6:].isdigit() for name in _dev_entries()))
+
+
+def _dev_entries() -> list[str]:
+    try:
+        return os.listdir("/dev")
+    except OSError:
+        return []
+
+
+def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> None:
+    """Define callscribe's tasks on ``app``; ``settings`` are the worker's settings. The
+    model is loaded in each prefork child, or once in the main process of a threads pool."""
     _STATE.settings = settings
-    worker_process_init.connect(_load_in_child, weak=False)
+    if pool == "prefork":
+        worker_process_init.connect(_load_in_child, weak=False)
+    else:
+        worker_init.connect(_load_in_child, weak=False)
 
     @app.task(name=TRANSCRIBE_TASK, bind=True)  # type: ignore[untyped-decorator]
     def transcribe_job(self: Any, job_id: int) -> str | None:
