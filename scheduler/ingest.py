@@ -3,6 +3,7 @@ distributed ``ingest``: discover, then enqueue the run's jobs and return."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from models import Job, JobStatus, ReferencePrice, Run
 from models.base import utcnow
 from models.db import make_engine, session_factory, upgrade
 from scheduler.enqueue import Enqueuer
-from scheduler.plan import plan_jobs, probe_pending
+from scheduler.plan import PROBE_STEP, plan_jobs, probe_pending
 from scheduler.register import Registration, ensure_source, register
 from scheduler.sources import ManifestSource, RecordingSource, open_source
 
@@ -55,8 +56,12 @@ def open_database(settings: Settings) -> sessionmaker[Session]:
 
 
 def discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
-             kind: str = "embedded") -> Discovery:
-    """Register, probe and plan every new or changed recording of the source, as a run."""
+             kind: str = "embedded", on_planned: Callable[[int], None] | None = None
+             ) -> Discovery:
+    """Register, probe and plan every new or changed recording of the source, as a run.
+    Probing and planning go ``PROBE_STEP`` recordings at a time; after each step
+    ``on_planned(run_id)`` may send the new jobs on, so workers start while the rest of a
+    large archive is still being probed."""
     source_id = ensure_source(factory, source.uri, source.kind)
     with factory.begin() as session:
         run = Run(source_id=source_id, kind=kind)
@@ -65,8 +70,14 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
         run_id = run.id
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
     registration = register(factory, source_id, listed)
-    probe_pending(factory, source, source_id)
     planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
+    while True:  # manifests arrive probed; files and objects are probed a step at a time
+        if planned and on_planned is not None:
+            on_planned(run_id)
+        probed, failed = probe_pending(factory, source, source_id, limit=PROBE_STEP)
+        if not probed + failed:
+            break
+        planned += plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
     with factory.begin() as session:
         run = session.get_one(Run, run_id)
         run.discovered, run.new, run.changed = (
@@ -90,11 +101,19 @@ def ingest(settings: Settings, source_uri: str, enqueuer: Enqueuer) -> IngestRes
 def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: str,
                 enqueuer: Enqueuer, kind: str) -> IngestResult:
     """``ingest`` on an open database, recorded as a run of ``kind``."""
-    found = discover(settings, factory, open_source(source_uri, settings), kind=kind)
-    with factory.begin() as session:
-        job_ids = list(session.scalars(
-            select(Job.id).where(Job.run_id == found.run_id, Job.status == JobStatus.QUEUED)
-            .order_by(Job.id)))
-    enqueuer.send(job_ids)
-    finish_run(factory, found.run_id, len(job_ids))
-    return IngestResult(found.run_id, found.registration, len(job_ids))
+    sent: list[int] = []
+
+    def send_new(run_id: int) -> None:
+        with factory.begin() as session:
+            job_ids = list(session.scalars(
+                select(Job.id).where(Job.run_id == run_id, Job.status == JobStatus.QUEUED,
+                                     Job.id > (sent[-1] if sent else 0)).order_by(Job.id)))
+        if job_ids:
+            enqueuer.send(job_ids)
+            sent.extend(job_ids)
+
+    found = discover(settings, factory, open_source(source_uri, settings), kind=kind,
+                     on_planned=send_new)
+    send_new(found.run_id)
+    finish_run(factory, found.run_id, len(sent))
+    return IngestResult(found.run_id, found.registration, len(sent))

@@ -3,9 +3,10 @@ worker died between storing the last job and writing exports."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pytest
 from dbcheck import recordings_by_key
 from sqlalchemy import select
 
@@ -31,7 +32,7 @@ class ListEnqueuer:
         self.sent += ids
         return len(ids)
 
-    def queued_job_ids(self) -> set[int] | None:
+    def queued_job_ids(self, stale_after_s: float) -> set[int] | None:
         return set(self.sent)
 
 
@@ -47,7 +48,7 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
     found = discover(settings, factory, open_source(str(folder), settings))
     call.path.unlink()  # the share was briefly unavailable: the job fails for good
     ctx = WorkerContext(settings, factory)
-    execute(ctx, queued_jobs(factory, found.registration.source_id), Progress(), prefetch=1)
+    execute(ctx, queued_jobs(factory, found.registration.source_id), Progress(), in_flight=1)
     assert recordings_by_key(db_url)["flaky.wav"].status == RecordingStatus.FAILED
     call.path.write_bytes(saved)
     job_ids = requeue_failed(factory)
@@ -55,7 +56,7 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
     with factory.begin() as s:
         job = s.get_one(Job, job_ids[0])
         assert (job.status, job.attempts, job.worker) == (JobStatus.QUEUED, 0, None)
-    execute(ctx, [QueuedJob(job_ids[0], 1.0, 0)], Progress(), prefetch=1)
+    execute(ctx, [QueuedJob(job_ids[0], 1.0, 0)], Progress(), in_flight=1)
     recs = recordings_by_key(db_url)
     assert recs["flaky.wav"].status == RecordingStatus.DONE and recs["flaky.wav"].error is None
     assert requeue_failed(factory) == []
@@ -77,8 +78,8 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     first, second = (job.job_id for job in queued_jobs(factory, found.registration.source_id))
     prepared = prepare(ctx, first)
     assert prepared is not None
-    windows = transcribe_windows(ctx.engine(), prepared)
-    assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared))
+    windows, device_s = transcribe_windows(ctx, prepared)
+    assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared, device_s))
     prepared.heartbeat.stop()  # ...and the worker dies before writing exports
     enqueuer = ListEnqueuer()
     report = reconcile(settings, factory, enqueuer)
@@ -88,3 +89,41 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     with factory.begin() as s:
         assert s.scalar(select(Job.status).where(Job.id == second)) == JobStatus.QUEUED
     assert db.claim_job(factory, second, "w", 60.0, 3) is not None
+
+
+def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
+        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk ingest: jobs go to the queue a probing step at a time, each exactly once, so
+    workers start long before a large archive is fully probed."""
+    import scheduler.ingest
+    from models import Recording
+    from scheduler.ingest import ingest
+
+    monkeypatch.setattr(scheduler.ingest, "PROBE_STEP", 3)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(7):
+        make_call(folder / f"c{i}.wav", [Turn(0, "Hello.")], channels=1)
+    (folder / "c5.wav").write_bytes(b"")  # a bad file fails alone, in its step
+    settings = make_settings(db_url)
+    factory = open_database(settings)
+    sends: list[tuple[list[int], int]] = []
+
+    class Recorder:
+        def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
+            with factory.begin() as session:
+                pending = len(list(session.scalars(select(Recording.id).where(
+                    Recording.status == RecordingStatus.PENDING))))
+            sends.append((list(job_ids), pending))
+            return len(sends[-1][0])
+
+        def queued_job_ids(self, stale_after_s: float) -> set[int] | None:
+            return None
+
+    result = ingest(settings, str(folder), Recorder())
+    assert [pending for _, pending in sends] == [4, 1, 0]  # 3 probed, then 3, then 1
+    sent = [job for ids, _ in sends for job in ids]
+    assert sent == sorted(set(sent)) and result.jobs_enqueued == len(sent) == 6
+    with factory.begin() as session:
+        assert sorted(session.scalars(select(Job.id))) == sent
