@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,10 @@ class Enqueuer(Protocol):
         """Send each job id once; returns how many were sent."""
         ...
 
-    def queued_job_ids(self) -> set[int] | None:
-        """Job ids the broker holds (waiting or delivered but unacknowledged), or None when
-        that cannot be known."""
+    def queued_job_ids(self, stale_after_s: float) -> set[int] | None:
+        """Job ids the broker holds for a worker: waiting, or delivered and unacknowledged
+        for less than ``stale_after_s`` (or until a countdown that has not passed); None
+        when that cannot be known."""
         ...
 
 
@@ -45,22 +48,34 @@ class CeleryEnqueuer:
                 sent += 1
         return sent
 
-    def queued_job_ids(self) -> set[int] | None:
-        """Read the Redis list of the queue and kombu's ``unacked`` hash."""
+    def queued_job_ids(self, stale_after_s: float) -> set[int] | None:
+        """Read the Redis list of the queue and kombu's ``unacked`` hash.
+
+        A delivered message stays in ``unacked`` until it is acknowledged, or until the
+        visibility timeout (hours) if its worker died first. A job still queued in the
+        database whose message was delivered more than ``stale_after_s`` ago (and whose
+        countdown, if any, has passed) was never claimed: its worker is gone, so it does not
+        count as held and the reconciler sends it again. A duplicate is harmless.
+        """
         try:
             with self.app.connection_for_write() as conn:
                 client = conn.default_channel.client
                 waiting = client.lrange(self.queue, 0, -1)
-                unacked = client.hvals("unacked")
+                unacked = client.hgetall("unacked")
+                delivered = dict(client.zrange("unacked_index", 0, -1, withscores=True))
         except Exception as exc:  # not Redis, or unreachable: the caller falls back
             log.warning("cannot inspect the broker: %s", exc)
             return None
         found: set[int] = set()
         for raw in waiting:
             found |= _job_ids(_loads(raw))
-        for raw in unacked:
+        fresh_after = time.time() - stale_after_s
+        for tag, raw in unacked.items():
             entry = _loads(raw)
-            if isinstance(entry, list) and entry:
+            if not (isinstance(entry, list) and entry and isinstance(entry[0], dict)):
+                continue
+            due = max(delivered.get(tag, 0.0), _eta(entry[0]))
+            if due > fresh_after:
                 found |= _job_ids(entry[0])
         return found
 
@@ -70,6 +85,18 @@ def _loads(raw: bytes | str) -> Any:
         return json.loads(raw)
     except (ValueError, TypeError):
         return None
+
+
+def _eta(message: dict[str, Any]) -> float:
+    """A message's countdown as a Unix time (0 without one)."""
+    eta = (message.get("headers") or {}).get("eta")
+    if not isinstance(eta, str):
+        return 0.0
+    try:
+        when = datetime.fromisoformat(eta)
+    except ValueError:
+        return 0.0
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _job_ids(message: Any) -> set[int]:

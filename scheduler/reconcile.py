@@ -55,7 +55,7 @@ def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float
     with factory.begin() as session:
         queued = [(job_id, as_utc(at)) for job_id, at in session.execute(
             select(Job.id, Job.queued_at).where(Job.status == JobStatus.QUEUED))]
-    held = enqueuer.queued_job_ids()
+    held = enqueuer.queued_job_ids(grace_s)
     lost = [job_id for job_id, at in queued
             if job_id in always or (at <= cutoff and (held is None or job_id not in held))]
     return sorted(set(lost))

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from cluster import Db, Worker, wait_for, worker_env
 from conftest import _unavailable
+from sqlalchemy import select
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call, make_demo_corpus
+from models import Job
 from scheduler.enqueue import CeleryEnqueuer
 from scheduler.ingest import ingest, open_database
 from scheduler.reconcile import reconcile
@@ -146,18 +148,91 @@ def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path
     assert all(attempts == 1 for _, _, attempts, _ in cluster.db.jobs())
 
 
+def test_threads_pool_worker_shares_batches_across_jobs(cluster: Cluster, corpus: Path,
+                                                        reference: dict[str, Any]) -> None:
+    """The GPU layout: one process, several jobs in flight whose windows share batches."""
+    cluster.values.update(worker_pool="threads", workers=4, batch_size=8)
+    assert cluster.ingest(corpus) == 30
+    worker = cluster.worker("gpu-like")
+    most = [0]
+
+    def settled() -> bool:
+        most[0] = max(most[0], len(cluster.db.running_jobs()))
+        return cluster.db.settled()
+
+    wait_for(settled, 240, "all jobs to finish", cluster.logs, interval=0.02)
+    assert "(thread)" in worker.log()  # Celery's banner: concurrency: 4 (thread)
+    assert cluster.db.transcript() == reference
+    with cluster.db.factory.begin() as session:
+        owners = {w.split(":")[1] for w in session.scalars(select(Job.worker))}
+    assert len(owners) == 1 and {int(p) for p in owners} <= worker.pids()  # one process
+    assert most[0] >= 2  # several jobs at once in that process
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
-                                                 reference: dict[str, Any]) -> None:
+                                                 reference: dict[str, Any], pool: str) -> None:
+    cluster.values.update(worker_pool=pool, workers=3)
     cluster.ingest(corpus)
     victim = cluster.worker("victim")
-    job_id = _wait_for_running_job(cluster, victim)
+    _wait_for_running_job(cluster, victim)
     victim.signal_group(signal.SIGKILL)
     victim.proc.wait(10)
+    cut_off = {job for job, _owner in cluster.db.running_jobs()}  # all of its jobs in flight
     cluster.worker("rescuer", beat=True)
     cluster.wait_settled()
     assert cluster.db.transcript() == reference  # nothing missing, nothing twice
-    killed = next(j for j in cluster.db.jobs() if j[0] == job_id)
-    assert killed[1] == "done" and killed[2] == 2  # the rescuer's claim was attempt 2
+    killed = [j for j in cluster.db.jobs() if j[0] in cut_off]
+    assert killed and all(j[1] == "done" and j[2] == 2 for j in killed)  # rescued: attempt 2
+
+
+_TAKE_AND_DIE = """
+import os, signal, sys
+from callscribe.settings import Settings
+from workers.celery_app import make_celery
+settings = Settings()
+with make_celery(settings).connection_for_read() as conn:
+    taken = [conn.default_channel.basic_get(settings.queue, no_ack=False)
+             for _ in range(int(sys.argv[1]))]
+    print(sum(m is not None for m in taken), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # dies holding them, unacknowledged
+"""
+
+
+def _take_and_die(cluster: Cluster, count: int) -> None:
+    """A consumer that receives ``count`` messages and is killed before claiming them."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TAKE_AND_DIE, str(count)], env=cluster.env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.stdout.strip() == str(count)
+
+
+def test_a_job_delivered_to_a_worker_that_died_before_claiming_it_is_sent_again(
+        cluster: Cluster, tmp_path: Path) -> None:
+    """Its message sits in Redis's unacknowledged set for the visibility timeout (hours);
+    once the delivery is older than the grace, the reconciler no longer counts it as held.
+    A delivered message whose countdown has not passed is still held."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(2):
+        make_call(folder / f"c{i}.wav", [Turn(0, "Hello.")], channels=1)
+    assert cluster.ingest(folder) == 2
+    _take_and_die(cluster, 2)
+    cluster.enqueuer.send([2], delay_s=300)  # a retry's countdown, also taken by a dead worker
+    _take_and_die(cluster, 1)
+    assert cluster.enqueuer.queued_job_ids(60.0) == {1, 2}  # just delivered: held
+    time.sleep(1.5)
+    assert cluster.enqueuer.queued_job_ids(1.0) == {2}  # job 1's delivery is stale
+    report = cluster.reconcile()
+    assert (report.lease_expired, report.resent) == (0, 1)
+    assert cluster.enqueuer.queued_job_ids(1.0) == {1, 2}  # sent again: waiting
+    cluster.worker("w")
+    wait_for(lambda: cluster.db.job_counts().get("done") == 1, 120, "job 1 to finish",
+             cluster.logs)
+    assert [(j[0], j[1]) for j in cluster.db.jobs()] == [(1, "done"), (2, "queued")]
 
 
 def test_flushall_then_reconcile_completes_everything(cluster: Cluster, corpus: Path,
@@ -204,15 +279,19 @@ def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
     assert cluster.db.transcript() == reference
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
-                                    reference: dict[str, Any]) -> None:
+                                    reference: dict[str, Any], pool: str) -> None:
+    cluster.values.update(worker_pool=pool, workers=3)
     cluster.ingest(corpus)
     first = cluster.worker("first")
-    job_id = _wait_for_running_job(cluster, first)
+    _wait_for_running_job(cluster, first)
+    running = {job for job, _owner in cluster.db.running_jobs()}
     os.kill(first.proc.pid, signal.SIGTERM)  # to the main process, as systemd/k8s do
     assert first.proc.wait(60) == 0
-    finished = next(j for j in cluster.db.jobs() if j[0] == job_id)
-    assert finished[1] == "done" and finished[2] == 1  # the running job was completed
+    finished = {j[0]: j for j in cluster.db.jobs() if j[0] in running}
+    # every job running at SIGTERM (several on a threads pool) was completed, first try
+    assert running and all(j[1] == "done" and j[2] == 1 for j in finished.values())
     cluster.worker("second")
     cluster.wait_settled()
     assert cluster.db.transcript() == reference
@@ -347,4 +426,4 @@ def test_ingest_cli_prints_the_run_id_and_enqueues(cluster: Cluster, tmp_path: P
     assert "3 jobs enqueued" in done.stderr
     index = int(cluster.settings.broker_url.get_secret_value().rsplit("/", 1)[1])  # type: ignore[union-attr]
     assert redis.Redis(host="127.0.0.1", port=6379, db=index).llen("callscribe") == 3
-    assert cluster.enqueuer.queued_job_ids() == {1, 2, 3}
+    assert cluster.enqueuer.queued_job_ids(30.0) == {1, 2, 3}
