@@ -16,6 +16,7 @@ test:
 	$(PY) -m pytest -q
 
 bench:
+	$(PY) bench/throughput.py --calls 8 --minutes 3 --shape tiny --device cpu
 	$(PY) bench/embedded.py
 
 demo:

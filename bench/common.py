@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -17,44 +21,54 @@ from scheduler.probe import probe
 from workers.audio import decode
 from workers.engine import WindowInput, get_engine
 from workers.finalize import vad_config
-from workers.vad import make_windows, speech_spans
+from workers.vad import pack_windows, speech_spans
 
 
-def make_corpus(folder: Path, calls: int, minutes: float, seed: int = 0) -> float:
-    """Stereo μ-law calls of about ``minutes`` each; returns total audio seconds."""
+def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],
+                seed: int = 0) -> float:
+    """Stereo 8 kHz μ-law calls of ``minutes`` each (or drawn from a (low, high) range):
+    speech turns alternating between agent and customer, now and then a pause or a hold
+    tone. Returns the total audio seconds."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     total = 0.0
     for i in range(calls):
+        length_s = 60 * (rng.uniform(*minutes) if isinstance(minutes, tuple) else minutes)
         turns: list[Turn] = []
         length = 0.0
-        while length < minutes * 60 - 20:
-            channel = len(turns) % 2
+        while length < length_s - 20:
+            channel = sum(t.resolved_kind == "speech" for t in turns) % 2
             lines = AGENT_LINES if channel == 0 else CUSTOMER_LINES
             turns.append(Turn(channel, rng.choice(lines)))
             length += 3.5
             if rng.random() < 0.05:
                 turns.append(Turn(0, seconds=8.0, kind="tone"))
                 length += 8.0
+            elif rng.random() < 0.05:
+                turns.append(Turn(0, seconds=4.0))  # both sides quiet
+                length += 4.0
         info = make_call(folder / f"call_{i:04d}.wav", turns, channels=2, sample_rate=8000,
-                         fmt="wav_mulaw", duration=minutes * 60)
+                         fmt="wav_mulaw", duration=length_s)
         total += info.duration
     return total
 
 
-def corpus_windows(settings: Settings, folder: Path,
-                   files: list[Path] | None = None) -> list[WindowInput]:
-    """Every window of the corpus, cut exactly as the workers cut them."""
+def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = None,
+                   vad_seconds: list[float] | None = None) -> list[WindowInput]:
+    """Every window of the corpus, cut exactly as the workers cut them. The seconds spent
+    in VAD (not in decoding) are appended to ``vad_seconds`` when given."""
     vad = vad_config(settings)
     windows: list[WindowInput] = []
     for path in files if files is not None else sorted(folder.iterdir()):
         info = probe(str(path))
         audio = decode(path, info.channels, codec=info.codec)
         for channel, samples in enumerate(audio.channels):
-            spans = make_windows(speech_spans(samples, vad), vad.window_max_s, vad.merge_gap_s)
-            windows += [WindowInput((path.name, channel, a), samples[int(a * 16000):
-                                                                     int(b * 16000)],
-                                    group=(path.name, channel)) for a, b in spans]
+            began = time.perf_counter()
+            packed = pack_windows(speech_spans(samples, vad), vad)
+            if vad_seconds is not None:
+                vad_seconds.append(time.perf_counter() - began)
+            windows += [WindowInput((path.name, channel, w.start), w.audio(samples),
+                                    group=(path.name, channel)) for w in packed]
     return windows
 
 
@@ -89,3 +103,13 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def spawn_worker(values: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
+    """A ``callscribe worker`` subprocess configured by ``values`` (as CALLSCRIBE_* env),
+    its output to ``log_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
+    env.update({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
+    return subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
+                             "INFO"], env=env, stdout=log_path.open("wb"),
+                            stderr=subprocess.STDOUT)

@@ -5,7 +5,9 @@ bare engine on the same windows, measured in the same run.
 
 * ``engine``: the windows of every call (cut exactly as workers cut them, untimed) are
   split among N processes, each running ``Engine.transcribe`` with 1 CPU thread — the same
-  compute the workers get — and the slowest process's time is the baseline;
+  compute the workers get — and the slowest process's time is the baseline; also reported
+  with each process's VAD time added (``engine_with_vad``: everything but the queue, the
+  database and audio I/O);
 * ``distributed``: N worker processes (model loaded, idle) wait on Redis; the clock runs
   from ``ingest`` (list, probe, plan, enqueue into PostgreSQL and Redis) until every job is
   done in PostgreSQL, exports written.
@@ -19,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from common import corpus_windows, make_corpus, scratch_database, time_engine
+from common import corpus_windows, make_corpus, scratch_database, spawn_worker, time_engine
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -39,26 +39,26 @@ from scheduler.ingest import ingest, open_database
 from workers.celery_app import make_celery
 
 
-def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> float:
+def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> tuple[float, float]:
     values, files, folder = args
     settings = Settings(**values)
-    return time_engine(settings, corpus_windows(settings, Path(folder), [Path(f) for f in files]))
+    vad: list[float] = []
+    windows = corpus_windows(settings, Path(folder), [Path(f) for f in files], vad)
+    return time_engine(settings, windows), sum(vad)
 
 
-def engine_baseline(values: dict[str, Any], folder: Path, workers: int) -> float:
+def engine_baseline(values: dict[str, Any], folder: Path, workers: int) -> tuple[float, float]:
+    """(model only, VAD + model): the slowest process's seconds for each."""
     files = sorted(str(p) for p in folder.iterdir())
     shares = [(values, files[i::workers], str(folder)) for i in range(workers)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        return max(pool.map(_engine_share, shares))
+        times = pool.map(_engine_share, shares)
+    return max(m for m, _v in times), max(m + v for m, v in times)
 
 
 def run_distributed(values: dict[str, Any], folder: Path, workers: int, log_dir: Path) -> float:
     settings = Settings(**values)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
-    env.update({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
-    procs = [subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
-                               "INFO"], env=env, stdout=(log_dir / f"w{i}.log").open("wb"),
-                              stderr=subprocess.STDOUT) for i in range(workers)]
+    procs = [spawn_worker(values, log_dir / f"w{i}.log") for i in range(workers)]
     try:
         _wait_ready(log_dir, workers)
         factory = open_database(settings)
@@ -110,14 +110,16 @@ def main(argv: list[str] | None = None) -> int:
             "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
             "language": "en", "cpu_threads": 1, "output": str(work / "out"),
             "database_url": url, "broker_url": "redis://127.0.0.1:6379/15"}
-        engine_s = engine_baseline(values, work / "calls", args.workers)
+        engine_s, with_vad_s = engine_baseline(values, work / "calls", args.workers)
         dist_s = run_distributed(values, work / "calls", args.workers, work)
     result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),
               "workers": args.workers, "shape": args.shape, "tokens_per_window": args.tokens,
               "engine_s": round(engine_s, 1), "distributed_s": round(dist_s, 1),
               "engine_audio_h_per_h": round(audio_s / engine_s, 1),
               "distributed_audio_h_per_h": round(audio_s / dist_s, 1),
-              "ratio_distributed_over_engine": round(engine_s / dist_s, 3), "target": 0.9}
+              "ratio_distributed_over_engine": round(engine_s / dist_s, 3), "target": 0.9,
+              "engine_with_vad_s": round(with_vad_s, 1),
+              "ratio_distributed_over_engine_with_vad": round(with_vad_s / dist_s, 3)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     for key, value in result.items():
