@@ -13,8 +13,9 @@ from callscribe.settings import Settings
 from models import Job, JobStatus, ReferencePrice, Run
 from models.base import utcnow
 from models.db import make_engine, session_factory, upgrade
+from scheduler import plan
 from scheduler.enqueue import Enqueuer
-from scheduler.plan import PROBE_STEP, plan_jobs, probe_pending
+from scheduler.plan import plan_jobs, probe_pending
 from scheduler.register import Registration, ensure_source, register
 from scheduler.sources import ManifestSource, RecordingSource, open_source
 
@@ -59,7 +60,8 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
              kind: str = "embedded", on_planned: Callable[[int], None] | None = None
              ) -> Discovery:
     """Register, probe and plan every new or changed recording of the source, as a run.
-    Probing and planning go ``PROBE_STEP`` recordings at a time; after each step
+    Probing and planning go a step of recordings at a time (``plan.FIRST_PROBE_STEP``,
+    doubling up to ``plan.PROBE_STEP``); after each step
     ``on_planned(run_id)`` may send the new jobs on, so workers start while the rest of a
     large archive is still being probed."""
     source_id = ensure_source(factory, source.uri, source.kind)
@@ -71,12 +73,15 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
     registration = register(factory, source_id, listed)
     planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
+    step = plan.FIRST_PROBE_STEP
     while True:  # manifests arrive probed; files and objects are probed a step at a time
         if planned and on_planned is not None:
             on_planned(run_id)
-        probed, failed = probe_pending(factory, source, source_id, limit=PROBE_STEP)
+        probed, failed = probe_pending(factory, source, source_id,
+                                       limit=min(step, plan.PROBE_STEP))
         if not probed + failed:
             break
+        step *= 2
         planned += plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
     with factory.begin() as session:
         run = session.get_one(Run, run_id)

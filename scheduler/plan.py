@@ -25,7 +25,10 @@ from workers.metering import count_recording
 PROBE_THREADS = 4
 PLAN_CHUNK = 5000
 #: Recordings probed, then planned and handed on, per step of a discovery: the first jobs
-#: reach the queue after one step, not after the whole archive is probed.
+#: reach the queue after one step, not after the whole archive is probed. Steps start at
+#: ``FIRST_PROBE_STEP`` (idle workers get work within a fraction of a second) and double up
+#: to ``PROBE_STEP``.
+FIRST_PROBE_STEP = 4
 PROBE_STEP = 200
 
 

@@ -96,11 +96,12 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Bulk ingest: jobs go to the queue a probing step at a time, each exactly once, so
     workers start long before a large archive is fully probed."""
-    import scheduler.ingest
+    import scheduler.plan
     from models import Recording
     from scheduler.ingest import ingest
 
-    monkeypatch.setattr(scheduler.ingest, "PROBE_STEP", 3)
+    monkeypatch.setattr(scheduler.plan, "FIRST_PROBE_STEP", 1)
+    monkeypatch.setattr(scheduler.plan, "PROBE_STEP", 3)
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(7):
@@ -122,7 +123,7 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
             return None
 
     result = ingest(settings, str(folder), Recorder())
-    assert [pending for _, pending in sends] == [4, 1, 0]  # 3 probed, then 3, then 1
+    assert [pending for _, pending in sends] == [6, 4, 1, 0]  # probed 1, 2, 3 (the most), 1
     sent = [job for ids, _ in sends for job in ids]
     assert sent == sorted(set(sent)) and result.jobs_enqueued == len(sent) == 6
     with factory.begin() as session:
