@@ -87,8 +87,6 @@ def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
     return time_engine(settings, windows), len(windows)
 
 
-
-
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""

@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork",
+                        help="the workers' Celery pool (threads: 2 jobs in flight each)")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/distributed.json"))
     args = parser.parse_args(argv)
@@ -109,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         values: dict[str, Any] = {
             "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
             "language": "en", "cpu_threads": 1, "output": str(work / "out"),
-            "database_url": url, "broker_url": "redis://127.0.0.1:6379/15"}
+            "database_url": url, "broker_url": "redis://127.0.0.1:6379/15",
+            "worker_pool": args.pool}
         engine_s, with_vad_s = engine_baseline(values, work / "calls", args.workers)
         dist_s = run_distributed(values, work / "calls", args.workers, work)
     result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),
-              "workers": args.workers, "shape": args.shape, "tokens_per_window": args.tokens,
+              "workers": args.workers, "pool": args.pool, "shape": args.shape,
+              "tokens_per_window": args.tokens,
               "engine_s": round(engine_s, 1), "distributed_s": round(dist_s, 1),
               "engine_audio_h_per_h": round(audio_s / engine_s, 1),
               "distributed_audio_h_per_h": round(audio_s / dist_s, 1),
