@@ -87,6 +87,21 @@ def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
     return time_engine(settings, windows), len(windows)
 
 
+#: The Redis database the distributed benchmarks use (flushed by ``cluster_values``).
+BENCH_BROKER = "redis://127.0.0.1:6379/15"
+
+
+def cluster_values(model: Path, work: Path, database_url: str, **extra: Any) -> dict[str, Any]:
+    """Settings (as keyword values) for a benchmark cluster on CPU: the test model greedy in
+    int8, English, the scratch database, and Redis database 15, which is flushed here."""
+    import redis
+
+    redis.Redis.from_url(BENCH_BROKER).flushdb()
+    return {"model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
+            "language": "en", "output": str(work / "out"), "database_url": database_url,
+            "broker_url": BENCH_BROKER, **extra}
+
+
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""

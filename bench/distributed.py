@@ -27,8 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-from common import corpus_windows, make_corpus, scratch_database, spawn_worker, time_engine
+from common import (
+    cluster_values,
+    corpus_windows,
+    make_corpus,
+    scratch_database,
+    spawn_worker,
+    time_engine,
+)
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -101,18 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/distributed.json"))
     args = parser.parse_args(argv)
-    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
     with scratch_database(args.admin_url) as url, \
             tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp:
         work = Path(tmp)
         audio_s = make_corpus(work / "calls", args.calls, args.minutes)
         model = build_whisper_model(work / "model", shape=args.shape,
                                     tokens_per_window=args.tokens)
-        values: dict[str, Any] = {
-            "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-            "language": "en", "cpu_threads": 1, "output": str(work / "out"),
-            "database_url": url, "broker_url": "redis://127.0.0.1:6379/15",
-            "worker_pool": args.pool}
+        values = cluster_values(model, work, url, cpu_threads=1, worker_pool=args.pool)
         engine_s, with_vad_s = engine_baseline(values, work / "calls", args.workers)
         dist_s = run_distributed(values, work / "calls", args.workers, work)
     result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),

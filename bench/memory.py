@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-from common import make_corpus, scratch_database, spawn_worker
+from common import cluster_values, make_corpus, scratch_database, spawn_worker
 from sqlalchemy import func, select
 
 from callscribe.settings import Settings
@@ -65,18 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/memory.json"))
     args = parser.parse_args(argv)
-    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
     with scratch_database(args.admin_url) as url, \
             tempfile.TemporaryDirectory(prefix="cs-mem-") as tmp:
         work = Path(tmp)
         make_corpus(work / "distinct", args.distinct, args.seconds / 60)
         link_corpus(work / "distinct", work / "calls", args.jobs)
         model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=20)
-        values: dict[str, Any] = {
-            "model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-            "language": "en", "output": str(work / "out"), "database_url": url,
-            "broker_url": "redis://127.0.0.1:6379/15", "worker_pool": "threads",
-            "workers": args.in_flight, "batch_size": 8}
+        values = cluster_values(model, work, url, worker_pool="threads",
+                                workers=args.in_flight, batch_size=8)
         settings = Settings(**values)
         proc = spawn_worker(values, work / "worker.log")
         try:
