@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,6 +180,49 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
     blocker.result(timeout=30)
     _wait(lambda: not batcher._queues)
     assert batcher.windows_run == 1  # only the blocker's window ran
+    with factory.begin() as session:
+        job = session.get_one(Job, job_id)
+        assert job.status == JobStatus.QUEUED and job.attempts == 1
+        assert job.error == "job ran past its soft time limit of 1 s"
+
+
+def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
+        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The soft limit is also checked between the preparation steps: a job whose audio took
+    too long to fetch and decode is re-queued without running VAD or the model."""
+    from sqlalchemy import select
+
+    import workers.pipeline
+    from callscribe.testing.audio import Turn, make_call
+    from models import Job, JobStatus
+    from scheduler.ingest import discover, open_database
+    from scheduler.sources import open_source
+    from workers.pipeline import WorkerContext, run_job
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "slow.wav", [Turn(0, "Hello, is anyone there?")], channels=1)
+    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1,
+                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        output=str(tmp_path / "out"), task_soft_time_limit_s=1,
+                        task_time_limit_s=2)
+    factory = open_database(settings)
+    discover(settings, factory, open_source(str(folder), settings))
+    real_load = workers.pipeline.load_audio
+    vad_runs: list[int] = []
+
+    def slow_share(*args: Any) -> Any:
+        time.sleep(1.2)  # a slow network share
+        return real_load(*args)
+
+    monkeypatch.setattr(workers.pipeline, "load_audio", slow_share)
+    monkeypatch.setattr(workers.pipeline, "detect_speech",
+                        lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
+    ctx = WorkerContext(settings, factory)
+    with factory.begin() as session:
+        job_id = session.scalars(select(Job.id)).one()
+    assert run_job(ctx, job_id) is None  # failed while being prepared: recorded, re-queued
+    assert vad_runs == [] and ctx.batcher().windows_run == 0
     with factory.begin() as session:
         job = session.get_one(Job, job_id)
         assert job.status == JobStatus.QUEUED and job.attempts == 1

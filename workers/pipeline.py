@@ -213,8 +213,19 @@ def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
         return future.result(timeout=max(0.0, left))
     except TimeoutError as exc:
         future.cancel()  # its windows not yet in a batch are dropped
-        raise JobTimeoutError(f"job ran past its soft time limit of "
-                              f"{ctx.settings.task_soft_time_limit_s} s") from exc
+        raise _past_soft_limit(ctx) from exc
+
+
+def _past_soft_limit(ctx: WorkerContext) -> JobTimeoutError:
+    return JobTimeoutError(f"job ran past its soft time limit of "
+                           f"{ctx.settings.task_soft_time_limit_s} s")
+
+
+def check_soft_limit(ctx: WorkerContext, began: float) -> None:
+    """Between steps: stop a job already past its soft time limit (a threads pool has no
+    Celery time limits; on prefork Celery's own limit usually fires first)."""
+    if time.perf_counter() - began > ctx.settings.task_soft_time_limit_s:
+        raise _past_soft_limit(ctx)
 
 
 def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usage:
@@ -262,7 +273,9 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
         with ctx.batcher().preparing(), \
                 tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
             audio = load_audio(ctx, spec, Path(tmp))
+            check_soft_limit(ctx, began)
             works = detect_speech(ctx, spec, audio)
+            check_soft_limit(ctx, began)
     except BaseException as exc:
         beat.stop()
         handle_failure(ctx, spec, exc)
