@@ -235,10 +235,13 @@ def test_a_job_delivered_to_a_worker_that_died_before_claiming_it_is_sent_again(
     assert [(j[0], j[1]) for j in cluster.db.jobs()] == [(1, "done"), (2, "queued")]
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_flushall_then_reconcile_completes_everything(cluster: Cluster, corpus: Path,
-                                                      reference: dict[str, Any]) -> None:
+                                                      reference: dict[str, Any],
+                                                      pool: str) -> None:
     import redis
 
+    cluster.values.update(worker_pool=pool, workers=3)
     cluster.ingest(corpus)
     cluster.worker("a")
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress",
@@ -253,8 +256,13 @@ def test_flushall_then_reconcile_completes_everything(cluster: Cluster, corpus: 
     assert cluster.db.transcript() == reference
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
-                                              reference: dict[str, Any], pg_admin: Any) -> None:
+                                              reference: dict[str, Any], pg_admin: Any,
+                                              pool: str) -> None:
+    """Backends terminated every 150 ms for 4 s; on the threads pool that hits job threads
+    and the device thread's batches while several jobs are in flight."""
+    cluster.values.update(worker_pool=pool, workers=3)
     cluster.ingest(corpus)
     cluster.worker("a", beat=True)
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress",
