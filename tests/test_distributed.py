@@ -305,15 +305,16 @@ def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
     assert cluster.db.transcript() == reference
 
 
-def _poison_ffmpeg(directory: Path) -> str:
-    """An ``ffmpeg`` first on PATH that kills the worker process decoding a file whose name
-    contains 'poison' (as a crash in a native decoder would), and is the real one otherwise."""
+def _poison_ffmpeg(directory: Path, crash: str = "kill -9 $PPID") -> str:
+    """An ``ffmpeg`` first on PATH that runs ``crash`` when decoding a file named poison.wav
+    (by default it kills the worker process that called it, as a crash in a native decoder
+    in that process would) and is the real one otherwise."""
     import shutil
 
     real = shutil.which("ffmpeg")
     script = directory / "ffmpeg"
     script.write_text(f"""#!/bin/sh
-case "$*" in */calls/poison.wav*) kill -9 $PPID; exit 1;; esac
+case "$*" in */calls/poison.wav*) {crash}; exit 1;; esac
 exec {real} "$@"
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
@@ -322,6 +323,9 @@ exec {real} "$@"
 
 def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
                                                        tmp_path: Path) -> None:
+    """Prefork: a crash inside the job's process (as a native decoder's would be) kills one
+    child, which Celery replaces. (On the threads pool such a crash would take every job in
+    flight with it; callscribe decodes in an ffmpeg subprocess so that a bad file cannot.)"""
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(4):
@@ -340,6 +344,32 @@ def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
     assert reason.startswith(f"gave up after {cluster.settings.max_attempts} attempts")
     poison_job = [j for j in cluster.db.jobs() if j[1] == "failed"]
     assert len(poison_job) == 1 and poison_job[0][2] == cluster.settings.max_attempts
+
+
+def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
+        cluster: Cluster, tmp_path: Path) -> None:
+    """The GPU layout: several jobs share one process. ffmpeg segfaulting on one file fails
+    that recording with a one-line reason at once (bad audio is permanent); the jobs in
+    flight beside it and the worker are unaffected."""
+    cluster.values.update(worker_pool="threads", workers=3)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(4):
+        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
+    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cluster.ingest(folder)
+    worker = cluster.worker("w", path_prefix=_poison_ffmpeg(bin_dir, "kill -SEGV $$"))
+    cluster.wait_settled(timeout=120)
+    recs = cluster.db.recordings()
+    assert {k: v[0] for k, v in recs.items()} == {
+        "ok0.wav": "done", "ok1.wav": "done", "ok2.wav": "done", "ok3.wav": "done",
+        "poison.wav": "failed"}
+    reason = recs["poison.wav"][1] or ""
+    assert reason.startswith("cannot decode audio") and "\n" not in reason
+    assert [j[2] for j in cluster.db.jobs() if j[1] == "failed"] == [1]  # one attempt
+    assert worker.proc.poll() is None  # still serving
 
 
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
