@@ -127,13 +127,17 @@ def job_cancelled(job: Job, reason: str) -> None:
     job.lease_expires_at = None
 
 
+#: A job's error after its worker vanished mid-attempt (its next attempt runs alone).
+LEASE_EXPIRED = "lease expired (worker lost)"
+
+
 def job_lease_expired(job: Job) -> None:
     """The worker holding it vanished: running → queued (the attempt stays counted)."""
     _require(job.status, {JobStatus.RUNNING}, "job_lease_expired")
     job.status = JobStatus.QUEUED
     job.worker = None
     job.lease_expires_at = None
-    job.error = "lease expired (worker lost)"
+    job.error = LEASE_EXPIRED
     job.queued_at = utcnow()
 
 

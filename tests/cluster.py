@@ -50,6 +50,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.signal_group(signal.SIGKILL)
                 self.proc.wait(10)
+        self.signal_group(signal.SIGKILL)  # anything its death left behind
         self._log.close()
         return self.proc.returncode
 

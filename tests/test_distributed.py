@@ -372,6 +372,41 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     assert worker.proc.poll() is None  # still serving
 
 
+def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only(
+        cluster: Cluster, tmp_path: Path) -> None:
+    """A file that crashes the whole worker process every time (a native fault inside it)
+    while other jobs are in flight: the worker is restarted (as systemd or Docker would),
+    every job of the lost worker runs alone on its next attempt, so only the poison job
+    spends its attempts; every other recording completes with at most one attempt lost."""
+    cluster.values.update(worker_pool="threads", workers=3)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(5):
+        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
+    make_call(folder / "poison.wav", [Turn(0, "This one crashes the worker.")], channels=1)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cluster.ingest(folder)
+    prefix = _poison_ffmpeg(bin_dir)  # kills the process that runs ffmpeg: the whole worker
+    started = [cluster.worker("w0", beat=True, path_prefix=prefix)]
+
+    def settled() -> bool:  # the supervisor: restart the worker whenever it dies
+        if started[-1].proc.poll() is not None:
+            started.append(cluster.worker(f"w{len(started)}", beat=True, path_prefix=prefix))
+        return cluster.db.settled()
+
+    wait_for(settled, 240, "all jobs to finish", cluster.logs)
+    recs = cluster.db.recordings()
+    assert {k: v[0] for k, v in recs.items()} == {
+        **{f"ok{i}.wav": "done" for i in range(5)}, "poison.wav": "failed"}
+    assert (recs["poison.wav"][1] or "").startswith(
+        f"gave up after {cluster.settings.max_attempts} attempts: lease expired")
+    jobs = {j[0]: j for j in cluster.db.jobs()}
+    assert sorted(j[2] for j in jobs.values() if j[1] == "done")[-1] <= 2
+    assert len(started) - 1 == cluster.settings.max_attempts  # one crash per poison attempt
+    assert "running it alone" in cluster.logs()
+
+
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
     from sqlalchemy import insert
 

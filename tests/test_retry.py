@@ -80,7 +80,7 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     assert prepared is not None
     windows, device_s = transcribe_windows(ctx, prepared)
     assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared, device_s))
-    prepared.heartbeat.stop()  # ...and the worker dies before writing exports
+    prepared.finish()  # ...and the worker dies before writing exports
     enqueuer = ListEnqueuer()
     report = reconcile(settings, factory, enqueuer)
     assert report.finalized == 1 and enqueuer.sent == [second]  # b was never sent

@@ -16,6 +16,7 @@ from callscribe.errors import CallscribeError, LeaseLostError, PermanentError, R
 from models import Job, JobStatus, Recording, RecordingStatus, Segment, Window, WindowStatus
 from models.base import as_utc, utcnow
 from models.state import (
+    LEASE_EXPIRED,
     job_cancelled,
     job_claimed,
     job_done,
@@ -48,6 +49,8 @@ class JobSpec:
     key: str
     uri: str
     attempts: int
+    suspect: bool = False
+    """Its last attempt ended with its worker lost: run it alone (``workers.isolation``)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,19 @@ def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s:
         return _claim(session, job, worker, lease_s, max_attempts)
 
 
+def is_suspect(factory: sessionmaker[Session], job_id: int) -> bool:
+    """Whether the job's last attempt ended with its worker lost (read without a lock,
+    before claiming: such a job is claimed only once it can run alone)."""
+    with factory.begin() as session:
+        row = session.execute(select(Job.status, Job.error, Job.lease_expires_at)
+                              .where(Job.id == job_id)).one_or_none()
+    if row is None:
+        return False
+    status, error, lease = row
+    expired = status == JobStatus.RUNNING and (lease is None or as_utc(lease) < utcnow())
+    return bool(error == LEASE_EXPIRED or expired)
+
+
 def claim_next(factory: sessionmaker[Session], worker: str, lease_s: float,
                max_attempts: int) -> JobSpec | None:
     """Take the oldest queued job nobody else is claiming (``FOR UPDATE SKIP LOCKED``)."""
@@ -124,11 +140,12 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
     if job.attempts >= max_attempts:
         _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
         return None
+    suspect = job.error == LEASE_EXPIRED
     job_claimed(job, worker, lease_s)
     recording_running(rec)
     return JobSpec(job.id, rec.id, rec.source_id, job.seq, job.is_last, job.start_s, job.end_s,
                    rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
-                   rec.key, rec.uri, job.attempts)
+                   rec.key, rec.uri, job.attempts, suspect)
 
 
 def _lease_expired(job: Job) -> bool:

@@ -32,6 +32,7 @@ from workers import persistence as db
 from workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
 from workers.batching import BatchedResult, Batcher
 from workers.engine import Engine, WindowInput, get_engine, resolve_device
+from workers.isolation import Slot, SoloGate
 from workers.metering import Device, detect_device, price_per_device_hour
 from workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
@@ -53,6 +54,8 @@ class WorkerContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device: Device | None = None
     _batcher: Batcher | None = None
+    gate: SoloGate = field(default_factory=SoloGate)
+    """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
 
     @property
     def device(self) -> Device:
@@ -142,6 +145,12 @@ class PreparedJob:
     speech_seconds: float
     prepare_started: float
     heartbeat: Heartbeat
+    slot: Slot
+
+    def finish(self) -> None:
+        """Stop renewing the lease and leave the process's gate."""
+        self.heartbeat.stop()
+        self.slot.release()
 
 
 # -- steps --------------------------------------------------------------------------------
@@ -256,17 +265,35 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 
 # -- the task -----------------------------------------------------------------------------
 
-def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
-    """Claim the job and get its audio ready. None when there is nothing to do (already
-    done, taken by another worker) or when it failed (recorded in the database)."""
+def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
+    """Take the job and a place in this process's gate, in that order of waiting: a job
+    whose last worker was lost first waits until it can run alone, holding no claim, so a
+    crash while it runs costs no other job an attempt (``workers.isolation``)."""
+    slot: Slot | None = None
     try:
+        slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))
         spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
                             ctx.settings.max_attempts)
     except Exception as exc:  # e.g. the database is briefly away: the job stays queued
         log.warning("job %s: cannot claim it now: %s", job_id, " ".join(str(exc).split())[:300])
+        spec = None
+    if spec is None or slot is None:
+        if slot is not None:
+            slot.release()
         return None
-    if spec is None:
+    if slot.solo:
+        log.warning("job %s (%s): its last worker was lost; running it alone", spec.job_id,
+                    spec.key)
+    return spec, slot
+
+
+def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
+    """Claim the job and get its audio ready. None when there is nothing to do (already
+    done, taken by another worker) or when it failed (recorded in the database)."""
+    claimed = claim(ctx, job_id)
+    if claimed is None:
         return None
+    spec, slot = claimed
     beat = Heartbeat(ctx, spec.job_id).start()
     began = time.perf_counter()
     try:
@@ -278,12 +305,13 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
             check_soft_limit(ctx, began)
     except BaseException as exc:
         beat.stop()
+        slot.release()
         handle_failure(ctx, spec, exc)
         if not isinstance(exc, Exception):
             raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
         return None
     speech = sum(w.speech_s for c in works for w, _audio in c.windows)
-    return PreparedJob(spec, tuple(works), speech, began, beat)
+    return PreparedJob(spec, tuple(works), speech, began, beat, slot)
 
 
 def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
@@ -300,7 +328,7 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
             raise
         return status
     finally:
-        job.heartbeat.stop()
+        job.finish()
     if complete:
         try:
             finalize_recording(ctx, job.spec.recording_id)
