@@ -407,6 +407,19 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
     assert "running it alone" in cluster.logs()
 
 
+def test_embedded_beat_exits_when_its_worker_is_killed(cluster: Cluster) -> None:
+    """``worker --beat`` runs beat as a child process; SIGKILL on the worker alone (as the
+    kernel's OOM killer does) must not leave it scheduling on its own."""
+    worker = cluster.worker("w", beat=True)
+    wait_for(lambda: "beat: Starting" in worker.log() and len(worker.pids()) >= 2, 60,
+             "beat to start", cluster.logs)
+    others = worker.pids() - {worker.proc.pid}
+    os.kill(worker.proc.pid, signal.SIGKILL)  # the main process only
+    worker.proc.wait(10)
+    wait_for(lambda: not (worker.pids() - {worker.proc.pid}), 20,
+             f"the worker's children {sorted(others)} to exit", cluster.logs)
+
+
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
     from sqlalchemy import insert
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
 from callscribe.settings import Settings
 from models.db import make_engine, session_factory
@@ -58,6 +58,26 @@ def _load_in_child(**_: Any) -> None:
         ctx = worker_context(_STATE.settings)
         ctx.engine()  # load the model now, in the child, not on the first task
         log.info("worker process %s ready (%s)", os.getpid(), ctx.worker_id)
+
+
+def _die_with_the_worker(**_: Any) -> None:
+    """In the beat process of ``callscribe worker --beat``: exit when the worker does. Celery
+    runs it as a child process, which a SIGKILLed worker would leave behind, scheduling on
+    its own forever (Linux; elsewhere nothing changes)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the worker died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+beat_embedded_init.connect(_die_with_the_worker, weak=False)
 
 
 def pool_for(settings: Settings) -> str:
