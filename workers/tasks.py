@@ -6,9 +6,10 @@ Pools (``worker_pool``):
 * ``threads`` (GPUs): one process per GPU, ``workers`` jobs at once on threads. Nothing is
   forked, so CUDA is initialised once, in the process that uses it; the model is loaded in
   ``worker_init`` and every job's windows go through one batcher, so model batches mix jobs.
-  Celery has no time limits for threads: the soft limit is enforced while a job waits for
-  the model, and a job stuck past the hard limit stops renewing its lease, so the reconciler
-  hands it to another worker.
+  Celery has no time limits for threads: the soft limit is enforced between the steps of a
+  job and while it waits for the model, and a job stuck past the hard limit stops renewing
+  its lease, so the reconciler hands it to another worker. A job whose last worker was lost
+  runs alone (``workers.isolation``).
 * ``prefork`` (CPUs): one job per child process. The parent never touches CUDA; each child
   loads the model in ``worker_process_init`` (after the fork); Celery's soft and hard time
   limits apply.
