@@ -138,18 +138,16 @@ def test_one_language_per_batch(engine: Engine) -> None:
         engine.decode(mixed)
 
 
-def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
-        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a threads pool Celery has no time limits: a job whose windows wait for the model
-    past ``task_soft_time_limit_s`` is failed with a one-line reason and re-queued (an
-    attempt counted), and its windows never reach a batch."""
+def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any, int]:
+    """A worker context on SQLite (soft limit 1 s, hard 2 s) and the id of the one job of a
+    short mono call."""
     from sqlalchemy import select
 
     from callscribe.testing.audio import Turn, make_call
-    from models import Job, JobStatus
+    from models import Job
     from scheduler.ingest import discover, open_database
     from scheduler.sources import open_source
-    from workers.pipeline import WorkerContext, run_job
+    from workers.pipeline import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -160,7 +158,20 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
                         task_time_limit_s=2, batch_size=4)
     factory = open_database(settings)
     discover(settings, factory, open_source(str(folder), settings))
-    ctx = WorkerContext(settings, factory)
+    with factory.begin() as session:
+        return WorkerContext(settings, factory), session.scalars(select(Job.id)).one()
+
+
+def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
+        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a threads pool Celery has no time limits: a job whose windows wait for the model
+    past ``task_soft_time_limit_s`` is failed with a one-line reason and re-queued (an
+    attempt counted), and its windows never reach a batch."""
+    from models import Job, JobStatus
+    from workers.pipeline import run_job
+
+    ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
+    factory = ctx.factory
     batcher = ctx.batcher()
     release = threading.Event()
     real = batcher.engine.decode
@@ -171,8 +182,6 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
 
     monkeypatch.setattr(batcher.engine, "decode", stuck)
     blocker = batcher.submit(_windows("other", [0.5], seed=10))  # the device is busy
-    with factory.begin() as session:
-        job_id = session.scalars(select(Job.id)).one()
     began = time.perf_counter()
     assert run_job(ctx, job_id) == JobStatus.QUEUED
     assert time.perf_counter() - began < 10
@@ -190,24 +199,12 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
         model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The soft limit is also checked between the preparation steps: a job whose audio took
     too long to fetch and decode is re-queued without running VAD or the model."""
-    from sqlalchemy import select
-
     import workers.pipeline
-    from callscribe.testing.audio import Turn, make_call
     from models import Job, JobStatus
-    from scheduler.ingest import discover, open_database
-    from scheduler.sources import open_source
-    from workers.pipeline import WorkerContext, run_job
+    from workers.pipeline import run_job
 
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    make_call(folder / "slow.wav", [Turn(0, "Hello, is anyone there?")], channels=1)
-    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1,
-                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        output=str(tmp_path / "out"), task_soft_time_limit_s=1,
-                        task_time_limit_s=2)
-    factory = open_database(settings)
-    discover(settings, factory, open_source(str(folder), settings))
+    ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
+    factory = ctx.factory
     real_load = workers.pipeline.load_audio
     vad_runs: list[int] = []
 
@@ -218,9 +215,6 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
     monkeypatch.setattr(workers.pipeline, "load_audio", slow_share)
     monkeypatch.setattr(workers.pipeline, "detect_speech",
                         lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
-    ctx = WorkerContext(settings, factory)
-    with factory.begin() as session:
-        job_id = session.scalars(select(Job.id)).one()
     assert run_job(ctx, job_id) is None  # failed while being prepared: recorded, re-queued
     assert vad_runs == [] and ctx.batcher().windows_run == 0
     with factory.begin() as session:

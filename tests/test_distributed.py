@@ -305,12 +305,24 @@ def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
     assert cluster.db.transcript() == reference
 
 
-def _poison_ffmpeg(directory: Path, crash: str = "kill -9 $PPID") -> str:
-    """An ``ffmpeg`` first on PATH that runs ``crash`` when decoding a file named poison.wav
-    (by default it kills the worker process that called it, as a crash in a native decoder
-    in that process would) and is the real one otherwise."""
+def _poison_corpus(tmp_path: Path, good: int) -> Path:
+    """``good`` stereo calls ok0.wav… and one mono poison.wav, in tmp_path/calls."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(good):
+        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
+    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
+    return folder
+
+
+def _poison_ffmpeg(tmp_path: Path, crash: str = "kill -9 $PPID") -> str:
+    """A directory (tmp_path/bin) whose ``ffmpeg``, put first on PATH, runs ``crash`` when
+    decoding poison.wav (by default it kills the worker process that called it, as a crash
+    in a native decoder in that process would) and is the real one otherwise."""
     import shutil
 
+    directory = tmp_path / "bin"
+    directory.mkdir()
     real = shutil.which("ffmpeg")
     script = directory / "ffmpeg"
     script.write_text(f"""#!/bin/sh
@@ -326,15 +338,8 @@ def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
     """Prefork: a crash inside the job's process (as a native decoder's would be) kills one
     child, which Celery replaces. (On the threads pool such a crash would take every job in
     flight with it; callscribe decodes in an ffmpeg subprocess so that a bad file cannot.)"""
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    for i in range(4):
-        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
-    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    cluster.ingest(folder)
-    cluster.worker("w", beat=True, path_prefix=_poison_ffmpeg(bin_dir))
+    cluster.ingest(_poison_corpus(tmp_path, 4))
+    cluster.worker("w", beat=True, path_prefix=_poison_ffmpeg(tmp_path))
     cluster.wait_settled(timeout=120)
     recs = cluster.db.recordings()
     assert {k: v[0] for k, v in recs.items()} == {
@@ -352,15 +357,8 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     that recording with a one-line reason at once (bad audio is permanent); the jobs in
     flight beside it and the worker are unaffected."""
     cluster.values.update(worker_pool="threads", workers=3)
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    for i in range(4):
-        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
-    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    cluster.ingest(folder)
-    worker = cluster.worker("w", path_prefix=_poison_ffmpeg(bin_dir, "kill -SEGV $$"))
+    cluster.ingest(_poison_corpus(tmp_path, 4))
+    worker = cluster.worker("w", path_prefix=_poison_ffmpeg(tmp_path, "kill -SEGV $$"))
     cluster.wait_settled(timeout=120)
     recs = cluster.db.recordings()
     assert {k: v[0] for k, v in recs.items()} == {
@@ -379,15 +377,8 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
     every job of the lost worker runs alone on its next attempt, so only the poison job
     spends its attempts; every other recording completes with at most one attempt lost."""
     cluster.values.update(worker_pool="threads", workers=3)
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    for i in range(5):
-        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
-    make_call(folder / "poison.wav", [Turn(0, "This one crashes the worker.")], channels=1)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    cluster.ingest(folder)
-    prefix = _poison_ffmpeg(bin_dir)  # kills the process that runs ffmpeg: the whole worker
+    cluster.ingest(_poison_corpus(tmp_path, 5))
+    prefix = _poison_ffmpeg(tmp_path)  # kills the process that runs ffmpeg: the whole worker
     started = [cluster.worker("w0", beat=True, path_prefix=prefix)]
 
     def settled() -> bool:  # the supervisor: restart the worker whenever it dies
