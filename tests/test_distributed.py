@@ -315,6 +315,14 @@ def _poison_corpus(tmp_path: Path, good: int) -> Path:
     return folder
 
 
+def _only_poison_failed(cluster: Cluster, good: int) -> str:
+    """Check every ok recording is done and poison.wav failed; return its reason."""
+    recs = cluster.db.recordings()
+    assert {k: v[0] for k, v in recs.items()} == {
+        **{f"ok{i}.wav": "done" for i in range(good)}, "poison.wav": "failed"}
+    return recs["poison.wav"][1] or ""
+
+
 def _poison_ffmpeg(tmp_path: Path, crash: str = "kill -9 $PPID") -> str:
     """A directory (tmp_path/bin) whose ``ffmpeg``, put first on PATH, runs ``crash`` when
     decoding poison.wav (by default it kills the worker process that called it, as a crash
@@ -341,11 +349,7 @@ def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
     cluster.ingest(_poison_corpus(tmp_path, 4))
     cluster.worker("w", beat=True, path_prefix=_poison_ffmpeg(tmp_path))
     cluster.wait_settled(timeout=120)
-    recs = cluster.db.recordings()
-    assert {k: v[0] for k, v in recs.items()} == {
-        "ok0.wav": "done", "ok1.wav": "done", "ok2.wav": "done", "ok3.wav": "done",
-        "poison.wav": "failed"}
-    reason = recs["poison.wav"][1] or ""
+    reason = _only_poison_failed(cluster, 4)
     assert reason.startswith(f"gave up after {cluster.settings.max_attempts} attempts")
     poison_job = [j for j in cluster.db.jobs() if j[1] == "failed"]
     assert len(poison_job) == 1 and poison_job[0][2] == cluster.settings.max_attempts
@@ -360,11 +364,7 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     cluster.ingest(_poison_corpus(tmp_path, 4))
     worker = cluster.worker("w", path_prefix=_poison_ffmpeg(tmp_path, "kill -SEGV $$"))
     cluster.wait_settled(timeout=120)
-    recs = cluster.db.recordings()
-    assert {k: v[0] for k, v in recs.items()} == {
-        "ok0.wav": "done", "ok1.wav": "done", "ok2.wav": "done", "ok3.wav": "done",
-        "poison.wav": "failed"}
-    reason = recs["poison.wav"][1] or ""
+    reason = _only_poison_failed(cluster, 4)
     assert reason.startswith("cannot decode audio") and "\n" not in reason
     assert [j[2] for j in cluster.db.jobs() if j[1] == "failed"] == [1]  # one attempt
     assert worker.proc.poll() is None  # still serving
@@ -387,10 +387,7 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
         return cluster.db.settled()
 
     wait_for(settled, 240, "all jobs to finish", cluster.logs)
-    recs = cluster.db.recordings()
-    assert {k: v[0] for k, v in recs.items()} == {
-        **{f"ok{i}.wav": "done" for i in range(5)}, "poison.wav": "failed"}
-    assert (recs["poison.wav"][1] or "").startswith(
+    assert _only_poison_failed(cluster, 5).startswith(
         f"gave up after {cluster.settings.max_attempts} attempts: lease expired")
     jobs = {j[0]: j for j in cluster.db.jobs()}
     assert sorted(j[2] for j in jobs.values() if j[1] == "done")[-1] <= 2
