@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, insert, select, update
@@ -49,8 +49,6 @@ class JobSpec:
     key: str
     uri: str
     attempts: int
-    suspect: bool = False
-    """Its last attempt ended with its worker lost: run it alone (``workers.isolation``)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +108,7 @@ def is_suspect(factory: sessionmaker[Session], job_id: int) -> bool:
     if row is None:
         return False
     status, error, lease = row
-    expired = status == JobStatus.RUNNING and (lease is None or as_utc(lease) < utcnow())
-    return bool(error == LEASE_EXPIRED or expired)
+    return error == LEASE_EXPIRED or (status == JobStatus.RUNNING and _lapsed(lease))
 
 
 def claim_next(factory: sessionmaker[Session], worker: str, lease_s: float,
@@ -129,7 +126,7 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
            max_attempts: int) -> JobSpec | None:
     if job is None:
         return None
-    if job.status == JobStatus.RUNNING and _lease_expired(job):
+    if job.status == JobStatus.RUNNING and _lapsed(job.lease_expires_at):
         job_lease_expired(job)
     if job.status != JobStatus.QUEUED:
         return None
@@ -140,16 +137,16 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
     if job.attempts >= max_attempts:
         _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
         return None
-    suspect = job.error == LEASE_EXPIRED
     job_claimed(job, worker, lease_s)
     recording_running(rec)
     return JobSpec(job.id, rec.id, rec.source_id, job.seq, job.is_last, job.start_s, job.end_s,
                    rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
-                   rec.key, rec.uri, job.attempts, suspect)
+                   rec.key, rec.uri, job.attempts)
 
 
-def _lease_expired(job: Job) -> bool:
-    return job.lease_expires_at is None or as_utc(job.lease_expires_at) < utcnow()
+def _lapsed(lease_expires_at: datetime | None) -> bool:
+    """Whether a lease (expiry time; None: no lease) has run out."""
+    return lease_expires_at is None or as_utc(lease_expires_at) < utcnow()
 
 
 def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,
