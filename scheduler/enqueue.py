@@ -10,8 +10,10 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
+
+from models.base import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ def _eta(message: dict[str, Any]) -> float:
         when = datetime.fromisoformat(eta)
     except ValueError:
         return 0.0
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return as_utc(when).timestamp()
 
 
 def _job_ids(message: Any) -> set[int]:
