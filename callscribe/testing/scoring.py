@@ -1,0 +1,310 @@
+"""Score a transcript of a :class:`~callscribe.testing.calls.RealCall` against its reference.
+
+Hypotheses are plain records (:class:`HypSegment` with optional :class:`HypWord` timings), so
+any transcriber's output can be converted and scored. Text is compared after Whisper's
+English normaliser (``whisper_normalizer``), with digit strings split into single digits so
+that "4111 1111" and "four one one one one one one one" compare equal; word error rates come
+from ``jiwer``. Both libraries are imported lazily (they are dev dependencies).
+
+The measures:
+
+* :func:`wer`, :func:`corpus_wer`: word error rate of one pair / pooled over many pairs;
+* :func:`channel_pairs`: (reference, hypothesis) per speaker channel (stereo) or per call;
+* :func:`dialogue_wer`: WER of the whole conversation in time order (catches scrambled turns);
+* :func:`segments_in_turn`: share of segments that sit inside one true turn of their speaker;
+* :func:`words_outside_speech`: words emitted during hold music or silence;
+* :func:`turn_recall`: per reference turn, the share of its words found near it in time;
+* :func:`repetition_loops`: segments with a token or short n-gram repeated over and over;
+* :func:`summary`: all of the above as one dict.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from callscribe.testing.calls import RealCall, RefTurn
+
+__all__ = [
+    "HypSegment",
+    "HypWord",
+    "channel_pairs",
+    "corpus_wer",
+    "dialogue_wer",
+    "normalize",
+    "repetition_loops",
+    "segments_in_turn",
+    "summary",
+    "turn_recall",
+    "wer",
+    "words_outside_speech",
+]
+
+
+@dataclass(frozen=True)
+class HypWord:
+    """One recognised word with its time span (seconds from the file start)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class HypSegment:
+    """One recognised segment of one channel."""
+
+    channel: int
+    speaker: str
+    start: float
+    end: float
+    text: str
+    words: tuple[HypWord, ...] = ()
+
+
+# --------------------------------------------------------------------------- text
+
+
+@functools.lru_cache(maxsize=1)
+def _normalizer() -> Callable[[str], str]:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()  # type: ignore[no-any-return]
+
+
+_DIGIT_RUN = re.compile(r"(?<![\d.,])\d{2,}(?![\d.,])")
+
+
+@functools.lru_cache(maxsize=8192)
+def normalize(text: str) -> str:
+    """Whisper's English normalisation, then standalone digit strings split into digits."""
+    normal = _normalizer()(text)
+    normal = _DIGIT_RUN.sub(lambda m: " ".join(m.group(0)), normal)
+    return " ".join(normal.split())
+
+
+def _errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words) after normalisation."""
+    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
+    if not ref or not hyp:
+        return max(len(ref), len(hyp)), len(ref)
+    import jiwer
+
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return out.substitutions + out.deletions + out.insertions, len(ref)
+
+
+def corpus_wer(pairs: Iterable[tuple[str, str]]) -> float:
+    """Pooled WER of (reference, hypothesis) pairs: all errors / all reference words.
+
+    With no reference words at all it is 0.0 when there are no hypothesis words either,
+    else 1.0.
+    """
+    errors = words = 0
+    for reference, hypothesis in pairs:
+        e, n = _errors(reference, hypothesis)
+        errors, words = errors + e, words + n
+    if words == 0:
+        return 0.0 if errors == 0 else 1.0
+    return errors / words
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate of ``hypothesis`` against ``reference`` (see :func:`corpus_wer`)."""
+    return corpus_wer([(reference, hypothesis)])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _by_start(segments: Iterable[HypSegment]) -> list[HypSegment]:
+    return sorted(segments, key=lambda s: (s.start, s.channel))
+
+
+def _joined(segments: Iterable[HypSegment]) -> str:
+    return " ".join(s.text.strip() for s in _by_start(segments))
+
+
+def _speakers(call: RealCall) -> list[str]:
+    return list(dict.fromkeys(t.speaker for t in call.turns))
+
+
+def _turns_on(call: RealCall, channel: int) -> list[RefTurn]:
+    """The turns a segment on ``channel`` may belong to (stereo: that channel's; else all)."""
+    if call.layout != "stereo":
+        return list(call.turns)
+    return [t for t in call.turns if t.channel == channel]
+
+
+def _words(segment: HypSegment) -> list[HypWord]:
+    """The segment's timed words, or its text spread evenly over its span."""
+    if segment.words:
+        return list(segment.words)
+    tokens = segment.text.split()
+    step = (segment.end - segment.start) / max(len(tokens), 1)
+    return [
+        HypWord(segment.start + i * step, segment.start + (i + 1) * step, token)
+        for i, token in enumerate(tokens)
+    ]
+
+
+def _mid(word: HypWord) -> float:
+    return (word.start + word.end) / 2
+
+
+def _near(turn: RefTurn, t: float, margin: float) -> bool:
+    return turn.start - margin <= t <= turn.end + margin
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def channel_pairs(call: RealCall, segments: Sequence[HypSegment]) -> list[tuple[str, str]]:
+    """(reference, hypothesis) pairs to score.
+
+    Stereo: one pair per speaker, the speaker's turns against the text of the segments on the
+    speaker's channel, in start-time order. Mono and dual-mono: one pair, the whole reference
+    against all segments (any channel) in start-time order.
+    """
+    if call.layout != "stereo":
+        return [(call.reference(), _joined(segments))]
+    pairs = []
+    for speaker in _speakers(call):
+        channel = next(t.channel for t in call.turns if t.speaker == speaker)
+        hyp = _joined(s for s in segments if s.channel == channel)
+        pairs.append((call.reference(speaker), hyp))
+    return pairs
+
+
+def dialogue_wer(call: RealCall, segments: Sequence[HypSegment]) -> float:
+    """WER of the conversation: all turns in time order against all segments (every channel)
+    sorted by start time, so turns put in the wrong order cost errors."""
+    return wer(call.reference(), _joined(segments))
+
+
+def segments_in_turn(
+    call: RealCall, segments: Sequence[HypSegment], tolerance: float = 1.0
+) -> float:
+    """Share of segments lying inside one true turn of their channel's speaker (any turn for
+    mono/dual-mono), that turn widened by ``tolerance`` seconds each side. 1.0 for no
+    segments."""
+    if not segments:
+        return 1.0
+    inside = sum(
+        any(t.start - tolerance <= s.start and s.end <= t.end + tolerance
+            for t in _turns_on(call, s.channel))
+        for s in segments
+    )  # fmt: skip
+    return inside / len(segments)
+
+
+def words_outside_speech(
+    call: RealCall, segments: Sequence[HypSegment], margin: float = 1.0
+) -> int:
+    """Hypothesis words whose midpoint is farther than ``margin`` from every turn of their
+    channel's speaker (any turn for mono/dual-mono): words made up during hold music or
+    silence. Words that normalise to nothing (punctuation) are not counted."""
+    count = 0
+    for segment in segments:
+        turns = _turns_on(call, segment.channel)
+        for word in _words(segment):
+            if normalize(word.word) and not any(_near(t, _mid(word), margin) for t in turns):
+                count += 1
+    return count
+
+
+def _turn_words(
+    call: RealCall, turn: RefTurn, segments: Sequence[HypSegment], margin: float
+) -> str:
+    words = [
+        w
+        for s in segments
+        if call.layout != "stereo" or s.channel == turn.channel
+        for w in _words(s)
+        if _near(turn, _mid(w), margin)
+    ]
+    return " ".join(w.word for w in sorted(words, key=_mid))
+
+
+def _hits(reference: str, hypothesis: str) -> int:
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    if not ref or not hyp:
+        return 0
+    import jiwer
+
+    return int(jiwer.process_words(ref, hyp).hits)
+
+
+def turn_recall(
+    call: RealCall, segments: Sequence[HypSegment], margin: float = 1.0
+) -> list[tuple[RefTurn, float]]:
+    """Per reference turn, the share of its normalised words that the alignment finds among
+    the hypothesis words (same channel; any channel for mono/dual-mono) whose midpoints lie
+    within the turn +- ``margin``. A turn that normalises to no words scores 1.0."""
+    out: list[tuple[RefTurn, float]] = []
+    for turn in call.turns:
+        n_ref = len(normalize(turn.text).split())
+        hits = _hits(turn.text, _turn_words(call, turn, segments, margin))
+        out.append((turn, hits / n_ref if n_ref else 1.0))
+    return out
+
+
+def _longest_run(tokens: Sequence[str], n: int) -> int:
+    """The most times any n-gram repeats back to back in ``tokens``."""
+    best = 0
+    for i in range(len(tokens) - n + 1):
+        gram, count, j = tokens[i : i + n], 1, i + n
+        while tokens[j : j + n] == gram:
+            count, j = count + 1, j + n
+        best = max(best, count)
+    return best
+
+
+def _tokens(text: str) -> list[str]:
+    """Normalised tokens, digit strings kept whole (a read-out "4111 1111 1111 1111" is no
+    loop, "1-1-1-1-1-1-1-1" is)."""
+    return re.findall(r"[\w$%']+", _normalizer()(text.replace("-", " ")))
+
+
+def _has_loop(tokens: Sequence[str], max_repeats: int) -> bool:
+    if any(len(set(t)) == 1 and len(t) > max_repeats for t in tokens):  # "11111111"
+        return True
+    return any(_longest_run(tokens, n) > max_repeats for n in (1, 2, 3))
+
+
+def repetition_loops(segments: Sequence[HypSegment], max_repeats: int = 6) -> list[HypSegment]:
+    """Segments in which one token, or an n-gram of up to 3 tokens, occurs more than
+    ``max_repeats`` times in a row after normalisation ("1-1-1-1-1-1-1-1", "thank you thank
+    you ..."), or with a token that is one character repeated more than ``max_repeats`` times
+    (the normaliser turns "one one one one one one one one" into "11111111")."""
+    return [s for s in segments if _has_loop(_tokens(s.text), max_repeats)]
+
+
+def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
+    """Every measure of this module for one call, JSON-ready."""
+    pairs = channel_pairs(call, segments)
+    recall = turn_recall(call, segments)
+    tagged = {t.tag: round(r, 3) for t, r in recall if t.tag}
+    out: dict[str, Any] = {
+        "name": call.name,
+        "layout": call.layout,
+        "wer": round(corpus_wer(pairs), 4),
+        "dialogue_wer": round(dialogue_wer(call, segments), 4),
+        "segments": len(segments),
+        "segments_in_turn": round(segments_in_turn(call, segments), 4),
+        "words_outside_speech": words_outside_speech(call, segments),
+        "turn_recall_mean": round(sum(r for _, r in recall) / max(len(recall), 1), 4),
+        "turns_missed": sum(r < 0.5 for _, r in recall),
+        "repetition_loops": len(repetition_loops(segments)),
+        "tagged_turn_recall": tagged,
+    }
+    if call.layout == "stereo":
+        out["wer_by_speaker"] = {
+            speaker: round(wer(ref, hyp), 4)
+            for speaker, (ref, hyp) in zip(_speakers(call), pairs, strict=True)
+        }
+    return out
