@@ -36,8 +36,8 @@ class Settings(BaseSettings):
     output: str = "./transcripts"
     """Where exports go: a local directory or an ``s3://bucket/prefix``."""
 
-    export_formats: list[str] = ["json", "srt", "vtt", "txt", "dialogue"]
-    """Which exports to write per recording (json, srt, vtt, txt, dialogue)."""
+    export_formats: list[str] = ["json", "words", "srt", "vtt", "txt", "dialogue"]
+    """Which exports to write per recording (json, words, srt, vtt, txt, dialogue)."""
 
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto, …). Unset: AWS."""
@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     device_index: int = 0
     """Which GPU a worker process uses."""
 
-    compute_type: str = "default"
-    """CTranslate2 compute type: int8, int8_float16, float16, float32, default."""
+    compute_type: str = "auto"
+    """CTranslate2 compute type: int8, int8_float16, float16, float32, or ``auto``: int8 on
+    CPU, float16 on CUDA."""
 
     cpu_threads: int = 0
     """CTranslate2 threads on CPU; 0 = the cores available, shared among worker processes."""
@@ -93,8 +94,30 @@ class Settings(BaseSettings):
     """Windows per model batch, filled from several jobs and both channels. Unset: 8 on CPU,
     32 on CUDA."""
 
-    segment_timestamps: bool = True
-    """Let the model emit timestamps so a window splits into finer segments."""
+    temperatures: list[float] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    """Decoding temperatures: a window is decoded at the first; one whose text fails the
+    checks below is decoded again at the next (temperature fallback, as in
+    ``WhisperModel.transcribe``)."""
+    compression_ratio_threshold: float = Field(2.4, gt=0)
+    """A window whose text compresses better than this (gzip ratio) is a repetition loop:
+    decoded again at the next temperature."""
+    log_prob_threshold: float = -1.0
+    """A window whose average token log-probability is below this is decoded again at the
+    next temperature (unless it is silence, see ``no_speech_threshold``)."""
+    no_speech_threshold: float = Field(0.6, gt=0, lt=1)
+    """A window the model thinks is not speech (no-speech probability above this and log
+    probability below ``log_prob_threshold``) gives no text."""
+    decode_tail_seconds: float = Field(2.0, ge=0)
+    """When a window's last word ends this long before its audio does, the model stopped
+    early: the rest is decoded on its own and appended. 0: never (for a model whose word
+    times mean nothing, like the random-weight test model)."""
+    segment_pause_seconds: float = Field(0.6, gt=0)
+    """A pause between two words at least this long (from word timings) ends a segment; half
+    as long after a sentence end. A segment also ends wherever the window's audio jumps over
+    left-out silence."""
+    segment_max_seconds: float = Field(12.0, gt=1)
+    """A segment longer than this ends at its next sentence or clause end (subtitle-sized
+    cues)."""
 
     # -- audio, VAD and windows ------------------------------------------------------------
     speaker_labels: list[str] = ["agent", "customer"]
@@ -127,10 +150,11 @@ class Settings(BaseSettings):
     decoded and run through VAD on its own CPU thread while the model runs, and their
     windows share model batches. Bounds memory. Unset: 2 on CPU, 8 on CUDA."""
 
-    batch_wait_ms: float = Field(50.0, ge=0)
+    batch_wait_ms: float | None = Field(None, ge=0)
     """How long the model waits for more windows to fill a batch while a job is still being
-    prepared; when no job is being prepared a partial batch runs at once."""
-
+    prepared; when no job is being prepared a partial batch runs at once. Unset: 1000 on CPU
+    (a window costs the CPU seconds; a half-empty batch costs nearly as much as a full one),
+    50 on CUDA."""
     max_attempts: int = Field(3, ge=1)
     """A job that failed this many times is failed for good."""
 
@@ -194,6 +218,13 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     """Optional TOML file with the same keys (env vars win over it)."""
 
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: list[float]) -> list[float]:
+        if not value or any(t < 0 for t in value) or value != sorted(value):
+            raise ValueError("temperatures must be a non-empty, ascending list of values ≥ 0")
+        return value
+
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
         if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
@@ -221,7 +252,7 @@ class Settings(BaseSettings):
     @field_validator("export_formats")
     @classmethod
     def _known_formats(cls, value: list[str]) -> list[str]:
-        known = {"json", "srt", "vtt", "txt", "dialogue"}
+        known = {"json", "words", "srt", "vtt", "txt", "dialogue"}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown export format(s) {unknown}; known: {sorted(known)}")

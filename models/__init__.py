@@ -11,6 +11,7 @@ from models.tables import (
     Run,
     Segment,
     Source,
+    TranscriptWord,
     Window,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "Segment",
     "Source",
     "SourceKind",
+    "TranscriptWord",
     "Window",
     "WindowStatus",
     "utcnow",

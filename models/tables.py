@@ -183,6 +183,8 @@ class Window(Base):
     pieces: Mapped[list[list[float]]] = mapped_column(JSONType)
     status: Mapped[WindowStatus] = mapped_column(_enum(WindowStatus, "window_status"))
     language: Mapped[str | None] = mapped_column(String(16))
+    temperature: Mapped[float | None] = mapped_column(Float)
+    """Decoding temperature of the kept text: 0, or higher after a fallback."""
 
     job: Mapped[Job] = relationship(back_populates="windows")
 
@@ -210,6 +212,27 @@ class Segment(Base):
     no_speech_prob: Mapped[float | None] = mapped_column(Float)
     compression_ratio: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(16))
+
+
+class TranscriptWord(Base):
+    """One word of a segment, with its own times (absolute in the recording) from the
+    model's word alignment."""
+
+    __tablename__ = "words"
+    __table_args__ = (
+        Index("ix_words_recording_id_start_s", "recording_id", "start_s"),
+        Index("ix_words_segment_id", "segment_id"),
+        CheckConstraint("end_s >= start_s", name="span"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    channel: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    word: Mapped[str] = mapped_column(Text)
+    probability: Mapped[float | None] = mapped_column(Float)
 
 
 class CostHourly(Base):

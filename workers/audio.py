@@ -18,6 +18,8 @@ FRAME_S = 0.02
 #: How far on either side of a nominal job boundary the cut may move.
 CUT_SEARCH_S = 10.0
 _MIN_SILENT_FRAMES = 10  # 200 ms
+#: RMS below which a channel counts as silent (−80 dBFS).
+SILENCE_FLOOR = 1e-4
 DECODE_TIMEOUT_S = 1800
 
 
@@ -84,12 +86,28 @@ def _stderr_hint(stderr: bytes) -> str:
     return f": {reason}" if reason else ""
 
 
+#: Channels this correlated (Pearson), at levels this close, carry one signal.
+DUAL_MONO_CORRELATION = 0.98
+DUAL_MONO_LEVEL_DB = 3.0
+
+
 def is_dual_mono(left: np.ndarray, right: np.ndarray) -> bool:
-    """True when both channels carry the same signal (a mono call stored as stereo)."""
+    """True when both channels carry the same signal: a mono call stored as stereo, also
+    through a lossy codec (joint-stereo mp3 leaves the channels correlated at 0.999, not
+    equal). A stereo call's two parties, or one party and a quiet echo of it on the other
+    leg, are far below the correlation or far apart in level."""
     if left.size == 0 or left.size != right.size:
         return False
-    scale = float(np.max(np.abs(left))) or 1.0
-    return float(np.max(np.abs(left - right))) <= 1e-3 * scale
+    l64, r64 = left.astype(np.float64), right.astype(np.float64)
+    l64 -= l64.mean()
+    r64 -= r64.mean()
+    energy_l, energy_r = float(np.dot(l64, l64)), float(np.dot(r64, r64))
+    floor = left.size * SILENCE_FLOOR ** 2
+    if energy_l <= floor or energy_r <= floor:  # a silent leg: dual-mono only if both are
+        return energy_l <= floor and energy_r <= floor
+    level_db = 10 * np.log10(energy_l / energy_r)
+    correlation = float(np.dot(l64, r64)) / np.sqrt(energy_l * energy_r)
+    return correlation >= DUAL_MONO_CORRELATION and abs(level_db) <= DUAL_MONO_LEVEL_DB
 
 
 def cut_point(audio: np.ndarray, offset_s: float, boundary_s: float) -> float:

@@ -23,7 +23,8 @@ from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from workers.engine import Engine, ReadyWindow, SegmentText, WindowInput, WindowResult
+from workers.decoding import Decoded
+from workers.engine import Engine, ReadyWindow, WindowInput, WindowResult
 
 log = logging.getLogger(__name__)
 
@@ -171,14 +172,14 @@ class Batcher:
         self.windows_run += len(batch)
         self._deliver(batch, outputs, busy)
 
-    def _deliver(self, batch: list[_Item], outputs: list[tuple[SegmentText, ...]],
+    def _deliver(self, batch: list[_Item], outputs: list[Decoded],
                  busy: float) -> None:
         share = busy / len(batch)
         touched: dict[int, _Request] = {}
-        for item, segments in zip(batch, outputs, strict=True):
+        for item, decoded in zip(batch, outputs, strict=True):
             request = item.request
             ready = request.ready[item.index]
-            request.results[item.index] = WindowResult(ready.key, ready.language, segments)
+            request.results[item.index] = WindowResult(ready.key, ready.language, decoded)
             request.left -= 1
             request.device_s += share
             touched[id(request)] = request

@@ -1,9 +1,10 @@
 """The model side of a worker: load faster-whisper once per process and transcribe many
 windows (≤ 30 s each, from any recordings and channels) in full batches.
 
-It runs faster-whisper's own batched decoding path (``BatchedInferencePipeline.forward``),
-so a window gives the same text as ``WhisperModel.transcribe`` on the same clip with the
-same options (tested).
+Each window is decoded without timestamp tokens, with temperature fallback and word
+alignment (``workers.decoding``), so a window gives the same text as
+``WhisperModel.transcribe(without_timestamps=True)`` on the same clip with the same options
+(tested), plus the time of every word.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings
+from workers.decoding import Decoded, DecodeSettings, decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +36,40 @@ class DecodeOptions:
     language: str | None
     initial_prompt: str | None
     hotwords: str | None
-    segment_timestamps: bool
     batch_size: int
-    no_speech_threshold: float = 0.6
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    best_of: int = 5
+    tail_s: float = 2.0
+    word_timestamps: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecodeOptions:
         return cls(
-            model=settings.model, device=settings.device, compute_type=settings.compute_type,
+            model=settings.model, device=settings.device,
+            compute_type=compute_type_for(settings),
             beam_size=settings.beam_size, language=settings.language,
             initial_prompt=settings.initial_prompt, hotwords=settings.hotwords,
-            segment_timestamps=settings.segment_timestamps,
             batch_size=batch_size_for(settings),
+            temperatures=tuple(settings.temperatures),
+            compression_ratio_threshold=settings.compression_ratio_threshold,
+            log_prob_threshold=settings.log_prob_threshold,
+            no_speech_threshold=settings.no_speech_threshold,
+            tail_s=settings.decode_tail_seconds,
         )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def decode_settings(self) -> DecodeSettings:
+        return DecodeSettings(
+            beam_size=self.beam_size, best_of=self.best_of, temperatures=self.temperatures,
+            compression_ratio_threshold=self.compression_ratio_threshold,
+            log_prob_threshold=self.log_prob_threshold,
+            no_speech_threshold=self.no_speech_threshold, tail_s=self.tail_s,
+            initial_prompt=self.initial_prompt, hotwords=self.hotwords)
 
 
 @dataclass(frozen=True)
@@ -73,24 +92,12 @@ class ReadyWindow:
 
 
 @dataclass(frozen=True)
-class SegmentText:
-    """A transcribed piece of a window; times relative to the window start."""
-
-    start: float
-    end: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-
-
-@dataclass(frozen=True)
 class WindowResult:
-    """What the model made of one window."""
+    """What the model made of one window (word times relative to the window's audio)."""
 
     key: Hashable
     language: str
-    segments: tuple[SegmentText, ...]
+    decoded: Decoded
 
 
 def resolve_device(device: str) -> str:
@@ -107,6 +114,29 @@ def resolve_device(device: str) -> str:
 DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 32}
 #: Jobs in flight per worker process when ``workers`` is unset.
 DEFAULT_JOBS_IN_FLIGHT = {"cpu": 2, "cuda": 8}
+
+
+#: CTranslate2 compute type when ``compute_type`` is ``auto``: int8 on CPU (float32 is what
+#: CTranslate2's own ``default`` gives a float16 model on CPU: 2–3× slower), float16 on CUDA.
+DEFAULT_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
+
+
+def compute_type_for(settings: Settings) -> str:
+    """The compute type to load the model with: as set, or the device's default."""
+    if settings.compute_type != "auto":
+        return settings.compute_type
+    return DEFAULT_COMPUTE_TYPE[resolve_device(settings.device)]
+
+
+#: How long a partial batch waits for more windows while jobs are being prepared (ms).
+DEFAULT_BATCH_WAIT_MS = {"cpu": 1000.0, "cuda": 50.0}
+
+
+def batch_wait_s(settings: Settings) -> float:
+    """Seconds a partial batch waits for more windows: as set, or the device default."""
+    wait = settings.batch_wait_ms
+    return (wait if wait is not None else DEFAULT_BATCH_WAIT_MS[resolve_device(
+        settings.device)]) / 1000
 
 
 def batch_size_for(settings: Settings) -> int:
@@ -143,7 +173,7 @@ def load_whisper(settings: Settings) -> Any:
     try:
         return WhisperModel(
             name, device=device, device_index=settings.device_index,
-            compute_type=settings.compute_type, cpu_threads=cpu_threads(settings),
+            compute_type=compute_type_for(settings), cpu_threads=cpu_threads(settings),
             download_root=settings.model_cache_dir,
         )
     except Exception as exc:  # hub errors, CUDA errors, bad files: all mean "cannot load"
@@ -168,16 +198,16 @@ class Engine:
     """A loaded model plus the options to decode with. Thread-safe."""
 
     def __init__(self, model: Any, options: DecodeOptions) -> None:
-        from faster_whisper.transcribe import BatchedInferencePipeline
-
         self.model = model
         self.options = options
-        self._pipeline = BatchedInferencePipeline(model)
-        self._lock = threading.Lock()  # the pipeline keeps per-call state
+        self._lock = threading.Lock()  # one batch on the model at a time
 
     def warm_up(self) -> None:
-        """One full batch of silence through encoder and decoder, so the first real job does
-        not pay for the library's lazy allocations."""
+        """On a GPU, one full batch of silence through encoder and decoder, so the first real
+        job does not pay for the library's lazy allocations. A CPU has none worth the time
+        (a batch of 8 windows costs seconds there)."""
+        if self.model.model.device != "cuda":
+            return
         silence = np.zeros(16000, dtype=np.float32)
         batch = [WindowInput(i, silence, "warm-up") for i in range(self.options.batch_size)]
         self.transcribe(batch)
@@ -205,13 +235,21 @@ class Engine:
         return [ReadyWindow(w.key, f, w.audio.size, languages[w.group])
                 for w, f in zip(windows, features, strict=True)]
 
-    def decode(self, batch: Sequence[ReadyWindow]) -> list[tuple[SegmentText, ...]]:
+    def decode(self, batch: Sequence[ReadyWindow]) -> list[Decoded]:
         """One model batch; every window must have the same language."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import pad_or_trim
+
         languages = {item.language for item in batch}
         if len(languages) != 1:
             raise ValueError(f"one language per batch, got {sorted(languages)}")
-        return self._decode_batch([item.features for item in batch],
-                                  [item.samples for item in batch], languages.pop())
+        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                              task="transcribe", language=languages.pop())
+        features = [pad_or_trim(item.features) for item in batch]
+        frames = [item.features.shape[-1] for item in batch]
+        with self._lock:
+            return decode_batch(self.model, tokenizer, features, frames,
+                                self.options.decode_settings())
 
     def _features(self, audio: np.ndarray) -> np.ndarray:
         features: np.ndarray = self.model.feature_extractor(audio)[..., :-1]
@@ -230,55 +268,6 @@ class Engine:
                 found[window.group] = language
         return found
 
-    def _decode_batch(self, features: list[np.ndarray], sizes: list[int],
-                      language: str) -> list[tuple[SegmentText, ...]]:
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import pad_or_trim
-
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                              task="transcribe", language=language)
-        stacked = np.stack([pad_or_trim(f) for f in features])
-        metadata = [{"offset": 0.0, "duration": n / 16000, "segments": []} for n in sizes]
-        with self._lock:
-            outputs = self._pipeline.forward(stacked, tokenizer, metadata,
-                                             self._transcription_options(tokenizer))
-        return [self._keep(output, size / 16000) for output, size in zip(outputs, sizes,
-                                                                           strict=True)]
-
-    def _keep(self, output: list[dict[str, Any]], duration: float) -> tuple[SegmentText, ...]:
-        kept = []
-        for seg in output:
-            text = seg["text"].strip()
-            silent = (seg["no_speech_prob"] > self.options.no_speech_threshold
-                      and seg["avg_logprob"] < self.options.log_prob_threshold)
-            if not text or silent:
-                continue
-            start = min(max(0.0, float(seg["start"])), duration)
-            end = min(max(start, float(seg["end"])), duration)
-            kept.append(SegmentText(start, end, text, float(seg["avg_logprob"]),
-                                    float(seg["no_speech_prob"]),
-                                    float(seg["compression_ratio"])))
-        return tuple(kept)
-
-    def _transcription_options(self, tokenizer: Any) -> Any:
-        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
-
-        o = self.options
-        return TranscriptionOptions(
-            beam_size=o.beam_size, best_of=5, patience=1.0, length_penalty=1.0,
-            repetition_penalty=1.0, no_repeat_ngram_size=0,
-            log_prob_threshold=o.log_prob_threshold, no_speech_threshold=o.no_speech_threshold,
-            compression_ratio_threshold=2.4, condition_on_previous_text=False,
-            prompt_reset_on_temperature=0.5, temperatures=[0.0],
-            initial_prompt=o.initial_prompt, prefix=None, suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            without_timestamps=not o.segment_timestamps, max_initial_timestamp=1.0,
-            word_timestamps=False, prepend_punctuations="\"'“¿([{-",
-            append_punctuations="\"'.。,，!！?？:：”)]}、", multilingual=False,
-            max_new_tokens=None, clip_timestamps="0", hallucination_silence_threshold=None,
-            hotwords=o.hotwords,
-        )
-
 
 _ENGINES: dict[tuple[Any, ...], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -287,8 +276,8 @@ _ENGINES_LOCK = threading.Lock()
 def get_engine(settings: Settings) -> Engine:
     """The process-wide engine for these settings: the model is loaded once per process."""
     options = DecodeOptions.from_settings(settings)
-    key = (settings.model, settings.device, settings.device_index, settings.compute_type,
-           settings.cpu_threads, options)
+    key = (settings.model, settings.device, settings.device_index, settings.cpu_threads,
+           options)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:

@@ -1,4 +1,4 @@
-"""Per-recording exports (json, srt, vtt, txt, dialogue) to a local directory or an S3
+"""Per-recording exports (json, words, srt, vtt, txt, dialogue) to a local directory or an S3
 prefix. Export paths come from object keys but can never leave the output location."""
 
 from __future__ import annotations
@@ -14,6 +14,16 @@ from scheduler.sources import parse_s3_uri, safe_relative_path
 
 
 @dataclass(frozen=True)
+class TranscriptWord:
+    """One word as exported (times in the recording)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float | None
+
+
+@dataclass(frozen=True)
 class TranscriptSegment:
     """One segment as exported."""
 
@@ -25,6 +35,7 @@ class TranscriptSegment:
     avg_logprob: float | None
     no_speech_prob: float | None
     language: str | None
+    words: tuple[TranscriptWord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,16 @@ def to_json(t: Transcript) -> str:
     return json.dumps(asdict(t), ensure_ascii=False, indent=2) + "\n"
 
 
+def to_words(t: Transcript) -> str:
+    """Every word in time order with its speaker, channel, times and probability."""
+    words = sorted(({"start": w.start, "end": w.end, "word": w.word.strip(),
+                     "probability": w.probability, "speaker": s.speaker, "channel": s.channel}
+                    for s in t.segments for w in s.words),
+                   key=lambda w: (w["start"], w["channel"]))
+    body = {"recording_id": t.recording_id, "source": t.source, "key": t.key, "words": words}
+    return json.dumps(body, ensure_ascii=False, indent=1) + "\n"
+
+
 def to_srt(t: Transcript) -> str:
     cues = [f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s)}\n"
             for i, s in enumerate(t.segments, 1)]
@@ -85,9 +106,10 @@ def to_dialogue(t: Transcript) -> str:
 
 
 RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "json": to_json, "srt": to_srt, "vtt": to_vtt, "txt": to_txt, "dialogue": to_dialogue,
+    "json": to_json, "words": to_words, "srt": to_srt, "vtt": to_vtt, "txt": to_txt,
+    "dialogue": to_dialogue,
 }
-SUFFIX = {"json": ".json", "srt": ".srt", "vtt": ".vtt", "txt": ".txt",
+SUFFIX = {"json": ".json", "words": ".words.json", "srt": ".srt", "vtt": ".vtt", "txt": ".txt",
           "dialogue": ".dialogue.txt"}
 
 
@@ -133,7 +155,8 @@ def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -
         body = RENDERERS[fmt](t).encode("utf-8")
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body,
-                              ContentType="application/json" if fmt == "json" else "text/plain")
+                              ContentType="application/json" if fmt in ("json", "words")
+                              else "text/plain")
         except Exception as exc:
             raise StorageUnavailableError(f"cannot upload s3://{bucket}/{key}: {exc}") from exc
         written.append(f"s3://{bucket}/{key}")

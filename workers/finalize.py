@@ -15,10 +15,16 @@ from models import Job, JobStatus, Recording, RecordingStatus
 from scheduler.sources import make_s3_client
 from workers import persistence as db
 from workers.engine import DecodeOptions
-from workers.exports import Transcript, TranscriptSegment, write_exports
+from workers.exports import Transcript, TranscriptSegment, TranscriptWord, write_exports
+from workers.segments import SegmentRule
 from workers.vad import VadConfig
 
 log = logging.getLogger(__name__)
+
+
+def segment_rule(settings: Settings) -> SegmentRule:
+    """Where these settings end segments."""
+    return SegmentRule(settings.segment_pause_seconds, settings.segment_max_seconds)
 
 
 def vad_config(settings: Settings) -> VadConfig:
@@ -31,17 +37,20 @@ def vad_config(settings: Settings) -> VadConfig:
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done."""
-    rec, segments = db.load_transcript_rows(factory, recording_id)
+    rec, segments, words = db.load_transcript_rows(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
     language = languages.most_common(1)[0][0] if languages else None
     options = {"decode": DecodeOptions.from_settings(settings).as_dict(),
-               "vad": asdict(vad_config(settings))}
+               "vad": asdict(vad_config(settings)),
+               "segments": asdict(segment_rule(settings))}
     transcript = Transcript(
         recording_id=rec.id, source=rec.source.uri, key=rec.key, duration_s=rec.duration_s,
         channels=rec.channels, language=language,
-        segments=tuple(TranscriptSegment(s.start_s, s.end_s, s.channel, s.speaker, s.text,
-                                         s.avg_logprob, s.no_speech_prob, s.language)
-                       for s in segments),
+        segments=tuple(TranscriptSegment(
+            s.start_s, s.end_s, s.channel, s.speaker, s.text, s.avg_logprob, s.no_speech_prob,
+            s.language, tuple(TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
+                              for w in words.get(s.id, ())))
+            for s in segments),
         options=options)
     written = write_exports(transcript, settings.output, settings.export_formats,
                             lambda: make_s3_client(settings))

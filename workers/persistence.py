@@ -13,7 +13,16 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import CallscribeError, LeaseLostError, PermanentError, RetryableError
-from models import Job, JobStatus, Recording, RecordingStatus, Segment, Window, WindowStatus
+from models import (
+    Job,
+    JobStatus,
+    Recording,
+    RecordingStatus,
+    Segment,
+    TranscriptWord,
+    Window,
+    WindowStatus,
+)
 from models.base import as_utc, utcnow
 from models.state import (
     LEASE_EXPIRED,
@@ -27,6 +36,7 @@ from models.state import (
     recording_failed,
     recording_running,
 )
+from workers.decoding import Word
 from workers.metering import Device, Usage, count_recording, meter_job
 from workers.vad import PackedWindow
 
@@ -51,9 +61,10 @@ class JobSpec:
     attempts: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredSegment:
-    """A segment ready to insert: times absolute in the recording."""
+    """A segment ready to insert: its times and its words' times absolute in the
+    recording."""
 
     channel: int
     speaker: str
@@ -64,9 +75,10 @@ class StoredSegment:
     no_speech_prob: float
     compression_ratio: float
     language: str
+    words: tuple[Word, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredWindow:
     """A window and the segments the model gave for it."""
 
@@ -74,6 +86,7 @@ class StoredWindow:
     window: PackedWindow
     language: str | None
     segments: tuple[StoredSegment, ...]
+    temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,7 @@ def _record_usage(job: Job, result: JobResult) -> None:
 
 def _insert_windows(session: Session, job_id: int, recording_id: int,
                     windows: Sequence[StoredWindow]) -> None:
+    segments: list[StoredSegment] = []
     rows = []
     for item in windows:
         status = WindowStatus.DONE if item.segments else WindowStatus.EMPTY
@@ -205,16 +219,24 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
                         start_s=item.window.start, end_s=item.window.end,
                         speech_s=round(item.window.speech_s, 3),
                         pieces=[list(p) for p in item.window.pieces], status=status,
-                        language=item.language)
+                        language=item.language, temperature=item.temperature)
         session.add(window)
         session.flush()
+        segments += item.segments
         rows += [{"recording_id": recording_id, "job_id": job_id, "window_id": window.id,
                   "channel": s.channel, "speaker": s.speaker, "start_s": s.start_s,
                   "end_s": s.end_s, "text": s.text, "avg_logprob": s.avg_logprob,
                   "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio,
                   "language": s.language} for s in item.segments]
-    if rows:
-        session.execute(insert(Segment), rows)
+    if not rows:
+        return
+    ids = session.scalars(insert(Segment).returning(Segment.id, sort_by_parameter_order=True),
+                          rows).all()
+    words = [{"segment_id": segment_id, "recording_id": recording_id, "channel": s.channel,
+              "start_s": w.start, "end_s": w.end, "word": w.text, "probability": w.probability}
+             for segment_id, s in zip(ids, segments, strict=True) for w in s.words]
+    if words:
+        session.execute(insert(TranscriptWord), words)
 
 
 def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
@@ -299,17 +321,22 @@ def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
                             device=None, failed=True)
 
 
-def load_transcript_rows(factory: sessionmaker[Session],
-                         recording_id: int) -> tuple[Recording, list[Segment]]:
-    """The recording and its segments in time order (for exports)."""
+def load_transcript_rows(factory: sessionmaker[Session], recording_id: int
+                         ) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
+    """The recording, its segments in time order and each segment's words (for exports)."""
     with factory.begin() as session:
         rec = session.get_one(Recording, recording_id)
         _ = rec.source.uri
         segments = list(session.scalars(
             select(Segment).where(Segment.recording_id == recording_id)
             .order_by(Segment.start_s, Segment.channel, Segment.id)))
+        words: dict[int, list[TranscriptWord]] = {}
+        for word in session.scalars(select(TranscriptWord)
+                                    .where(TranscriptWord.recording_id == recording_id)
+                                    .order_by(TranscriptWord.segment_id, TranscriptWord.id)):
+            words.setdefault(word.segment_id, []).append(word)
         session.expunge_all()
-        return rec, segments
+        return rec, segments, words
 
 
 __all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow", "Usage",

@@ -31,9 +31,18 @@ from workers import finalize
 from workers import persistence as db
 from workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
 from workers.batching import BatchedResult, Batcher
-from workers.engine import Engine, WindowInput, get_engine, resolve_device
+from workers.decoding import Decoded
+from workers.engine import (
+    Engine,
+    WindowInput,
+    batch_wait_s,
+    compute_type_for,
+    get_engine,
+    resolve_device,
+)
 from workers.isolation import Slot, SoloGate
 from workers.metering import Device, detect_device, price_per_device_hour
+from workers.segments import SegmentRule, segment_text, split_segments
 from workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
@@ -77,7 +86,7 @@ class WorkerContext:
             if self._batcher is None:
                 engine = self.engine()
                 self._batcher = Batcher(engine, engine.options.batch_size,
-                                        self.settings.batch_wait_ms / 1000)
+                                        batch_wait_s(self.settings))
             return self._batcher
 
     def source(self, uri: str) -> RecordingSource:
@@ -191,25 +200,34 @@ def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> 
 def transcribe_windows(ctx: WorkerContext, job: PreparedJob
                        ) -> tuple[list[db.StoredWindow], float]:
     """Hand every window of the job (all channels) to the process's batcher, which runs them
-    in model batches shared with other jobs; map segment times back to the recording.
-    Returns the windows and the job's share of device seconds."""
+    in model batches shared with other jobs; cut each window's words into segments with
+    times in the recording. Returns the windows and the job's share of device seconds."""
     inputs = [WindowInput((c.channel, i), audio, group=c.channel)
               for c in job.channels for i, (_window, audio) in enumerate(c.windows)]
     result = _wait_for_model(ctx, job, inputs)
     by_key = {r.key: r for r in result.windows}
+    rule = finalize.segment_rule(ctx.settings)
     stored = []
     for work in job.channels:
         for i, (window, _audio) in enumerate(work.windows):
             found = by_key[(work.channel, i)]
-            segments = tuple(
-                db.StoredSegment(work.channel, work.speaker,
-                                 round(window.to_original(s.start), 3),
-                                 round(window.to_original(s.end, is_end=True), 3), s.text,
-                                 s.avg_logprob, s.no_speech_prob, s.compression_ratio,
-                                 found.language)
-                for s in found.segments)
-            stored.append(db.StoredWindow(work.channel, window, found.language, segments))
+            segments = _segments(work, window, found.decoded, found.language, rule)
+            stored.append(db.StoredWindow(channel=work.channel, window=window,
+                                          language=found.language, segments=segments,
+                                          temperature=found.decoded.temperature))
     return stored, result.device_s
+
+
+def _segments(work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str,
+              rule: SegmentRule) -> tuple[db.StoredSegment, ...]:
+    return tuple(
+        db.StoredSegment(channel=work.channel, speaker=work.speaker, start_s=words[0].start,
+                         end_s=words[-1].end, text=segment_text(words),
+                         avg_logprob=decoded.avg_logprob,
+                         no_speech_prob=decoded.no_speech_prob,
+                         compression_ratio=decoded.compression_ratio, language=language,
+                         words=tuple(words))
+        for words in split_segments(window, decoded, rule) if segment_text(words))
 
 
 def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
@@ -254,7 +272,7 @@ def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.Stor
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
     result = db.JobResult(tuple(windows), cut_start, cut_end, usage,
-                          ctx.settings.compute_type, ctx.engine().options.batch_size)
+                          compute_type_for(ctx.settings), ctx.engine().options.batch_size)
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 

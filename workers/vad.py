@@ -22,22 +22,32 @@ class VadConfig:
     pack: bool = True
 
 
-#: Peak level below which audio counts as digital silence (−60 dBFS).
-SILENCE_PEAK = 1e-3
-#: Digital silence at least this long is skipped without running the VAD model on it.
+#: Frame RMS below which audio counts as silence whatever the line's noise (−70 dBFS).
+SILENCE_RMS = 3e-4
+#: A frame this far above the line's noise floor may be speech (12 dB).
+ABOVE_FLOOR = 4.0
+#: The noise floor is never taken above this RMS (−35 dBFS): a line that noisy is all
+#: handed to the VAD model.
+FLOOR_CAP = 0.018 / ABOVE_FLOOR
+#: Quiet stretches at least this long are skipped without running the VAD model on them.
 SKIP_SILENCE_S = 1.0
 _PAD_S = 0.5
 
 
 def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
-    """Sample ranges that are not long stretches of digital silence. In a stereo call each
-    channel is digitally silent while the other party talks, so this roughly halves the
-    audio the VAD model has to look at."""
+    """Sample ranges that are not long stretches of the line's own quiet: digital silence,
+    or the steady noise floor of a leg whose party is not talking (the 10th percentile of
+    20-ms frame levels). In a stereo call each leg is quiet while the other party talks,
+    so this roughly halves the audio the VAD model has to look at. Frames 12 dB above the
+    floor and half a second around them are kept."""
     frame = SAMPLE_RATE // 50  # 20 ms
     usable = audio.size - audio.size % frame
     if usable == 0:
         return [(0, audio.size)] if audio.size else []
-    loud = np.abs(audio[:usable]).reshape(-1, frame).max(axis=1) >= SILENCE_PEAK
+    frames = audio[:usable].reshape(-1, frame).astype(np.float32)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    floor = min(float(np.percentile(rms, 10)), FLOOR_CAP)
+    loud = rms >= max(SILENCE_RMS, floor * ABOVE_FLOOR)
     pad, min_gap = int(_PAD_S * 50), int(SKIP_SILENCE_S * 50)
     regions: list[tuple[int, int]] = []
     for index in np.flatnonzero(loud).tolist():

@@ -1,0 +1,111 @@
+"""A window's words → segments with true times in the recording.
+
+A packed window is several pieces of one channel's speech read as one clip, the silences
+between them left out. Each word is placed in the piece its middle falls in and its times
+are mapped back through that piece, so no word and no segment spans left-out silence. A
+segment ends at every seam between pieces (in a stereo call: where the other party spoke),
+at a pause between words (half as long after a sentence end), and, once long, at a
+sentence or clause end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+
+from workers.decoding import Decoded, Word
+from workers.vad import PackedWindow
+
+#: Word text ending a sentence or clause: where a long segment may end.
+_CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")
+_SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    """Where segments end (recorded with results)."""
+
+    pause_s: float = 0.6
+    max_s: float = 12.0
+
+
+@dataclass(frozen=True)
+class PlacedWord:
+    """A word with its times in the recording and the window piece it belongs to."""
+
+    piece: int
+    word: Word
+
+
+def place_words(window: PackedWindow, words: tuple[Word, ...]) -> list[PlacedWord]:
+    """Map word times (seconds in the window's clip) to the recording, each word kept
+    inside one piece."""
+    bounds = _clip_bounds(window)
+    limit = _longest_word(words)
+    placed = []
+    for index, word in enumerate(words):
+        word = _trim_long(word, words, index, limit)
+        middle = (word.start + word.end) / 2
+        piece = next((p for p, (_a, b) in enumerate(bounds) if middle < b), len(bounds) - 1)
+        clip_start, clip_end = bounds[piece]
+        offset = window.pieces[piece][0] - clip_start
+        start = min(max(word.start, clip_start), clip_end)
+        end = min(max(word.end, start), clip_end)
+        placed.append(PlacedWord(piece, Word(round(start + offset, 3), round(end + offset, 3),
+                                             word.text, word.probability)))
+    return placed
+
+
+def split_segments(window: PackedWindow, decoded: Decoded,
+                   rule: SegmentRule) -> list[list[Word]]:
+    """The window's words, in the recording's time, grouped into segments."""
+    segments: list[list[Word]] = []
+    previous: PlacedWord | None = None
+    for item in place_words(window, decoded.words):
+        if previous is None or _ends_segment(previous, item, segments[-1], rule):
+            segments.append([])
+        segments[-1].append(item.word)
+        previous = item
+    return segments
+
+
+def segment_text(words: list[Word]) -> str:
+    return "".join(w.text for w in words).strip()
+
+
+def _ends_segment(previous: PlacedWord, item: PlacedWord, current: list[Word],
+                  rule: SegmentRule) -> bool:
+    if item.piece != previous.piece:
+        return True
+    pause = item.word.start - previous.word.end
+    said = previous.word.text.rstrip()
+    if pause >= rule.pause_s or (pause >= rule.pause_s / 2 and said.endswith(_SENTENCE_END)):
+        return True
+    long = previous.word.end - current[0].start >= rule.max_s
+    return long and said.endswith(_CLAUSE_END)
+
+
+def _clip_bounds(window: PackedWindow) -> list[tuple[float, float]]:
+    bounds, elapsed = [], 0.0
+    for a, b in window.pieces:
+        bounds.append((elapsed, elapsed + (b - a)))
+        elapsed += b - a
+    return bounds
+
+
+def _longest_word(words: tuple[Word, ...]) -> float:
+    """Twice the median word length (at most 1.4 s): longer words swallowed a pause."""
+    durations = [w.end - w.start for w in words if w.end > w.start]
+    return 2 * min(0.7, median(durations)) if durations else 1.4
+
+
+def _trim_long(word: Word, words: tuple[Word, ...], index: int, limit: float) -> Word:
+    """The alignment stretches a word over a neighbouring pause (the first word of a piece
+    often starts at the piece's padding): cut it to ``limit`` on the pause's side."""
+    if word.end - word.start <= limit:
+        return word
+    gap_before = index == 0 or word.start - words[index - 1].end > 0 or \
+        words[index - 1].text.rstrip().endswith(_CLAUSE_END)
+    if gap_before:
+        return Word(round(word.end - limit, 3), word.end, word.text, word.probability)
+    return Word(word.start, round(word.start + limit, 3), word.text, word.probability)
