@@ -16,9 +16,9 @@ test:
 	$(PY) -m pytest -q
 
 bench:
-	$(PY) bench/throughput.py --calls 8 --minutes 3 --shape tiny --device cpu
+	$(PY) bench/accuracy.py --calls 8 --minutes 3.5
+	$(PY) bench/throughput.py --calls 8 --minutes 3.5 --model tiny.en --beam-size 5
 	$(PY) bench/embedded.py
 
 demo:
-	$(VENV)/bin/callscribe demo ./calls --model-dir ./demo-model
-	$(VENV)/bin/callscribe transcribe ./calls --model ./demo-model --device cpu
+	$(VENV)/bin/callscribe demo ./demo
