@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     TextColumn,
@@ -41,7 +42,7 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        err.print(f"[red]error:[/red] invalid setting {where}: {first['msg']}")
+        err.print(f"[red]error:[/red] invalid setting {escape(where)}: {escape(first['msg'])}")
         raise typer.Exit(2) from None
 
 
@@ -129,13 +130,13 @@ class _Bar:
 
 
 def _fail(exc: CallscribeError) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc.one_line()}", soft_wrap=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(exc.one_line())}", soft_wrap=True, highlight=False)
     raise typer.Exit(2) from None
 
 
 def _print_summary(summary: Any) -> None:
     reg = summary.registration
-    out.print(f"source      {summary.source}")
+    out.print(f"source      {escape(summary.source)}", highlight=False)
     out.print(f"discovered  {reg.discovered} ({reg.new} new, {reg.changed} changed, "
               f"{reg.unchanged} unchanged)")
     out.print(f"done        {summary.done} recordings, "
@@ -145,7 +146,8 @@ def _print_summary(summary: Any) -> None:
               f"{summary.realtime_factor:.1f}x")
     out.print(f"failed      {len(summary.failed)}")
     for failure in summary.failed:
-        out.print(f"  [red]✗[/red] {failure.key}: {failure.reason}", highlight=False)
+        out.print(f"  [red]✗[/red] {escape(failure.key)}: {escape(failure.reason)}",
+                  highlight=False)
 
 
 @app.command()
@@ -174,7 +176,7 @@ def status(
         table.add_row(row.table, row.status, str(row.count), f"{row.audio_hours:.3f}")
     out.print(table)
     for key, reason in snapshot.recent_failures:
-        out.print(f"  [red]✗[/red] {key}: {reason}", highlight=False)
+        out.print(f"  [red]✗[/red] {escape(key)}: {escape(reason)}", highlight=False)
 
 
 def _progress_table(p: Any) -> Table:
@@ -360,7 +362,7 @@ def report(
     result = build_report(factory, by, start, settings.reference_usd_per_audio_hour)  # type: ignore[arg-type]
     if plot_file is not None:
         plot(result, plot_file)
-        err.print(f"wrote {plot_file}")
+        err.print(f"wrote {escape(str(plot_file))}", highlight=False)
     if as_json:
         out.print_json(json.dumps(as_dict(result)))
         return
@@ -375,7 +377,7 @@ def _report_table(result: Any) -> Table:
     for row in (*result.rows, result.total):
         per_hour = row.cost_per_audio_hour
         rtf = row.realtime_factor
-        table.add_row(row.bucket, f"{row.audio_hours:.3f}", f"{row.speech_hours:.3f}",
+        table.add_row(escape(row.bucket), f"{row.audio_hours:.3f}", f"{row.speech_hours:.3f}",
                       f"{row.device_hours:.4f}", f"{row.cost_usd:.4f}",
                       "—" if per_hour is None else f"{per_hour:.4f}",
                       "—" if rtf is None else f"{rtf:.1f}", str(row.recordings_done),
@@ -452,7 +454,8 @@ def demo(
                              output=str(directory / "transcripts"))
         for call in demos.run_real_demo(directory, count or 5, settings, out.print):
             wer = "failed" if call.wer is None else f"WER {call.wer:.1%}"
-            out.print(f"\n[bold]{call.name}[/bold] ({call.layout}, {wer})", highlight=False)
+            out.print(f"\n[bold]{escape(call.name)}[/bold] ({call.layout}, {wer})",
+                      highlight=False)
             out.print(call.dialogue, highlight=False, markup=False)
         from callscribe.testing.realmodels import real_model_dir
 

@@ -108,3 +108,22 @@ def test_demo_transcribes_real_sounding_calls_with_a_real_model(tmp_path: Path) 
     assert "✗ broken.mp3:" in done.stdout
     assert "Agent:" in done.stdout and "Customer:" in done.stdout
     assert (tmp_path / "calls" / "transcripts" / "call_00.wav.words.json").is_file()
+
+
+def test_names_with_rich_markup_are_shown_not_parsed(model_dir: Path, tmp_path: Path) -> None:
+    """A file name is data: `markup[/b]call.wav` and `[red]x[/red].wav` appear as they are
+    in the failure summary and in `status`, and crash neither (issue 10, item 8)."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "[bold]fine[/bold].wav", [Turn(0, "Good morning.")], channels=1)
+    corrupt_text_as_wav(folder / "markup[/b]call.wav")
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    done = _run(["transcribe", str(folder), "--model", str(model_dir), "--device", "cpu",
+                 "--output", str(tmp_path / "out"), "-q"], tmp_path, db)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "✗ markup[/b]call.wav: unreadable audio" in done.stdout
+    assert (tmp_path / "out" / "[bold]fine[/bold].wav.json").is_file()
+    status = _run(["status"], tmp_path, db)
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    assert "markup[/b]call.wav" in status.stdout
