@@ -3,7 +3,10 @@ prefix. Export paths come from object keys but can never leave the output locati
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -136,14 +139,27 @@ def write_exports(t: Transcript, output: str, formats: Sequence[str],
     for fmt in formats:
         path = local_target(Path(output), t.key, fmt)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_text(RENDERERS[fmt](t), encoding="utf-8")
-            tmp.replace(path)
+            _replace_atomically(path, RENDERERS[fmt](t))
         except OSError as exc:
             raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
         written.append(str(path))
     return written
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file of this writer's own beside ``path``, then rename it over
+    ``path``: two finalizers of one recording (a worker and the reconciler) never share a
+    temporary file, and a reader sees the old export or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -> list[str]:
