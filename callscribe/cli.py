@@ -392,28 +392,33 @@ def db_dashboard_user(
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Create (or update) a PostgreSQL login in the read-only ``callscribe_dashboard`` role;
-    the password comes from CALLSCRIBE_DASHBOARD_PASSWORD."""
+    """Create a PostgreSQL login in the read-only ``callscribe_dashboard`` role (or set the
+    password of one that is already a plain dashboard login); the password comes from
+    CALLSCRIBE_DASHBOARD_PASSWORD and reaches the server only as a SCRAM verifier."""
     import os
-    import re
 
-    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
 
     from models.db import make_engine
+    from models.roles import make_dashboard_login
 
     password = os.environ.get("CALLSCRIBE_DASHBOARD_PASSWORD")
-    if not password or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
-        err.print("error: need a lower-case role name and CALLSCRIBE_DASHBOARD_PASSWORD")
+    if not password:
+        err.print("error: set CALLSCRIBE_DASHBOARD_PASSWORD")
         raise typer.Exit(2)
     settings = _settings(config, database_url=database_url)
-    with make_engine(settings.database_url).begin() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"),
-                              {"n": name}).scalar()
-        verb = "ALTER" if exists else "CREATE"
-        quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar()
-        conn.execute(text(f'{verb} ROLE "{name}" LOGIN PASSWORD {quoted}'))
-        conn.execute(text(f'GRANT callscribe_dashboard TO "{name}"'))
-    out.print(f"role {name} can now read the dashboard views")
+    try:
+        with make_engine(settings.database_url).begin() as conn:
+            done = make_dashboard_login(conn, name, password)
+    except CallscribeError as exc:
+        _fail(exc)
+    except SQLAlchemyError as exc:  # the server's own words, never the statement
+        orig = getattr(exc, "orig", None)
+        reason = str(orig).strip().splitlines()[0] if orig else type(exc).__name__
+        err.print(f"error: cannot make role {escape(name)}: {escape(reason)}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"role {escape(name)} {done}: it can now read the dashboard views",
+              highlight=False)
 
 
 @db_app.command("upgrade")

@@ -128,3 +128,56 @@ def test_report_table_and_plot_agree(loaded_pg: str, tmp_path: Path) -> None:
     plain = subprocess.run([sys.executable, "-m", "callscribe", "report", "--by", "source"],
                            env=env, capture_output=True, text=True, timeout=120, check=False)
     assert plain.returncode == 0 and "reference" in plain.stdout
+
+
+def _dashboard_user_cli(name: str, url: str, password: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
+    env.update(CALLSCRIBE_DASHBOARD_PASSWORD=password, COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "callscribe", "db", "dashboard-user", name,
+                           "--database-url", url], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_dashboard_user_never_shows_the_password_nor_takes_over_a_role(
+        pg_admin: Any, pg_url: str) -> None:
+    """Issue 10, item 14: the password reaches the server only as a SCRAM verifier (so it
+    is in no SQL text, no log line, no error message), and an existing role that is not a
+    plain dashboard login (the application's own, one that owns objects) is refused."""
+    from models.db import upgrade
+    from models.roles import scram_verifier
+
+    upgrade(pg_url)
+    secret = f"S3cret-{uuid.uuid4().hex}"
+    name = f"dash_{uuid.uuid4().hex[:8]}"
+    owner = f"owner_{uuid.uuid4().hex[:8]}"
+    with pg_admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{owner}" LOGIN')
+        cur.execute(f'CREATE TABLE "{owner}_t" (x int)')
+        cur.execute(f'ALTER TABLE "{owner}_t" OWNER TO "{owner}"')
+    try:
+        made = _dashboard_user_cli(name, pg_url, secret)
+        assert made.returncode == 0 and "created" in made.stdout, made.stderr
+        again = _dashboard_user_cli(name, pg_url, secret + "2")
+        assert again.returncode == 0 and "updated" in again.stdout, again.stderr
+        with pg_admin.cursor() as cur:
+            cur.execute("SELECT rolpassword, pg_has_role(oid, 'callscribe_dashboard', 'MEMBER')"
+                        " FROM pg_authid WHERE rolname = %s", (name,))
+            stored, member = cur.fetchone()
+        assert member and stored.startswith("SCRAM-SHA-256$4096:")
+        import base64
+
+        salt = base64.b64decode(stored.split("$")[1].split(":")[1])  # SCRAM-SHA-256$4096:salt$…
+        assert stored == scram_verifier(secret + "2", salt)
+        for taken in ("postgres", owner):
+            refused = _dashboard_user_cli(taken, pg_url, secret)
+            assert refused.returncode == 2 and "not a plain dashboard login" in refused.stderr
+        failed = _dashboard_user_cli("pg_reserved", pg_url, secret)  # server-side refusal
+        assert failed.returncode == 2
+        for result in (made, again, refused, failed):
+            assert secret not in result.stdout + result.stderr
+            assert "Traceback" not in result.stderr
+    finally:
+        with pg_admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{name}"')
+            cur.execute(f'DROP TABLE IF EXISTS "{owner}_t"')
+            cur.execute(f'DROP ROLE IF EXISTS "{owner}"')
