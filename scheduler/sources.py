@@ -107,13 +107,17 @@ class LocalSource:
 
 
 class S3Source:
-    """``s3://bucket/prefix``, listed with a paginator (1,000 keys a page)."""
+    """``s3://bucket/prefix``, listed with a paginator (1,000 keys a page). The prefix is a
+    folder, with or without its trailing slash: ``s3://b/calls`` lists ``calls/…``, never
+    ``calls-old/…`` or ``calls2/…``. A recording's key is the object key with exactly that
+    folder taken off, so two objects never share a key (``calls//a.wav`` keeps its slash)."""
 
     kind = SourceKind.S3
 
     def __init__(self, bucket: str, prefix: str, include: Sequence[str], client: Any) -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.uri = f"s3://{bucket}/{prefix}"
         self.include = tuple(include)
         self.client = client
@@ -121,7 +125,7 @@ class S3Source:
     def list(self) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.folder):
                 for item in page.get("Contents", []):
                     info = self._info(item)
                     if info is not None:
@@ -131,7 +135,9 @@ class S3Source:
 
     def _info(self, item: dict[str, Any]) -> ObjectInfo | None:
         full_key: str = item["Key"]
-        key = full_key[len(self.prefix):].lstrip("/")
+        if not full_key.startswith(self.folder):  # not ours (a listing never gives these)
+            return None
+        key = full_key[len(self.folder):]
         if not key or full_key.endswith("/") or not matches(PurePosixPath(key).name, self.include):
             return None
         return ObjectInfo(
@@ -154,9 +160,7 @@ class S3Source:
         return dest
 
     def _object_key(self, key: str) -> str:
-        if not self.prefix or self.prefix.endswith("/"):
-            return self.prefix + key
-        return self.prefix + "/" + key
+        return self.folder + key
 
     def probe_url(self, key: str, uri: str | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": self._object_key(key)}

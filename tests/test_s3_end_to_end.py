@@ -70,3 +70,24 @@ def test_s3_object_deleted_after_listing_fails_alone(
     assert recs["gone.wav"].status == RecordingStatus.FAILED
     assert recs["gone.wav"].error == (
         f"s3://{s3.bucket_name}/calls/gone.wav no longer exists")
+
+
+def test_a_prefix_without_slash_is_a_folder(s3: Any, s3_settings: dict[str, Any],
+                                            make_settings: Callable[..., Settings],
+                                            tmp_path: Path) -> None:
+    """Issue 10, item 4: `s3://bucket/calls` is the folder `calls/`: `calls-old/…` and
+    `calls2/…` are not listed, and `calls/2/a.wav` and `calls2/a.wav`, or `calls//c.wav`
+    and `calls/c.wav`, cannot collide into one key (that aborted the ingest)."""
+    a = make_call(tmp_path / "a.wav", [Turn(0, "Thank you for calling.")], channels=1)
+    keys = {"calls/2/a.wav": a.path, "calls2/a.wav": a.path, "calls-old/x.wav": a.path,
+            "calls//c.wav": a.path, "calls/c.wav": a.path}
+    _upload(s3, tmp_path, keys)
+    settings = make_settings(f"sqlite:///{tmp_path / 'cs.db'}", output=str(tmp_path / "out"),
+                             **s3_settings)
+    summary = transcribe_source(settings, f"s3://{s3.bucket_name}/calls")
+    assert summary.done == 3 and not summary.failed, summary.failed
+    recs = recordings_by_key(settings.database_url)
+    assert sorted(recs) == ["/c.wav", "2/a.wav", "c.wav"]
+    assert {r.uri for r in recs.values()} == {
+        f"s3://{s3.bucket_name}/calls/2/a.wav", f"s3://{s3.bucket_name}/calls//c.wav",
+        f"s3://{s3.bucket_name}/calls/c.wav"}
