@@ -96,6 +96,8 @@ def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
 
     def one(job: QueuedJob) -> None:
         run_job(ctx, job.job_id)
+        if job_status(ctx.factory, job.job_id) == JobStatus.QUEUED:
+            return  # a retryable failure: it runs again in the next round
         with lock:
             left[job.recording_id] -= 1
             progress.advance(job.audio_seconds, left[job.recording_id] == 0)
@@ -108,6 +110,26 @@ def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def job_status(factory: sessionmaker[Session], job_id: int) -> JobStatus | None:
+    with factory.begin() as session:
+        return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None:
+    """Run again, after ``retry_delay_s``, the jobs a retryable error put back in the queue,
+    until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
+    recording fail with the reason (the embedded run never ends with work left queued)."""
+    from workers.engine import jobs_in_flight
+
+    settings = ctx.settings
+    for _ in range(settings.max_attempts):
+        again = queued_jobs(ctx.factory, source_id)
+        if not again:
+            return
+        time.sleep(settings.retry_delay_s)
+        execute(ctx, again, progress, in_flight=jobs_in_flight(settings))
 
 
 def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
@@ -145,6 +167,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
     execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings))
+    retry_queued(ctx, source_id, progress)
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
     return summarize(factory, source_id, source.uri, found.registration, processed,

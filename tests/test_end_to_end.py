@@ -269,3 +269,38 @@ def test_alternating_turns_are_packed_into_few_windows(
     spoken = pieces_of(db_url, "call.wav")
     for span in call.speech:
         assert len(covering(spoken, span.channel, span.start, span.end)) == 1, span
+
+
+def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10, item 6: a retryable error (storage briefly away) is retried within the
+    run; one that persists fails its recording after max_attempts with the reason. Nothing
+    is left queued or running, and the summary (so the exit code) says what failed."""
+    from callscribe.errors import StorageUnavailableError
+    from workers import pipeline
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name in ("flaky.wav", "down.wav", "fine.wav"):
+        make_call(folder / name, [Turn(0, "Thank you for calling.")], channels=1)
+    real, seen = pipeline.load_audio, {"flaky.wav": 0}
+
+    def load_audio(ctx: Any, spec: Any, workdir: Path) -> Any:
+        if spec.key == "down.wav" or (spec.key == "flaky.wav" and not seen["flaky.wav"]):
+            seen["flaky.wav"] += spec.key == "flaky.wav"
+            raise StorageUnavailableError("the share is not mounted")
+        return real(ctx, spec, workdir)
+
+    monkeypatch.setattr(pipeline, "load_audio", load_audio)
+    settings = make_settings(db_url, retry_delay_s=0, max_attempts=3)
+    summary = transcribe_source(settings, str(folder))
+    assert summary.done == 2
+    assert [(f.key, f.reason) for f in summary.failed] == [
+        ("down.wav", "gave up after 3 attempts: the share is not mounted")]
+    recs = recordings_by_key(db_url)
+    assert {k: r.status for k, r in recs.items()} == {
+        "flaky.wav": RecordingStatus.DONE, "down.wav": RecordingStatus.FAILED,
+        "fine.wav": RecordingStatus.DONE}
+    statuses = {j[5] for j in rows(db_url)["jobs"]}
+    assert statuses <= {"done", "failed"}, statuses
