@@ -181,7 +181,7 @@ def _locked_job(session: Session, job_id: int) -> Job | None:
 def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
                  result: JobResult) -> bool:
     """Replace the job's windows and segments with ``result`` and mark it done, atomically.
-    Returns True when this was the recording's last unfinished job."""
+    Returns True when, once committed, no job of the recording is left unfinished."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
         if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
@@ -193,11 +193,19 @@ def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
         _record_usage(job, result)
         job_done(job, result.usage.device_s, result.usage.speech_s)
         meter_job(session, result.usage)
-        session.flush()
+    return recording_complete(factory, spec.recording_id)
+
+
+def recording_complete(factory: sessionmaker[Session], recording_id: int) -> bool:
+    """Whether every job of the recording is done, read after this job's results are
+    committed: two workers committing a recording's last two jobs at once each see the
+    other's work (read inside their own transactions, each saw the other unfinished and the
+    recording was never finalized). Both may see it complete; finalizing is idempotent."""
+    with factory.begin() as session:
         open_jobs = session.scalar(
-            select(Job.id).where(Job.recording_id == spec.recording_id,
+            select(Job.id).where(Job.recording_id == recording_id,
                                  Job.status != JobStatus.DONE).limit(1))
-        return open_jobs is None
+    return open_jobs is None
 
 
 def _record_usage(job: Job, result: JobResult) -> None:

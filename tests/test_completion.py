@@ -1,0 +1,70 @@
+"""A recording's last two jobs finishing at the same moment on two workers: the recording
+is finalized (issue 10, item 10: each saw the other unfinished and it stayed running)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, make_call
+from models.base import utcnow
+from scheduler.ingest import discover, open_database
+from scheduler.sources import open_source
+from workers import persistence as db
+from workers.metering import Device, Usage
+
+
+@pytest.mark.postgres
+def test_last_two_jobs_committing_together_complete_the_recording(
+        pg_url: str, make_settings: Callable[..., Settings], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "long.wav", [Turn(0, "Thank you for calling."), Turn(0, seconds=50.0),
+                                    Turn(0, "Goodbye.")], channels=1)
+    settings = make_settings(pg_url, job_max_seconds=40.0)
+    factory = open_database(settings)
+    found = discover(settings, factory, open_source(str(folder), settings))
+    specs = [db.claim_job(factory, job_id, f"worker-{i}", 60, 3)
+             for i, job_id in enumerate(_job_ids(factory, found.registration.source_id))]
+    assert len(specs) == 2 and all(specs)
+    both_written = threading.Barrier(2, timeout=20)
+    real_meter = db.meter_job
+
+    def meter_then_wait(session: Any, usage: Usage) -> None:
+        real_meter(session, usage)
+        session.flush()
+        both_written.wait()  # both jobs are done in their open transactions, neither committed
+
+    monkeypatch.setattr(db, "meter_job", meter_then_wait)
+    complete: list[bool] = []
+
+    def store(i: int, spec: db.JobSpec) -> None:
+        device = Device("cpu", f"cpu-{i}", "host")  # own cost rows: no lock orders the two
+        usage = Usage(spec.job_id, spec.source_id, "m", device, f"worker-{i}", 40.0, 5.0, 1.0,
+                      utcnow(), 0.1)
+        result = db.JobResult((), spec.start_s, spec.end_s, usage, "int8", 8)
+        complete.append(db.store_result(factory, spec, f"worker-{i}", result))
+
+    threads = [threading.Thread(target=store, args=(i, s)) for i, s in enumerate(specs)
+               if s is not None]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(complete) == 2 and any(complete), complete
+
+
+def _job_ids(factory: Any, source_id: int) -> list[int]:
+    from sqlalchemy import select
+
+    from models import Job, Recording
+
+    with factory.begin() as session:
+        return list(session.scalars(select(Job.id).join(Recording)
+                                    .where(Recording.source_id == source_id).order_by(Job.seq)))
