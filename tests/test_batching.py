@@ -277,8 +277,9 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     ctx = WorkerContext(settings, factory)
     with factory.begin() as session:
         job_id = session.scalars(select(Job.id)).one()
-    assert persistence.claim_job(factory, job_id, ctx.worker_id, 1.0, 3) is not None
-    beat = Heartbeat(ctx, job_id).start()
+    spec = persistence.claim_job(factory, job_id, ctx.worker_id, 1.0, 3)
+    assert spec is not None
+    beat = Heartbeat(ctx, job_id, spec.attempts).start()
 
     def lease() -> float:
         with factory.begin() as session:

@@ -68,3 +68,40 @@ def _job_ids(factory: Any, source_id: int) -> list[int]:
     with factory.begin() as session:
         return list(session.scalars(select(Job.id).join(Recording)
                                     .where(Recording.source_id == source_id).order_by(Job.seq)))
+
+
+def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
+        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """Issue 10, item 9: on a threads pool one process (one worker id) re-claims a job whose
+    lease lapsed; the first attempt, still running somewhere, then fails. Its failure, its
+    results and its heartbeat must not touch attempt 2."""
+    from sqlalchemy import update
+
+    from callscribe.errors import BadAudioError, LeaseLostError
+    from models import Job, JobStatus, Recording, RecordingStatus
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Thank you for calling.")], channels=1)
+    settings = make_settings(db_url)
+    factory = open_database(settings)
+    found = discover(settings, factory, open_source(str(folder), settings))
+    (job_id,) = _job_ids(factory, found.registration.source_id)
+    first = db.claim_job(factory, job_id, "host:1", 60, 3)
+    with factory.begin() as session:  # its lease lapses (the attempt hangs)
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
+    second = db.claim_job(factory, job_id, "host:1", 60, 3)
+    assert first is not None and second is not None and second.attempts == first.attempts + 1
+    assert db.record_failure(factory, first, "host:1", BadAudioError("late"), 3) is None
+    assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
+    usage = Usage(job_id, first.source_id, "m", Device("cpu", "c", "h"), "host:1", 1.0, 1.0,
+                  1.0, utcnow(), 0.1)
+    with pytest.raises(LeaseLostError):
+        db.store_result(factory, first, "host:1", db.JobResult((), 0.0, 1.0, usage, "int8", 8))
+    with factory.begin() as session:
+        job = session.get_one(Job, job_id)
+        assert (job.status, job.attempts, job.error) == (JobStatus.RUNNING, 2, None)
+        assert session.get_one(Recording, job.recording_id).status == RecordingStatus.RUNNING
+    assert db.heartbeat(factory, job_id, "host:1", second.attempts, 60)
+    assert db.store_result(factory, second, "host:1",
+                           db.JobResult((), 0.0, 1.0, usage, "int8", 8))

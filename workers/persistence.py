@@ -162,13 +162,13 @@ def _lapsed(lease_expires_at: datetime | None) -> bool:
     return lease_expires_at is None or as_utc(lease_expires_at) < utcnow()
 
 
-def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,
+def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str, attempt: int,
               lease_s: float) -> bool:
-    """Renew the lease of a job this worker runs; False if it is no longer ours."""
+    """Renew the lease of the attempt this worker runs; False if it is no longer ours."""
     now = utcnow()
     with factory.begin() as session:
         result = session.execute(
-            update(Job).where(Job.id == job_id, Job.worker == worker,
+            update(Job).where(Job.id == job_id, Job.worker == worker, Job.attempts == attempt,
                               Job.status == JobStatus.RUNNING)
             .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s)))
         return bool(getattr(result, "rowcount", 0))
@@ -178,14 +178,24 @@ def _locked_job(session: Session, job_id: int) -> Job | None:
     return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
 
 
+def _held(job: Job | None, spec: JobSpec, worker: str) -> bool:
+    """Whether the job is still running as the attempt ``spec`` claimed: the same worker
+    and the same attempt number. On a threads pool one process (one worker id) can claim a
+    job again after its lease lapsed, so the worker id alone cannot tell a stale attempt
+    from the current one; every write is fenced by both."""
+    return (job is not None and job.status == JobStatus.RUNNING and job.worker == worker
+            and job.attempts == spec.attempts)
+
+
 def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
                  result: JobResult) -> bool:
     """Replace the job's windows and segments with ``result`` and mark it done, atomically.
     Returns True when, once committed, no job of the recording is left unfinished."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
-        if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
-            raise LeaseLostError(f"job {spec.job_id} is no longer held by {worker}")
+        if job is None or not _held(job, spec, worker):
+            raise LeaseLostError(f"job {spec.job_id} attempt {spec.attempts} is no longer "
+                                 f"held by {worker}")
         session.execute(delete(Segment).where(Segment.job_id == job.id))
         session.execute(delete(Window).where(Window.job_id == job.id))
         _insert_windows(session, job.id, spec.recording_id, result.windows)
@@ -255,7 +265,7 @@ def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
     retryable = not _is_permanent(exc)
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
-        if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
+        if job is None or not _held(job, spec, worker):
             return None
         if retryable and job.attempts < max_attempts:
             job_retry(job, reason)

@@ -100,9 +100,10 @@ class Heartbeat:
     """Renews a claimed job's lease on a thread until stopped, so a long job keeps it and a
     dead worker loses it within ``lease_seconds``."""
 
-    def __init__(self, ctx: WorkerContext, job_id: int) -> None:
+    def __init__(self, ctx: WorkerContext, job_id: int, attempt: int) -> None:
         self.ctx = ctx
         self.job_id = job_id
+        self.attempt = attempt
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}",
@@ -125,7 +126,7 @@ class Heartbeat:
                 return
             try:
                 if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
-                                    s.lease_seconds):
+                                    self.attempt, s.lease_seconds):
                     self.lost = True
                     log.warning("job %s: lease lost to another worker", self.job_id)
                     return
@@ -312,7 +313,7 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     if claimed is None:
         return None
     spec, slot = claimed
-    beat = Heartbeat(ctx, spec.job_id).start()
+    beat = Heartbeat(ctx, spec.job_id, spec.attempts).start()
     began = time.perf_counter()
     try:
         with ctx.batcher().preparing(), \
