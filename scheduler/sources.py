@@ -91,8 +91,15 @@ class LocalSource:
         return ObjectInfo(key=key, uri=path.as_uri(), size=stat.st_size, etag=None, mtime=mtime)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / safe_relative_path(key)).resolve()
-        if not path.is_relative_to(self.root):
+        """The file a key names, exactly: the key is the listed path relative to the root,
+        and a name with a backslash, a newline or trailing spaces is read as it is (a
+        sanitised name could be another recording's file). A key that climbs out of the root
+        is refused."""
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise RecordingMissingError(f"key {key!r} points outside the source directory")
+        path = self.root.joinpath(*parts)
+        if not path.resolve().is_relative_to(self.root):
             raise RecordingMissingError(f"key {key!r} points outside the source directory")
         return path
 

@@ -78,3 +78,27 @@ def test_s3_listing_of_missing_bucket_is_a_source_error(s3_settings: dict[str, A
     source = open_source("s3://no-such-bucket-here/x", Settings(**s3_settings))
     with pytest.raises(SourceError):
         list(source.list())
+
+
+def test_a_local_file_is_read_by_its_exact_name(tmp_path: Path) -> None:
+    """Issue 10, item 2: `sub\\a.wav` (a backslash in the name) is not `sub/a.wav`, and
+    `x\\ny.wav` (a newline) is not `x_y.wav`: each key reads its own file."""
+    from callscribe.testing.audio import silence
+
+
+    root = tmp_path / "calls"
+    (root / "sub").mkdir(parents=True)
+    names = {"sub/a.wav": 1.0, "sub\\a.wav": 2.0, "x\ny.wav": 3.0, "x_y.wav": 4.0,
+             "trailing .wav ": 5.0}
+    for name, seconds in names.items():
+        silence(root / name, seconds)
+    source = LocalSource(root, ["*.wav", "*.wav "])
+    keys = sorted(info.key for info in source.list())
+    assert keys == sorted(names)
+    for key, seconds in names.items():  # each file has its own length
+        path = source.fetch(key, tmp_path)
+        assert path.stat().st_size == 44 + round(seconds * 16000) * 2
+        assert path.name == key.rsplit("/", 1)[-1]
+    for bad in ("../calls/x_y.wav", "sub/../x_y.wav", "/etc/passwd", "sub//a.wav"):
+        with pytest.raises(RecordingMissingError):
+            source.fetch(bad, tmp_path)
