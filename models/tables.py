@@ -81,6 +81,7 @@ class Recording(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "key"),
         Index("ix_recordings_status", "status"),
+        Index("ix_recordings_export_name", "export_name", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -102,6 +103,9 @@ class Recording(Base):
     error: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    export_name: Mapped[str | None] = mapped_column(Text)
+    """Path of the recording's exports under the output, without the format suffix; unique,
+    so no two recordings' exports overwrite each other."""
     discovered_at: Mapped[datetime] = _ts(default=utcnow)
     updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)

@@ -304,3 +304,41 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
         "fine.wav": RecordingStatus.DONE}
     statuses = {j[5] for j in rows(db_url)["jobs"]}
     assert statuses <= {"done", "failed"}, statuses
+
+
+def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFactory,
+                                        tmp_path: Path) -> None:
+    """Issue 10, item 3: keys that sanitise alike (`sub/a.wav`, `sub\\a.wav`), the same key
+    in two sources into one output, and a 236-character name: every done recording has its
+    own complete export set, named in the database, inside the output."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    (first / "sub").mkdir(parents=True)
+    second.mkdir()
+    long_name = "x" * 232 + ".wav"
+    for folder, name, text in [(first, "sub/a.wav", "Hello from a."),
+                               (first, "sub\\a.wav", "Hello from the backslash."),
+                               (first, long_name, "A very long name."),
+                               (first, "same.wav", "First source."),
+                               (second, "same.wav", "Second source.")]:
+        make_call(folder / name, [Turn(0, text)], channels=1)
+    out = tmp_path / "out"
+    settings = make_settings(db_url, output=str(out))
+    assert transcribe_source(settings, str(first)).done == 4
+    assert transcribe_source(settings, str(second)).done == 1
+    factory = open_database(settings)
+    from sqlalchemy import select
+
+    from models import Recording
+
+    with factory.begin() as session:
+        names = {uri: name for uri, name in
+                 session.execute(select(Recording.uri, Recording.export_name))}
+    assert len(names) == 5 and len(set(names.values())) == 5 and all(names.values())
+    for name in names.values():
+        for suffix in (".json", ".words.json", ".srt", ".vtt", ".txt", ".dialogue.txt"):
+            path = out / f"{name}{suffix}"
+            assert path.is_file() and path.resolve().is_relative_to(out.resolve()), path
+    exported = [p for p in out.rglob("*.json") if not p.name.endswith(".words.json")]
+    assert len(exported) == 5
+    keys = {json.loads(p.read_text())["key"] for p in exported}
+    assert keys == {"sub/a.wav", "sub\\a.wav", long_name, "same.wav"}

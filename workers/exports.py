@@ -4,6 +4,7 @@ prefix. Export paths come from object keys but can never leave the output locati
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -53,6 +54,12 @@ class Transcript:
     language: str | None
     segments: tuple[TranscriptSegment, ...]
     options: dict[str, Any]
+    export_name: str = ""
+    """Where its exports go under the output (unique per recording); the key if empty."""
+
+    @property
+    def export_base(self) -> str:
+        return self.export_name or self.key
 
 
 def _clock(seconds: float, sep: str) -> str:
@@ -116,17 +123,40 @@ SUFFIX = {"json": ".json", "words": ".words.json", "srt": ".srt", "vtt": ".vtt",
           "dialogue": ".dialogue.txt"}
 
 
-def export_name(key: str, fmt: str) -> str:
-    """Relative export path for an object key: the key made safe, plus a suffix."""
-    return f"{safe_relative_path(key).as_posix()}{SUFFIX[fmt]}"
+#: A path component of an export name is cut to this many bytes (file systems allow 255,
+#: and the suffixes and the hash need room).
+MAX_NAME_BYTES = 180
 
 
-def local_target(root: Path, key: str, fmt: str) -> Path:
+def export_names(key: str, source_uri: str) -> list[str]:
+    """Candidate export names (relative paths without the format suffix) for a recording,
+    best first: the key made safe and short enough, when that changed nothing; then always
+    the same with a short hash of (source, key), which no other recording has."""
+    parts = [_shorten(part) for part in safe_relative_path(key).parts]
+    plain = "/".join(parts)
+    digest = hashlib.sha256(f"{source_uri}\0{key}".encode()).hexdigest()[:10]
+    hashed = f"{plain}~{digest}"
+    return [plain, hashed] if plain == key else [hashed]
+
+
+def _shorten(part: str) -> str:
+    data = part.encode("utf-8")
+    if len(data) <= MAX_NAME_BYTES:
+        return part
+    return data[:MAX_NAME_BYTES].decode("utf-8", errors="ignore")
+
+
+def export_path(name: str, fmt: str) -> str:
+    """Relative path of one export: the recording's export name plus the format's suffix."""
+    return f"{safe_relative_path(name).as_posix()}{SUFFIX[fmt]}"
+
+
+def local_target(root: Path, name: str, fmt: str) -> Path:
     """Where a local export goes; guaranteed to be inside ``root``."""
     base = root.resolve()
-    path = (base / export_name(key, fmt)).resolve()
+    path = (base / export_path(name, fmt)).resolve()
     if not path.is_relative_to(base):  # cannot happen after safe_relative_path; belt and braces
-        raise ValueError(f"export path for {key!r} escapes {base}")
+        raise ValueError(f"export path for {name!r} escapes {base}")
     return path
 
 
@@ -137,7 +167,7 @@ def write_exports(t: Transcript, output: str, formats: Sequence[str],
         return _write_s3(t, output, formats, s3_client())
     written = []
     for fmt in formats:
-        path = local_target(Path(output), t.key, fmt)
+        path = local_target(Path(output), t.export_base, fmt)
         try:
             _replace_atomically(path, RENDERERS[fmt](t))
         except OSError as exc:
@@ -167,7 +197,8 @@ def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -
     prefix = prefix.rstrip("/")
     written = []
     for fmt in formats:
-        key = f"{prefix}/{export_name(t.key, fmt)}" if prefix else export_name(t.key, fmt)
+        name = export_path(t.export_base, fmt)
+        key = f"{prefix}/{name}" if prefix else name
         body = RENDERERS[fmt](t).encode("utf-8")
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body,

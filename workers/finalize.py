@@ -15,7 +15,13 @@ from models import Job, JobStatus, Recording, RecordingStatus
 from scheduler.sources import make_s3_client
 from workers import persistence as db
 from workers.engine import DecodeOptions
-from workers.exports import Transcript, TranscriptSegment, TranscriptWord, write_exports
+from workers.exports import (
+    Transcript,
+    TranscriptSegment,
+    TranscriptWord,
+    export_names,
+    write_exports,
+)
 from workers.segments import SegmentRule
 from workers.vad import VadConfig
 
@@ -51,7 +57,8 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
             s.language, tuple(TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
                               for w in words.get(s.id, ())))
             for s in segments),
-        options=options)
+        options=options,
+        export_name=db.claim_export_name(factory, rec.id, export_names(rec.key, rec.source.uri)))
     written = write_exports(transcript, settings.output, settings.export_formats,
                             lambda: make_s3_client(settings))
     db.mark_recording_done(factory, recording_id, language,

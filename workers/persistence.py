@@ -12,7 +12,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import CallscribeError, LeaseLostError, PermanentError, RetryableError
+from callscribe.errors import (
+    CallscribeError,
+    LeaseLostError,
+    PermanentError,
+    RetryableError,
+    StorageUnavailableError,
+)
 from models import (
     Job,
     JobStatus,
@@ -308,6 +314,27 @@ def _one_line(exc: BaseException) -> str:
         return "exceeded the task's soft time limit"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
+
+
+def claim_export_name(factory: sessionmaker[Session], recording_id: int,
+                      candidates: Sequence[str]) -> str:
+    """The recording's export name: the one it has, else the first candidate no other
+    recording holds (``recordings.export_name`` is unique, so two finalizers of two
+    recordings whose keys look alike cannot both take one name)."""
+    from sqlalchemy.exc import IntegrityError
+
+    for name in candidates:
+        try:
+            with factory.begin() as session:
+                rec = session.scalars(select(Recording).where(Recording.id == recording_id)
+                                      .with_for_update()).one()
+                if rec.export_name:
+                    return rec.export_name
+                rec.export_name = name
+            return name
+        except IntegrityError:
+            continue
+    raise StorageUnavailableError(f"no free export name for recording {recording_id}")
 
 
 def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
