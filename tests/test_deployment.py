@@ -47,3 +47,15 @@ def test_grafana_is_provisioned_with_the_read_only_login() -> None:
 def test_no_secret_literals_in_worker_env() -> None:
     env = _compose()["services"]["worker"]["environment"]
     assert env["CALLSCRIBE_AWS_SECRET_ACCESS_KEY"].startswith("${")
+
+
+def test_redis_requires_a_password_everywhere() -> None:
+    """Issue 10, item 12: the queue is an authority over workers; compose refuses to start
+    without REDIS_PASSWORD and every client authenticates."""
+    compose = _compose()
+    redis = compose["services"]["redis"]
+    assert "--requirepass ${REDIS_PASSWORD:?set REDIS_PASSWORD}" in " ".join(redis["command"])
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    broker = compose["services"]["worker"]["environment"]["CALLSCRIBE_BROKER_URL"]
+    assert broker.startswith("redis://:${REDIS_PASSWORD:?")
+    assert "redis://:${REDIS_PASSWORD:?" in " ".join(compose["services"]["flower"]["command"])

@@ -81,3 +81,33 @@ def test_two_schedulers_at_once_enqueue_each_job_once(
                  CeleryEnqueuer(make_celery(settings), settings.queue))
     assert again.result is not None and again.result.jobs_enqueued == 0
     assert redis_db.llen(settings.queue) == 12
+
+
+def test_a_forged_scan_of_an_unscheduled_path_is_refused(
+        pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings],
+        tmp_path: Path) -> None:
+    """Issue 10, item 12: the scan task scans only the sources the worker's own settings
+    schedule; a message naming any other path (anything the worker can read) is refused
+    and registers nothing. A scheduled source still scans."""
+    from sqlalchemy import func, select
+
+    from models import Recording
+    from workers.celery_app import SCAN_TASK
+    from workers.tasks import register_tasks
+
+    scheduled, secret = tmp_path / "calls", tmp_path / "private"
+    for folder in (scheduled, secret):
+        folder.mkdir()
+        make_call(folder / "a.wav", [Turn(0, "Hello.")], channels=1)
+    settings = make_settings(pg_url, broker_url="redis://127.0.0.1:6379/14",
+                             schedules={str(scheduled): "0 2 * * *"})
+    app = make_celery(settings)
+    register_tasks(app, settings)
+    refused = app.tasks[SCAN_TASK](str(secret))
+    assert refused == {"source": str(secret), "refused": "not a configured schedule"}
+    factory = open_database(settings)
+    with factory.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Recording)) == 0
+    done = app.tasks[SCAN_TASK](str(scheduled))
+    assert done.get("jobs_enqueued") == 1, done
+    assert redis_db.llen(settings.queue) == 1

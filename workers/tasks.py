@@ -146,6 +146,9 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
         from scheduler.enqueue import CeleryEnqueuer
         from scheduler.nightly import scan
 
+        if source_uri not in settings.schedules:  # a message is no authority over paths
+            log.warning("scan of an unscheduled source refused: %r", source_uri[:200])
+            return {"source": source_uri, "refused": "not a configured schedule"}
         ctx = worker_context(settings)
         outcome = scan(settings, ctx.factory, source_uri, CeleryEnqueuer(app, settings.queue))
         if outcome.result is None:
