@@ -17,7 +17,6 @@ hold music or silence, the worst turn's word recall, repetition loops, and RTFx.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import write_results
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
@@ -204,14 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
             "model": args.model, "compute_type": "int8", "cpu_threads": cpu_threads(settings),
             "beam_size": args.beam_size, "batch_size": args.batch_size, "seed": args.seed}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"accuracy-{Path(args.model).name}"
     record = {**meta, "scores": [asdict(s) for s in scores], "ratios": ratios}
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
-    table = markdown(meta, scores, ratios)
-    (args.out / f"{stem}.md").write_text(table)
-    print()
-    print(table)
+    write_results(args.out, f"accuracy-{Path(args.model).name}", record,
+                  markdown(meta, scores, ratios))
     return 0
 
 

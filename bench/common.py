@@ -53,6 +53,18 @@ def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],
     return total
 
 
+def write_results(out: Path, stem: str, record: dict[str, Any], table: str) -> None:
+    """A benchmark's figures as ``<stem>.json`` and ``<stem>.md`` under ``out``, and the
+    table on stdout."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table)
+    print()
+    print(table)
+
+
 def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = None,
                    vad_seconds: list[float] | None = None) -> list[WindowInput]:
     """Every window of the corpus, cut exactly as the workers cut them. The seconds spent

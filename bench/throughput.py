@@ -26,7 +26,6 @@ and a markdown table. ``--sweep 8,16,32,64,128`` also runs ``c`` at each batch s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -40,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from common import make_corpus
+from common import make_corpus, write_results
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
@@ -273,14 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             "device": args.device,
             "device_name": _device_name(args.device), "compute_type": compute,
             "beam_size": args.beam_size, "in_flight": args.in_flight}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"throughput-{args.device}-{Path(args.model or args.shape).name}"
     record = {**meta, "results": [asdict(r) for r in results], "ratios": ratios}
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
-    table = markdown(meta, results, ratios)
-    (args.out / f"{stem}.md").write_text(table)
-    print()
-    print(table)
+    write_results(args.out, f"throughput-{args.device}-{Path(args.model or args.shape).name}",
+                  record, markdown(meta, results, ratios))
     return 0
 
 

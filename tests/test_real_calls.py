@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from test_testing_audio import audio_stream as probe
+from test_testing_audio import decode
 
 from callscribe.testing.calls import (
     RealCall,
@@ -44,28 +45,6 @@ FLOOR = 0.01 * 32768  # RMS above the -45 dBFS line noise but far below speech
 SEED = 7
 
 # ----------------------------------------------------------------- helpers
-
-
-def probe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-        capture_output=True,
-        check=True,
-    ).stdout
-    streams = [s for s in json.loads(out)["streams"] if s["codec_type"] == "audio"]
-    assert len(streams) == 1
-    return streams[0]
-
-
-def decode(path: Path) -> tuple[NDArray[np.int16], int]:
-    stream = probe(path)
-    raw = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    channels = int(stream["channels"])
-    return np.frombuffer(raw, dtype="<i2").reshape(-1, channels), int(stream["sample_rate"])
 
 
 def rms(x: NDArray[Any]) -> float:
