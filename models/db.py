@@ -61,10 +61,14 @@ def alembic_config(url: str) -> Any:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision``."""
+    """Migrate the database at ``url`` up to ``revision``; two processes starting on one
+    fresh database take turns (the second finds it migrated)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    from models.locks import exclusive
+
+    with exclusive(url, "migrate"):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:

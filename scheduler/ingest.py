@@ -63,7 +63,17 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
     Probing and planning go a step of recordings at a time (``plan.FIRST_PROBE_STEP``,
     doubling up to ``plan.PROBE_STEP``); after each step
     ``on_planned(run_id)`` may send the new jobs on, so workers start while the rest of a
-    large archive is still being probed."""
+    large archive is still being probed. Two discoveries of one source (two ``ingest`` or
+    ``transcribe`` runs, a nightly scan) take turns: the second finds what the first
+    registered and planned."""
+    from models.locks import exclusive
+
+    with exclusive(settings.database_url, f"discover:{source.uri}"):
+        return _discover(settings, factory, source, kind, on_planned)
+
+
+def _discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
+              kind: str, on_planned: Callable[[int], None] | None) -> Discovery:
     source_id = ensure_source(factory, source.uri, source.kind)
     with factory.begin() as session:
         run = Run(source_id=source_id, kind=kind)

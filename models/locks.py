@@ -1,0 +1,62 @@
+"""Named locks that hold across processes, kept where the data is: a PostgreSQL advisory
+lock on PostgreSQL, an ``flock`` on a file beside the database on SQLite. Used so that two
+runs migrating one fresh database, or discovering one source, take turns instead of
+racing (``duplicate column``, ``UNIQUE recordings.source_id, key``, ``IllegalTransition``)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from models.db import make_engine
+
+
+def lock_key(name: str) -> int:
+    """A stable positive 31-bit key for a named advisory lock."""
+    return zlib.crc32(f"callscribe:{name}".encode()) & 0x7FFFFFFF
+
+
+@contextmanager
+def exclusive(url: str, name: str) -> Iterator[None]:
+    """Hold the lock ``name`` of the database at ``url`` for the block, waiting for it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        with _advisory(url, lock_key(name)):
+            yield
+        return
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield  # one process owns such a database
+        return
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    path = Path(database).with_name(f".{Path(database).name}.{digest}.lock")
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory(url: str, key: int) -> Iterator[None]:
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+    finally:
+        engine.dispose()
