@@ -41,6 +41,7 @@ from callscribe.testing.scoring import (
     dialogue_wer,
     repetition_loops,
     segments_in_turn,
+    stored_segments,
     turn_recall,
     words_outside_speech,
 )
@@ -109,29 +110,7 @@ def run_callscribe(settings: Settings, folder: Path, calls: list[RealCall]) -> T
     summary = transcribe_source(settings, str(folder))
     if summary.failed:
         raise RuntimeError(f"callscribe failed: {summary.failed[0].reason}")
-    return read_transcripts(settings, calls)
-
-
-def read_transcripts(settings: Settings, calls: list[RealCall]) -> Transcripts:
-    """What callscribe stored for each call: segments with their words."""
-    from sqlalchemy import select
-
-    from models import Recording
-    from models.db import make_engine, session_factory
-    from workers.persistence import load_transcript_rows
-
-    factory = session_factory(make_engine(settings.database_url))
-    with factory.begin() as session:
-        ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
-    out: Transcripts = {}
-    for call in calls:
-        _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
-        out[call.name] = [
-            HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text,
-                       tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
-                             for w in words.get(s.id, ())))
-            for s in segments]
-    return out
+    return stored_segments(settings.database_url, calls)
 
 
 def score(mode: str, calls: list[RealCall], found: Transcripts, wall: float,

@@ -64,7 +64,7 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
     """Write the calls, transcribe them with tiny.en, and score each against its script."""
     from callscribe.run import transcribe_source
     from callscribe.testing.realmodels import real_model_dir
-    from callscribe.testing.scoring import channel_pairs, corpus_wer
+    from callscribe.testing.scoring import channel_pairs, corpus_wer, stored_segments
 
     calls = write_real_calls(directory, count)
     show(f"wrote {len(calls)} calls and 1 corrupt file to {directory}; transcribing with "
@@ -74,33 +74,14 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
     summary = transcribe_source(run, str(directory))
     for failure in summary.failed:
         show(f"  ✗ {failure.key}: {failure.reason}")
-    found = _stored(run, calls)
+    found = stored_segments(run.database_url, calls)
     results = []
     for call in calls:
-        segments = found.get(call.path.name, [])
+        segments = found.get(call.name, [])
         wer = corpus_wer(channel_pairs(call, segments)) if segments else None
         dialogue = _dialogue(segments)
         results.append(DemoCall(call.path.name, call.layout, dialogue, wer))
     return results
-
-
-def _stored(settings: Settings, calls: list[RealCall]) -> dict[str, list[HypSegment]]:
-    from sqlalchemy import select
-
-    from callscribe.testing.scoring import HypSegment
-    from models import Recording
-    from models.db import make_engine, session_factory
-    from workers.persistence import load_transcript_rows
-
-    factory = session_factory(make_engine(settings.database_url))
-    with factory.begin() as session:
-        ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
-    found: dict[str, list[HypSegment]] = {}
-    for key, recording_id in ids.items():
-        _rec, segments, _words = load_transcript_rows(factory, recording_id)
-        found[key] = [HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text)
-                      for s in segments]
-    return found
 
 
 def _dialogue(segments: list[HypSegment]) -> str:

@@ -16,13 +16,13 @@ from callscribe.testing.calls import RealCall, make_real_call
 from callscribe.testing.realmodels import real_model_dir
 from callscribe.testing.scoring import (
     HypSegment,
-    HypWord,
     channel_pairs,
     corpus_wer,
     dialogue_wer,
     normalize,
     repetition_loops,
     segments_in_turn,
+    stored_segments,
     turn_recall,
     words_outside_speech,
 )
@@ -48,23 +48,7 @@ def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Set
 
 
 def stored(settings: Settings, calls: list[RealCall]) -> dict[str, list[HypSegment]]:
-    """What callscribe stored per call: segments with their words, from the database."""
-    from sqlalchemy import select
-
-    from models import Recording
-    from models.db import make_engine, session_factory
-    from workers.persistence import load_transcript_rows
-
-    factory = session_factory(make_engine(settings.database_url))
-    with factory.begin() as session:
-        ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
-    out = {}
-    for call in calls:
-        _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
-        out[call.name] = [HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text, tuple(
-            HypWord(w.start_s, w.end_s, w.word, w.probability) for w in words.get(s.id, ())))
-            for s in segments]
-    return out
+    return stored_segments(settings.database_url, calls)
 
 
 def sequential(whisper: Any, call: RealCall) -> list[HypSegment]:

@@ -308,3 +308,28 @@ def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
             for speaker, (ref, hyp) in zip(_speakers(call), pairs, strict=True)
         }
     return out
+
+
+def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, list[HypSegment]]:
+    """What callscribe stored for each call (by call name, the recording's key being the
+    file name): segments in time order, each with its words, read from the database."""
+    from sqlalchemy import select
+
+    from models import Recording
+    from models.db import make_engine, session_factory
+    from workers.persistence import load_transcript_rows
+
+    factory = session_factory(make_engine(database_url))
+    with factory.begin() as session:
+        ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
+    found: dict[str, list[HypSegment]] = {}
+    for call in calls:
+        if call.path.name not in ids:
+            continue
+        _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
+        found[call.name] = [
+            HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text,
+                       tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
+                             for w in words.get(s.id, ())))
+            for s in segments]
+    return found
