@@ -84,6 +84,16 @@ def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[QueuedJo
         return [QueuedJob(row[0], float(row[1]), row[2]) for row in rows]
 
 
+def decoded_seconds(factory: sessionmaker[Session], job_ids: list[int]) -> float:
+    """Audio seconds the jobs decoded (their planned spans are only what headers said)."""
+    total = 0.0
+    with factory.begin() as session:
+        for first in range(0, len(job_ids), 1000):
+            total += session.scalar(select(func.coalesce(func.sum(Job.audio_seconds), 0.0))
+                                    .where(Job.id.in_(job_ids[first:first + 1000]))) or 0.0
+    return float(total)
+
+
 def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
             in_flight: int) -> None:
     """Run the jobs, ``in_flight`` at a time, each on its own thread: a thread prepares its
@@ -170,5 +180,6 @@ def transcribe_source(settings: Settings, source_uri: str,
     retry_queued(ctx, source_id, progress)
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
+    processed = decoded_seconds(factory, [job.job_id for job in jobs]) or processed
     return summarize(factory, source_id, source.uri, found.registration, processed,
                      time.perf_counter() - began)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     job_max_seconds: float = Field(600.0, gt=30)
     """Longest span of one recording given to one job. Long calls become several jobs."""
 
+    max_recording_hours: float = Field(24.0, gt=0)
+    """Longest recording planned; a longer one (or a header or manifest claiming one) fails
+    with the reason instead of becoming thousands of jobs."""
+
     # -- model and decoding ----------------------------------------------------------------
     model: str = "small"
     """faster-whisper model name (downloaded on first use) or a local CTranslate2 directory."""

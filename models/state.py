@@ -33,6 +33,15 @@ def recording_changed(rec: Recording, etag: str | None, size: int, mtime: dateti
     rec.duration_s = rec.channels = rec.sample_rate = None
     rec.codec = rec.language = None
     rec.finished_at = None
+    rec.meta = {k: v for k, v in (rec.meta or {}).items() if k != "warnings"}
+
+
+def recording_warned(rec: Recording, warning: str) -> None:
+    """Note something wrong that did not stop the recording (a header that lied about its
+    duration); kept in ``metadata.warnings``, once each."""
+    warnings = list((rec.meta or {}).get("warnings", []))
+    if warning not in warnings:
+        rec.meta = {**(rec.meta or {}), "warnings": [*warnings, warning]}
 
 
 def recording_probed(

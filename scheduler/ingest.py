@@ -82,7 +82,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
         run_id = run.id
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
     registration = register(factory, source_id, listed)
-    planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
+    planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id,
+                         max_duration_s=settings.max_recording_hours * 3600)
     step = plan.FIRST_PROBE_STEP
     while True:  # manifests arrive probed; files and objects are probed a step at a time
         if planned and on_planned is not None:
@@ -92,7 +93,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
         if not probed + failed:
             break
         step *= 2
-        planned += plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id)
+        planned += plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id,
+                             max_duration_s=settings.max_recording_hours * 3600)
     with factory.begin() as session:
         run = session.get_one(Run, run_id)
         run.discovered, run.new, run.changed = (

@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import CallscribeError, PermanentError
 from models import Job, JobStatus, Recording, RecordingStatus
 from models.base import utcnow
-from models.state import recording_failed, recording_probed, recordings_queued
+from models.state import (
+    recording_failed,
+    recording_probed,
+    recording_warned,
+    recordings_queued,
+)
 from scheduler.probe import ProbeResult, probe
 from scheduler.sources import RecordingSource
 from workers.metering import count_recording
@@ -61,6 +66,8 @@ def probe_pending(factory: sessionmaker[Session], source: RecordingSource,
             if isinstance(outcome, ProbeResult):
                 recording_probed(rec, outcome.duration_s, outcome.channels,
                                  outcome.sample_rate, outcome.codec)
+                if outcome.warning:
+                    recording_warned(rec, outcome.warning)
             else:
                 recording_failed(rec, outcome)
                 count_recording(session, finished_at=rec.finished_at or utcnow(),
@@ -74,17 +81,19 @@ def _probe_one(source: RecordingSource, key: str, uri: str,
     if size == 0:
         return "empty file (0 bytes)"
     try:
-        return probe(source.probe_url(key, uri))
+        return probe(source.probe_url(key, uri), size)
     except PermanentError as exc:
         return exc.one_line()
     except CallscribeError as exc:
         return f"probe failed: {exc.one_line()}"
 
 
-def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
-              run_id: int | None = None) -> int:
+def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float, *,
+              max_duration_s: float, run_id: int | None = None) -> int:
     """Create jobs for every probed recording of the source (in bulk, a chunk of
-    recordings per transaction); returns how many jobs."""
+    recordings per transaction); returns how many jobs. A recording longer than
+    ``max_duration_s`` (a lying manifest or header, or a stuck line recorded for days)
+    fails with the reason instead of becoming thousands of jobs."""
     created = 0
     while True:
         with factory.begin() as session:
@@ -95,6 +104,9 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
                 .limit(PLAN_CHUNK)))
             if not chunk:
                 return created
+            chunk = _refuse_too_long(session, chunk, source_id, max_duration_s)
+            if not chunk:
+                continue
             rows = [{"recording_id": rec_id, "seq": seq, "start_s": start, "end_s": end,
                      "is_last": seq == len(spans) - 1, "status": JobStatus.QUEUED,
                      "attempts": 0, "run_id": run_id, "queued_at": utcnow()}
@@ -104,3 +116,20 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float,
             session.execute(insert(Job), rows)
             recordings_queued(session, [rec_id for rec_id, _ in chunk], run_id)
             created += len(rows)
+
+
+def _refuse_too_long(session: Session, chunk: list[Row[int, float | None]],
+                     source_id: int, max_duration_s: float
+                     ) -> list[Row[int, float | None]]:
+    """Fail the recordings of ``chunk`` longer than the limit; the rest, to plan."""
+    kept = []
+    for row in chunk:
+        if (row.duration_s or 0.0) <= max_duration_s:
+            kept.append(row)
+            continue
+        rec = session.get_one(Recording, row.id)
+        recording_failed(rec, f"recording is {row.duration_s / 3600:,.1f} h long, more than "
+                              f"max_recording_hours ({max_duration_s / 3600:g} h)")
+        count_recording(session, finished_at=rec.finished_at or utcnow(),
+                        source_id=source_id, model="", device=None, failed=True)
+    return kept

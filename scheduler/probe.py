@@ -1,35 +1,63 @@
 """Cheap probing: ffprobe reads container headers (and, over a presigned URL, only the bytes
-it needs) to get duration, channels, sample rate and codec without decoding the audio."""
+it needs) to get duration, channels, sample rate and codec without decoding the audio.
+
+A header can lie (a FLAC whose STREAMINFO claims 2^36 samples, a WAV whose data size is
+wrong). Where the header's figures are implausible for the file's size, the audio is
+decoded once, cheaply (mono, 8 kHz), and the samples that exist decide the duration; the
+header's figure is kept beside it. The workers check again (``workers.audio``): the last
+job decodes to the end of the stream, whatever the header said."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pydub.utils import get_prober_name
+from pydub.utils import get_encoder_name, get_prober_name
 
 from callscribe.errors import BadAudioError, StorageUnavailableError
 
 PROBE_TIMEOUT_S = 120
+SCAN_TIMEOUT_S = 1800
+#: Fewer bytes per second of audio than any codec callscribe reads produces (FLAC of
+#: digital silence is the smallest, ~50 B/s): a header claiming more audio than this
+#: allows for the file's size is checked by decoding.
+MIN_BYTES_PER_S = 100
+#: Room for metadata (tags, cover art) in a file beyond its audio samples.
+METADATA_ALLOWANCE = 256 * 1024
+SCAN_RATE = 8000
+#: Sample rates outside this range are a header error, not a recording.
+PLAUSIBLE_RATES = (1000, 768_000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeResult:
-    """What the headers say about a recording's first audio stream."""
+    """What the headers say about a recording's first audio stream; ``duration_s`` is what
+    decoding found where the header's figure was implausible (``header_duration_s``)."""
 
     duration_s: float
     channels: int
     sample_rate: int
     codec: str
     container: str
+    header_duration_s: float | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """A one-line note when the header's duration was not the audio's."""
+        if self.header_duration_s is None:
+            return None
+        return (f"header claimed {self.header_duration_s:.1f} s of audio; "
+                f"decoding found {self.duration_s:.1f} s")
 
 
-def probe(path_or_url: str) -> ProbeResult:
+def probe(path_or_url: str, size_bytes: int | None = None) -> ProbeResult:
     """Probe one recording; raise :class:`BadAudioError` with a one-line reason if it has
-    no decodable audio."""
+    no decodable audio. With the object's size, an implausible header is checked by
+    decoding (:func:`scan_duration`)."""
     command = [
         get_prober_name(), "-v", "error", "-hide_banner",
         "-select_streams", "a:0",
@@ -43,7 +71,52 @@ def probe(path_or_url: str) -> ProbeResult:
         raise StorageUnavailableError("ffprobe timed out") from exc
     if done.returncode != 0:
         raise BadAudioError("unreadable audio: " + ffmpeg_reason(done.stderr, "ffprobe failed"))
-    return _parse(json.loads(done.stdout or b"{}"))
+    found = _parse(json.loads(done.stdout or b"{}"))
+    if not implausible(found, size_bytes):
+        return found
+    scanned = scan_duration(path_or_url)
+    if abs(scanned - found.duration_s) <= max(0.5, 0.01 * scanned):
+        return found
+    return replace(found, duration_s=scanned, header_duration_s=found.duration_s)
+
+
+def implausible(found: ProbeResult, size_bytes: int | None) -> bool:
+    """Whether the header's figures cannot describe a file of this size: more audio than
+    its bytes could hold at the lowest bitrate, or more bytes than its audio could fill
+    at 64-bit samples, or an impossible sample rate."""
+    low, high = PLAUSIBLE_RATES
+    if not low <= found.sample_rate <= high:
+        return True
+    if size_bytes is None:
+        return False
+    if found.duration_s * MIN_BYTES_PER_S > size_bytes + METADATA_ALLOWANCE:
+        return True
+    ceiling = found.duration_s * found.channels * found.sample_rate * 8
+    return size_bytes > ceiling + METADATA_ALLOWANCE
+
+
+def scan_duration(path_or_url: str) -> float:
+    """Seconds of audio the first stream really decodes to (mono at 8 kHz, counted as it
+    streams; no header consulted). Raises :class:`BadAudioError` when none decodes."""
+    command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner",
+               "-i", path_or_url, "-map", "0:a:0", "-ac", "1", "-ar", str(SCAN_RATE),
+               "-f", "u8", "-acodec", "pcm_u8", "pipe:1"]
+    samples = 0
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        timer = threading.Timer(SCAN_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            while chunk := proc.stdout.read(1 << 20):
+                samples += len(chunk)
+            stderr = proc.stderr.read()
+        finally:
+            timer.cancel()
+        code = proc.wait()
+    if samples == 0:
+        raise BadAudioError("no audio samples decode " + (
+            f"({ffmpeg_reason(stderr, 'empty stream')})" if code or stderr else "(empty stream)"))
+    return samples / SCAN_RATE
 
 
 def ffmpeg_reason(stderr: bytes, fallback: str, limit: int = 300) -> str:
@@ -78,7 +151,8 @@ def _parse(data: dict[str, Any]) -> ProbeResult:
     sample_rate = int(_float(stream.get("sample_rate")) or 0)
     if channels < 1 or sample_rate < 1:
         raise BadAudioError("audio stream has no channels or sample rate")
-    return ProbeResult(duration, channels, sample_rate, codec, str(fmt.get("format_name", "")))
+    return ProbeResult(duration_s=duration, channels=channels, sample_rate=sample_rate,
+                       codec=codec, container=str(fmt.get("format_name", "")))
 
 
 def _float(value: Any) -> float | None:

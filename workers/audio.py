@@ -3,7 +3,10 @@ channel; and the silence-seeking cut between two jobs of one recording."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,43 +45,91 @@ class DecodedAudio:
 
 
 def decode(path: Path, channels: int, start_s: float = 0.0,
-           duration_s: float | None = None, codec: str | None = None) -> DecodedAudio:
-    """Decode a span of ``path`` to 16 kHz float32 per channel.
+           duration_s: float | None = None, codec: str | None = None, *,
+           allow_empty: bool = False) -> DecodedAudio:
+    """Decode a span of ``path`` to 16 kHz float32 per channel. With ``allow_empty``, a
+    span that starts past the end of the audio (its header claimed more) gives no samples
+    instead of an error.
 
-    PCM input is seeked in the container (exact); compressed input is decoded from the
-    start and trimmed (``-ss`` after ``-i``), which is sample-exact, so two jobs that decode
-    the same region of an mp3 see the very same samples.
+    PCM input is seeked in the container (exact). Compressed input is decoded from the
+    start and the span is cut by counting output samples, never by timestamps: so two
+    jobs that decode the same region of an mp3 see the very same samples, and a header
+    that lies about the sample rate or length (which skews timestamps) cannot move them.
     """
-    command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner"]
     start_s = max(0.0, start_s)
-    exact_input_seek = codec is not None and codec.startswith("pcm_")
-    if start_s and exact_input_seek:
-        command += ["-ss", f"{start_s:.6f}"]
-    command += ["-i", str(path)]
-    if start_s and not exact_input_seek:
-        command += ["-ss", f"{start_s:.6f}"]
-    if duration_s is not None:
-        command += ["-t", f"{duration_s:.6f}"]
-    command += ["-map", "0:a:0", "-ac", str(channels), "-ar", str(SAMPLE_RATE),
-                "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
-    done = _run(command)
-    samples = np.frombuffer(done.stdout, dtype=np.float32)
-    if samples.size == 0:
-        raise BadAudioError(f"no audio decoded{_stderr_hint(done.stderr)}")
+    if codec is not None and codec.startswith("pcm_"):
+        command = _command(path, channels, start_s, duration_s)
+        skip, keep = 0, None
+    else:
+        command = _command(path, channels, 0.0, None)
+        skip = round(start_s * SAMPLE_RATE) * channels * 4
+        keep = None if duration_s is None else round(duration_s * SAMPLE_RATE) * channels * 4
+    data = _read_span(command, skip, keep)
+    samples = np.frombuffer(data.stdout, dtype=np.float32)
+    if samples.size == 0 and not allow_empty:
+        raise BadAudioError(f"no audio decoded{_stderr_hint(data.stderr)}")
     usable = samples.size - samples.size % channels
     frames = samples[:usable].reshape(-1, channels)
     return DecodedAudio(tuple(np.ascontiguousarray(frames[:, c]) for c in range(channels)),
                         start_s)
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[bytes]:
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise BadAudioError(f"decoding took longer than {DECODE_TIMEOUT_S} s") from exc
-    if done.returncode != 0:
-        raise BadAudioError(f"cannot decode audio{_stderr_hint(done.stderr)}")
-    return done
+def _command(path: Path, channels: int, start_s: float, duration_s: float | None) -> list[str]:
+    command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner"]
+    if start_s:
+        command += ["-ss", f"{start_s:.6f}"]
+    command += ["-i", str(path)]
+    if duration_s is not None:
+        command += ["-t", f"{duration_s:.6f}"]
+    return [*command, "-map", "0:a:0", "-ac", str(channels), "-ar", str(SAMPLE_RATE),
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+
+
+@dataclass(frozen=True)
+class _Output:
+    stdout: bytes
+    stderr: bytes
+
+
+def _read_span(command: list[str], skip: int, keep: int | None) -> _Output:
+    """Run ffmpeg, drop the first ``skip`` bytes of its output and keep the next ``keep``
+    (all, when None), stopping it once they are read; raise if it failed before that."""
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors) as proc:
+        timer = threading.Timer(DECODE_TIMEOUT_S, proc.kill)
+        timer.start()
+        try:
+            kept, complete = _drain(proc, skip, keep)
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+            code = proc.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    if not complete and code == -signal.SIGKILL:
+        raise BadAudioError(f"decoding took longer than {DECODE_TIMEOUT_S} s")
+    if not complete and code != 0:
+        raise BadAudioError(f"cannot decode audio{_stderr_hint(stderr)}")
+    return _Output(kept, stderr)
+
+
+def _drain(proc: subprocess.Popen[bytes], skip: int, keep: int | None) -> tuple[bytes, bool]:
+    """Read the process's output; (the kept bytes, whether ``keep`` bytes were reached)."""
+    assert proc.stdout is not None
+    parts: list[bytes] = []
+    held = 0
+    while chunk := proc.stdout.read(1 << 20):
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        chunk, skip = chunk[skip:], 0
+        if keep is not None and held + len(chunk) >= keep:
+            parts.append(chunk[: keep - held])
+            return b"".join(parts), True
+        parts.append(chunk)
+        held += len(chunk)
+    return b"".join(parts), False
 
 
 def _stderr_hint(stderr: bytes) -> str:

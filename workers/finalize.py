@@ -44,13 +44,15 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done."""
     rec, segments, words = db.load_transcript_rows(factory, recording_id)
+    duration = db.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
     language = languages.most_common(1)[0][0] if languages else None
     options = {"decode": DecodeOptions.from_settings(settings).as_dict(),
                "vad": asdict(vad_config(settings)),
                "segments": asdict(segment_rule(settings))}
     transcript = Transcript(
-        recording_id=rec.id, source=rec.source.uri, key=rec.key, duration_s=rec.duration_s,
+        recording_id=rec.id, source=rec.source.uri, key=rec.key,
+        duration_s=rec.duration_s if duration is None else duration,
         channels=rec.channels, language=language,
         segments=tuple(TranscriptSegment(
             s.start_s, s.end_s, s.channel, s.speaker, s.text, s.avg_logprob, s.no_speech_prob,
@@ -62,7 +64,7 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
     written = write_exports(transcript, settings.output, settings.export_formats,
                             lambda: make_s3_client(settings))
     db.mark_recording_done(factory, recording_id, language,
-                           {"transcription": options, "exports": written})
+                           {"transcription": options, "exports": written}, duration)
 
 
 def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import (
@@ -41,10 +41,14 @@ from models.state import (
     recording_done,
     recording_failed,
     recording_running,
+    recording_warned,
 )
 from workers.decoding import Word
 from workers.metering import Device, Usage, count_recording, meter_job
 from workers.vad import PackedWindow
+
+#: Header and decoded durations closer than this (or 1 %) agree.
+DURATION_TOLERANCE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -337,9 +341,30 @@ def claim_export_name(factory: sessionmaker[Session], recording_id: int,
     raise StorageUnavailableError(f"no free export name for recording {recording_id}")
 
 
+def decoded_duration(factory: sessionmaker[Session], recording_id: int) -> float | None:
+    """Seconds of audio the recording's jobs decoded (each job counts the span it owns, the
+    last up to the end of the stream): the true duration, whatever the header said."""
+    with factory.begin() as session:
+        total = session.scalar(select(func.sum(Job.audio_seconds))
+                               .where(Job.recording_id == recording_id))
+    return None if total is None else round(float(total), 3)
+
+
+def duration_warning(claimed: float | None, decoded: float | None) -> str | None:
+    """A one-line note when the header's duration and the decoded audio disagree by more
+    than half a second and 1 %."""
+    if claimed is None or decoded is None:
+        return None
+    if abs(claimed - decoded) <= max(DURATION_TOLERANCE_S, 0.01 * decoded):
+        return None
+    return f"header claimed {claimed:.1f} s of audio; decoding found {decoded:.1f} s"
+
+
 def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
-                        language: str | None, metadata: dict[str, object]) -> None:
-    """All jobs done and exports written."""
+                        language: str | None, metadata: dict[str, object],
+                        duration_s: float | None = None) -> None:
+    """All jobs done and exports written; ``duration_s`` is what decoding found (stored,
+    with a warning if the header claimed otherwise)."""
     with factory.begin() as session:
         rec = session.scalars(
             select(Recording).where(Recording.id == recording_id).with_for_update()
@@ -347,6 +372,11 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
         if rec.status == RecordingStatus.DONE:
             return
         rec.meta = {**(rec.meta or {}), **metadata}
+        if duration_s is not None:
+            warning = duration_warning(rec.duration_s, duration_s)
+            if warning:
+                recording_warned(rec, warning)
+            rec.duration_s = duration_s
         recording_done(rec, language)
         last = session.scalars(select(Job).where(Job.recording_id == rec.id)
                                .order_by(Job.seq.desc()).limit(1)).one_or_none()

@@ -46,6 +46,8 @@ from workers.segments import SegmentRule, segment_text, split_segments
 from workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
+#: A non-last job that decodes this much less than it asked for reached the stream's end.
+STREAM_END_SLACK_S = 0.1
 
 
 def default_worker_id() -> str:
@@ -146,7 +148,7 @@ class ChannelWork:
     windows: tuple[tuple[PackedWindow, np.ndarray], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreparedJob:
     """A claimed job whose audio is decoded and cut into windows, ready for the model."""
 
@@ -156,6 +158,7 @@ class PreparedJob:
     prepare_started: float
     heartbeat: Heartbeat
     slot: Slot
+    audio_s: float
 
     def finish(self) -> None:
         """Stop renewing the lease and leave the process's gate."""
@@ -166,15 +169,27 @@ class PreparedJob:
 # -- steps --------------------------------------------------------------------------------
 
 def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAudio:
-    """Fetch the object and decode this job's span plus the cut-search margins."""
+    """Fetch the object and decode this job's span plus the cut-search margins. The last
+    job decodes to the end of the stream, so audio past what the header claimed is
+    transcribed too; a later job whose span lies past the real end gets no samples."""
     path = ctx.source(spec.source_uri).fetch(spec.key, workdir, spec.uri)
     start = max(0.0, spec.start_s - CUT_SEARCH_S) if spec.seq > 0 else 0.0
     end = spec.duration_s if spec.is_last else min(spec.duration_s, spec.end_s + CUT_SEARCH_S)
     duration = None if spec.is_last else end - start
-    audio = decode(path, spec.channels, start, duration, spec.codec)
+    audio = decode(path, spec.channels, start, duration, spec.codec, allow_empty=spec.seq > 0)
     if len(audio.channels) == 2 and is_dual_mono(*audio.channels):
         audio = DecodedAudio(audio.channels[:1], audio.offset_s)
     return audio
+
+
+def end_of_stream(spec: db.JobSpec, audio: DecodedAudio) -> float | None:
+    """Where the recording's audio ends, if this job's decoding reached it: always for the
+    last job; for another, when it got less than it asked for (the header claimed more)."""
+    decoded_end = audio.offset_s + audio.duration_s
+    if spec.is_last:
+        return decoded_end
+    asked_end = min(spec.duration_s, spec.end_s + CUT_SEARCH_S)
+    return decoded_end if decoded_end < asked_end - STREAM_END_SLACK_S else None
 
 
 def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) -> float:
@@ -183,13 +198,15 @@ def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) ->
 
 
 def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
-    """Per channel: move the job's edges into silences, run VAD, pack speech into windows
-    of at most 30 s of speech."""
+    """Per channel: move the job's edges into silences (never past the end of the audio),
+    run VAD, pack speech into windows of at most 30 s of speech."""
     works = []
-    end_of_audio = audio.offset_s + audio.duration_s
+    eof = end_of_stream(spec, audio)
+    stop = eof if eof is not None else float("inf")
     for channel in range(len(audio.channels)):
         lo = _cut(audio, channel, spec.start_s, spec.duration_s) if spec.seq > 0 else 0.0
-        hi = end_of_audio if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
+        hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
+        lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
         windows = pack_windows(speech_spans(samples, ctx.vad), ctx.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
@@ -262,7 +279,7 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
     force now."""
     settings, device = ctx.settings, ctx.device
     return db.Usage(job.spec.job_id, job.spec.source_id, settings.model, device,
-                    ctx.worker_id, job.spec.end_s - job.spec.start_s, job.speech_seconds,
+                    ctx.worker_id, job.audio_s, job.speech_seconds,
                     device_s, utcnow(), price_per_device_hour(settings, device))
 
 
@@ -330,7 +347,19 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
             raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
         return None
     speech = sum(w.speech_s for c in works for w, _audio in c.windows)
-    return PreparedJob(spec, tuple(works), speech, began, beat, slot)
+    return PreparedJob(spec=spec, channels=tuple(works), speech_seconds=speech,
+                       prepare_started=began, heartbeat=beat, slot=slot,
+                       audio_s=owned_audio_seconds(spec, end_of_stream(spec, audio)))
+
+
+def owned_audio_seconds(spec: db.JobSpec, eof: float | None) -> float:
+    """The audio this job accounts for: its nominal span, cut short where the stream ended,
+    and for the last job up to the stream's end (past the header's figure if need be). The
+    jobs of a recording sum to the audio that exists."""
+    if spec.is_last and eof is not None:
+        return max(0.0, eof - spec.start_s)
+    end = spec.end_s if eof is None else min(spec.end_s, eof)
+    return max(0.0, end - spec.start_s)
 
 
 def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:

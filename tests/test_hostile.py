@@ -1,0 +1,129 @@
+"""Headers that lie about a recording's duration (issue 10, item 1): the audio that
+decodes decides what is planned, transcribed, stored and metered; never the header."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dbcheck import recordings_by_key, windows_of
+from sqlalchemy import func, select
+
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.audio import CallInfo, Turn, make_call
+from callscribe.testing.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
+from models import Job, RecordingStatus
+from models.db import make_engine, session_factory
+from scheduler.probe import probe
+
+SettingsFactory = Callable[..., Settings]
+LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",
+         "Let me look that up for you.", "It was sent on Monday.",
+         "Can you give me the tracking number?", "Sure, one moment please."]
+
+
+@pytest.fixture(scope="module")
+def long_call(tmp_path_factory: pytest.TempPathFactory) -> CallInfo:
+    """A stereo FLAC call of about 70 s with speech to its end."""
+    out = tmp_path_factory.mktemp("lies") / "honest.flac"
+    turns = [Turn(i % 2, LINES[i % len(LINES)]) for i in range(16)]
+    return make_call(out, turns, gap=2.0, fmt="flac", sample_rate=16000)
+
+
+def _lie(call: CallInfo, folder: Path, name: str, **claim: int) -> Path:
+    folder.mkdir(exist_ok=True)
+    return lying_flac(call.path, folder / name, **claim)
+
+
+def _audio_seconds(url: str, key: str) -> tuple[float, int]:
+    """Audio seconds metered over the recording's jobs, and how many jobs."""
+    factory = session_factory(make_engine(url))
+    with factory.begin() as s:
+        rec_id = recordings_by_key(url)[key].id
+        total, jobs = s.execute(select(func.sum(Job.audio_seconds), func.count(Job.id))
+                                .where(Job.recording_id == rec_id)).one()
+    factory.kw["bind"].dispose()
+    return float(total or 0.0), int(jobs)
+
+
+def test_probe_decodes_where_a_header_is_implausible(long_call: CallInfo,
+                                                      tmp_path: Path) -> None:
+    rate = flac_streaminfo(long_call.path)[0]
+    cases = {"huge.flac": {"total_samples": MAX_FLAC_SAMPLES},
+             "huge_rate1.flac": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
+             "tiny.flac": {"total_samples": rate // 2}}
+    for name, claim in cases.items():
+        path = _lie(long_call, tmp_path, name, **claim)
+        found = probe(str(path), path.stat().st_size)
+        assert found.duration_s == pytest.approx(long_call.duration, abs=0.05), name
+        assert found.header_duration_s is not None and found.warning, name
+    honest = probe(str(long_call.path), long_call.path.stat().st_size)
+    assert honest.header_duration_s is None and honest.warning is None
+    assert honest.duration_s == pytest.approx(long_call.duration, abs=0.05)
+
+
+@pytest.mark.parametrize("claim", ["2^36 samples", "2^36 samples at 1 Hz", "0.5 s",
+                                   "twice its length", "half its length"])
+def test_a_lying_header_never_decides_what_is_transcribed(
+        claim: str, long_call: CallInfo, db_url: str, make_settings: SettingsFactory,
+        tmp_path: Path) -> None:
+    rate, *_rest = flac_streaminfo(long_call.path)
+    real = round(long_call.duration * rate)
+    claims = {"2^36 samples": {"total_samples": MAX_FLAC_SAMPLES},
+              "2^36 samples at 1 Hz": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
+              "0.5 s": {"total_samples": rate // 2},
+              # plausible for the file's size: the probe believes these, the workers do not
+              "twice its length": {"total_samples": 2 * real},
+              "half its length": {"total_samples": real // 2}}
+    folder = tmp_path / "calls"
+    _lie(long_call, folder, "call.flac", **claims[claim])
+    settings = make_settings(db_url, job_max_seconds=31)
+    summary = transcribe_source(settings, str(folder))
+    rec = recordings_by_key(db_url)["call.flac"]
+    assert rec.status == RecordingStatus.DONE, rec.error
+    assert rec.duration_s == pytest.approx(long_call.duration, rel=0.01)
+    assert any("header claimed" in w for w in rec.meta.get("warnings", [])), rec.meta
+    metered, jobs = _audio_seconds(db_url, "call.flac")
+    assert metered == pytest.approx(long_call.duration, rel=0.01)
+    assert jobs <= int(2 * long_call.duration / 31) + 1  # never thousands of jobs
+    assert summary.audio_seconds == pytest.approx(long_call.duration, rel=0.01)
+    windows = windows_of(db_url, "call.flac")
+    for span in long_call.speech:  # speech past the header's claim is transcribed too
+        assert any(c == span.channel and a <= span.end and b >= span.start
+                   for c, a, b in windows), (claim, span)
+    exported = (Path(settings.output) / "call.flac.json")
+    assert exported.exists()
+
+
+def test_a_recording_longer_than_the_limit_fails_alone(
+        long_call: CallInfo, db_url: str, make_settings: SettingsFactory,
+        tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    (folder / "long.flac").write_bytes(long_call.path.read_bytes())
+    make_call(folder / "short.wav", [Turn(0, "Hello there.")])
+    summary = transcribe_source(make_settings(db_url, max_recording_hours=0.01),
+                                str(folder))
+    recs = recordings_by_key(db_url)
+    assert recs["short.wav"].status == RecordingStatus.DONE
+    assert recs["long.flac"].status == RecordingStatus.FAILED
+    assert "more than max_recording_hours" in (recs["long.flac"].error or "")
+    assert "\n" not in (recs["long.flac"].error or "")
+    assert _audio_seconds(db_url, "long.flac")[1] == 0
+    assert [f.key for f in summary.failed] == ["long.flac"]
+
+
+def test_a_wav_whose_data_size_lies_is_read_as_far_as_it_goes(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    src = tmp_path / "src.wav"
+    call = make_call(src, [Turn(0, "Thank you for calling."), Turn(1, "Hello, I need help.")],
+                     sample_rate=16000)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    lying_wav(src, folder / "huge.wav", data_bytes=0xFFFFFFF0)
+    transcribe_source(make_settings(db_url), str(folder))
+    rec = recordings_by_key(db_url)["huge.wav"]
+    assert rec.status == RecordingStatus.DONE, rec.error
+    assert rec.duration_s == pytest.approx(call.duration, rel=0.01)
