@@ -389,12 +389,16 @@ def _report_table(result: Any) -> Table:
 @db_app.command("dashboard-user")
 def db_dashboard_user(
     name: Annotated[str, typer.Argument(help="Login role to create or update.")],
+    transcripts: Annotated[bool, typer.Option(
+        "--transcripts", help="Make a login that reads the transcripts too.")] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Create a PostgreSQL login in the read-only ``callscribe_dashboard`` role (or set the
-    password of one that is already a plain dashboard login); the password comes from
-    CALLSCRIBE_DASHBOARD_PASSWORD and reaches the server only as a SCRAM verifier."""
+    """Create a PostgreSQL login that reads this database only: in its read-only dashboard
+    group (views and cost tables), or with --transcripts in its transcripts group (those and
+    segments, windows, words); or set the password of one that is already a plain login of
+    that group. The password comes from CALLSCRIBE_DASHBOARD_PASSWORD and reaches the server
+    only as a SCRAM verifier; the login gets statement and idle timeouts."""
     import os
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -409,7 +413,7 @@ def db_dashboard_user(
     settings = _settings(config, database_url=database_url)
     try:
         with make_engine(settings.database_url).begin() as conn:
-            done = make_dashboard_login(conn, name, password)
+            done = make_dashboard_login(conn, name, password, transcripts=transcripts)
     except CallscribeError as exc:
         _fail(exc)
     except SQLAlchemyError as exc:  # the server's own words, never the statement
@@ -417,8 +421,8 @@ def db_dashboard_user(
         reason = str(orig).strip().splitlines()[0] if orig else type(exc).__name__
         err.print(f"error: cannot make role {escape(name)}: {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
-    out.print(f"role {escape(name)} {done}: it can now read the dashboard views",
-              highlight=False)
+    reads = "the dashboard views and the transcripts" if transcripts else "the dashboard views"
+    out.print(f"role {escape(name)} {done}: it can now read {reads}", highlight=False)
 
 
 @db_app.command("upgrade")

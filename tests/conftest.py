@@ -4,6 +4,7 @@ that need them locally, and fail them when CI=true."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import uuid
@@ -53,8 +54,12 @@ def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
 
     def drop() -> None:
+        from models.roles import dashboard_group, transcripts_group
+
         with pg_admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for group in (dashboard_group(name), transcripts_group(name)):
+                cur.execute(f'DROP ROLE IF EXISTS "{group}"')  # roles outlive databases
 
     return f"{base}/{name}", drop
 
@@ -139,3 +144,21 @@ def s3_settings(s3_endpoint: str) -> dict[str, Any]:
     """Settings fields that point S3 at the moto server."""
     return {"s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1",
             "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+_REDIS_DBS = itertools.cycle(range(1, 16))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    index = next(_REDIS_DBS)
+    client = redis.Redis(host="127.0.0.1", port=6379, db=index)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        _unavailable("Redis at 127.0.0.1:6379")
+    yield f"redis://127.0.0.1:6379/{index}"
+    client.flushdb()
+    client.close()

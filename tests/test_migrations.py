@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,107 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
     for start, end, speech, pieces in rows:
         pieces = json.loads(pieces) if isinstance(pieces, str) else pieces
         assert speech == pytest.approx(end - start) and pieces == [[start, end]]
+
+
+def _privileges(url: str, checks: list[str]) -> list[bool]:
+    import psycopg2
+
+    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {', '.join(checks)}")
+        return list(cur.fetchone())
+
+
+def _drop_groups(pg_admin: Any, url: str) -> None:
+    """Roles outlive their database: drop the groups 0008 made for this one."""
+    import psycopg2
+
+    from models.roles import dashboard_group, transcripts_group
+
+    name = url.rsplit("/", 1)[1]
+    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        for group in (dashboard_group(name), transcripts_group(name)):
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
+            if cur.fetchone():
+                cur.execute(f'DROP OWNED BY "{group}"')
+                cur.execute(f'DROP ROLE "{group}"')
+
+
+def test_0008_round_trip_on_postgresql(pg_admin: Any, pg_url: str) -> None:
+    """Up, 0004's cluster-wide group loses everything here, two groups of this database
+    take over (transcripts for one only) and PUBLIC loses CONNECT and TEMPORARY; down,
+    0004's grants come back and this database's logins are in 0004's group again."""
+    from models.roles import LEGACY_GROUP, dashboard_group, transcripts_group
+
+    database = pg_url.rsplit("/", 1)[1]
+    dash, trans = dashboard_group(database), transcripts_group(database)
+    login = f"dash_{uuid.uuid4().hex[:8]}"
+    before = [f"has_table_privilege('{LEGACY_GROUP}', 'segments', 'SELECT')",
+              f"has_database_privilege('public', '{database}', 'CONNECT')",
+              f"has_database_privilege('public', '{database}', 'TEMPORARY')"]
+    after = [f"has_table_privilege('{dash}', 'v_runs', 'SELECT')",
+             f"has_table_privilege('{dash}', 'segments', 'SELECT')",
+             f"has_table_privilege('{trans}', 'words', 'SELECT')",
+             f"has_database_privilege('{dash}', '{database}', 'CONNECT')",
+             f"has_database_privilege('{dash}', '{database}', 'TEMPORARY')",
+             f"has_database_privilege(current_user, '{database}', 'TEMPORARY')"]
+    upgrade(pg_url, "0007")
+    assert _privileges(pg_url, before) == [True, True, True]
+    try:
+        upgrade(pg_url)
+        assert _privileges(pg_url, before) == [False, False, False]
+        assert _privileges(pg_url, after) == [True, False, True, True, False, True]
+        with pg_admin.cursor() as cur:
+            cur.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE "{dash}"')
+        downgrade(pg_url, "0007")
+        assert _privileges(pg_url, before) == [True, True, True]
+        with pg_admin.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_roles WHERE rolname IN (%s, %s)", (dash, trans))
+            assert cur.fetchall() == []
+            cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (login, LEGACY_GROUP))
+            assert cur.fetchone()[0]
+        upgrade(pg_url)
+        assert _privileges(pg_url, after) == [True, False, True, True, False, True]
+    finally:
+        _drop_groups(pg_admin, pg_url)
+        with pg_admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{login}"')
+
+
+def test_0008_leaves_the_owner_its_database(pg_admin: Any, pg_url: str) -> None:
+    """The application's role, owner of the database but no superuser, migrates, keeps
+    CONNECT and TEMPORARY after PUBLIC loses them, and makes dashboard logins."""
+    import psycopg2
+    from psycopg2 import errors
+
+    from models.roles import make_dashboard_login
+
+    app, viewer = f"app_{uuid.uuid4().hex[:8]}", f"dash_{uuid.uuid4().hex[:8]}"
+    database = pg_url.rsplit("/", 1)[1]
+    as_app = pg_url.replace("postgres@", f"{app}@", 1)
+    with pg_admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{app}" LOGIN CREATEROLE')
+        cur.execute(f'ALTER DATABASE "{database}" OWNER TO "{app}"')
+    try:
+        upgrade(as_app)
+        engine = make_engine(as_app)
+        with engine.begin() as conn:
+            make_dashboard_login(conn, viewer, "unused")
+        engine.dispose()
+        with closing(psycopg2.connect(as_app)) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE scratch (id int)")
+        viewer_url = pg_url.replace("postgres@", f"{viewer}@", 1)
+        with closing(psycopg2.connect(viewer_url)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM v_backlog")
+            with pytest.raises(errors.InsufficientPrivilege):
+                cur.execute("CREATE TEMP TABLE scratch (id int)")
+        downgrade(as_app, "base")
+    finally:
+        _drop_groups(pg_admin, pg_url)
+        with closing(psycopg2.connect(pg_url)) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            cur.execute(f'REASSIGN OWNED BY "{app}" TO postgres')  # alembic_version, db
+            cur.execute(f'DROP OWNED BY "{app}"')
+        with pg_admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{viewer}"')
+            cur.execute(f'DROP ROLE IF EXISTS "{app}"')
