@@ -71,6 +71,7 @@ def recording_done(rec: Recording, language: str | None) -> None:
     """All jobs done and exports written: running → done."""
     _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING}, "recording_done")
     rec.status = RecordingStatus.DONE
+    rec.transcript_version = rec.version
     rec.language = language
     rec.error = None
     rec.finished_at = utcnow()
@@ -80,6 +81,8 @@ def recording_failed(rec: Recording, reason: str) -> None:
     """Failed for good, with a one-line reason. Allowed from any state but done."""
     _require(rec.status, set(RecordingStatus) - {RecordingStatus.DONE}, "recording_failed")
     rec.status = RecordingStatus.FAILED
+    if rec.transcript_version is not None and rec.transcript_version != rec.version:
+        reason = f"{reason} (the transcript of version {rec.transcript_version} is kept)"
     rec.error = " ".join(reason.split())[:1000]
     rec.finished_at = utcnow()
 

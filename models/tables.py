@@ -103,6 +103,10 @@ class Recording(Base):
     error: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    transcript_version: Mapped[int | None] = mapped_column(Integer)
+    """The version whose results are the recording's transcript: set when a version is
+    done; while a changed object is transcribed again (or if that fails), the previous
+    version's segments stay and this still names it."""
     export_name: Mapped[str | None] = mapped_column(Text)
     """Path of the recording's exports under the output, without the format suffix; unique,
     so no two recordings' exports overwrite each other."""
@@ -129,6 +133,10 @@ class Job(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
+    """Order within the recording's version; a superseded version's jobs, kept until the
+    new version is done, have negative numbers."""
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The version of the recording's object this job transcribes."""
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     is_last: Mapped[bool] = mapped_column(default=True)

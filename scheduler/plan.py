@@ -98,7 +98,7 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float, 
     while True:
         with factory.begin() as session:
             chunk = list(session.execute(
-                select(Recording.id, Recording.duration_s).where(
+                select(Recording.id, Recording.duration_s, Recording.version).where(
                     Recording.source_id == source_id,
                     Recording.status == RecordingStatus.PROBED).order_by(Recording.id)
                 .limit(PLAN_CHUNK)))
@@ -109,18 +109,19 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float, 
                 continue
             rows = [{"recording_id": rec_id, "seq": seq, "start_s": start, "end_s": end,
                      "is_last": seq == len(spans) - 1, "status": JobStatus.QUEUED,
-                     "attempts": 0, "run_id": run_id, "queued_at": utcnow()}
-                    for rec_id, duration in chunk
+                     "attempts": 0, "run_id": run_id, "queued_at": utcnow(),
+                     "version": version}
+                    for rec_id, duration, version in chunk
                     for spans in [job_spans(duration or 0.0, job_max_s)]
                     for seq, (start, end) in enumerate(spans)]
             session.execute(insert(Job), rows)
-            recordings_queued(session, [rec_id for rec_id, _ in chunk], run_id)
+            recordings_queued(session, [row.id for row in chunk], run_id)
             created += len(rows)
 
 
-def _refuse_too_long(session: Session, chunk: list[Row[int, float | None]],
+def _refuse_too_long(session: Session, chunk: list[Row[int, float | None, int]],
                      source_id: int, max_duration_s: float
-                     ) -> list[Row[int, float | None]]:
+                     ) -> list[Row[int, float | None, int]]:
     """Fail the recordings of ``chunk`` longer than the limit; the rest, to plan."""
     kept = []
     for row in chunk:

@@ -1,5 +1,7 @@
 """Idempotent registration: list a source and record each object once. Re-listing an
-unchanged object does nothing; a changed one (etag, size or mtime) starts over."""
+unchanged object does nothing; a changed one (etag, size or mtime) is a new version,
+transcribed again, while the previous version's transcript stays until the new one is
+done."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Job, Recording, RecordingStatus, Source, SourceKind
@@ -88,10 +90,7 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> t
         if item.key in existing and _differs(existing[item.key], item)
     ]
     if changed:
-        stale = [rec.id for rec, _ in changed]
-        old_jobs = list(session.scalars(select(Job.id).where(Job.recording_id.in_(stale))))
-        unmeter_jobs(session, old_jobs)  # their results go, and so does their share of costs
-        session.execute(delete(Job).where(Job.recording_id.in_(stale)))
+        _set_aside(session, [rec for rec, _ in changed])
         for rec, item in changed:
             recording_changed(rec, item.etag, item.size, item.mtime)
             rec.uri = item.uri
@@ -100,6 +99,20 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> t
                 recording_probed(rec, entry.duration_s or 0.0, entry.channels or 1,
                                  entry.sample_rate or 0, entry.codec or "unknown")
     return len(fresh), len(changed)
+
+
+def _set_aside(session: Session, recordings: list[Recording]) -> None:
+    """Before a changed object is transcribed again: its complete transcript (the jobs of
+    ``transcript_version``) stays, renumbered below zero, until the new version is done;
+    any other version's jobs (unfinished work) go, with their share of costs."""
+    stale = [rec.id for rec in recordings]
+    kept = select(Recording.transcript_version).where(
+        Recording.id == Job.recording_id).scalar_subquery()
+    other = Job.recording_id.in_(stale) & ((Job.version != kept) | kept.is_(None))
+    unmeter_jobs(session, list(session.scalars(select(Job.id).where(other))))
+    session.execute(delete(Job).where(other))
+    session.execute(update(Job).where(Job.recording_id.in_(stale), Job.seq >= 0)
+                    .values(seq=-Job.seq - 1))
 
 
 def _info(item: Listed) -> ObjectInfo:

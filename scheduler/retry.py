@@ -16,7 +16,8 @@ def requeue_failed(factory: sessionmaker[Session]) -> list[int]:
     with factory.begin() as session:
         recordings = list(session.scalars(
             select(Recording).where(Recording.status == RecordingStatus.FAILED,
-                                    Recording.jobs.any()).with_for_update()))
+                                    Recording.jobs.any(Job.version == Recording.version))
+            .with_for_update()))
         job_ids: list[int] = []
         for rec in recordings:
             for job in rec.jobs:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dbcheck import recordings_by_key, windows_of
+from dbcheck import recordings_by_key, rows, windows_of
 from sqlalchemy import func, select
 
 from callscribe.run import transcribe_source
@@ -17,6 +17,7 @@ from callscribe.testing.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_
 from models import Job, RecordingStatus
 from models.db import make_engine, session_factory
 from scheduler.probe import probe
+from workers.persistence import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]
 LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",
@@ -127,3 +128,48 @@ def test_a_wav_whose_data_size_lies_is_read_as_far_as_it_goes(
     rec = recordings_by_key(db_url)["huge.wav"]
     assert rec.status == RecordingStatus.DONE, rec.error
     assert rec.duration_s == pytest.approx(call.duration, rel=0.01)
+
+
+def _exports(settings: Settings) -> dict[str, bytes]:
+    out = Path(settings.output)
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def test_a_changed_recording_keeps_its_transcript_until_the_new_one_is_done(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    """Issue 10 item 5: overwriting a done recording with a corrupt copy keeps the old
+    segments, words and exports (the failure says so); a good copy then replaces them
+    whole, leaving no row of the old version."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    v1 = folder / "a.wav"
+    make_call(v1, [Turn(0, "Good morning."), Turn(1, "Hi, I have a question.")])
+    settings = make_settings(db_url)
+    transcribe_source(settings, str(folder))
+    before = rows(db_url)
+    exports = _exports(settings)
+    assert before["segments"] and exports
+
+    v1.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all" * 10)  # a corrupt copy
+    summary = transcribe_source(settings, str(folder))
+    rec = recordings_by_key(db_url)["a.wav"]
+    assert rec.status == RecordingStatus.FAILED and rec.version == 2
+    assert "the transcript of version 1 is kept" in (rec.error or "")
+    assert [f.key for f in summary.failed] == ["a.wav"]
+    after = rows(db_url)
+    assert after["segments"] == before["segments"]
+    assert _exports(settings) == exports
+    factory = session_factory(make_engine(db_url))
+    _rec, kept, words = load_transcript_rows(factory, rec.id)
+    assert {s.id for s in kept} == {s[0] for s in before["segments"]} and words
+
+    make_call(v1, [Turn(1, "Now the customer speaks first."), Turn(0, "And the agent answers.")])
+    transcribe_source(settings, str(folder))
+    rec = recordings_by_key(db_url)["a.wav"]
+    assert rec.status == RecordingStatus.DONE and rec.version == 3
+    assert rec.transcript_version == 3
+    final = rows(db_url)
+    old_ids = {s[0] for s in before["segments"]}
+    assert final["segments"] and not old_ids & {s[0] for s in final["segments"]}
+    assert all(seq >= 0 for _id, _rec, seq, *_rest in final["jobs"])
+    assert _exports(settings) != exports

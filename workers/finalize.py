@@ -43,7 +43,7 @@ def vad_config(settings: Settings) -> VadConfig:
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done."""
-    rec, segments, words = db.load_transcript_rows(factory, recording_id)
+    rec, segments, words = db.load_transcript_rows(factory, recording_id, latest=True)
     duration = db.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
     language = languages.most_common(1)[0][0] if languages else None
@@ -70,7 +70,7 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
 def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:
     """Recordings all of whose jobs are done, still not marked done."""
     open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
-    any_job = exists().where(Job.recording_id == Recording.id)
+    any_job = exists().where(Job.recording_id == Recording.id, Job.version == Recording.version)
     with factory.begin() as session:
         return list(session.scalars(select(Recording.id).where(
             Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]),

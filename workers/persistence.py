@@ -44,7 +44,7 @@ from models.state import (
     recording_warned,
 )
 from workers.decoding import Word
-from workers.metering import Device, Usage, count_recording, meter_job
+from workers.metering import Device, Usage, count_recording, meter_job, unmeter_jobs
 from workers.vad import PackedWindow
 
 #: Header and decoded durations closer than this (or 1 %) agree.
@@ -372,6 +372,7 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
         if rec.status == RecordingStatus.DONE:
             return
         rec.meta = {**(rec.meta or {}), **metadata}
+        drop_superseded(session, rec)
         if duration_s is not None:
             warning = duration_warning(rec.duration_s, duration_s)
             if warning:
@@ -385,6 +386,14 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
                         device=_job_device(last), failed=False)
 
 
+def drop_superseded(session: Session, rec: Recording) -> None:
+    """The recording's new version is complete: earlier versions' jobs (the transcript kept
+    while it ran) go, with their segments, words and share of costs."""
+    old = Job.recording_id == rec.id, Job.version != rec.version
+    unmeter_jobs(session, list(session.scalars(select(Job.id).where(*old))))
+    session.execute(delete(Job).where(*old))
+
+
 def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
                           reason: str) -> None:
     """A recording-level failure after its jobs ran (e.g. exports could not be written)."""
@@ -396,18 +405,27 @@ def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
                             device=None, failed=True)
 
 
-def load_transcript_rows(factory: sessionmaker[Session], recording_id: int
+def load_transcript_rows(factory: sessionmaker[Session], recording_id: int, *,
+                         latest: bool = False
                          ) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
-    """The recording, its segments in time order and each segment's words (for exports)."""
+    """The recording, its segments in time order and each segment's words: its transcript
+    (``transcript_version``), or with ``latest`` the version being finalized."""
     with factory.begin() as session:
         rec = session.get_one(Recording, recording_id)
         _ = rec.source.uri
+        version = rec.version if latest or rec.transcript_version is None \
+            else rec.transcript_version
+        jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
         segments = list(session.scalars(
-            select(Segment).where(Segment.recording_id == recording_id)
+            select(Segment).where(Segment.recording_id == recording_id,
+                                  Segment.job_id.in_(jobs))
             .order_by(Segment.start_s, Segment.channel, Segment.id)))
         words: dict[int, list[TranscriptWord]] = {}
+        kept = select(Segment.id).where(Segment.recording_id == recording_id,
+                                        Segment.job_id.in_(jobs))
         for word in session.scalars(select(TranscriptWord)
-                                    .where(TranscriptWord.recording_id == recording_id)
+                                    .where(TranscriptWord.recording_id == recording_id,
+                                           TranscriptWord.segment_id.in_(kept))
                                     .order_by(TranscriptWord.segment_id, TranscriptWord.id)):
             words.setdefault(word.segment_id, []).append(word)
         session.expunge_all()
