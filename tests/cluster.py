@@ -15,8 +15,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from callscribe.settings import Settings
 from models import Job, JobStatus, Recording, RecordingStatus, Segment
 from models.db import make_engine, session_factory
+from scheduler.enqueue import CeleryEnqueuer
+from scheduler.ingest import ingest, open_database
+from scheduler.reconcile import reconcile
+from workers.celery_app import make_celery
 
 
 class Worker:
@@ -129,3 +134,53 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str,
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs()[-6000:]}")
+
+
+def common_settings(model_dir: Path, out: Path) -> dict[str, Any]:
+    return {"model": str(model_dir), "device": "cpu", "compute_type": "int8", "beam_size": 1,
+            "output": str(out / "out")}
+
+
+class Cluster:
+    """Settings shared by the test process (ingest, reconcile) and its workers."""
+
+    def __init__(self, pg_url: str, redis_url: str, model_dir: Path, tmp: Path) -> None:
+        self.tmp = tmp
+        self.values: dict[str, Any] = {
+            **common_settings(model_dir, tmp), "database_url": pg_url, "broker_url": redis_url,
+            "lease_seconds": 3.0, "heartbeat_seconds": 0.5, "reconcile_interval_s": 1.0,
+            "requeue_grace_s": 1.0, "retry_delay_s": 0.5, "cpu_threads": 1,
+        }
+        self.settings = Settings(**self.values)
+        self.app = make_celery(self.settings)
+        self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue)
+        self.db = Db(pg_url)
+        self.workers: list[Worker] = []
+
+    def env(self, path_prefix: str | None = None) -> dict[str, str]:
+        return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in self.values.items()},
+                          path_prefix)
+
+    def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
+        w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])
+        self.workers.append(w)
+        return w
+
+    def ingest(self, source: Path | str) -> int:
+        """Ingest a folder or a source URI with the current ``values``."""
+        self.settings = Settings(**self.values)
+        return ingest(self.settings, str(source), self.enqueuer).jobs_enqueued
+
+    def reconcile(self) -> Any:
+        return reconcile(self.settings, open_database(self.settings), self.enqueuer)
+
+    def logs(self) -> str:
+        return "\n".join(f"==== {w.name}\n{w.log()[-3000:]}" for w in self.workers)
+
+    def wait_settled(self, timeout: float = 240) -> None:
+        wait_for(self.db.settled, timeout, "all jobs to finish", self.logs)
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.db.close()

@@ -3,7 +3,6 @@ the real Redis and PostgreSQL, with the random-weight model."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import stat
@@ -14,35 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Db, Worker, wait_for, worker_env
-from conftest import _unavailable
+from cluster import Cluster, Db, Worker, common_settings, wait_for
 from sqlalchemy import select
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call, make_demo_corpus
 from models import Job
-from scheduler.enqueue import CeleryEnqueuer
-from scheduler.ingest import ingest, open_database
-from scheduler.reconcile import reconcile
-from workers.celery_app import TRANSCRIBE_TASK, make_celery
-
-_REDIS_DBS = itertools.cycle(range(1, 16))
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    import redis
-
-    index = next(_REDIS_DBS)
-    client = redis.Redis(host="127.0.0.1", port=6379, db=index)
-    try:
-        client.flushdb()
-    except redis.ConnectionError:
-        _unavailable("Redis at 127.0.0.1:6379")
-    yield f"redis://127.0.0.1:6379/{index}"
-    client.flushdb()
-    client.close()
+from scheduler.ingest import open_database
+from workers.celery_app import TRANSCRIBE_TASK
 
 
 @pytest.fixture(scope="module")
@@ -58,60 +37,12 @@ def reference(corpus: Path, model_dir: Path,
     """The embedded mode's transcript of the corpus (SQLite, same model and options)."""
     base = tmp_path_factory.mktemp("reference")
     url = f"sqlite:///{base / 'ref.db'}"
-    transcribe_source(Settings(**_common(model_dir, base), database_url=url), str(corpus))
+    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url), str(corpus))
     db = Db(url)
     try:
         return db.transcript()
     finally:
         db.close()
-
-
-def _common(model_dir: Path, out: Path) -> dict[str, Any]:
-    return {"model": str(model_dir), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-            "output": str(out / "out")}
-
-
-class Cluster:
-    """Settings shared by the test process (ingest, reconcile) and its workers."""
-
-    def __init__(self, pg_url: str, redis_url: str, model_dir: Path, tmp: Path) -> None:
-        self.tmp = tmp
-        self.values: dict[str, Any] = {
-            **_common(model_dir, tmp), "database_url": pg_url, "broker_url": redis_url,
-            "lease_seconds": 3.0, "heartbeat_seconds": 0.5, "reconcile_interval_s": 1.0,
-            "requeue_grace_s": 1.0, "retry_delay_s": 0.5, "cpu_threads": 1,
-        }
-        self.settings = Settings(**self.values)
-        self.app = make_celery(self.settings)
-        self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue)
-        self.db = Db(pg_url)
-        self.workers: list[Worker] = []
-
-    def env(self, path_prefix: str | None = None) -> dict[str, str]:
-        return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in self.values.items()},
-                          path_prefix)
-
-    def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
-        w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])
-        self.workers.append(w)
-        return w
-
-    def ingest(self, folder: Path) -> int:
-        return ingest(self.settings, str(folder), self.enqueuer).jobs_enqueued
-
-    def reconcile(self) -> Any:
-        return reconcile(self.settings, open_database(self.settings), self.enqueuer)
-
-    def logs(self) -> str:
-        return "\n".join(f"==== {w.name}\n{w.log()[-3000:]}" for w in self.workers)
-
-    def wait_settled(self, timeout: float = 240) -> None:
-        wait_for(self.db.settled, timeout, "all jobs to finish", self.logs)
-
-    def close(self) -> None:
-        for w in self.workers:
-            w.stop()
-        self.db.close()
 
 
 @pytest.fixture
