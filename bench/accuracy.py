@@ -45,7 +45,7 @@ from callscribe.testing.scoring import (
     turn_recall,
     words_outside_speech,
 )
-from workers.engine import cpu_threads, unload_engines
+from callscribe.workers.engine import cpu_threads, unload_engines
 
 Transcripts = dict[str, list[HypSegment]]
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import psycopg2
 
+from callscribe.scheduler.probe import probe
 from callscribe.settings import Settings
 from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
-from scheduler.probe import probe
-from workers.audio import decode
-from workers.engine import WindowInput, get_engine
-from workers.finalize import vad_config
-from workers.vad import pack_windows, speech_spans
+from callscribe.workers.audio import decode
+from callscribe.workers.engine import WindowInput, get_engine
+from callscribe.workers.finalize import vad_config
+from callscribe.workers.vad import pack_windows, speech_spans
 
 
 def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],

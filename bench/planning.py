@@ -23,10 +23,10 @@ from pathlib import Path
 from common import scratch_database
 from sqlalchemy import func, select
 
+from callscribe.models import Job, Recording
+from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
-from models import Job, Recording
-from scheduler.ingest import discover, open_database
-from scheduler.sources import open_source
 
 
 def write_manifest(path: Path, count: int, seed: int = 0) -> float:

@@ -46,7 +46,7 @@ from callscribe.settings import Settings
 from callscribe.testing.calls import make_real_corpus
 from callscribe.testing.model import build_whisper_model
 from callscribe.testing.realmodels import real_model_dir
-from workers.engine import batch_size_for, cpu_threads, get_engine, unload_engines
+from callscribe.workers.engine import batch_size_for, cpu_threads, get_engine, unload_engines
 
 
 @dataclass(frozen=True)

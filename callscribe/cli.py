@@ -194,8 +194,8 @@ def _watch(settings: Settings, interval: float, until_done: bool) -> None:
 
     from rich.live import Live
 
+    from callscribe.models.db import make_engine, session_factory
     from callscribe.status import read_progress
-    from models.db import make_engine, session_factory
 
     factory = session_factory(make_engine(settings.database_url))
     with Live(console=out, auto_refresh=False) as live:
@@ -208,7 +208,7 @@ def _watch(settings: Settings, interval: float, until_done: bool) -> None:
 
 
 def _celery(settings: Settings) -> Any:
-    from workers.celery_app import make_celery
+    from callscribe.workers.celery_app import make_celery
 
     try:
         return make_celery(settings)
@@ -223,8 +223,8 @@ def ingest(
     config: ConfigOpt = None,
 ) -> None:
     """Register, probe and plan SOURCE, enqueue its jobs for the workers, print the run id."""
-    from scheduler.enqueue import CeleryEnqueuer
-    from scheduler.ingest import ingest as run_ingest
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import ingest as run_ingest
 
     _logging(False)
     settings = _settings(config, database_url=database_url)
@@ -260,7 +260,7 @@ def worker(
     import os
     import tempfile
 
-    from workers.tasks import concurrency_for, pool_for, register_tasks
+    from callscribe.workers.tasks import concurrency_for, pool_for, register_tasks
 
     settings = _settings(config, device=device, device_index=device_index, model=model,
                          compute_type=compute_type, worker_concurrency=concurrency,
@@ -299,9 +299,9 @@ def schedule(
 def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     """One reconciliation pass: re-queue expired leases, re-send jobs the broker lost,
     finalize finished recordings."""
-    from scheduler.enqueue import CeleryEnqueuer
-    from scheduler.ingest import open_database
-    from scheduler.reconcile import reconcile as run_reconcile
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import open_database
+    from callscribe.scheduler.reconcile import reconcile as run_reconcile
 
     settings = _settings(config, database_url=database_url)
     report = run_reconcile(settings, open_database(settings),
@@ -318,9 +318,9 @@ def retry(
     config: ConfigOpt = None,
 ) -> None:
     """Give failed jobs (dead letters) a fresh set of attempts and enqueue them."""
-    from scheduler.enqueue import CeleryEnqueuer
-    from scheduler.ingest import open_database
-    from scheduler.retry import requeue_failed
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import open_database
+    from callscribe.scheduler.retry import requeue_failed
 
     if not failed:
         err.print("nothing to do: pass --failed")
@@ -347,9 +347,9 @@ def report(
     import json
     from datetime import datetime
 
+    from callscribe.models.base import as_utc
+    from callscribe.models.db import make_engine, session_factory
     from callscribe.report import as_dict, build_report, plot
-    from models.base import as_utc
-    from models.db import make_engine, session_factory
 
     if by not in ("hour", "day", "source", "model", "device"):
         err.print(f"error: --by must be hour, day, source, model or device, not {by!r}")
@@ -403,8 +403,8 @@ def db_dashboard_user(
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from models.db import make_engine
-    from models.roles import make_dashboard_login
+    from callscribe.models.db import make_engine
+    from callscribe.models.roles import make_dashboard_login
 
     password = os.environ.get("CALLSCRIBE_DASHBOARD_PASSWORD")
     if not password:
@@ -429,7 +429,7 @@ def db_dashboard_user(
 def db_upgrade(revision: str = "head", database_url: DbOpt = None,
                config: ConfigOpt = None) -> None:
     """Migrate the database up (default: to the latest schema)."""
-    from models.db import upgrade
+    from callscribe.models.db import upgrade
 
     upgrade(_settings(config, database_url=database_url).database_url, revision)
 
@@ -437,7 +437,7 @@ def db_upgrade(revision: str = "head", database_url: DbOpt = None,
 @db_app.command("downgrade")
 def db_downgrade(revision: str, database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     """Migrate the database down to REVISION (``base`` drops everything)."""
-    from models.db import downgrade
+    from callscribe.models.db import downgrade
 
     downgrade(_settings(config, database_url=database_url).database_url, revision)
 

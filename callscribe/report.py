@@ -14,8 +14,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import CostHourly, Source
-from models.base import as_utc
+from callscribe.models import CostHourly, Source
+from callscribe.models.base import as_utc
 
 GroupBy = Literal["hour", "day", "source", "model", "device"]
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus
+from callscribe.scheduler.ingest import discover, finish_run, open_database
+from callscribe.scheduler.reconcile import expire_leases
+from callscribe.scheduler.register import Registration
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
-from models import Job, JobStatus, Recording, RecordingStatus
-from scheduler.ingest import discover, finish_run, open_database
-from scheduler.reconcile import expire_leases
-from scheduler.register import Registration
-from scheduler.sources import open_source
-from workers.finalize import finalize_unfinished
+from callscribe.workers.finalize import finalize_unfinished
 
 if TYPE_CHECKING:
-    from workers.pipeline import WorkerContext
+    from callscribe.workers.pipeline import WorkerContext
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
     """Run the jobs, ``in_flight`` at a time, each on its own thread: a thread prepares its
     job (fetch, decode, VAD) while the model runs other jobs' windows, then hands its windows
     to the process's batcher, so model batches mix jobs and channels."""
-    from workers.pipeline import run_job
+    from callscribe.workers.pipeline import run_job
 
     left = Counter(job.recording_id for job in jobs)
     lock = threading.Lock()
@@ -131,7 +131,7 @@ def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None
     """Run again, after ``retry_delay_s``, the jobs a retryable error put back in the queue,
     until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
     recording fail with the reason (the embedded run never ends with work left queued)."""
-    from workers.engine import jobs_in_flight
+    from callscribe.workers.engine import jobs_in_flight
 
     settings = ctx.settings
     for _ in range(settings.max_attempts):
@@ -161,8 +161,8 @@ def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
 def transcribe_source(settings: Settings, source_uri: str,
                       progress: Progress | None = None) -> RunSummary:
     """The whole embedded job for one source."""
-    from workers.engine import jobs_in_flight
-    from workers.pipeline import WorkerContext
+    from callscribe.workers.engine import jobs_in_flight
+    from callscribe.workers.pipeline import WorkerContext
 
     progress = progress or Progress()
     began = time.perf_counter()

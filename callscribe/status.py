@@ -10,10 +10,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import ConfigurationError
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus
+from callscribe.models.base import utcnow
+from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
-from models import Job, JobStatus, Recording, RecordingStatus
-from models.base import utcnow
-from models.db import make_engine, session_factory
 
 
 @dataclass(frozen=True)

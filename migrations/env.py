@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from models import Base
-from models.db import make_engine
+from callscribe.models import Base
+from callscribe.models.db import make_engine
 
 
 def _database_url() -> str:

@@ -1,8 +1,8 @@
 """The SQLAlchemy ORM: the schema that workers write and dashboards read."""
 
-from models.base import Base, utcnow
-from models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
-from models.tables import (
+from callscribe.models.base import Base, utcnow
+from callscribe.models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
+from callscribe.models.tables import (
     CostHourly,
     Job,
     JobCostHour,

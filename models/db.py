@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def migrations_dir() -> str:
+    """Where the Alembic scripts are: the ``callscribe.migrations`` package, installed or
+    not."""
+    from importlib import resources
+
+    return str(resources.files("callscribe.migrations"))
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -55,7 +60,7 @@ def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", migrations_dir())
     config.attributes["database_url"] = url
     return config
 
@@ -65,7 +70,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     fresh database take turns (the second finds it migrated)."""
     from alembic import command
 
-    from models.locks import exclusive
+    from callscribe.models.locks import exclusive
 
     with exclusive(url, "migrate"):
         command.upgrade(alembic_config(url), revision)

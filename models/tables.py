@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, JSONType, utcnow
-from models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
+from callscribe.models.base import Base, JSONType, utcnow
+from callscribe.models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
 
 #: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from models.base import as_utc
+from callscribe.models.base import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class CeleryEnqueuer:
         self.queue = queue
 
     def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
-        from workers.celery_app import TRANSCRIBE_TASK
+        from callscribe.workers.celery_app import TRANSCRIBE_TASK
 
         sent = 0
         with self.app.producer_or_acquire() as producer:

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.models import Job, JobStatus, ReferencePrice, Run
+from callscribe.models.base import utcnow
+from callscribe.models.db import make_engine, session_factory, upgrade
+from callscribe.scheduler import plan
+from callscribe.scheduler.enqueue import Enqueuer
+from callscribe.scheduler.plan import plan_jobs, probe_pending
+from callscribe.scheduler.register import Registration, ensure_source, register
+from callscribe.scheduler.sources import ManifestSource, RecordingSource, open_source
 from callscribe.settings import Settings
-from models import Job, JobStatus, ReferencePrice, Run
-from models.base import utcnow
-from models.db import make_engine, session_factory, upgrade
-from scheduler import plan
-from scheduler.enqueue import Enqueuer
-from scheduler.plan import plan_jobs, probe_pending
-from scheduler.register import Registration, ensure_source, register
-from scheduler.sources import ManifestSource, RecordingSource, open_source
 
 #: The ``reference_prices`` row the dashboard views compare against.
 REFERENCE_PRICE = "cloud_api"
@@ -66,7 +66,7 @@ def discover(settings: Settings, factory: sessionmaker[Session], source: Recordi
     large archive is still being probed. Two discoveries of one source (two ``ingest`` or
     ``transcribe`` runs, a nightly scan) take turns: the second finds what the first
     registered and planned."""
-    from models.locks import exclusive
+    from callscribe.models.locks import exclusive
 
     with exclusive(settings.database_url, f"discover:{source.uri}"):
         return _discover(settings, factory, source, kind, on_planned)

@@ -19,11 +19,11 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.models import Job, JobStatus
+from callscribe.models.base import as_utc, utcnow
+from callscribe.models.state import job_lease_expired
+from callscribe.scheduler.enqueue import Enqueuer
 from callscribe.settings import Settings
-from models import Job, JobStatus
-from models.base import as_utc, utcnow
-from models.state import job_lease_expired
-from scheduler.enqueue import Enqueuer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float
 def reconcile(settings: Settings, factory: sessionmaker[Session],
               enqueuer: Enqueuer) -> ReconcileReport:
     """One reconciliation pass."""
-    from workers.finalize import finalize_unfinished
+    from callscribe.workers.finalize import finalize_unfinished
 
     expired = expire_leases(factory)
     lost = lost_jobs(factory, enqueuer, settings.requeue_grace_s, set(expired))

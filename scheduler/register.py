@@ -13,11 +13,11 @@ from itertools import islice
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Job, Recording, RecordingStatus, Source, SourceKind
-from models.base import as_utc, utcnow
-from models.state import recording_changed, recording_probed
-from scheduler.sources import ManifestEntry, ObjectInfo
-from workers.metering import unmeter_jobs
+from callscribe.models import Job, Recording, RecordingStatus, Source, SourceKind
+from callscribe.models.base import as_utc, utcnow
+from callscribe.models.state import recording_changed, recording_probed
+from callscribe.scheduler.sources import ManifestEntry, ObjectInfo
+from callscribe.workers.metering import unmeter_jobs
 
 BATCH = 1000
 

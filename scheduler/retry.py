@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Job, JobStatus, Recording, RecordingStatus
-from models.state import job_requeued, recording_requeued
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus
+from callscribe.models.state import job_requeued, recording_requeued
 
 
 def requeue_failed(factory: sessionmaker[Session]) -> list[int]:

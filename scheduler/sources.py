@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from callscribe.errors import RecordingMissingError, SourceError, StorageUnavailableError
+from callscribe.models.enums import SourceKind
 from callscribe.settings import Settings
-from models.enums import SourceKind
 
 
 @dataclass(frozen=True)

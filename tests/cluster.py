@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Segment
+from callscribe.models.db import make_engine, session_factory
+from callscribe.scheduler.enqueue import CeleryEnqueuer
+from callscribe.scheduler.ingest import ingest, open_database
+from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings
-from models import Job, JobStatus, Recording, RecordingStatus, Segment
-from models.db import make_engine, session_factory
-from scheduler.enqueue import CeleryEnqueuer
-from scheduler.ingest import ingest, open_database
-from scheduler.reconcile import reconcile
-from workers.celery_app import make_celery
+from callscribe.workers.celery_app import make_celery
 
 
 class Worker:

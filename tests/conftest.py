@@ -54,7 +54,7 @@ def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
 
     def drop() -> None:
-        from models.roles import dashboard_group, transcripts_group
+        from callscribe.models.roles import dashboard_group, transcripts_group
 
         with pg_admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

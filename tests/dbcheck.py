@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models import Job, Recording, Segment, Window
-from models.db import make_engine, session_factory
+from callscribe.models import Job, Recording, Segment, Window
+from callscribe.models.db import make_engine, session_factory
 
 
 def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:

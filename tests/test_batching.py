@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from callscribe.settings import Settings
-from workers.batching import Batcher
-from workers.engine import Engine, WindowInput, get_engine
+from callscribe.workers.batching import Batcher
+from callscribe.workers.engine import Engine, WindowInput, get_engine
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +144,11 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     short mono call."""
     from sqlalchemy import select
 
+    from callscribe.models import Job
+    from callscribe.scheduler.ingest import discover, open_database
+    from callscribe.scheduler.sources import open_source
     from callscribe.testing.audio import Turn, make_call
-    from models import Job
-    from scheduler.ingest import discover, open_database
-    from scheduler.sources import open_source
-    from workers.pipeline import WorkerContext
+    from callscribe.workers.pipeline import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -168,8 +168,8 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
     """On a threads pool Celery has no time limits: a job whose windows wait for the model
     past ``task_soft_time_limit_s`` is failed with a one-line reason and re-queued (an
     attempt counted), and its windows never reach a batch."""
-    from models import Job, JobStatus
-    from workers.pipeline import run_job
+    from callscribe.models import Job, JobStatus
+    from callscribe.workers.pipeline import run_job
 
     ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
     factory = ctx.factory
@@ -200,21 +200,21 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
         model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The soft limit is also checked between the preparation steps: a job whose audio took
     too long to fetch and decode is re-queued without running VAD or the model."""
-    import workers.pipeline
-    from models import Job, JobStatus
-    from workers.pipeline import run_job
+    from callscribe.models import Job, JobStatus
+    from callscribe.workers import pipeline
+    from callscribe.workers.pipeline import run_job
 
     ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
     factory = ctx.factory
-    real_load = workers.pipeline.load_audio
+    real_load = pipeline.load_audio
     vad_runs: list[int] = []
 
     def slow_share(*args: Any) -> Any:
         time.sleep(1.2)  # a slow network share
         return real_load(*args)
 
-    monkeypatch.setattr(workers.pipeline, "load_audio", slow_share)
-    monkeypatch.setattr(workers.pipeline, "detect_speech",
+    monkeypatch.setattr(pipeline, "load_audio", slow_share)
+    monkeypatch.setattr(pipeline, "detect_speech",
                         lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
     assert run_job(ctx, job_id) is None  # failed while being prepared: recorded, re-queued
     assert vad_runs == [] and ctx.batcher().windows_run == 0
@@ -228,7 +228,7 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
     import subprocess
     import sys
 
-    from workers.tasks import concurrency_for, pool_for
+    from callscribe.workers.tasks import concurrency_for, pool_for
 
     assert pool_for(Settings(device="cuda")) == "threads"
     assert pool_for(Settings(device="cpu")) == "prefork"
@@ -238,10 +238,11 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
     assert concurrency_for(Settings(device="cuda"), "threads") == 8
     assert concurrency_for(Settings(device="cpu"), "threads") == 2
     assert concurrency_for(Settings(device="cpu", workers=5), "threads") == 5
-    monkeypatch.setattr("workers.tasks._dev_entries", lambda: ["null", "nvidia0", "nvidiactl"])
+    monkeypatch.setattr("callscribe.workers.tasks._dev_entries",
+                        lambda: ["null", "nvidia0", "nvidiactl"])
     assert pool_for(Settings(device="auto")) == "threads"
     assert concurrency_for(Settings(device="auto"), "threads") == 8
-    monkeypatch.setattr("workers.tasks._dev_entries", lambda: ["null", "nvidiactl"])
+    monkeypatch.setattr("callscribe.workers.tasks._dev_entries", lambda: ["null", "nvidiactl"])
     assert pool_for(Settings(device="auto")) == "prefork"
     assert concurrency_for(Settings(device="auto"), "threads") == 2
     probe = ("import sys; from callscribe.settings import Settings; "
@@ -257,13 +258,13 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     and the reconciler can hand the job to another worker."""
     from sqlalchemy import select
 
+    from callscribe.models import Job
+    from callscribe.models.base import as_utc, utcnow
+    from callscribe.scheduler.ingest import discover, open_database
+    from callscribe.scheduler.sources import open_source
     from callscribe.testing.audio import Turn, make_call
-    from models import Job
-    from models.base import as_utc, utcnow
-    from scheduler.ingest import discover, open_database
-    from scheduler.sources import open_source
-    from workers import persistence
-    from workers.pipeline import Heartbeat, WorkerContext
+    from callscribe.workers import persistence
+    from callscribe.workers.pipeline import Heartbeat, WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from callscribe.models.base import utcnow
+from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
-from models.base import utcnow
-from scheduler.ingest import discover, open_database
-from scheduler.sources import open_source
-from workers import persistence as db
-from workers.metering import Device, Usage
+from callscribe.workers import persistence as db
+from callscribe.workers.metering import Device, Usage
 
 
 @pytest.mark.postgres
@@ -63,7 +63,7 @@ def test_last_two_jobs_committing_together_complete_the_recording(
 def _job_ids(factory: Any, source_id: int) -> list[int]:
     from sqlalchemy import select
 
-    from models import Job, Recording
+    from callscribe.models import Job, Recording
 
     with factory.begin() as session:
         return list(session.scalars(select(Job.id).join(Recording)
@@ -78,7 +78,7 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     from sqlalchemy import update
 
     from callscribe.errors import BadAudioError, LeaseLostError
-    from models import Job, JobStatus, Recording, RecordingStatus
+    from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from callscribe.models import Job, Recording
+from callscribe.models.db import upgrade
+from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
-from models import Job, Recording
-from models.db import upgrade
-from scheduler.ingest import discover, open_database
-from scheduler.sources import open_source
 
 
 def _together(n: int, body: Callable[[int], Any]) -> list[BaseException]:

@@ -21,17 +21,17 @@ import yaml
 from psycopg2 import errors
 
 from callscribe.errors import ConfigurationError
-from callscribe.run import transcribe_source
-from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
-from models.db import make_engine, upgrade
-from models.roles import (
+from callscribe.models.db import make_engine, upgrade
+from callscribe.models.roles import (
     LEGACY_GROUP,
     Timeouts,
     dashboard_group,
     make_dashboard_login,
     transcripts_group,
 )
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the dashboard group reads (docs/schema.md, "The read-only roles").
@@ -323,7 +323,7 @@ def test_dashboard_user_never_shows_the_password_nor_takes_over_a_role(
     """Issue 10, item 14: the password reaches the server only as a SCRAM verifier (so it
     is in no SQL text, no log line, no error message), and an existing role that is not a
     plain dashboard login (the application's own, one that owns objects) is refused."""
-    from models.roles import scram_verifier
+    from callscribe.models.roles import scram_verifier
 
     pg_url = migrated_pg
     secret = f"S3cret-{uuid.uuid4().hex}"

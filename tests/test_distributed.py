@@ -16,12 +16,12 @@ import pytest
 from cluster import Cluster, Db, Worker, common_settings, wait_for
 from sqlalchemy import select
 
+from callscribe.models import Job
 from callscribe.run import transcribe_source
+from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call, make_demo_corpus
-from models import Job
-from scheduler.ingest import open_database
-from workers.celery_app import TRANSCRIBE_TASK
+from callscribe.workers.celery_app import TRANSCRIBE_TASK
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
 _TAKE_AND_DIE = """
 import os, signal, sys
 from callscribe.settings import Settings
-from workers.celery_app import make_celery
+from callscribe.workers.celery_app import make_celery
 settings = Settings()
 with make_celery(settings).connection_for_read() as conn:
     taken = [conn.default_channel.basic_get(settings.queue, no_ack=False)
@@ -342,8 +342,8 @@ def test_embedded_beat_exits_when_its_worker_is_killed(cluster: Cluster) -> None
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
     from sqlalchemy import insert
 
-    from models import Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
-    from workers.persistence import claim_next
+    from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
+    from callscribe.workers.persistence import claim_next
 
     factory = open_database(Settings(database_url=pg_url))
     with factory.begin() as s:
@@ -379,8 +379,8 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "a.wav", [Turn(0, "Hello there.")], channels=1)
-    from scheduler.ingest import discover
-    from scheduler.sources import open_source
+    from callscribe.scheduler.ingest import discover
+    from callscribe.scheduler.sources import open_source
 
     factory = open_database(cluster.settings)
     discover(cluster.settings, factory, open_source(str(folder), cluster.settings), "ingest")
@@ -403,8 +403,10 @@ def test_scheduler_side_imports_no_model_code() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, callscribe.cli, scheduler.ingest, scheduler.reconcile, "
-            "scheduler.enqueue, workers.celery_app, workers.tasks, workers.finalize\n"
+    code = ("import sys, callscribe.cli, callscribe.scheduler.ingest, "
+            "callscribe.scheduler.reconcile, callscribe.scheduler.enqueue, "
+            "callscribe.workers.celery_app, callscribe.workers.tasks, "
+            "callscribe.workers.finalize\n"
             "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
             "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from callscribe.models import Base
 from callscribe.settings import configuration_table
-from models import Base
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

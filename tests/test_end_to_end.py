@@ -20,7 +20,9 @@ from dbcheck import (
     windows_of,
 )
 
+from callscribe.models import RecordingStatus
 from callscribe.run import transcribe_source
+from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.testing.audio import (
     CorpusItem,
@@ -37,8 +39,6 @@ from callscribe.testing.audio import (
     speak,
 )
 from callscribe.testing.model import expected_text
-from models import RecordingStatus
-from scheduler.ingest import open_database
 
 SettingsFactory = Callable[..., Settings]
 TEXT = expected_text().strip()
@@ -188,9 +188,9 @@ def test_file_deleted_after_listing_fails_alone(
         db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
     from callscribe.run import Progress as RunProgress
     from callscribe.run import execute, queued_jobs
-    from scheduler.ingest import discover
-    from scheduler.sources import open_source
-    from workers.pipeline import WorkerContext
+    from callscribe.scheduler.ingest import discover
+    from callscribe.scheduler.sources import open_source
+    from callscribe.workers.pipeline import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -235,7 +235,7 @@ def test_speech_across_job_and_window_boundaries_is_transcribed_once(
 
 
 def speak_samples(clip: Path) -> list[float]:
-    from workers.audio import decode
+    from callscribe.workers.audio import decode
 
     return list(decode(clip, 1).channels[0])
 
@@ -278,7 +278,7 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
     run; one that persists fails its recording after max_attempts with the reason. Nothing
     is left queued or running, and the summary (so the exit code) says what failed."""
     from callscribe.errors import StorageUnavailableError
-    from workers import pipeline
+    from callscribe.workers import pipeline
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -328,7 +328,7 @@ def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFact
     factory = open_database(settings)
     from sqlalchemy import select
 
-    from models import Recording
+    from callscribe.models import Recording
 
     with factory.begin() as session:
         names = {uri: name for uri, name in

@@ -13,8 +13,8 @@ import pytest
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings
 from callscribe.testing.audio import place, speak
-from workers.audio import decode
-from workers.engine import DecodeOptions, Engine, WindowInput, get_engine, load_whisper
+from callscribe.workers.audio import decode
+from callscribe.workers.engine import DecodeOptions, Engine, WindowInput, get_engine, load_whisper
 
 OPTION_SETS = [
     {"beam_size": 1},

@@ -6,7 +6,7 @@ import json
 import threading
 from pathlib import Path
 
-from workers.exports import Transcript, TranscriptSegment, TranscriptWord, write_exports
+from callscribe.workers.exports import Transcript, TranscriptSegment, TranscriptWord, write_exports
 
 
 def transcript(n: int) -> Transcript:

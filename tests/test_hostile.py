@@ -10,14 +10,14 @@ import pytest
 from dbcheck import recordings_by_key, rows, windows_of
 from sqlalchemy import func, select
 
+from callscribe.models import Job, RecordingStatus
+from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
+from callscribe.scheduler.probe import probe
 from callscribe.settings import Settings
 from callscribe.testing.audio import CallInfo, Turn, make_call
 from callscribe.testing.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
-from models import Job, RecordingStatus
-from models.db import make_engine, session_factory
-from scheduler.probe import probe
-from workers.persistence import load_transcript_rows
+from callscribe.workers.persistence import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]
 LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",

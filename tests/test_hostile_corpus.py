@@ -18,10 +18,10 @@ import pytest
 from cluster import Cluster, worker_env
 from sqlalchemy import func, select
 
+from callscribe.models import CostHourly, Recording, RecordingStatus
+from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
 from callscribe.testing.hostile import HostileItem, make_hostile_corpus
-from models import CostHourly, Recording, RecordingStatus
-from models.db import make_engine, session_factory
 
 SettingsFactory = Callable[..., Settings]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from workers.isolation import SoloGate
+from callscribe.workers.isolation import SoloGate
 
 
 def _enter_on_thread(gate: SoloGate, solo: bool, log: list[str], name: str

@@ -12,13 +12,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
+from callscribe.models import (
+    CostHourly,
+    Job,
+    JobStatus,
+    Recording,
+    RecordingStatus,
+    Source,
+    SourceKind,
+)
 from callscribe.run import transcribe_source
+from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
-from models import CostHourly, Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
-from scheduler.ingest import open_database
-from workers.engine import batch_size_for
-from workers.metering import Device, Usage, hour_shares, meter_job
+from callscribe.workers.engine import batch_size_for
+from callscribe.workers.metering import Device, Usage, hour_shares, meter_job
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")
 CPU = Device("cpu", "AMD EPYC", "cpu-host")

@@ -13,8 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from models import Base
-from models.db import downgrade, make_engine, upgrade
+from callscribe.models import Base
+from callscribe.models.db import downgrade, make_engine, upgrade
 
 TABLES = {"sources", "recordings", "jobs", "windows", "segments"}
 
@@ -112,7 +112,7 @@ def _drop_groups(pg_admin: Any, url: str) -> None:
     """Roles outlive their database: drop the groups 0008 made for this one."""
     import psycopg2
 
-    from models.roles import dashboard_group, transcripts_group
+    from callscribe.models.roles import dashboard_group, transcripts_group
 
     name = url.rsplit("/", 1)[1]
     with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
@@ -128,7 +128,7 @@ def test_0008_round_trip_on_postgresql(pg_admin: Any, pg_url: str) -> None:
     """Up, 0004's cluster-wide group loses everything here, two groups of this database
     take over (transcripts for one only) and PUBLIC loses CONNECT and TEMPORARY; down,
     0004's grants come back and this database's logins are in 0004's group again."""
-    from models.roles import LEGACY_GROUP, dashboard_group, transcripts_group
+    from callscribe.models.roles import LEGACY_GROUP, dashboard_group, transcripts_group
 
     database = pg_url.rsplit("/", 1)[1]
     dash, trans = dashboard_group(database), transcripts_group(database)
@@ -171,7 +171,7 @@ def test_0008_leaves_the_owner_its_database(pg_admin: Any, pg_url: str) -> None:
     import psycopg2
     from psycopg2 import errors
 
-    from models.roles import make_dashboard_login
+    from callscribe.models.roles import make_dashboard_login
 
     app, viewer = f"app_{uuid.uuid4().hex[:8]}", f"dash_{uuid.uuid4().hex[:8]}"
     database = pg_url.rsplit("/", 1)[1]

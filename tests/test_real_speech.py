@@ -151,7 +151,7 @@ def test_engine_words_match_faster_whisper_word_timestamps(whisper: Any, tiny_en
     """On one ≤ 30-s clip the engine's words are faster-whisper's ``word_timestamps``."""
     from faster_whisper import decode_audio
 
-    from workers.engine import Engine, WindowInput, get_engine
+    from callscribe.workers.engine import Engine, WindowInput, get_engine
 
     call = corpus[0]
     left, _right = decode_audio(str(call.path), split_stereo=True)
@@ -239,7 +239,7 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     do not run away. faster-whisper decoding the same window at temperature 0 without
     timestamps (what a batched pipeline does) loses that sentence in some of them."""
     from callscribe.testing.calls import render_speech
-    from workers.engine import WindowInput, get_engine
+    from callscribe.workers.engine import WindowInput, get_engine
 
     engine = get_engine(Settings(model=str(tiny_en), device="cpu", beam_size=BEAM,
                                  language="en"))

@@ -10,15 +10,15 @@ import pytest
 from dbcheck import recordings_by_key
 from sqlalchemy import select
 
+from callscribe.models import Job, JobStatus, RecordingStatus
 from callscribe.run import Progress, QueuedJob, execute, queued_jobs
+from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.reconcile import reconcile
+from callscribe.scheduler.retry import requeue_failed
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
-from models import Job, JobStatus, RecordingStatus
-from scheduler.ingest import discover, open_database
-from scheduler.reconcile import reconcile
-from scheduler.retry import requeue_failed
-from scheduler.sources import open_source
-from workers.pipeline import WorkerContext
+from callscribe.workers.pipeline import WorkerContext
 
 
 class ListEnqueuer:
@@ -64,8 +64,13 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
 
 def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[..., Settings],
                                           tmp_path: Path) -> None:
-    from workers import persistence as db
-    from workers.pipeline import meter_cost, persist_segments, prepare, transcribe_windows
+    from callscribe.workers import persistence as db
+    from callscribe.workers.pipeline import (
+        meter_cost,
+        persist_segments,
+        prepare,
+        transcribe_windows,
+    )
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -96,12 +101,12 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Bulk ingest: jobs go to the queue a probing step at a time, each exactly once, so
     workers start long before a large archive is fully probed."""
-    import scheduler.plan
-    from models import Recording
-    from scheduler.ingest import ingest
+    from callscribe.models import Recording
+    from callscribe.scheduler import plan as scheduler_plan
+    from callscribe.scheduler.ingest import ingest
 
-    monkeypatch.setattr(scheduler.plan, "FIRST_PROBE_STEP", 1)
-    monkeypatch.setattr(scheduler.plan, "PROBE_STEP", 3)
+    monkeypatch.setattr(scheduler_plan, "FIRST_PROBE_STEP", 1)
+    monkeypatch.setattr(scheduler_plan, "PROBE_STEP", 3)
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(7):

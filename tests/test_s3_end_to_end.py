@@ -9,6 +9,7 @@ from typing import Any
 
 from dbcheck import recordings_by_key
 
+from callscribe.models import RecordingStatus
 from callscribe.run import (
     Progress,
     discover,
@@ -17,11 +18,10 @@ from callscribe.run import (
     queued_jobs,
     transcribe_source,
 )
+from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
-from models import RecordingStatus
-from scheduler.sources import open_source
-from workers.pipeline import WorkerContext
+from callscribe.workers.pipeline import WorkerContext
 
 
 def _upload(s3: Any, folder: Path, keys: dict[str, Path]) -> None:

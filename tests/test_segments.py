@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.audio import decode, is_dual_mono
-from workers.decoding import Decoded, Word, compression_ratio
-from workers.segments import SegmentRule, place_words, segment_text, split_segments
-from workers.vad import PackedWindow
+from callscribe.workers.audio import decode, is_dual_mono
+from callscribe.workers.decoding import Decoded, Word, compression_ratio
+from callscribe.workers.segments import SegmentRule, place_words, segment_text, split_segments
+from callscribe.workers.vad import PackedWindow
 
 RULE = SegmentRule(pause_s=0.6, max_s=12.0)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings
-from workers.decoding import Decoded, DecodeSettings, decode_batch
+from callscribe.workers.decoding import Decoded, DecodeSettings, decode_batch
 
 log = logging.getLogger(__name__)
 

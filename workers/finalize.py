@@ -10,20 +10,20 @@ from dataclasses import asdict
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus
+from callscribe.scheduler.sources import make_s3_client
 from callscribe.settings import Settings
-from models import Job, JobStatus, Recording, RecordingStatus
-from scheduler.sources import make_s3_client
-from workers import persistence as db
-from workers.engine import DecodeOptions
-from workers.exports import (
+from callscribe.workers import persistence as db
+from callscribe.workers.engine import DecodeOptions
+from callscribe.workers.exports import (
     Transcript,
     TranscriptSegment,
     TranscriptWord,
     export_names,
     write_exports,
 )
-from workers.segments import SegmentRule
-from workers.vad import VadConfig
+from callscribe.workers.segments import SegmentRule
+from callscribe.workers.vad import VadConfig
 
 log = logging.getLogger(__name__)
 

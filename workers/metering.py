@@ -25,9 +25,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from callscribe.models import CostHourly, JobCostHour
+from callscribe.models.base import as_utc
 from callscribe.settings import Settings
-from models import CostHourly, JobCostHour
-from models.base import as_utc
 
 
 @dataclass(frozen=True)

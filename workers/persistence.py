@@ -19,7 +19,7 @@ from callscribe.errors import (
     RetryableError,
     StorageUnavailableError,
 )
-from models import (
+from callscribe.models import (
     Job,
     JobStatus,
     Recording,
@@ -29,8 +29,8 @@ from models import (
     Window,
     WindowStatus,
 )
-from models.base import as_utc, utcnow
-from models.state import (
+from callscribe.models.base import as_utc, utcnow
+from callscribe.models.state import (
     LEASE_EXPIRED,
     job_cancelled,
     job_claimed,
@@ -43,9 +43,9 @@ from models.state import (
     recording_running,
     recording_warned,
 )
-from workers.decoding import Word
-from workers.metering import Device, Usage, count_recording, meter_job, unmeter_jobs
-from workers.vad import PackedWindow
+from callscribe.workers.decoding import Word
+from callscribe.workers.metering import Device, Usage, count_recording, meter_job, unmeter_jobs
+from callscribe.workers.vad import PackedWindow
 
 #: Header and decoded durations closer than this (or 1 %) agree.
 DURATION_TOLERANCE_S = 0.5

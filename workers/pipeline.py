@@ -23,16 +23,16 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import JobTimeoutError, LeaseLostError
+from callscribe.models import JobStatus
+from callscribe.models.base import utcnow
+from callscribe.scheduler.sources import RecordingSource, open_source
 from callscribe.settings import Settings
-from models import JobStatus
-from models.base import utcnow
-from scheduler.sources import RecordingSource, open_source
-from workers import finalize
-from workers import persistence as db
-from workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
-from workers.batching import BatchedResult, Batcher
-from workers.decoding import Decoded
-from workers.engine import (
+from callscribe.workers import finalize
+from callscribe.workers import persistence as db
+from callscribe.workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
+from callscribe.workers.batching import BatchedResult, Batcher
+from callscribe.workers.decoding import Decoded
+from callscribe.workers.engine import (
     Engine,
     WindowInput,
     batch_wait_s,
@@ -40,10 +40,10 @@ from workers.engine import (
     get_engine,
     resolve_device,
 )
-from workers.isolation import Slot, SoloGate
-from workers.metering import Device, detect_device, price_per_device_hour
-from workers.segments import SegmentRule, segment_text, split_segments
-from workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
+from callscribe.workers.isolation import Slot, SoloGate
+from callscribe.workers.metering import Device, detect_device, price_per_device_hour
+from callscribe.workers.segments import SegmentRule, segment_text, split_segments
+from callscribe.workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.

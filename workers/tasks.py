@@ -25,10 +25,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
+from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
-from models.db import make_engine, session_factory
-from workers.celery_app import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
-from workers.engine import DEFAULT_JOBS_IN_FLIGHT
+from callscribe.workers.celery_app import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
+from callscribe.workers.engine import DEFAULT_JOBS_IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ _STATE = _ProcessState()
 
 def worker_context(settings: Settings) -> Any:
     """This process's WorkerContext (database engine and model), built once per process."""
-    from workers.pipeline import WorkerContext
+    from callscribe.workers.pipeline import WorkerContext
 
     if _STATE.context is None or _STATE.pid != os.getpid():
         factory = session_factory(make_engine(settings.database_url))
@@ -121,8 +121,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
 
     @app.task(name=TRANSCRIBE_TASK, bind=True)  # type: ignore[untyped-decorator]
     def transcribe_job(self: Any, job_id: int) -> str | None:
-        from models import JobStatus
-        from workers.pipeline import run_job
+        from callscribe.models import JobStatus
+        from callscribe.workers.pipeline import run_job
 
         status = run_job(worker_context(settings), int(job_id))
         if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
@@ -134,8 +134,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
     def reconcile_task() -> dict[str, int]:
         from dataclasses import asdict
 
-        from scheduler.enqueue import CeleryEnqueuer
-        from scheduler.reconcile import reconcile
+        from callscribe.scheduler.enqueue import CeleryEnqueuer
+        from callscribe.scheduler.reconcile import reconcile
 
         ctx = worker_context(settings)
         report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue))
@@ -143,8 +143,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
 
     @app.task(name=SCAN_TASK)  # type: ignore[untyped-decorator]
     def scan_task(source_uri: str) -> dict[str, Any]:
-        from scheduler.enqueue import CeleryEnqueuer
-        from scheduler.nightly import scan
+        from callscribe.scheduler.enqueue import CeleryEnqueuer
+        from callscribe.scheduler.nightly import scan
 
         if source_uri not in settings.schedules:  # a message is no authority over paths
             log.warning("scan of an unscheduled source refused: %r", source_uri[:200])

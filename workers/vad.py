@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.audio import SAMPLE_RATE
+from callscribe.workers.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -315,9 +315,9 @@ def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, l
     file name): segments in time order, each with its words, read from the database."""
     from sqlalchemy import select
 
-    from models import Recording
-    from models.db import make_engine, session_factory
-    from workers.persistence import load_transcript_rows
+    from callscribe.models import Recording
+    from callscribe.models.db import make_engine, session_factory
+    from callscribe.workers.persistence import load_transcript_rows
 
     factory = session_factory(make_engine(database_url))
     with factory.begin() as session:

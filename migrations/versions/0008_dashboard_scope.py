@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from models.roles import LEGACY_GROUP, dashboard_group, set_timeouts, transcripts_group
+from callscribe.models.roles import LEGACY_GROUP, dashboard_group, set_timeouts, transcripts_group
 
 revision = '0008'
 down_revision = '0007'
