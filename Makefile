@@ -11,6 +11,7 @@ install:
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test:
 	$(PY) -m pytest -q

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 
-from callscribe.scheduler.probe import probe
+from callscribe.media.probe import probe
 from callscribe.settings import Settings
 from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 from callscribe.workers.audio import decode

@@ -25,6 +25,7 @@ from common import (
 )
 from sqlalchemy import func, select
 
+from callscribe.broker import make_celery
 from callscribe.models import CostHourly, Recording, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
@@ -33,7 +34,6 @@ from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
 from callscribe.testing.hostile import HostileItem, make_hostile_corpus
 from callscribe.testing.realmodels import real_model_dir
-from callscribe.workers.celery_app import make_celery
 
 
 def outcome(url: str, items: list[HostileItem]) -> dict[str, Any]:

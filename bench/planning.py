@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from callscribe.models import Job, Recording
 from callscribe.scheduler.ingest import discover, open_database
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 
 
 def write_manifest(path: Path, count: int, seed: int = 0) -> float:

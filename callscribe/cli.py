@@ -208,7 +208,7 @@ def _watch(settings: Settings, interval: float, until_done: bool) -> None:
 
 
 def _celery(settings: Settings) -> Any:
-    from callscribe.workers.celery_app import make_celery
+    from callscribe.broker import make_celery
 
     try:
         return make_celery(settings)
@@ -260,7 +260,7 @@ def worker(
     import os
     import tempfile
 
-    from callscribe.workers.tasks import concurrency_for, pool_for, register_tasks
+    from callscribe.tasks import concurrency_for, pool_for, register_tasks
 
     settings = _settings(config, device=device, device_index=device_index, model=model,
                          compute_type=compute_type, worker_concurrency=concurrency,
@@ -302,10 +302,12 @@ def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     from callscribe.scheduler.enqueue import CeleryEnqueuer
     from callscribe.scheduler.ingest import open_database
     from callscribe.scheduler.reconcile import reconcile as run_reconcile
+    from callscribe.workers.finalize import finalize_unfinished
 
     settings = _settings(config, database_url=database_url)
-    report = run_reconcile(settings, open_database(settings),
-                           CeleryEnqueuer(_celery(settings), settings.queue))
+    factory = open_database(settings)
+    report = run_reconcile(settings, factory, CeleryEnqueuer(_celery(settings), settings.queue),
+                           finalize=lambda: finalize_unfinished(settings, factory))
     out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
               f"finalized {report.finalized}", highlight=False)
 

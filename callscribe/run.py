@@ -21,8 +21,8 @@ from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.scheduler.ingest import discover, finish_run, open_database
 from callscribe.scheduler.reconcile import expire_leases
 from callscribe.scheduler.register import Registration
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 from callscribe.workers.finalize import finalize_unfinished
 
 if TYPE_CHECKING:

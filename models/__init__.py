@@ -1,8 +1,8 @@
 """The SQLAlchemy ORM: the schema that workers write and dashboards read."""
 
-from callscribe.models.base import Base, utcnow
-from callscribe.models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
-from callscribe.models.tables import (
+from .base import Base, utcnow
+from .enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
+from .tables import (
     CostHourly,
     Job,
     JobCostHour,

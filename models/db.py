@@ -70,7 +70,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     fresh database take turns (the second finds it migrated)."""
     from alembic import command
 
-    from callscribe.models.locks import exclusive
+    from .locks import exclusive
 
     with exclusive(url, "migrate"):
         command.upgrade(alembic_config(url), revision)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from callscribe.models.db import make_engine
+from .db import make_engine
 
 
 def lock_key(name: str) -> int:

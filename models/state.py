@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from callscribe.models.base import utcnow
-from callscribe.models.enums import JobStatus, RecordingStatus
-from callscribe.models.tables import Job, Recording
+from .base import utcnow
+from .enums import JobStatus, RecordingStatus
+from .tables import Job, Recording
 
 
 class IllegalTransition(RuntimeError):

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from callscribe.models.base import Base, JSONType, utcnow
-from callscribe.models.enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
+from .base import Base, JSONType, utcnow
+from .enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
 
 #: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -249,7 +249,7 @@ class TranscriptWord(Base):
 
 class CostHourly(Base):
     """Hourly rollup of metered usage, by source, model and device (maintained incrementally
-    by ``workers.metering``)."""
+    by ``callscribe.models.metering``)."""
 
     __tablename__ = "cost_hourly"
     __table_args__ = (

@@ -40,7 +40,7 @@ class CeleryEnqueuer:
         self.queue = queue
 
     def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
-        from callscribe.workers.celery_app import TRANSCRIBE_TASK
+        from callscribe.broker import TRANSCRIBE_TASK
 
         sent = 0
         with self.app.producer_or_acquire() as producer:

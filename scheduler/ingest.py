@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.models import Job, JobStatus, ReferencePrice, Run
 from callscribe.models.base import utcnow
 from callscribe.models.db import make_engine, session_factory, upgrade
-from callscribe.scheduler import plan
-from callscribe.scheduler.enqueue import Enqueuer
-from callscribe.scheduler.plan import plan_jobs, probe_pending
-from callscribe.scheduler.register import Registration, ensure_source, register
-from callscribe.scheduler.sources import ManifestSource, RecordingSource, open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import ManifestSource, RecordingSource, open_source
+
+from . import plan
+from .enqueue import Enqueuer
+from .plan import plan_jobs, probe_pending
+from .register import Registration, ensure_source, register
 
 #: The ``reference_prices`` row the dashboard views compare against.
 REFERENCE_PRICE = "cloud_api"

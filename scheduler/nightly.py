@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.scheduler.enqueue import Enqueuer
-from callscribe.scheduler.ingest import IngestResult, ingest_with
 from callscribe.settings import Settings
+
+from .enqueue import Enqueuer
+from .ingest import IngestResult, ingest_with
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import CallscribeError, PermanentError
+from callscribe.media.probe import ProbeResult, probe
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.models.base import utcnow
+from callscribe.models.metering import count_recording
 from callscribe.models.state import (
     recording_failed,
     recording_probed,
     recording_warned,
     recordings_queued,
 )
-from callscribe.scheduler.probe import ProbeResult, probe
-from callscribe.scheduler.sources import RecordingSource
-from callscribe.workers.metering import count_recording
+from callscribe.storage.sources import RecordingSource
 
 PROBE_THREADS = 4
 PLAN_CHUNK = 5000

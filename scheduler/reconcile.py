@@ -13,6 +13,7 @@ One pass (periodic task, or ``callscribe reconcile``):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.models import Job, JobStatus
 from callscribe.models.base import as_utc, utcnow
 from callscribe.models.state import job_lease_expired
-from callscribe.scheduler.enqueue import Enqueuer
 from callscribe.settings import Settings
+
+from .enqueue import Enqueuer
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,15 @@ def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float
     return sorted(set(lost))
 
 
-def reconcile(settings: Settings, factory: sessionmaker[Session],
-              enqueuer: Enqueuer) -> ReconcileReport:
-    """One reconciliation pass."""
-    from callscribe.workers.finalize import finalize_unfinished
-
+def reconcile(settings: Settings, factory: sessionmaker[Session], enqueuer: Enqueuer, *,
+              finalize: Callable[[], int]) -> ReconcileReport:
+    """One reconciliation pass. ``finalize`` finalizes every recording whose jobs are all
+    done and returns how many (the workers' ``finalize_unfinished``, passed in by the entry
+    point: the scheduler does not import worker code)."""
     expired = expire_leases(factory)
     lost = lost_jobs(factory, enqueuer, settings.requeue_grace_s, set(expired))
     enqueuer.send(lost)
-    finalized = finalize_unfinished(settings, factory)  # failures: the next pass tries again
+    finalized = finalize()  # failures: the next pass tries again
     report = ReconcileReport(len(expired), len(lost), finalized)
     if any((report.lease_expired, report.resent, report.finalized)):
         log.info("reconcile: %s", report)

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import Job, Recording, RecordingStatus, Source, SourceKind
 from callscribe.models.base import as_utc, utcnow
+from callscribe.models.metering import unmeter_jobs
 from callscribe.models.state import recording_changed, recording_probed
-from callscribe.scheduler.sources import ManifestEntry, ObjectInfo
-from callscribe.workers.metering import unmeter_jobs
+from callscribe.storage.sources import ManifestEntry, ObjectInfo
 
 BATCH = 1000
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Segment
 from callscribe.models.db import make_engine, session_factory
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings
-from callscribe.workers.celery_app import make_celery
+from callscribe.workers.finalize import finalize_unfinished
 
 
 class Worker:
@@ -172,7 +173,9 @@ class Cluster:
         return ingest(self.settings, str(source), self.enqueuer).jobs_enqueued
 
     def reconcile(self) -> Any:
-        return reconcile(self.settings, open_database(self.settings), self.enqueuer)
+        factory = open_database(self.settings)
+        return reconcile(self.settings, factory, self.enqueuer,
+                         finalize=lambda: finalize_unfinished(self.settings, factory))
 
     def logs(self) -> str:
         return "\n".join(f"==== {w.name}\n{w.log()[-3000:]}" for w in self.workers)

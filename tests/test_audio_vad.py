@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from callscribe.errors import BadAudioError
-from callscribe.scheduler.probe import probe
+from callscribe.media.probe import probe
 from callscribe.testing.audio import Turn, encode, make_call, place, speak
 from callscribe.workers.audio import CUT_SEARCH_S, SAMPLE_RATE, cut_point, decode, is_dual_mono
 from callscribe.workers.vad import VadConfig, make_windows, speech_spans

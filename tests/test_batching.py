@@ -146,7 +146,7 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
 
     from callscribe.models import Job
     from callscribe.scheduler.ingest import discover, open_database
-    from callscribe.scheduler.sources import open_source
+    from callscribe.storage.sources import open_source
     from callscribe.testing.audio import Turn, make_call
     from callscribe.workers.pipeline import WorkerContext
 
@@ -228,7 +228,7 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
     import subprocess
     import sys
 
-    from callscribe.workers.tasks import concurrency_for, pool_for
+    from callscribe.tasks import concurrency_for, pool_for
 
     assert pool_for(Settings(device="cuda")) == "threads"
     assert pool_for(Settings(device="cpu")) == "prefork"
@@ -238,15 +238,15 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
     assert concurrency_for(Settings(device="cuda"), "threads") == 8
     assert concurrency_for(Settings(device="cpu"), "threads") == 2
     assert concurrency_for(Settings(device="cpu", workers=5), "threads") == 5
-    monkeypatch.setattr("callscribe.workers.tasks._dev_entries",
+    monkeypatch.setattr("callscribe.tasks._dev_entries",
                         lambda: ["null", "nvidia0", "nvidiactl"])
     assert pool_for(Settings(device="auto")) == "threads"
     assert concurrency_for(Settings(device="auto"), "threads") == 8
-    monkeypatch.setattr("callscribe.workers.tasks._dev_entries", lambda: ["null", "nvidiactl"])
+    monkeypatch.setattr("callscribe.tasks._dev_entries", lambda: ["null", "nvidiactl"])
     assert pool_for(Settings(device="auto")) == "prefork"
     assert concurrency_for(Settings(device="auto"), "threads") == 2
     probe = ("import sys; from callscribe.settings import Settings; "
-             "from workers.tasks import concurrency_for, pool_for; "
+             "from callscribe.tasks import concurrency_for, pool_for; "
              "s = Settings(device='auto'); concurrency_for(s, pool_for(s)); "
              "assert 'ctranslate2' not in sys.modules and 'faster_whisper' not in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True)
@@ -261,7 +261,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     from callscribe.models import Job
     from callscribe.models.base import as_utc, utcnow
     from callscribe.scheduler.ingest import discover, open_database
-    from callscribe.scheduler.sources import open_source
+    from callscribe.storage.sources import open_source
     from callscribe.testing.audio import Turn, make_call
     from callscribe.workers import persistence
     from callscribe.workers.pipeline import Heartbeat, WorkerContext

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from callscribe.models.base import utcnow
+from callscribe.models.metering import Device, Usage
 from callscribe.scheduler.ingest import discover, open_database
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, make_call
 from callscribe.workers import persistence as db
-from callscribe.workers.metering import Device, Usage
 
 
 @pytest.mark.postgres
@@ -46,8 +46,9 @@ def test_last_two_jobs_committing_together_complete_the_recording(
 
     def store(i: int, spec: db.JobSpec) -> None:
         device = Device("cpu", f"cpu-{i}", "host")  # own cost rows: no lock orders the two
-        usage = Usage(spec.job_id, spec.source_id, "m", device, f"worker-{i}", 40.0, 5.0, 1.0,
-                      utcnow(), 0.1)
+        usage = Usage(job_id=spec.job_id, source_id=spec.source_id, model="m", device=device,
+                      worker=f"worker-{i}", audio_s=40.0, speech_s=5.0, device_s=1.0,
+                      finished_at=utcnow(), price=0.1)
         result = db.JobResult((), spec.start_s, spec.end_s, usage, "int8", 8)
         complete.append(db.store_result(factory, spec, f"worker-{i}", result))
 
@@ -94,8 +95,9 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     assert first is not None and second is not None and second.attempts == first.attempts + 1
     assert db.record_failure(factory, first, "host:1", BadAudioError("late"), 3) is None
     assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
-    usage = Usage(job_id, first.source_id, "m", Device("cpu", "c", "h"), "host:1", 1.0, 1.0,
-                  1.0, utcnow(), 0.1)
+    usage = Usage(job_id=job_id, source_id=first.source_id, model="m",
+                  device=Device("cpu", "c", "h"), worker="host:1", audio_s=1.0, speech_s=1.0,
+                  device_s=1.0, finished_at=utcnow(), price=0.1)
     with pytest.raises(LeaseLostError):
         db.store_result(factory, first, "host:1", db.JobResult((), 0.0, 1.0, usage, "int8", 8))
     with factory.begin() as session:

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from callscribe.models import Job, Recording
 from callscribe.models.db import upgrade
 from callscribe.scheduler.ingest import discover, open_database
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, make_call
 
 

@@ -16,12 +16,12 @@ import pytest
 from cluster import Cluster, Db, Worker, common_settings, wait_for
 from sqlalchemy import select
 
+from callscribe.broker import TRANSCRIBE_TASK
 from callscribe.models import Job
 from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call, make_demo_corpus
-from callscribe.workers.celery_app import TRANSCRIBE_TASK
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
 _TAKE_AND_DIE = """
 import os, signal, sys
 from callscribe.settings import Settings
-from callscribe.workers.celery_app import make_celery
+from callscribe.broker import make_celery
 settings = Settings()
 with make_celery(settings).connection_for_read() as conn:
     taken = [conn.default_channel.basic_get(settings.queue, no_ack=False)
@@ -380,7 +380,7 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     folder.mkdir()
     make_call(folder / "a.wav", [Turn(0, "Hello there.")], channels=1)
     from callscribe.scheduler.ingest import discover
-    from callscribe.scheduler.sources import open_source
+    from callscribe.storage.sources import open_source
 
     factory = open_database(cluster.settings)
     discover(cluster.settings, factory, open_source(str(folder), cluster.settings), "ingest")
@@ -405,7 +405,7 @@ def test_scheduler_side_imports_no_model_code() -> None:
 
     code = ("import sys, callscribe.cli, callscribe.scheduler.ingest, "
             "callscribe.scheduler.reconcile, callscribe.scheduler.enqueue, "
-            "callscribe.workers.celery_app, callscribe.workers.tasks, "
+            "callscribe.broker, callscribe.tasks, "
             "callscribe.workers.finalize\n"
             "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
             "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)")

@@ -189,7 +189,7 @@ def test_file_deleted_after_listing_fails_alone(
     from callscribe.run import Progress as RunProgress
     from callscribe.run import execute, queued_jobs
     from callscribe.scheduler.ingest import discover
-    from callscribe.scheduler.sources import open_source
+    from callscribe.storage.sources import open_source
     from callscribe.workers.pipeline import WorkerContext
 
     folder = tmp_path / "calls"

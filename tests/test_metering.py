@@ -21,12 +21,12 @@ from callscribe.models import (
     Source,
     SourceKind,
 )
+from callscribe.models.metering import Device, Usage, hour_shares, meter_job
 from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
 from callscribe.workers.engine import batch_size_for
-from callscribe.workers.metering import Device, Usage, hour_shares, meter_job
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")
 CPU = Device("cpu", "AMD EPYC", "cpu-host")
@@ -67,8 +67,9 @@ def _totals(factory: object) -> tuple[float, float, float, float]:
 
 def _usage(job_id: int, source_id: int, device_s: float, price: float, end: datetime,
            device: Device = GPU, audio_s: float = 600.0) -> Usage:
-    return Usage(job_id, source_id, "large-v3", device, "w1", audio_s, audio_s * 0.6, device_s,
-                 end, price)
+    return Usage(job_id=job_id, source_id=source_id, model="large-v3", device=device,
+                 worker="w1", audio_s=audio_s, speech_s=audio_s * 0.6, device_s=device_s,
+                 finished_at=end, price=price)
 
 
 def test_rollups_equal_job_costs_across_boundary_rerun_and_price_change(db_url: str) -> None:

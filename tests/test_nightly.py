@@ -12,12 +12,12 @@ import pytest
 import redis as redis_lib
 from celery.schedules import crontab
 
+from callscribe.broker import celery_config, make_celery
 from callscribe.scheduler.enqueue import CeleryEnqueuer, _job_ids
 from callscribe.scheduler.ingest import open_database
 from callscribe.scheduler.nightly import scan
 from callscribe.settings import Settings
 from callscribe.testing.audio import Turn, make_call
-from callscribe.workers.celery_app import celery_config, make_celery
 
 
 @pytest.fixture
@@ -91,9 +91,9 @@ def test_a_forged_scan_of_an_unscheduled_path_is_refused(
     and registers nothing. A scheduled source still scans."""
     from sqlalchemy import func, select
 
+    from callscribe.broker import SCAN_TASK
     from callscribe.models import Recording
-    from callscribe.workers.celery_app import SCAN_TASK
-    from callscribe.workers.tasks import register_tasks
+    from callscribe.tasks import register_tasks
 
     scheduled, secret = tmp_path / "calls", tmp_path / "private"
     for folder in (scheduled, secret):

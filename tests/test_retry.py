@@ -15,9 +15,10 @@ from callscribe.run import Progress, QueuedJob, execute, queued_jobs
 from callscribe.scheduler.ingest import discover, open_database
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.scheduler.retry import requeue_failed
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, make_call
+from callscribe.workers.finalize import finalize_unfinished
 from callscribe.workers.pipeline import WorkerContext
 
 
@@ -87,7 +88,8 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared, device_s))
     prepared.finish()  # ...and the worker dies before writing exports
     enqueuer = ListEnqueuer()
-    report = reconcile(settings, factory, enqueuer)
+    report = reconcile(settings, factory, enqueuer,
+                       finalize=lambda: finalize_unfinished(settings, factory))
     assert report.finalized == 1 and enqueuer.sent == [second]  # b was never sent
     assert recordings_by_key(db_url)["a.wav"].status == RecordingStatus.DONE
     assert (Path(settings.output) / "a.wav.json").is_file()

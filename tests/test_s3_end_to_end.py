@@ -18,8 +18,8 @@ from callscribe.run import (
     queued_jobs,
     transcribe_source,
 )
-from callscribe.scheduler.sources import open_source
 from callscribe.settings import Settings
+from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
 from callscribe.workers.pipeline import WorkerContext
 

@@ -54,7 +54,7 @@ def test_invalid_values_are_rejected() -> None:
 def test_celery_config_is_json_only_with_ordered_limits_and_tls() -> None:
     import ssl
 
-    from callscribe.workers.celery_app import celery_config
+    from callscribe.broker import celery_config
 
     conf = celery_config(Settings(broker_url="rediss://:pw@redis.example:6380/0",
                                   broker_ssl_ca_certs="/etc/ssl/ca.pem"))

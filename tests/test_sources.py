@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from callscribe.errors import RecordingMissingError, SourceError
-from callscribe.scheduler.sources import LocalSource, S3Source, open_source, safe_relative_path
 from callscribe.settings import Settings
+from callscribe.storage.sources import LocalSource, S3Source, open_source, safe_relative_path
 
 INCLUDE = ["*.wav", "*.mp3"]
 

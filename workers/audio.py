@@ -14,7 +14,7 @@ import numpy as np
 from pydub.utils import get_encoder_name
 
 from callscribe.errors import BadAudioError
-from callscribe.scheduler.probe import ffmpeg_reason
+from callscribe.media.probe import ffmpeg_reason
 
 SAMPLE_RATE = 16_000
 FRAME_S = 0.02

@@ -23,8 +23,8 @@ from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from callscribe.workers.decoding import Decoded
-from callscribe.workers.engine import Engine, ReadyWindow, WindowInput, WindowResult
+from .decoding import Decoded
+from .engine import Engine, ReadyWindow, WindowInput, WindowResult
 
 log = logging.getLogger(__name__)
 

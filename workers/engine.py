@@ -20,7 +20,8 @@ import numpy as np
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings
-from callscribe.workers.decoding import Decoded, DecodeSettings, decode_batch
+
+from .decoding import Decoded, DecodeSettings, decode_batch
 
 log = logging.getLogger(__name__)
 

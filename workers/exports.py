@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from callscribe.errors import StorageUnavailableError
-from callscribe.scheduler.sources import parse_s3_uri, safe_relative_path
+from callscribe.storage.sources import parse_s3_uri, safe_relative_path
 
 
 @dataclass(frozen=True)

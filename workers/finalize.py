@@ -11,19 +11,20 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
-from callscribe.scheduler.sources import make_s3_client
 from callscribe.settings import Settings
-from callscribe.workers import persistence as db
-from callscribe.workers.engine import DecodeOptions
-from callscribe.workers.exports import (
+from callscribe.storage.sources import make_s3_client
+
+from . import persistence as db
+from .engine import DecodeOptions
+from .exports import (
     Transcript,
     TranscriptSegment,
     TranscriptWord,
     export_names,
     write_exports,
 )
-from callscribe.workers.segments import SegmentRule
-from callscribe.workers.vad import VadConfig
+from .segments import SegmentRule
+from .vad import VadConfig
 
 log = logging.getLogger(__name__)
 

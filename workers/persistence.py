@@ -30,6 +30,13 @@ from callscribe.models import (
     WindowStatus,
 )
 from callscribe.models.base import as_utc, utcnow
+from callscribe.models.metering import (
+    Device,
+    Usage,
+    count_recording,
+    meter_job,
+    unmeter_jobs,
+)
 from callscribe.models.state import (
     LEASE_EXPIRED,
     job_cancelled,
@@ -43,9 +50,9 @@ from callscribe.models.state import (
     recording_running,
     recording_warned,
 )
-from callscribe.workers.decoding import Word
-from callscribe.workers.metering import Device, Usage, count_recording, meter_job, unmeter_jobs
-from callscribe.workers.vad import PackedWindow
+
+from .decoding import Word
+from .vad import PackedWindow
 
 #: Header and decoded durations closer than this (or 1 %) agree.
 DURATION_TOLERANCE_S = 0.5

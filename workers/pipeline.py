@@ -25,14 +25,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.errors import JobTimeoutError, LeaseLostError
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
-from callscribe.scheduler.sources import RecordingSource, open_source
+from callscribe.models.metering import Device
 from callscribe.settings import Settings
-from callscribe.workers import finalize
-from callscribe.workers import persistence as db
-from callscribe.workers.audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
-from callscribe.workers.batching import BatchedResult, Batcher
-from callscribe.workers.decoding import Decoded
-from callscribe.workers.engine import (
+from callscribe.storage.sources import RecordingSource, open_source
+
+from . import finalize
+from . import persistence as db
+from .audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
+from .batching import BatchedResult, Batcher
+from .decoding import Decoded
+from .engine import (
     Engine,
     WindowInput,
     batch_wait_s,
@@ -40,10 +42,10 @@ from callscribe.workers.engine import (
     get_engine,
     resolve_device,
 )
-from callscribe.workers.isolation import Slot, SoloGate
-from callscribe.workers.metering import Device, detect_device, price_per_device_hour
-from callscribe.workers.segments import SegmentRule, segment_text, split_segments
-from callscribe.workers.vad import PackedWindow, VadConfig, pack_windows, speech_spans
+from .isolation import Slot, SoloGate
+from .metering import detect_device, price_per_device_hour
+from .segments import SegmentRule, segment_text, split_segments
+from .vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -278,9 +280,10 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
     batches it was in, plus device idle time while it was being prepared), at the price in
     force now."""
     settings, device = ctx.settings, ctx.device
-    return db.Usage(job.spec.job_id, job.spec.source_id, settings.model, device,
-                    ctx.worker_id, job.audio_s, job.speech_seconds,
-                    device_s, utcnow(), price_per_device_hour(settings, device))
+    return db.Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
+                    model=settings.model, device=device, worker=ctx.worker_id,
+                    audio_s=job.audio_s, speech_s=job.speech_seconds, device_s=device_s,
+                    finished_at=utcnow(), price=price_per_device_hour(settings, device))
 
 
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],

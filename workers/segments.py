@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import median
 
-from callscribe.workers.decoding import Decoded, Word
-from callscribe.workers.vad import PackedWindow
+from .decoding import Decoded, Word
+from .vad import PackedWindow
 
 #: Word text ending a sentence or clause: where a long segment may end.
 _CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from callscribe.workers.audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

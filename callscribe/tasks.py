@@ -25,9 +25,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
+from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
-from callscribe.workers.celery_app import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 from callscribe.workers.engine import DEFAULT_JOBS_IN_FLIGHT
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,11 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
 
         from callscribe.scheduler.enqueue import CeleryEnqueuer
         from callscribe.scheduler.reconcile import reconcile
+        from callscribe.workers.finalize import finalize_unfinished
 
         ctx = worker_context(settings)
-        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue))
+        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue),
+                           finalize=lambda: finalize_unfinished(settings, ctx.factory))
         return asdict(report)
 
     @app.task(name=SCAN_TASK)  # type: ignore[untyped-decorator]
