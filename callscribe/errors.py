@@ -1,8 +1,33 @@
 """One error hierarchy. Retryable errors may succeed on another attempt (network, lost
 database connection, a busy device); permanent ones never will (a corrupt file), so a job
-that raises one fails at once without burning its attempts."""
+that raises one fails at once without burning its attempts. What a failure means for a job
+(retry when, or fail) is decided in one place: ``callscribe.failures.classify``.
+
+    CallscribeError
+    ├── ConfigurationError ── ModelLoadError        (the worker, not the input: retried)
+    ├── PermanentError                              (the input: fails at once)
+    │   ├── SourceError
+    │   ├── BadAudioError
+    │   └── RecordingMissingError
+    └── RetryableError                              (may pass next time: retried)
+        ├── StorageUnavailableError
+        ├── LeaseLostError
+        ├── JobTimeoutError
+        ├── IllegalTransition
+        └── UnexpectedError                         (any other exception, wrapped)
+"""
 
 from __future__ import annotations
+
+#: Longest reason stored in ``jobs.error`` / ``recordings.error``.
+REASON_LIMIT = 1000
+
+
+def one_line(text: object, limit: int = REASON_LIMIT) -> str:
+    """Any message as one line (whitespace runs, newlines included, become one space), cut
+    to ``limit`` characters: the one cleanup every stored or logged reason goes through."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class CallscribeError(Exception):
@@ -10,8 +35,7 @@ class CallscribeError(Exception):
 
     def one_line(self) -> str:
         """The reason as one line, as stored in ``recordings.error`` / ``jobs.error``."""
-        text = " ".join(str(self).split())
-        return text or type(self).__name__
+        return one_line(self) or type(self).__name__
 
 
 class ConfigurationError(CallscribeError):
@@ -52,3 +76,23 @@ class LeaseLostError(RetryableError):
 
 class JobTimeoutError(RetryableError):
     """The job ran past its soft time limit (counted as an attempt)."""
+
+
+class IllegalTransition(RetryableError):
+    """A state change not allowed from the row's current state: another process changed it
+    first (a race), so the next attempt sees the new state."""
+
+
+class UnexpectedError(RetryableError):
+    """Any exception outside this hierarchy (a driver error, a bug), wrapped with its type
+    name: retried, since it may be transient, until the attempts run out."""
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> CallscribeError:
+        """``exc`` itself if it is one of ours, else wrapped."""
+        if isinstance(exc, CallscribeError):
+            return exc
+        text = one_line(exc)
+        wrapped = cls(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        wrapped.__cause__ = exc
+        return wrapped

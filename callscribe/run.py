@@ -128,17 +128,17 @@ def job_status(factory: sessionmaker[Session], job_id: int) -> JobStatus | None:
 
 
 def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None:
-    """Run again, after ``retry_delay_s``, the jobs a retryable error put back in the queue,
+    """Run again, after the policy's backoff, the jobs a retryable error put back in the queue,
     until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
     recording fail with the reason (the embedded run never ends with work left queued)."""
     from callscribe.workers.engine import jobs_in_flight
 
     settings = ctx.settings
-    for _ in range(settings.max_attempts):
+    for attempt in range(1, settings.max_attempts + 1):
         again = queued_jobs(ctx.factory, source_id)
         if not again:
             return
-        time.sleep(settings.retry_delay_s)
+        time.sleep(ctx.retry_policy.delay(attempt))
         execute(ctx, again, progress, in_flight=jobs_in_flight(settings))
 
 

@@ -176,7 +176,8 @@ class Settings(BaseSettings):
     """How often a worker renews the lease of the job it runs."""
 
     task_soft_time_limit_s: int = Field(3300, gt=0)
-    """Soft time limit of one job: the job is failed cleanly when it is exceeded."""
+    """Soft time limit of one job: past it the attempt stops and counts as a retryable
+    failure (same on both pools and in the embedded run)."""
 
     task_time_limit_s: int = Field(3600, gt=0)
     """Hard time limit of one job: the worker child is killed (model reloaded)."""
@@ -185,7 +186,11 @@ class Settings(BaseSettings):
     """Redis visibility timeout: an unacknowledged message is redelivered after this."""
 
     retry_delay_s: float = Field(5.0, ge=0)
-    """Delay before a job that failed with a retryable error is delivered again."""
+    """Delay before a job that failed with a retryable error is delivered again; doubled
+    after each further failure (``callscribe.failures``)."""
+
+    retry_max_delay_s: float = Field(300.0, ge=0)
+    """Longest delay between two attempts of a job."""
 
     reconcile_interval_s: float = Field(30.0, gt=0)
     """How often the periodic reconciler runs (``callscribe worker --beat``)."""

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import ConfigurationError
+from callscribe.errors import ConfigurationError, one_line
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.models.base import utcnow
 from callscribe.models.db import make_engine, session_factory
@@ -54,7 +54,7 @@ def read_status(settings: Settings, failures: int = 10) -> StatusSnapshot:
     except (OperationalError, ProgrammingError) as exc:
         raise ConfigurationError(
             "cannot read the database (run `callscribe db upgrade` or a transcription first): "
-            + " ".join(str(exc.orig).split())[:200]) from exc
+            + one_line(exc.orig, 200)) from exc
     rows = [StatusRow("recordings", str(s.value if hasattr(s, "value") else s), int(n),
                       float(a or 0.0) / 3600) for s, n, a in recs]
     rows += [StatusRow("jobs", str(s.value if hasattr(s, "value") else s), int(n),

@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
 from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
+from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
 from callscribe.workers.engine import DEFAULT_JOBS_IN_FLIGHT
+from callscribe.workers.persistence import job_attempts
+from callscribe.workers.pipeline import WorkerContext, run_job
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +41,20 @@ log = logging.getLogger(__name__)
 class _ProcessState:
     settings: Settings | None = None
     pid: int = -1
-    context: Any = None
+    context: WorkerContext | None = None
 
 
 _STATE = _ProcessState()
 
 
-def worker_context(settings: Settings) -> Any:
-    """This process's WorkerContext (database engine and model), built once per process."""
-    from callscribe.workers.pipeline import WorkerContext
-
+def worker_context(settings: Settings) -> WorkerContext:
+    """This process's WorkerContext (database engine and model), built once per process.
+    Celery's soft time limit (prefork) is handed to it as a soft-limit error, so it means
+    what the threads pool's own check means (``callscribe.failures``)."""
     if _STATE.context is None or _STATE.pid != os.getpid():
         factory = session_factory(make_engine(settings.database_url))
-        _STATE.context = WorkerContext(settings, factory)
+        _STATE.context = WorkerContext(settings, factory,
+                                       soft_limit_errors=(SoftTimeLimitExceeded,))
         _STATE.pid = os.getpid()
     return _STATE.context
 
@@ -121,13 +126,12 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
 
     @app.task(name=TRANSCRIBE_TASK, bind=True)  # type: ignore[untyped-decorator]
     def transcribe_job(self: Any, job_id: int) -> str | None:
-        from callscribe.models import JobStatus
-        from callscribe.workers.pipeline import run_job
-
-        status = run_job(worker_context(settings), int(job_id))
+        ctx = worker_context(settings)
+        status = run_job(ctx, int(job_id))
         if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
+            attempts = job_attempts(ctx.factory, int(job_id))
             self.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue,
-                               countdown=settings.retry_delay_s)
+                               countdown=ctx.retry_policy.delay(attempts))
         return status.value if status is not None else None
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]

@@ -8,13 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from callscribe.errors import IllegalTransition, one_line
+
 from .base import utcnow
 from .enums import JobStatus, RecordingStatus
 from .tables import Job, Recording
-
-
-class IllegalTransition(RuntimeError):
-    """A row was asked to move from a state that does not allow it."""
 
 
 def _require(current: object, allowed: set, what: str) -> None:
@@ -83,7 +81,7 @@ def recording_failed(rec: Recording, reason: str) -> None:
     rec.status = RecordingStatus.FAILED
     if rec.transcript_version is not None and rec.transcript_version != rec.version:
         reason = f"{reason} (the transcript of version {rec.transcript_version} is kept)"
-    rec.error = " ".join(reason.split())[:1000]
+    rec.error = one_line(reason)
     rec.finished_at = utcnow()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings
+from callscribe.testing.audio import Turn, make_call
 from callscribe.workers.finalize import finalize_unfinished
 
 
@@ -187,3 +190,30 @@ class Cluster:
         for w in self.workers:
             w.stop()
         self.db.close()
+
+
+def poison_corpus(tmp_path: Path, good: int) -> Path:
+    """``good`` stereo calls ok0.wav… and one mono poison.wav, in tmp_path/calls."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(good):
+        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
+    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
+    return folder
+
+
+def poison_ffmpeg(tmp_path: Path, crash: str = "kill -9 $PPID") -> str:
+    """A directory (tmp_path/bin) whose ``ffmpeg``, put first on PATH, runs ``crash`` when
+    decoding poison.wav (by default it kills the worker process that called it, as a crash
+    in a native decoder in that process would) and is the real one otherwise."""
+
+    directory = tmp_path / "bin"
+    directory.mkdir(exist_ok=True)
+    real = shutil.which("ffmpeg")
+    script = directory / "ffmpeg"
+    script.write_text(f"""#!/bin/sh
+case "$*" in */calls/poison.wav*) {crash}; exit 1;; esac
+exec {real} "$@"
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(directory)

@@ -162,3 +162,12 @@ def redis_url() -> Iterator[str]:
     yield f"redis://127.0.0.1:6379/{index}"
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Iterator[Any]:
+    from cluster import Cluster
+
+    c = Cluster(pg_url, redis_url, model_dir, tmp_path)
+    yield c
+    c.close()

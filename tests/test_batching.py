@@ -216,7 +216,7 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
     monkeypatch.setattr(pipeline, "load_audio", slow_share)
     monkeypatch.setattr(pipeline, "detect_speech",
                         lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
-    assert run_job(ctx, job_id) is None  # failed while being prepared: recorded, re-queued
+    assert run_job(ctx, job_id) == JobStatus.QUEUED  # failed while being prepared: re-queued
     assert vad_runs == [] and ctx.batcher().windows_run == 0
     with factory.begin() as session:
         job = session.get_one(Job, job_id)

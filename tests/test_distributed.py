@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import stat
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Cluster, Db, Worker, common_settings, wait_for
+from cluster import (
+    Cluster,
+    Db,
+    Worker,
+    common_settings,
+    poison_corpus,
+    poison_ffmpeg,
+    wait_for,
+)
 from sqlalchemy import select
 
 from callscribe.broker import TRANSCRIBE_TASK
@@ -43,13 +49,6 @@ def reference(corpus: Path, model_dir: Path,
         return db.transcript()
     finally:
         db.close()
-
-
-@pytest.fixture
-def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(pg_url, redis_url, model_dir, tmp_path)
-    yield c
-    c.close()
 
 
 def _running_job_of(cluster: Cluster, worker: Worker) -> int | None:
@@ -236,16 +235,6 @@ def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
     assert cluster.db.transcript() == reference
 
 
-def _poison_corpus(tmp_path: Path, good: int) -> Path:
-    """``good`` stereo calls ok0.wav… and one mono poison.wav, in tmp_path/calls."""
-    folder = tmp_path / "calls"
-    folder.mkdir()
-    for i in range(good):
-        make_call(folder / f"ok{i}.wav", [Turn(0, "Thanks for calling."), Turn(1, "Hello.")])
-    make_call(folder / "poison.wav", [Turn(0, "This one crashes the decoder.")], channels=1)
-    return folder
-
-
 def _only_poison_failed(cluster: Cluster, good: int) -> str:
     """Check every ok recording is done and poison.wav failed; return its reason."""
     recs = cluster.db.recordings()
@@ -254,31 +243,13 @@ def _only_poison_failed(cluster: Cluster, good: int) -> str:
     return recs["poison.wav"][1] or ""
 
 
-def _poison_ffmpeg(tmp_path: Path, crash: str = "kill -9 $PPID") -> str:
-    """A directory (tmp_path/bin) whose ``ffmpeg``, put first on PATH, runs ``crash`` when
-    decoding poison.wav (by default it kills the worker process that called it, as a crash
-    in a native decoder in that process would) and is the real one otherwise."""
-    import shutil
-
-    directory = tmp_path / "bin"
-    directory.mkdir()
-    real = shutil.which("ffmpeg")
-    script = directory / "ffmpeg"
-    script.write_text(f"""#!/bin/sh
-case "$*" in */calls/poison.wav*) {crash}; exit 1;; esac
-exec {real} "$@"
-""")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return str(directory)
-
-
 def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
                                                        tmp_path: Path) -> None:
     """Prefork: a crash inside the job's process (as a native decoder's would be) kills one
     child, which Celery replaces. (On the threads pool such a crash would take every job in
     flight with it; callscribe decodes in an ffmpeg subprocess so that a bad file cannot.)"""
-    cluster.ingest(_poison_corpus(tmp_path, 4))
-    cluster.worker("w", beat=True, path_prefix=_poison_ffmpeg(tmp_path))
+    cluster.ingest(poison_corpus(tmp_path, 4))
+    cluster.worker("w", beat=True, path_prefix=poison_ffmpeg(tmp_path))
     cluster.wait_settled(timeout=120)
     reason = _only_poison_failed(cluster, 4)
     assert reason.startswith(f"gave up after {cluster.settings.max_attempts} attempts")
@@ -292,8 +263,8 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     that recording with a one-line reason at once (bad audio is permanent); the jobs in
     flight beside it and the worker are unaffected."""
     cluster.values.update(worker_pool="threads", workers=3)
-    cluster.ingest(_poison_corpus(tmp_path, 4))
-    worker = cluster.worker("w", path_prefix=_poison_ffmpeg(tmp_path, "kill -SEGV $$"))
+    cluster.ingest(poison_corpus(tmp_path, 4))
+    worker = cluster.worker("w", path_prefix=poison_ffmpeg(tmp_path, "kill -SEGV $$"))
     cluster.wait_settled(timeout=120)
     reason = _only_poison_failed(cluster, 4)
     assert reason.startswith("cannot decode audio") and "\n" not in reason
@@ -308,8 +279,8 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
     every job of the lost worker runs alone on its next attempt, so only the poison job
     spends its attempts; every other recording completes with at most one attempt lost."""
     cluster.values.update(worker_pool="threads", workers=3)
-    cluster.ingest(_poison_corpus(tmp_path, 5))
-    prefix = _poison_ffmpeg(tmp_path)  # kills the process that runs ffmpeg: the whole worker
+    cluster.ingest(poison_corpus(tmp_path, 5))
+    prefix = poison_ffmpeg(tmp_path)  # kills the process that runs ffmpeg: the whole worker
     started = [cluster.worker("w0", beat=True, path_prefix=prefix)]
 
     def settled() -> bool:  # the supervisor: restart the worker whenever it dies

@@ -77,7 +77,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[RealCall]:
 def corpus_result(corpus: list[RealCall], tiny_en: Path, pg_admin: Any,
                   tmp_path_factory: pytest.TempPathFactory) -> Any:
     """callscribe end to end on the corpus, into the real PostgreSQL."""
-    from tests.conftest import make_pg_database
+    from conftest import make_pg_database
 
     url, drop = make_pg_database(pg_admin)
     settings = settings_for(tiny_en, url, tmp_path_factory.mktemp("real-out"))

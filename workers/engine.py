@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from callscribe.errors import ModelLoadError
+from callscribe.errors import ModelLoadError, one_line
 from callscribe.settings import Settings
 
 from .decoding import Decoded, DecodeSettings, decode_batch
@@ -188,11 +188,8 @@ def load_whisper(settings: Settings) -> Any:
 
 
 def _short_reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    first = text.split(". ")[0].removeprefix("Got: ")
-    if len(first) > 120:
-        first = first[:119] + "…"
-    return first or type(exc).__name__
+    first = one_line(exc).split(". ")[0].removeprefix("Got: ")
+    return one_line(first, 120) or type(exc).__name__
 
 
 class Engine:

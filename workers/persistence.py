@@ -8,17 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import (
-    CallscribeError,
     LeaseLostError,
-    PermanentError,
     RetryableError,
     StorageUnavailableError,
 )
+from callscribe.failures import Outcome, RetryPolicy, classify
 from callscribe.models import (
     Job,
     JobStatus,
@@ -275,22 +273,25 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
 
 
 def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
-                   exc: BaseException, max_attempts: int) -> JobStatus | None:
-    """After an error: re-queue a retryable one with attempts left, else fail the job and
-    its recording (dead letter). Returns the job's new status (None if not ours)."""
-    reason = _one_line(exc)
-    retryable = not _is_permanent(exc)
+                   exc: BaseException, policy: RetryPolicy) -> Outcome | None:
+    """After an error, what ``classify`` decides: re-queue the job, or fail it and its
+    recording (dead letter). Returns the outcome (None if the job is not ours any more)."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
         if job is None or not _held(job, spec, worker):
             return None
-        if retryable and job.attempts < max_attempts:
-            job_retry(job, reason)
-            return JobStatus.QUEUED
-        if retryable:
-            reason = f"gave up after {job.attempts} attempts: {reason}"
-        _give_up(session, job, reason)
-        return JobStatus.FAILED
+        outcome = classify(exc, job.attempts, policy)
+        if outcome.retry:
+            job_retry(job, outcome.reason)
+        else:
+            _give_up(session, job, outcome.reason)
+        return outcome
+
+
+def job_attempts(factory: sessionmaker[Session], job_id: int) -> int:
+    """How many attempts the job has had (0 if it is gone)."""
+    with factory.begin() as session:
+        return session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0
 
 
 def _give_up(session: Session, job: Job, reason: str) -> None:
@@ -311,20 +312,6 @@ def _job_device(job: Job | None) -> Device | None:
     if job is None or not job.device_kind:
         return None
     return Device(job.device_kind, job.device_name or "", job.worker_host or "")
-
-
-def _is_permanent(exc: BaseException) -> bool:
-    # A job that ran past the soft time limit would only do so again: fail it now.
-    return isinstance(exc, PermanentError | SoftTimeLimitExceeded)
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, CallscribeError):
-        return exc.one_line()
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return "exceeded the task's soft time limit"
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
 
 
 def claim_export_name(factory: sessionmaker[Session], recording_id: int,

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import JobTimeoutError, LeaseLostError
+from callscribe.errors import JobTimeoutError, LeaseLostError, one_line
+from callscribe.failures import RetryPolicy
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
 from callscribe.models.metering import Device
@@ -69,6 +70,13 @@ class WorkerContext:
     _batcher: Batcher | None = None
     gate: SoloGate = field(default_factory=SoloGate)
     """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
+    soft_limit_errors: tuple[type[BaseException], ...] = ()
+    """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.max_attempts, s.retry_delay_s, s.retry_max_delay_s)
 
     @property
     def device(self) -> Device:
@@ -314,7 +322,7 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
         spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
                             ctx.settings.max_attempts)
     except Exception as exc:  # e.g. the database is briefly away: the job stays queued
-        log.warning("job %s: cannot claim it now: %s", job_id, " ".join(str(exc).split())[:300])
+        log.warning("job %s: cannot claim it now: %s", job_id, one_line(exc, 300))
         spec = None
     if spec is None or slot is None:
         if slot is not None:
@@ -329,6 +337,13 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
 def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     """Claim the job and get its audio ready. None when there is nothing to do (already
     done, taken by another worker) or when it failed (recorded in the database)."""
+    prepared = prepare_or_fail(ctx, job_id)
+    return prepared if isinstance(prepared, PreparedJob) else None
+
+
+def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus | None:
+    """:func:`prepare`, telling a failure while preparing (the job's new status, as
+    ``handle_failure`` recorded it) from nothing to do (None)."""
     claimed = claim(ctx, job_id)
     if claimed is None:
         return None
@@ -345,10 +360,10 @@ def prepare(ctx: WorkerContext, job_id: int) -> PreparedJob | None:
     except BaseException as exc:
         beat.stop()
         slot.release()
-        handle_failure(ctx, spec, exc)
+        status = handle_failure(ctx, spec, exc)
         if not isinstance(exc, Exception):
-            raise  # SystemExit, KeyboardInterrupt, Celery's time limits: recorded, then up
-        return None
+            raise  # SystemExit, KeyboardInterrupt, Celery's hard limit: recorded, then up
+        return status
     speech = sum(w.speech_s for c in works for w, _audio in c.windows)
     return PreparedJob(spec=spec, channels=tuple(works), speech_seconds=speech,
                        prepare_started=began, heartbeat=beat, slot=slot,
@@ -385,21 +400,30 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
             finalize_recording(ctx, job.spec.recording_id)
         except Exception as exc:  # results are safe; the reconciler finalizes it later
             log.warning("recording %s: finalizing failed, will be retried: %s",
-                        job.spec.recording_id, " ".join(str(exc).split())[:300])
+                        job.spec.recording_id, one_line(exc, 300))
     return JobStatus.DONE
 
 
 def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
-    """Record the error: re-queue (retryable, attempts left) or fail the recording."""
-    log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, " ".join(str(exc).split()))
-    return db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.settings.max_attempts)
+    """Record the error as ``callscribe.failures.classify`` decides: re-queue, or fail the
+    job and its recording. The pool's own soft-limit exception (Celery's, on prefork) means
+    what ``JobTimeoutError`` means on the threads pool and in the embedded run."""
+    if isinstance(exc, ctx.soft_limit_errors):
+        exc = _past_soft_limit(ctx)
+    log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
+    outcome = db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.retry_policy)
+    if outcome is None:
+        return None
+    return JobStatus.QUEUED if outcome.retry else JobStatus.FAILED
 
 
 def run_job(ctx: WorkerContext, job_id: int) -> JobStatus | None:
-    """The whole task for one job id (what ``transcribe_job(job_id)`` runs)."""
-    job = prepare(ctx, job_id)
-    if job is None:
-        return None
+    """The whole task for one job id (what ``transcribe_job(job_id)`` runs): the job's new
+    status (``queued`` again after a retryable failure), or None when there was nothing to
+    do."""
+    job = prepare_or_fail(ctx, job_id)
+    if not isinstance(job, PreparedJob):
+        return job
     return perform(ctx, job)
 
 

@@ -16,7 +16,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from callscribe.errors import RecordingMissingError, SourceError, StorageUnavailableError
+from callscribe.errors import (
+    RecordingMissingError,
+    SourceError,
+    StorageUnavailableError,
+    one_line,
+)
 from callscribe.models.enums import SourceKind
 from callscribe.settings import Settings
 
@@ -186,7 +191,7 @@ def _s3_reason(exc: Exception) -> str:
     error = response.get("Error", {})
     if error:
         return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return one_line(exc) or type(exc).__name__
 
 
 def make_s3_client(settings: Settings) -> Any:

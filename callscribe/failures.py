@@ -1,0 +1,64 @@
+"""The one failure policy: what an error means for a job that raised it.
+
+``classify(exc, attempts, policy)`` is the only place that decides between "try again,
+after this delay" and "fail the job and its recording, with this reason". Every path that
+records a failure goes through it: the worker pipeline (embedded run and Celery, both
+pools), and the delay it returns is the one the embedded run waits and the Celery task
+re-sends with.
+
+=================================  =========================================
+error                              outcome
+=================================  =========================================
+``PermanentError`` (bad input)     fail now; attempts are not spent
+``RetryableError``                 retry after a backoff while attempts are
+                                   left, then fail "gave up after N attempts"
+``ConfigurationError`` (worker)    as retryable: another worker may do it
+anything else                      wrapped as ``UnexpectedError``: retryable
+=================================  =========================================
+
+A job past its soft time limit raises ``JobTimeoutError`` on both pools (the Celery
+``SoftTimeLimitExceeded`` of the prefork pool is translated at the task boundary, so
+nothing below the entry points imports Celery): it is retried like any retryable error.
+Backoff: ``base_delay_s × 2^(attempts − 1)``, at most ``max_delay_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import PermanentError, UnexpectedError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a job is retried."""
+
+    max_attempts: int
+    base_delay_s: float
+    max_delay_s: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait before attempt ``attempts + 1``."""
+        if self.base_delay_s <= 0:
+            return 0.0
+        return min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do after a failure: retry after ``delay_s``, or fail with ``reason``."""
+
+    retry: bool
+    delay_s: float
+    reason: str
+
+
+def classify(exc: BaseException, attempts: int, policy: RetryPolicy) -> Outcome:
+    """The outcome of ``exc`` raised by the ``attempts``-th attempt of a job."""
+    error = UnexpectedError.wrap(exc)
+    reason = error.one_line()
+    if isinstance(error, PermanentError):
+        return Outcome(False, 0.0, reason)
+    if attempts < policy.max_attempts:
+        return Outcome(True, policy.delay(attempts), reason)
+    return Outcome(False, 0.0, f"gave up after {attempts} attempts: {reason}")

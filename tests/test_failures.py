@@ -1,0 +1,77 @@
+"""One failure policy (issue 11 item 3): ``callscribe.failures.classify`` decides retry or
+fail for every path, and a job past its soft time limit means the same on the prefork pool
+(Celery's ``SoftTimeLimitExceeded``) as on the threads pool (callscribe's own check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cluster import Cluster, poison_corpus, poison_ffmpeg
+
+from callscribe.errors import (
+    BadAudioError,
+    CallscribeError,
+    ConfigurationError,
+    IllegalTransition,
+    JobTimeoutError,
+    RetryableError,
+    StorageUnavailableError,
+    UnexpectedError,
+)
+from callscribe.failures import RetryPolicy, classify
+
+POLICY = RetryPolicy(max_attempts=3, base_delay_s=5.0, max_delay_s=12.0)
+
+
+def test_permanent_errors_fail_at_once_without_spending_attempts() -> None:
+    outcome = classify(BadAudioError("cannot decode audio:\n  Invalid data"), 1, POLICY)
+    assert not outcome.retry and outcome.reason == "cannot decode audio: Invalid data"
+
+
+@pytest.mark.parametrize("exc", [StorageUnavailableError("S3 503"), JobTimeoutError("slow"),
+                                 ConfigurationError("no GPU here"), IllegalTransition("race"),
+                                 KeyError("surprise"), OSError(28, "No space left on device")])
+def test_everything_else_is_retried_with_backoff_then_given_up(exc: Exception) -> None:
+    delays = []
+    for attempts in (1, 2):
+        outcome = classify(exc, attempts, POLICY)
+        assert outcome.retry, exc
+        delays.append(outcome.delay_s)
+    assert delays == [5.0, 10.0]
+    assert POLICY.delay(3) == 12.0  # capped
+    final = classify(exc, 3, POLICY)
+    assert not final.retry and final.reason.startswith("gave up after 3 attempts: ")
+    assert "\n" not in final.reason
+
+
+def test_every_error_belongs_to_the_hierarchy() -> None:
+    wrapped = UnexpectedError.wrap(KeyError("surprise"))
+    assert isinstance(wrapped, RetryableError) and wrapped.one_line() == "KeyError: 'surprise'"
+    assert isinstance(wrapped.__cause__, KeyError)
+    assert issubclass(IllegalTransition, CallscribeError)
+    error = BadAudioError("x")
+    assert UnexpectedError.wrap(error) is error
+    assert RetryPolicy(3, 0.0).delay(2) == 0.0
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_soft_time_limit_means_the_same_on_both_pools(pool: str, cluster: Cluster,
+                                                      tmp_path: Path) -> None:
+    """A job whose decoding takes 4 s under a 1-s soft limit: on prefork Celery interrupts
+    it, on threads callscribe stops it after the step; either way the attempt is retried
+    and, after ``max_attempts``, the job and its recording fail with the same reason. The
+    other recordings are done."""
+    cluster.values.update(worker_pool=pool, workers=2, task_soft_time_limit_s=1,
+                          task_time_limit_s=30, max_attempts=2, retry_delay_s=0.2)
+    cluster.ingest(poison_corpus(tmp_path, 2))
+    slow = 'sleep 4; PATH=/usr/bin:/bin exec ffmpeg "$@"'  # then decodes
+    worker = cluster.worker("w", path_prefix=poison_ffmpeg(tmp_path, slow))
+    cluster.wait_settled(timeout=180)
+    recordings = cluster.db.recordings()
+    assert {k: v for k, v in recordings.items() if k != "poison.wav"} == {
+        "ok0.wav": ("done", None), "ok1.wav": ("done", None)}
+    status, reason = recordings["poison.wav"]
+    assert status == "failed"
+    assert reason == "gave up after 2 attempts: job ran past its soft time limit of 1 s"
+    assert worker.proc.poll() is None
