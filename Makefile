@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install lint test bench demo
+.PHONY: install lint test test-fast bench demo
 
 install:
 	python3 -m venv $(VENV)
@@ -16,10 +16,15 @@ lint:
 test:
 	$(PY) -m pytest -q
 
+# Day-to-day: no PostgreSQL, S3, real workers or real models (under a minute).
+test-fast:
+	$(PY) -m pytest -q -x -m "not slow and not postgres and not s3"
+
 bench:
 	$(PY) bench/accuracy.py --calls 8 --minutes 3.5
 	$(PY) bench/throughput.py --calls 8 --minutes 3.5 --model tiny.en --beam-size 5
 	$(PY) bench/embedded.py
+	$(PY) bench/hostile.py
 
 demo:
 	$(VENV)/bin/callscribe demo ./demo

@@ -171,3 +171,27 @@ def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Ite
     c = Cluster(pg_url, redis_url, model_dir, tmp_path)
     yield c
     c.close()
+
+
+#: Fixtures that mean a test needs the PostgreSQL server, moto's S3 server, or is slow
+#: (real Celery workers, real models).
+_POSTGRES_FIXTURES = {"pg_url", "pg_admin", "cluster", "loaded_pg", "dashboard_user"}
+_S3_FIXTURES = {"s3", "s3_endpoint", "s3_settings"}
+_SLOW_FIXTURES = {"cluster", "tiny_en", "base_model", "real_calls", "hostile"}
+_SLOW_MODULES = {"test_real_speech", "test_real_calls", "test_distributed",
+                 "test_hostile_corpus"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Apply the ``postgres``, ``s3`` and ``slow`` markers from what each test uses, so
+    ``make test-fast`` (``-m "not slow and not postgres and not s3"``) can leave them out."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if names & _POSTGRES_FIXTURES or on_pg:
+            item.add_marker(pytest.mark.postgres)
+        if names & _S3_FIXTURES:
+            item.add_marker(pytest.mark.s3)
+        if names & _SLOW_FIXTURES or item.module.__name__ in _SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

