@@ -8,6 +8,7 @@ from sqlalchemy import pool
 
 from callscribe.models import Base
 from callscribe.models.db import make_engine
+from callscribe.models.search import include_name
 
 
 def _database_url() -> str:
@@ -27,6 +28,7 @@ def run_migrations() -> None:
             target_metadata=Base.metadata,
             render_as_batch=True,
             compare_type=True,
+            include_name=include_name,  # the search objects of 0010 live outside the ORM
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -15,6 +15,7 @@ from sqlalchemy import inspect
 
 from callscribe.models import Base
 from callscribe.models.db import downgrade, make_engine, upgrade
+from callscribe.models.search import include_name
 
 TABLES = {"sources", "recordings", "jobs", "windows", "segments"}
 
@@ -34,7 +35,8 @@ def test_migration_matches_models(db_url: str) -> None:
     upgrade(db_url)
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
 
