@@ -28,7 +28,7 @@ def run_migrations() -> None:
             target_metadata=Base.metadata,
             render_as_batch=True,
             compare_type=True,
-            include_name=include_name,  # the search objects of 0010 live outside the ORM
+            include_name=include_name,  # type: ignore[arg-type]  # 0010: outside the ORM
         )
         with context.begin_transaction():
             context.run_migrations()
