@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             ref.rename(work / ref.name)  # keep the folder to recordings only
         audio_s = sum(c.duration for c in calls)
         settings = Settings(model=str(model_path), device="cpu", beam_size=args.beam_size,
-                            batch_size=args.batch_size, language="en",
+                            batch_size=args.batch_size, language="en", redaction="off",
                             database_url=f"sqlite:///{work / 'cs.db'}",
                             output=str(work / "out"))
         scores = run_modes(args, settings, calls, work, audio_s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -386,6 +387,50 @@ def _report_table(result: Any) -> Table:
                       str(row.recordings_failed), f"{row.audio_hours * ref:.4f}",
                       f"{row.audio_hours * ref - row.cost_usd:.4f}")
     return table
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help='Words, "a phrase", or, -exclude.')],
+    speaker: Annotated[str | None, typer.Option(help="agent or customer.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source URI.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Calls finished from (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="...and before (UTC).")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many hits (pages).")] = 0,
+    context: Annotated[int, typer.Option(min=0, help="Turns around each hit.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON records.")] = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Full-text search over every transcript: ranked hits with recording, speaker, time
+    and the matching words marked « »."""
+    from callscribe import searching
+    from callscribe.scheduler.ingest import open_database
+
+    settings = _settings(config, database_url=database_url)
+    try:
+        filters = {"speaker": speaker, "source_uri": source, "since": since, "until": until,
+                   "where": searching.parse_where(where or []), "limit": limit,
+                   "offset": offset}
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    hits = searching.run_search(open_database(settings), query, context_turns=context,
+                                **filters)
+    if as_json:
+        print(searching.as_json(hits))
+        return
+    for hit in hits:
+        out.print(f"[bold]{escape(hit['key'])}[/bold] {searching.clock(hit['start_s'])} "
+                  f"{escape(hit['speaker'])}: {escape(hit['snippet'])}", highlight=False)
+        for turn in hit.get("context", []):
+            mark = ">" if turn["hit"] else " "
+            out.print(f"   {mark} {searching.clock(turn['start_s'])} {escape(turn['speaker'])}: "
+                      f"{escape(turn['text'])}", highlight=False)
+    if not hits:
+        out.print("no hits")
 
 
 @db_app.command("dashboard-user")

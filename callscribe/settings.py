@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     """S3 secret key. Never logged, never stored in the database."""
 
+    # -- redaction ---------------------------------------------------------------------------
+    redaction: Literal["off", "mask"] = "mask"
+    """PII in transcripts: ``mask`` replaces card numbers, SSNs, phone numbers, e-mail
+    addresses and ``redaction_patterns`` with typed tags ([CARD] …) before anything is
+    stored, exported or indexed; ``off`` keeps the words as heard."""
+
+    redaction_by_source: dict[str, Literal["off", "mask"]] = {}
+    """Per source: source URI (as ``callscribe status`` shows it) → ``off`` | ``mask``,
+    overriding ``redaction``."""
+
+    redaction_patterns: dict[str, str] = {}
+    """More to redact: tag name → regular expression (e.g. ``{"ACCOUNT": "AC[- ]?\\d{6}"}``),
+    matched on the words as written and with spoken digits as numerals."""
+
+    redacted_audio: bool = False
+    """Also export ``<name>.redacted.wav``: the recording with every redacted span silenced
+    (for QA who listen)."""
+
     # -- discovery and planning ------------------------------------------------------------
     include: list[str] = ["*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.mp4"]
     """Glob patterns (on the file name) of recordings to pick up from a source."""
@@ -257,6 +275,25 @@ class Settings(BaseSettings):
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"bad cron for {source!r}: {expression!r} ({exc})") from exc
         return value
+
+    @field_validator("redaction_patterns")
+    @classmethod
+    def _valid_patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for name, pattern in value.items():
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,31}", name):
+                raise ValueError(f"redaction tag {name!r} must be upper case letters, digits "
+                                 "and underscores")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression for {name}: {exc}") from exc
+        return value
+
+    def redaction_for(self, source_uri: str) -> str:
+        """``off`` or ``mask`` for recordings of ``source_uri``."""
+        return self.redaction_by_source.get(source_uri, self.redaction)
 
     @field_validator("export_formats")
     @classmethod

@@ -247,6 +247,26 @@ class TranscriptWord(Base):
     probability: Mapped[float | None] = mapped_column(Float)
 
 
+class RedactedSpan(Base):
+    """One redacted entity of a transcript: where (channel, times) and what kind ("CARD",
+    "EMAIL" …), never the words; replaced with its job's results (migration 0011)."""
+
+    __tablename__ = "redactions"
+    __table_args__ = (
+        Index("ix_redactions_recording_id", "recording_id"),
+        Index("ix_redactions_job_id", "job_id"),
+        CheckConstraint("end_s >= start_s", name="span"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    channel: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+
+
 class CostHourly(Base):
     """Hourly rollup of metered usage, by source, model and device (maintained incrementally
     by ``callscribe.models.metering``)."""

@@ -232,3 +232,23 @@ def test_write_redacted_audio_rejects_bad_input(stereo: Path, tmp_path: Path) ->
     with pytest.raises(BadAudioError):
         write_redacted_audio(junk, tmp_path / "y.wav", {})
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
+
+
+def test_digits_the_model_glued_with_dashes_are_one_number() -> None:
+    """tiny.en writes a phone number read digit by digit as " 5", "-5", "-5", … words."""
+    words = [" My", " phone", " number", " is", " 5", "-5", "-5", "-5", "-9", "-2", "-9",
+             "-5", "-6", "-1."]
+    result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
+    assert result.text.strip() == "My phone number is [PHONE]."
+    assert [(r.kind, r.start_s, r.end_s) for r in result.redactions] == [("PHONE", 4, 13.5)]
+
+
+def test_a_digit_heard_as_a_word_completes_a_card_number() -> None:
+    """"four one one one …" heard as "for 111, 1111, …": with "for" as 4 the digits pass
+    Luhn, so the whole is a card, "for" included; "for" before other numbers stays."""
+    words = [" Yes,", " the", " card", " number", " is", " for", " 111,", " 1111,", " 1111,",
+             " 1111."]
+    result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
+    assert result.text.strip() == "Yes, the card number is [CARD]."
+    assert [(r.kind, r.start_s) for r in result.redactions] == [("CARD", 5)]
+    assert redact_text("I paid for 2 items") == "I paid for 2 items"

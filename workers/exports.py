@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -43,6 +44,16 @@ class TranscriptSegment:
 
 
 @dataclass(frozen=True)
+class TranscriptRedaction:
+    """Where something was redacted (no text): its kind, channel and times."""
+
+    kind: str
+    channel: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Transcript:
     """A recording's whole transcript, in time order."""
 
@@ -56,6 +67,7 @@ class Transcript:
     options: dict[str, Any]
     export_name: str = ""
     """Where its exports go under the output (unique per recording); the key if empty."""
+    redactions: tuple[TranscriptRedaction, ...] = ()
 
     @property
     def export_base(self) -> str:
@@ -174,6 +186,36 @@ def write_exports(t: Transcript, output: str, formats: Sequence[str],
             raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
         written.append(str(path))
     return written
+
+
+def write_file_export(t: Transcript, output: str, suffix: str, src: Path,
+                      s3_client: Callable[[], Any]) -> str:
+    """Put the file ``src`` at the recording's export name plus ``suffix`` (a redacted
+    recording, say); returns where it went."""
+    name = f"{safe_relative_path(t.export_base).as_posix()}{suffix}"
+    if output.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(output)
+        key = f"{prefix.rstrip('/')}/{name}" if prefix.rstrip("/") else name
+        try:
+            s3_client().upload_file(str(src), bucket, key)
+        except Exception as exc:
+            raise StorageUnavailableError(f"cannot upload s3://{bucket}/{key}: {exc}") from exc
+        return f"s3://{bucket}/{key}"
+    root = Path(output).resolve()
+    target = (root / name).resolve()
+    if not target.is_relative_to(root):
+        raise StorageUnavailableError(f"export name {name!r} leaves the output directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+    os.close(handle)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise StorageUnavailableError(f"cannot write {target}: {exc.strerror}") from exc
+    return str(target)
 
 
 def _replace_atomically(path: Path, text: str) -> None:

@@ -4,25 +4,30 @@ worker that stores the last job and by the reconciler; loads no model."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.settings import Settings
-from callscribe.storage.sources import make_s3_client
+from callscribe.storage.sources import make_s3_client, open_source
 
 from . import persistence as db
 from .engine import DecodeOptions
 from .exports import (
     Transcript,
+    TranscriptRedaction,
     TranscriptSegment,
     TranscriptWord,
     export_names,
     write_exports,
+    write_file_export,
 )
+from .redacted_audio import write_redacted_audio
 from .segments import SegmentRule
 from .vad import VadConfig
 
@@ -44,28 +49,58 @@ def vad_config(settings: Settings) -> VadConfig:
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done."""
+    rec, transcript = build_transcript(settings, factory, recording_id)
+    written = write_exports(transcript, settings.output, settings.export_formats,
+                            lambda: make_s3_client(settings))
+    if settings.redacted_audio:
+        written.append(export_redacted_audio(settings, rec, transcript))
+    db.mark_recording_done(factory, recording_id, transcript.language,
+                           {"transcription": transcript.options, "exports": written},
+                           transcript.duration_s)
+
+
+def build_transcript(settings: Settings, factory: sessionmaker[Session],
+                     recording_id: int) -> tuple[Recording, Transcript]:
+    """The recording and its new version's transcript, as the exports render it."""
     rec, segments, words = db.load_transcript_rows(factory, recording_id, latest=True)
     duration = db.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
-    language = languages.most_common(1)[0][0] if languages else None
     options = {"decode": DecodeOptions.from_settings(settings).as_dict(),
                "vad": asdict(vad_config(settings)),
-               "segments": asdict(segment_rule(settings))}
-    transcript = Transcript(
+               "segments": asdict(segment_rule(settings)),
+               "redaction": settings.redaction_for(rec.source.uri)}
+    return rec, Transcript(
         recording_id=rec.id, source=rec.source.uri, key=rec.key,
         duration_s=rec.duration_s if duration is None else duration,
-        channels=rec.channels, language=language,
+        channels=rec.channels,
+        language=languages.most_common(1)[0][0] if languages else None,
         segments=tuple(TranscriptSegment(
             s.start_s, s.end_s, s.channel, s.speaker, s.text, s.avg_logprob, s.no_speech_prob,
             s.language, tuple(TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
                               for w in words.get(s.id, ())))
             for s in segments),
         options=options,
-        export_name=db.claim_export_name(factory, rec.id, export_names(rec.key, rec.source.uri)))
-    written = write_exports(transcript, settings.output, settings.export_formats,
-                            lambda: make_s3_client(settings))
-    db.mark_recording_done(factory, recording_id, language,
-                           {"transcription": options, "exports": written}, duration)
+        export_name=db.claim_export_name(factory, rec.id, export_names(rec.key, rec.source.uri)),
+        redactions=tuple(TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
+                         for r in db.load_redactions(factory, rec.id, rec.version)))
+
+
+def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transcript) -> str:
+    """``<name>.redacted.wav``: the recording with every redacted span silenced (on every
+    channel a mono recording's single transcript channel stands for)."""
+    spans: dict[int, list[tuple[float, float]]] = {c: [] for c in range(rec.channels or 1)}
+    transcribed = {s.channel for s in transcript.segments}
+    for item in transcript.redactions:
+        targets = [item.channel] if len(transcribed) > 1 or item.channel else list(spans)
+        for channel in targets:
+            spans.setdefault(channel, []).append((item.start, item.end))
+    source = open_source(rec.source.uri, settings)
+    with tempfile.TemporaryDirectory(prefix="callscribe-redact-") as tmp:
+        path = source.fetch(rec.key, Path(tmp), rec.uri)
+        out = Path(tmp) / "redacted.wav"
+        write_redacted_audio(path, out, spans)
+        return write_file_export(transcript, settings.output, ".redacted.wav", out,
+                                 lambda: make_s3_client(settings))
 
 
 def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:

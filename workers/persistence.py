@@ -22,6 +22,7 @@ from callscribe.models import (
     JobStatus,
     Recording,
     RecordingStatus,
+    RedactedSpan,
     Segment,
     TranscriptWord,
     Window,
@@ -114,6 +115,8 @@ class JobResult:
     usage: Usage
     compute_type: str
     batch_size: int
+    redactions: tuple[tuple[int, str, float, float], ...] = ()
+    """(channel, kind, start, end) of each redacted entity."""
 
 
 def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
@@ -213,7 +216,11 @@ def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
                                  f"held by {worker}")
         session.execute(delete(Segment).where(Segment.job_id == job.id))
         session.execute(delete(Window).where(Window.job_id == job.id))
+        session.execute(delete(RedactedSpan).where(RedactedSpan.job_id == job.id))
         _insert_windows(session, job.id, spec.recording_id, result.windows)
+        session.add_all(RedactedSpan(recording_id=spec.recording_id, job_id=job.id,
+                                     channel=channel, kind=kind, start_s=start, end_s=end)
+                        for channel, kind, start, end in result.redactions)
         job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
         _record_usage(job, result)
         job_done(job, result.usage.device_s, result.usage.speech_s)
@@ -397,6 +404,19 @@ def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
             recording_failed(rec, reason)
             count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
                             device=None, failed=True)
+
+
+def load_redactions(factory: sessionmaker[Session], recording_id: int,
+                    version: int) -> list[RedactedSpan]:
+    """What was redacted in one version of the recording's transcript, in time order."""
+    jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
+    with factory.begin() as session:
+        found = list(session.scalars(
+            select(RedactedSpan).where(RedactedSpan.recording_id == recording_id,
+                                       RedactedSpan.job_id.in_(jobs))
+            .order_by(RedactedSpan.start_s, RedactedSpan.channel, RedactedSpan.id)))
+        session.expunge_all()
+    return found
 
 
 def load_transcript_rows(factory: sessionmaker[Session], recording_id: int, *,

@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ from .engine import (
 )
 from .isolation import Slot, SoloGate
 from .metering import detect_device, price_per_device_hour
-from .segments import SegmentRule, segment_text, split_segments
+from .protect import RedactionSpan, redact_windows
+from .segments import SegmentRule, segment_text, split_segments, trim_to_sound
 from .vad import PackedWindow, VadConfig, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
@@ -237,9 +238,10 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
     rule = finalize.segment_rule(ctx.settings)
     stored = []
     for work in job.channels:
-        for i, (window, _audio) in enumerate(work.windows):
+        for i, (window, audio) in enumerate(work.windows):
             found = by_key[(work.channel, i)]
-            segments = _segments(work, window, found.decoded, found.language, rule)
+            decoded = replace(found.decoded, words=trim_to_sound(found.decoded.words, audio))
+            segments = _segments(work, window, decoded, found.language, rule)
             stored.append(db.StoredWindow(channel=work.channel, window=window,
                                           language=found.language, segments=segments,
                                           temperature=found.decoded.temperature))
@@ -294,14 +296,24 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
                     finished_at=utcnow(), price=price_per_device_hour(settings, device))
 
 
+def redact(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow]
+           ) -> tuple[list[db.StoredWindow], list[RedactionSpan]]:
+    """Replace PII with typed tags before anything is written, as the job's source is set
+    to (``redaction``, ``redaction_by_source``)."""
+    if ctx.settings.redaction_for(job.spec.source_uri) == "off":
+        return windows, []
+    return redact_windows(windows, ctx.settings.redaction_patterns)
+
+
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
-                     usage: db.Usage) -> bool:
-    """Write the job's windows, segments and usage in one transaction; True if the recording
-    is complete."""
+                     usage: db.Usage, spans: list[RedactionSpan] | None = None) -> bool:
+    """Write the job's windows, segments, redaction spans and usage in one transaction;
+    True if the recording is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
     result = db.JobResult(tuple(windows), cut_start, cut_end, usage,
-                          compute_type_for(ctx.settings), ctx.engine().options.batch_size)
+                          compute_type_for(ctx.settings), ctx.engine().options.batch_size,
+                          tuple((s.channel, s.kind, s.start_s, s.end_s) for s in spans or ()))
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
@@ -384,7 +396,8 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     """Transcribe a prepared job, store it, and finalize its recording when complete."""
     try:
         windows, device_s = transcribe_windows(ctx, job)
-        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s))
+        windows, spans = redact(ctx, job, windows)
+        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s), spans)
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None

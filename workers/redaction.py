@@ -17,7 +17,11 @@ digit words (zero/oh/o … nine, "double four", "triple five"); "dash"/"hyphen" 
 them. A *run* of such words ends at any other word and after . ? ! or ;, and is
 classified whole ("Oh," opening it is an interjection):
 
-* ``CARD``: 13–19 digits passing the Luhn check.
+* ``CARD``: 13–19 digits passing the Luhn check; or 13 digits or more within five words
+  after "card" (a misheard digit breaks Luhn: "the card number is 4-1-1-1-…"). A word that
+  sounds like a digit just before a run ("for" 4, "to"/"too" 2, "won" 1, "ate" 8) counts
+  when only so the run passes Luhn ("for 111, 1111, 1111, 1111"). Digits the model glued
+  with dashes (" 5", "-5", "-5") are one number.
 * ``SSN``: 9 digits written 3-2-4 ("123-45-6789", "123 45 6789") or read digit by digit,
   with a valid area (not 000, 666, 9xx), group (not 00) and serial (not 0000).
 * ``PHONE``: "+" and 7–15 digits; 10 digits starting 2–9 (NANP), or 11 starting 1; or
@@ -25,7 +29,9 @@ classified whole ("Oh," opening it is an interjection):
   groups are a date (2024-12-25, 12 25 2024) or a year range (1999-2000).
 * ``EMAIL``: "pat@example.com", or said: "pat at example dot com", "p a t at example dot
   co dot uk", "pat dot smith at …". The last label must be a known top-level domain; a
-  spoken "at" after a common word ("look at google dot com") is not an @.
+  spoken "at" after a common word ("look at google dot com") is not an @. A written host
+  name of three labels or more ("pat.smithheadexample.com": the model lost the "at") is
+  taken for an address too; "www." names and two-label sites ("example.com") are not.
 * custom ``{name: regex}``: matched against the words as written and against a normal
   form with spoken digits as numerals and spelled characters joined ("A C one two" →
   "AC12"); write patterns tolerant of spacing (``AC[- ]?\\d{6}``).
@@ -36,8 +42,8 @@ numbers under 7 digits (order numbers, zip codes), one unseparated number of 7�
 digits (an order or reference number). A 16–19 digit number failing Luhn is no card and
 longer than any phone number (E.164: 15 digits): left alone, as tracking and reference
 numbers are that long. A run over 19 digits (a phone number and a card read back to back)
-is cut into the cards, SSNs and complete phone numbers covering most of its digits; the
-rest is classified again.
+is cut into the cards, SSNs and complete phone numbers covering most of its digits, each
+stretched over the digits between them so none is left in the clear.
 """
 
 from __future__ import annotations
@@ -214,8 +220,34 @@ def _apply(words: list[TimedWord], spans: list[_Span], offset: int) -> Redacted:
 # --- numbers -----------------------------------------------------------------------------
 
 def _number_spans(toks: list[_Tok]) -> list[_Span]:
-    return [_Span(run[a].first, run[b].last, kind)
-            for run in _runs(toks) for a, b, kind in _classify_run(run)]
+    spans = []
+    for run in (_with_homophone(toks, r) for r in _runs(toks)):
+        if _count(run) >= 13 and _after_card_words(toks, run[0].first):
+            spans.append(_Span(run[0].first, run[-1].last, "CARD"))  # misheard digit: no Luhn
+            continue
+        spans += [_Span(run[a].first, run[b].last, kind) for a, b, kind in _classify_run(run)]
+    return spans
+
+
+def _after_card_words(toks: list[_Tok], first: int) -> bool:
+    """Whether "card" was said just before (within five words): "the card number is …"."""
+    return any(t.low in ("card", "cards") for t in toks[max(0, first - 5):first])
+
+
+#: Words a model writes for a digit it heard ("the card number is for one one one …").
+_HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
+
+
+def _with_homophone(toks: list[_Tok], run: list[_Elem]) -> list[_Elem]:
+    """The run with the word just before it read as a digit, when that word sounds like
+    one and only so the run is a valid card number (Luhn): "for 1111 1111 1111 1111"."""
+    at = run[0].first - 1
+    if at < 0 or toks[at].low not in _HOMOPHONES or toks[at].tail:
+        return run
+    longer = [_Elem(at, at, (_HOMOPHONES[toks[at].low],)), *run]
+    if _classify(run, strong=False) != "CARD" and _classify(longer, strong=True) == "CARD":
+        return longer
+    return run
 
 
 def _runs(toks: list[_Tok]) -> list[list[_Elem]]:
@@ -243,7 +275,7 @@ def _trim(run: list[_Elem]) -> list[_Elem]:
 
 
 def _element(toks: list[_Tok], i: int) -> _Elem | None:
-    low = toks[i].low
+    low = toks[i].low.strip("-–—") or toks[i].low  # " 5", "-5", "-5" (a model's "5-5-5")
     nxt = toks[i + 1].low if i + 1 < len(toks) else ""
     parts = low.split("-")
     if low in _REPEAT and nxt in _DIGITS:
@@ -267,7 +299,21 @@ def _classify_run(run: list[_Elem]) -> list[tuple[int, int, str]]:
     for a, b, strong in _best_split(run):
         found += [*_leftover(run, gap, a), (a, b, strong)]
         gap = b + 1
-    return found + _leftover(run, gap, len(run))
+    found += _leftover(run, gap, len(run))
+    return _covering(found, len(run))
+
+
+def _covering(found: list[tuple[int, int, str]], size: int) -> list[tuple[int, int, str]]:
+    """The entities of a long run stretched over the digits between them and at its ends,
+    so no stray digit of it is left in the clear."""
+    if not found:
+        return []
+    stretched: list[tuple[int, int, str]] = []
+    for i, (_a, _b, kind) in enumerate(found):
+        start = 0 if i == 0 else stretched[-1][1] + 1
+        end = size - 1 if i == len(found) - 1 else found[i + 1][0] - 1
+        stretched.append((start, end, kind))
+    return stretched
 
 
 def _best_split(run: list[_Elem]) -> list[tuple[int, int, str]]:
@@ -348,6 +394,10 @@ _NOT_LOCAL = frozenset(
 _AT = re.compile(r"\S*[^\W_]@[^\W_]\S*")  # a written @ between letters: an address
 _EMAIL = re.compile(r"(?<![\w.%+-])[^\W_](?:[\w.%+-]*[^\W_])?@(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
                     rf"(?:{'|'.join(_TLDS.split())})(?![\w-])")
+#: A host name of three or more labels ("pat.smithexample.com"): an address whose spoken
+#: "at" the model did not write. "www." and two-label sites ("example.com") stay.
+_HOSTLIKE = re.compile(r"(?<![\w.%+@-])(?!www\.)[^\W_][\w-]*(?:\.[^\W_][\w-]*)+"
+                       rf"\.(?:{'|'.join(_TLDS.split())})(?![\w@.-])")
 
 
 def _email_spans(toks: list[_Tok]) -> list[_Span]:
@@ -358,11 +408,12 @@ def _email_spans(toks: list[_Tok]) -> list[_Span]:
         t.low == "at" and i and toks[i - 1].low in _NOT_LOCAL) else t.low
         for i, t in enumerate(toks)]
     joined = [bool(i) and not any(c in ".,!?;" for c in toks[i - 1].tail) and (
-        {p, pieces[i - 1]} & set(_SYMBOLS.values()) != set() or
+        {p, pieces[i - 1]} & set(_SYMBOLS.values()) != set() or p.startswith(".") or
         (len(p) == 1 == len(pieces[i - 1]) and (p + pieces[i - 1]).isalnum()))
         for i, p in enumerate(pieces)]
-    return _matches(_EMAIL, "EMAIL", *_layout(pieces, joined)) + _matches(
-        _AT, "EMAIL", *_layout([t.low for t in toks], [False] * len(toks)))
+    layout = _layout(pieces, joined)
+    return _matches(_EMAIL, "EMAIL", *layout) + _matches(_HOSTLIKE, "EMAIL", *layout) + \
+        _matches(_AT, "EMAIL", *_layout([t.low for t in toks], [False] * len(toks)))
 
 
 def _custom_spans(texts: list[str], toks: list[_Tok], patterns: Patterns) -> list[_Span]:

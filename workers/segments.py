@@ -10,8 +10,10 @@ sentence or clause end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import median
+
+import numpy as np
 
 from .decoding import Decoded, Word
 from .vad import PackedWindow
@@ -109,3 +111,55 @@ def _trim_long(word: Word, words: tuple[Word, ...], index: int, limit: float) ->
     if gap_before:
         return Word(round(word.end - limit, 3), word.end, word.text, word.probability)
     return Word(word.start, round(word.start + limit, 3), word.text, word.probability)
+
+
+#: A word's end is moved back to its last frame within this much of the window's loud
+#: speech (its 95th-percentile frame level), plus ``_END_PAD_S``: the alignment tends to
+#: stretch a word over the pause after it.
+_SOUND_FLOOR_DB = -20.0
+_END_PAD_S = 0.06
+_FRAME = 320  # 20 ms at 16 kHz
+
+
+def trim_to_sound(words: tuple[Word, ...], audio: np.ndarray,
+                  sample_rate: int = 16_000) -> tuple[Word, ...]:
+    """The words (times from the window clip's start) with each end pulled back over the
+    quiet after it, never before its start; starts are kept."""
+    frames = audio.size // _FRAME
+    if not words or frames == 0:
+        return words
+    level = np.sqrt(np.mean(audio[: frames * _FRAME].astype(np.float64)
+                            .reshape(frames, _FRAME) ** 2, axis=1))
+    loud = level >= float(np.percentile(level, 95)) * 10 ** (_SOUND_FLOOR_DB / 20)
+    step = _FRAME / sample_rate
+    trimmed = []
+    for word in words:
+        first, last = int(word.start / step), min(frames, int(np.ceil(word.end / step)))
+        end = _sound_end(loud[first:last])
+        if end is None:
+            trimmed.append(word)
+            continue
+        end_s = min(word.end, float(first + end) * step + _END_PAD_S)
+        trimmed.append(replace(word, end=round(float(max(end_s, word.start)), 3)))
+    return tuple(trimmed)
+
+
+#: A pause this long inside a word's span ends the word there (the alignment ran on into
+#: the next word or turn); shorter dips are stop closures.
+_PAUSE_FRAMES = 8  # 160 ms
+_MIN_WORD_FRAMES = 5  # 100 ms
+
+
+def _sound_end(loud: np.ndarray) -> int | None:
+    """Frames from a word's start to where its sound ends: at the first pause of
+    ``_PAUSE_FRAMES`` after its first 100 ms, else after its last loud frame; None when no
+    frame is loud."""
+    sounding = np.flatnonzero(loud)
+    if sounding.size == 0:
+        return None
+    quiet = np.concatenate(([False], ~loud, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(quiet))
+    for begin, stop in zip(edges[0::2], edges[1::2], strict=True):
+        if stop - begin >= _PAUSE_FRAMES and begin >= _MIN_WORD_FRAMES and begin > sounding[0]:
+            return int(begin)
+    return int(sounding[-1]) + 1

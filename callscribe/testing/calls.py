@@ -287,6 +287,7 @@ def _fills(rng: random.Random) -> dict[str, str]:
         "date": f"{rng.choice(_MONTHS)} {rng.choice(_ORDINALS)}",
         "street": f"{_number_words(rng.randrange(12, 90))} {rng.choice(_STREETS)}",
         "small": _number_words(rng.randrange(2, 9)),
+        "email": f"{first.lower()} dot {last.lower()} at example dot com",
     }
 
 
@@ -584,7 +585,7 @@ class _Script:
             }
 
 
-def _head(script: _Script, topic: Topic, card_number: bool) -> list[_Item]:
+def _head(script: _Script, topic: Topic, card_number: bool, email: bool) -> list[_Item]:
     items: list[_Item] = [script.line(AGENT, _GREETING), script.line(CUSTOMER, topic.problem)]
     if card_number:
         items.append(script.line(AGENT, "Sure, your balance is {amount}. Can I have the card "
@@ -592,6 +593,9 @@ def _head(script: _Script, topic: Topic, card_number: bool) -> list[_Item]:
         items.append(script.line(CUSTOMER, _CARD_TEXT, "card"))
         after = script.line(CUSTOMER, _AFTER_CARD_TEXT, "after_card")
         items.append(replace(after, gap=round(script.rng.uniform(0.3, 0.7), 3)))
+        if email:
+            items.append(script.line(AGENT, "Thank you. And what is your email address?"))
+            items.append(script.line(CUSTOMER, "It is {email}.", "email"))
     elif topic.exchanges:
         items += script.exchange(topic.exchanges[0])
     return items
@@ -623,12 +627,13 @@ def _seconds(items: Sequence[_Item], voices: dict[str, str]) -> float:
 
 
 def _plan(
-    rng: random.Random, target: float, voices: dict[str, str], hold: bool, card_number: bool
+    rng: random.Random, target: float, voices: dict[str, str], hold: bool, card_number: bool,
+    email: bool = False,
 ) -> list[_Item]:
     """The call's items: head, extras up to ``target`` seconds, the hold halfway, tail."""
     script = _Script(rng)
     topic = _CARD_TOPIC if card_number else rng.choice(TOPICS)
-    head, tail = _head(script, topic, card_number), _tail(script, topic, target >= 90)
+    head, tail = _head(script, topic, card_number, email), _tail(script, topic, target >= 90)
     hold_items = _hold_block(script, rng.uniform(*((15, 25) if target >= 90 else (5, 8))))
     fixed = head + tail + (hold_items if hold else [])
     candidates = _candidates(script, topic, target, fixed, voices)
@@ -752,6 +757,7 @@ def make_real_call(
     hold: bool = True,
     noise: bool = True,
     card_number: bool = False,
+    email: bool = False,
 ) -> RealCall:
     """Write one scripted support call to ``out`` and return its exact reference.
 
@@ -766,7 +772,9 @@ def make_real_call(
     independent per channel, so no channel is digitally silent (in ``dual_mono`` this noise is
     what makes the two channels differ: the speech is identical). ``card_number`` makes a
     card-payment call whose customer turns tagged ``"card"`` and ``"after_card"`` read
-    4111 1111 1111 1111 digit by digit and then, < 1 s later, a phone number.
+    4111 1111 1111 1111 digit by digit and then, < 1 s later, a phone number; with ``email``
+    the agent then asks for an e-mail address, which the customer says in a turn tagged
+    ``"email"`` ("pat dot lee at example dot com").
 
     The output is a pure function of the arguments (same seed, same bytes).
     """
@@ -774,7 +782,7 @@ def make_real_call(
     rng = random.Random(seed)
     voices = _voices(rng)
     target = minutes * 60 if minutes is not None else rng.uniform(*_SHORT_CALL)
-    items = _plan(rng, target, voices, hold, card_number)
+    items = _plan(rng, target, voices, hold, card_number, email)
     placed = _place(items, voices, rng.uniform(0.5, 1.2), seed)
     end = max(p.start + len(p.clip) for p in placed)
     n = max(end + round(rng.uniform(0.6, 1.5) * SAMPLE_RATE), round(target * SAMPLE_RATE))
