@@ -67,6 +67,9 @@ def transcribe(
     output: Annotated[str | None, typer.Option(help="Export directory or s3:// prefix.")] = None,
     beam_size: Annotated[int | None, typer.Option(help="Beam width.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per model batch.")] = None,
+    redaction: Annotated[str | None, typer.Option(
+        help="mask (default): card numbers, phone numbers, e-mail addresses → [CARD] …; "
+             "off: keep them.")] = None,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -79,7 +82,7 @@ def transcribe(
     settings = _settings(config, model=model, device=device, compute_type=compute_type,
                          language=language, initial_prompt=initial_prompt, hotwords=hotwords,
                          output=output, beam_size=beam_size, batch_size=batch_size,
-                         database_url=database_url)
+                         redaction=redaction, database_url=database_url)
     bar = _Bar(disabled=quiet)
     try:
         summary = transcribe_source(settings, source, bar.callbacks())

@@ -47,6 +47,10 @@ from sqlalchemy.orm import Session
 
 from .tables import Job, Recording, Segment, Source
 
+#: On PostgreSQL a query matching more segments than this ranks the first this many (by
+#: segment id: the oldest), so its time stays bounded (``docs/benchmarks.md``); SQLite's
+#: FTS5 ranks every match.
+MAX_RANKED = 2000
 #: Around each matched word in :attr:`Hit.snippet` (brackets would clash with "[CARD]").
 MARK_START, MARK_END = "«", "»"
 #: What migration 0010 makes outside the ORM: PostgreSQL's column and index, SQLite's FTS5
@@ -210,10 +214,14 @@ def _metadata_is(sqlite: bool, i: int, key: str, value: str) -> ColumnElement[bo
 
 def _hits_query(rank: ColumnElement[Any], extra: Sequence[Any] = ()) -> Select[Any]:
     """The columns of a hit (and ``extra``), ranked, over the current transcripts."""
-    return (select(Segment.id, Segment.recording_id, Recording.key, Source.uri,
-                   Segment.channel, Segment.speaker, Segment.start_s, Segment.end_s,
-                   rank.label("rank"), *extra)
-            .join(Job, Job.id == Segment.job_id)
+    return _current(select(Segment.id, Segment.recording_id, Recording.key, Source.uri,
+                           Segment.channel, Segment.speaker, Segment.start_s, Segment.end_s,
+                           rank.label("rank"), *extra))
+
+
+def _current(stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` over the segments of current transcripts, with their recording and source."""
+    return (stmt.join(Job, Job.id == Segment.job_id)
             .join(Recording, and_(Recording.id == Segment.recording_id,
                                   Recording.transcript_version == Job.version))
             .join(Source, Source.id == Recording.source_id))
@@ -256,7 +264,10 @@ def _search_postgresql(session: Session, parsed: ParsedQuery,
                      _SEARCH.op("@@")(simple), func.querytree(simple) != "T"))
     rank = case((is_english, func.ts_rank_cd(_SEARCH, english)),
                 else_=func.ts_rank_cd(_SEARCH, simple))
-    page = (_hits_query(rank, [Segment.language, Segment.text]).where(match, *filters)
+    candidates = _current(select(Segment.id).select_from(Segment)).where(match, *filters) \
+        .order_by(Segment.id).limit(MAX_RANKED).scalar_subquery()
+    page = (_hits_query(rank, [Segment.language, Segment.text])
+            .where(Segment.id.in_(candidates))
             .order_by(rank.desc(), Recording.id, Segment.start_s, Segment.id)
             .limit(limit).offset(offset).subquery())
     in_english = page.c.language == "en"

@@ -231,3 +231,24 @@ def test_cli_search_prints_hits_and_json(runs: Any, pii_calls: list[RealCall]) -
     assert len(hits) == 1 and hits[0]["speaker"] == "agent"
     bad = CliRunner().invoke(app, ["search", "x", "--database-url", url, "--where", "novalue"])
     assert bad.exit_code == 2
+
+
+def test_ingest_and_a_worker_store_and_log_nothing_redacted(
+        cluster: Any, pii_calls: list[RealCall]) -> None:
+    """The distributed path: ``ingest`` + a real ``callscribe worker`` (prefork) with the
+    real model. No table, export or worker log line holds the card, phone or address."""
+    cluster.values.update(model=str(real_model_dir("tiny.en")), beam_size=5, language="en",
+                          redacted_audio=True)
+    assert cluster.ingest(pii_calls[0].path.parent) > 0
+    worker = cluster.worker("w")
+    cluster.wait_settled(timeout=600)
+    assert set(cluster.db.recordings().values()) == {("done", None)}
+    assert_clean(database_texts(cluster.settings.database_url), pii_calls, "tables")
+    files = [p for p in Path(cluster.settings.output).rglob("*") if p.is_file()]
+    assert sum(p.name.endswith(".redacted.wav") for p in files) == len(pii_calls)
+    assert_clean([p.read_text() for p in files if not p.name.endswith(".wav")], pii_calls,
+                 "exports")
+    assert_clean(worker.log().splitlines(), pii_calls, "worker log")
+    spans = _spans(cluster.settings.database_url)
+    assert {s.kind for call in pii_calls for s in spans[call.path.name]} >= {"CARD", "PHONE",
+                                                                            "EMAIL"}
