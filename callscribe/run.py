@@ -26,7 +26,7 @@ from callscribe.storage.sources import open_source
 from callscribe.workers.finalize import finalize_unfinished
 
 if TYPE_CHECKING:
-    from callscribe.workers.pipeline import WorkerContext
+    from callscribe.workers.context import WorkerContext
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,8 @@ def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
 def transcribe_source(settings: Settings, source_uri: str,
                       progress: Progress | None = None) -> RunSummary:
     """The whole embedded job for one source."""
+    from callscribe.workers.context import WorkerContext
     from callscribe.workers.engine import jobs_in_flight
-    from callscribe.workers.pipeline import WorkerContext
 
     progress = progress or Progress()
     began = time.perf_counter()

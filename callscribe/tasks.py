@@ -30,9 +30,10 @@ from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
+from callscribe.workers.context import WorkerContext
 from callscribe.workers.engine import DEFAULT_JOBS_IN_FLIGHT
 from callscribe.workers.persistence import job_attempts
-from callscribe.workers.pipeline import WorkerContext, run_job
+from callscribe.workers.pipeline import run_job
 
 log = logging.getLogger(__name__)
 

@@ -148,7 +148,7 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     from callscribe.scheduler.ingest import discover, open_database
     from callscribe.storage.sources import open_source
     from callscribe.testing.audio import Turn, make_call
-    from callscribe.workers.pipeline import WorkerContext
+    from callscribe.workers.context import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -264,7 +264,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     from callscribe.storage.sources import open_source
     from callscribe.testing.audio import Turn, make_call
     from callscribe.workers import persistence
-    from callscribe.workers.pipeline import Heartbeat, WorkerContext
+    from callscribe.workers.context import Heartbeat, WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()

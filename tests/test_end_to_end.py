@@ -190,7 +190,7 @@ def test_file_deleted_after_listing_fails_alone(
     from callscribe.run import execute, queued_jobs
     from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
-    from callscribe.workers.pipeline import WorkerContext
+    from callscribe.workers.context import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -17,7 +17,7 @@ from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.testing.audio import CallInfo, Turn, make_call
 from callscribe.testing.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
-from callscribe.workers.persistence import load_transcript_rows
+from callscribe.workers.recordings import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]
 LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",

@@ -18,8 +18,8 @@ from callscribe.scheduler.retry import requeue_failed
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, make_call
+from callscribe.workers.context import WorkerContext
 from callscribe.workers.finalize import finalize_unfinished
-from callscribe.workers.pipeline import WorkerContext
 
 
 class ListEnqueuer:

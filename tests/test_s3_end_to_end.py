@@ -21,7 +21,7 @@ from callscribe.run import (
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
-from callscribe.workers.pipeline import WorkerContext
+from callscribe.workers.context import WorkerContext
 
 
 def _upload(s3: Any, folder: Path, keys: dict[str, Path]) -> None:

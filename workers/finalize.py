@@ -16,7 +16,7 @@ from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.settings import Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
-from . import persistence as db
+from . import recordings
 from .engine import DecodeOptions
 from .exports import (
     Transcript,
@@ -54,7 +54,7 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                             lambda: make_s3_client(settings))
     if settings.redacted_audio:
         written.append(export_redacted_audio(settings, rec, transcript))
-    db.mark_recording_done(factory, recording_id, transcript.language,
+    recordings.mark_recording_done(factory, recording_id, transcript.language,
                            {"transcription": transcript.options, "exports": written},
                            transcript.duration_s)
 
@@ -62,8 +62,8 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
 def build_transcript(settings: Settings, factory: sessionmaker[Session],
                      recording_id: int) -> tuple[Recording, Transcript]:
     """The recording and its new version's transcript, as the exports render it."""
-    rec, segments, words = db.load_transcript_rows(factory, recording_id, latest=True)
-    duration = db.decoded_duration(factory, recording_id)
+    rec, segments, words = recordings.load_transcript_rows(factory, recording_id, latest=True)
+    duration = recordings.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
     options = {"decode": DecodeOptions.from_settings(settings).as_dict(),
                "vad": asdict(vad_config(settings)),
@@ -80,9 +80,10 @@ def build_transcript(settings: Settings, factory: sessionmaker[Session],
                               for w in words.get(s.id, ())))
             for s in segments),
         options=options,
-        export_name=db.claim_export_name(factory, rec.id, export_names(rec.key, rec.source.uri)),
+        export_name=recordings.claim_export_name(factory, rec.id,
+                                                 export_names(rec.key, rec.source.uri)),
         redactions=tuple(TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
-                         for r in db.load_redactions(factory, rec.id, rec.version)))
+                         for r in recordings.load_redactions(factory, rec.id, rec.version)))
 
 
 def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transcript) -> str:
@@ -126,5 +127,5 @@ def finalize_unfinished(settings: Settings, factory: sessionmaker[Session],
             reason = f"exports failed: {' '.join(str(exc).split())}"[:500]
             log.error("recording %s: %s", recording_id, reason)
             if give_up:
-                db.mark_recording_failed(factory, recording_id, reason)
+                recordings.mark_recording_failed(factory, recording_id, reason)
     return finalized

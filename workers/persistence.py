@@ -8,19 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import (
     LeaseLostError,
     RetryableError,
-    StorageUnavailableError,
 )
 from callscribe.failures import Outcome, RetryPolicy, classify
 from callscribe.models import (
     Job,
     JobStatus,
-    Recording,
     RecordingStatus,
     RedactedSpan,
     Segment,
@@ -34,7 +32,6 @@ from callscribe.models.metering import (
     Usage,
     count_recording,
     meter_job,
-    unmeter_jobs,
 )
 from callscribe.models.state import (
     LEASE_EXPIRED,
@@ -44,17 +41,12 @@ from callscribe.models.state import (
     job_failed,
     job_lease_expired,
     job_retry,
-    recording_done,
     recording_failed,
     recording_running,
-    recording_warned,
 )
 
 from .decoding import Word
 from .vad import PackedWindow
-
-#: Header and decoded durations closer than this (or 1 %) agree.
-DURATION_TOLERANCE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -321,131 +313,5 @@ def _job_device(job: Job | None) -> Device | None:
     return Device(job.device_kind, job.device_name or "", job.worker_host or "")
 
 
-def claim_export_name(factory: sessionmaker[Session], recording_id: int,
-                      candidates: Sequence[str]) -> str:
-    """The recording's export name: the one it has, else the first candidate no other
-    recording holds (``recordings.export_name`` is unique, so two finalizers of two
-    recordings whose keys look alike cannot both take one name)."""
-    from sqlalchemy.exc import IntegrityError
-
-    for name in candidates:
-        try:
-            with factory.begin() as session:
-                rec = session.scalars(select(Recording).where(Recording.id == recording_id)
-                                      .with_for_update()).one()
-                if rec.export_name:
-                    return rec.export_name
-                rec.export_name = name
-            return name
-        except IntegrityError:
-            continue
-    raise StorageUnavailableError(f"no free export name for recording {recording_id}")
-
-
-def decoded_duration(factory: sessionmaker[Session], recording_id: int) -> float | None:
-    """Seconds of audio the recording's jobs decoded (each job counts the span it owns, the
-    last up to the end of the stream): the true duration, whatever the header said."""
-    with factory.begin() as session:
-        total = session.scalar(select(func.sum(Job.audio_seconds))
-                               .where(Job.recording_id == recording_id))
-    return None if total is None else round(float(total), 3)
-
-
-def duration_warning(claimed: float | None, decoded: float | None) -> str | None:
-    """A one-line note when the header's duration and the decoded audio disagree by more
-    than half a second and 1 %."""
-    if claimed is None or decoded is None:
-        return None
-    if abs(claimed - decoded) <= max(DURATION_TOLERANCE_S, 0.01 * decoded):
-        return None
-    return f"header claimed {claimed:.1f} s of audio; decoding found {decoded:.1f} s"
-
-
-def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
-                        language: str | None, metadata: dict[str, object],
-                        duration_s: float | None = None) -> None:
-    """All jobs done and exports written; ``duration_s`` is what decoding found (stored,
-    with a warning if the header claimed otherwise)."""
-    with factory.begin() as session:
-        rec = session.scalars(
-            select(Recording).where(Recording.id == recording_id).with_for_update()
-        ).one()
-        if rec.status == RecordingStatus.DONE:
-            return
-        rec.meta = {**(rec.meta or {}), **metadata}
-        drop_superseded(session, rec)
-        if duration_s is not None:
-            warning = duration_warning(rec.duration_s, duration_s)
-            if warning:
-                recording_warned(rec, warning)
-            rec.duration_s = duration_s
-        recording_done(rec, language)
-        last = session.scalars(select(Job).where(Job.recording_id == rec.id)
-                               .order_by(Job.seq.desc()).limit(1)).one_or_none()
-        count_recording(session, finished_at=rec.finished_at or utcnow(),
-                        source_id=rec.source_id, model=(last.model if last else "") or "",
-                        device=_job_device(last), failed=False)
-
-
-def drop_superseded(session: Session, rec: Recording) -> None:
-    """The recording's new version is complete: earlier versions' jobs (the transcript kept
-    while it ran) go, with their segments, words and share of costs."""
-    old = Job.recording_id == rec.id, Job.version != rec.version
-    unmeter_jobs(session, list(session.scalars(select(Job.id).where(*old))))
-    session.execute(delete(Job).where(*old))
-
-
-def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
-                          reason: str) -> None:
-    """A recording-level failure after its jobs ran (e.g. exports could not be written)."""
-    with factory.begin() as session:
-        rec = session.get_one(Recording, recording_id)
-        if rec.status != RecordingStatus.DONE:
-            recording_failed(rec, reason)
-            count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
-                            device=None, failed=True)
-
-
-def load_redactions(factory: sessionmaker[Session], recording_id: int,
-                    version: int) -> list[RedactedSpan]:
-    """What was redacted in one version of the recording's transcript, in time order."""
-    jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
-    with factory.begin() as session:
-        found = list(session.scalars(
-            select(RedactedSpan).where(RedactedSpan.recording_id == recording_id,
-                                       RedactedSpan.job_id.in_(jobs))
-            .order_by(RedactedSpan.start_s, RedactedSpan.channel, RedactedSpan.id)))
-        session.expunge_all()
-    return found
-
-
-def load_transcript_rows(factory: sessionmaker[Session], recording_id: int, *,
-                         latest: bool = False
-                         ) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
-    """The recording, its segments in time order and each segment's words: its transcript
-    (``transcript_version``), or with ``latest`` the version being finalized."""
-    with factory.begin() as session:
-        rec = session.get_one(Recording, recording_id)
-        _ = rec.source.uri
-        version = rec.version if latest or rec.transcript_version is None \
-            else rec.transcript_version
-        jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
-        segments = list(session.scalars(
-            select(Segment).where(Segment.recording_id == recording_id,
-                                  Segment.job_id.in_(jobs))
-            .order_by(Segment.start_s, Segment.channel, Segment.id)))
-        words: dict[int, list[TranscriptWord]] = {}
-        kept = select(Segment.id).where(Segment.recording_id == recording_id,
-                                        Segment.job_id.in_(jobs))
-        for word in session.scalars(select(TranscriptWord)
-                                    .where(TranscriptWord.recording_id == recording_id,
-                                           TranscriptWord.segment_id.in_(kept))
-                                    .order_by(TranscriptWord.segment_id, TranscriptWord.id)):
-            words.setdefault(word.segment_id, []).append(word)
-        session.expunge_all()
-        return rec, segments, words
-
-
 __all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow", "Usage",
-           "claim_job", "load_transcript_rows", "mark_recording_done", "mark_recording_failed",
-           "record_failure", "store_result"]
+           "claim_job", "record_failure", "store_result"]

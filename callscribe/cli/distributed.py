@@ -1,0 +1,139 @@
+"""The distributed mode's commands: ``ingest``, ``worker``, ``schedule``, ``reconcile``,
+``retry``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from callscribe.errors import CallscribeError
+
+from .common import (
+    ConfigOpt,
+    DbOpt,
+    _celery,
+    _fail,
+    _logging,
+    _settings,
+    app,
+    err,
+    out,
+)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="A directory or s3://bucket/prefix.")],
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Register, probe and plan SOURCE, enqueue its jobs for the workers, print the run id."""
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import ingest as run_ingest
+
+    _logging(False)
+    settings = _settings(config, database_url=database_url)
+    enqueuer = CeleryEnqueuer(_celery(settings), settings.queue)
+    try:
+        result = run_ingest(settings, source, enqueuer)
+    except CallscribeError as exc:
+        _fail(exc)
+    reg = result.registration
+    err.print(f"discovered {reg.discovered} ({reg.new} new, {reg.changed} changed), "
+              f"{result.jobs_enqueued} jobs enqueued", highlight=False)
+    out.print(result.run_id)
+
+
+@app.command()
+def worker(
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    device_index: Annotated[int | None, typer.Option(help="GPU index for this worker.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes (prefork).")] = None,
+    pool: Annotated[str | None, typer.Option(
+        help="auto, prefork (one job per process) or threads (jobs share model batches).")]
+    = None,
+    model: Annotated[str | None, typer.Option(help="Model name or local directory.")] = None,
+    compute_type: Annotated[str | None, typer.Option(help="int8, float16, …")] = None,
+    beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler.")]
+    = False,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start a Celery worker that transcribes jobs (one per GPU: --device cuda
+    --device-index N)."""
+    import os
+    import tempfile
+
+    from callscribe.tasks import concurrency_for, pool_for, register_tasks
+
+    settings = _settings(config, device=device, device_index=device_index, model=model,
+                         compute_type=compute_type, worker_concurrency=concurrency,
+                         database_url=database_url, worker_pool=pool)
+    app_ = _celery(settings)
+    chosen = pool_for(settings)
+    register_tasks(app_, settings, chosen)
+    name = f"callscribe-{settings.device}{settings.device_index}-{os.getpid()}@%h"
+    argv = ["worker", f"--pool={chosen}",
+            f"--concurrency={concurrency_for(settings, chosen)}",
+            "-Q", settings.queue, f"--loglevel={loglevel}", "-n", name,
+            "--without-mingle", "--without-gossip"]
+    if beat:
+        schedule = os.path.join(tempfile.gettempdir(), f"callscribe-beat-{os.getpid()}")
+        argv += ["--beat", "-s", schedule]
+    app_.worker_main(argv)
+
+
+@app.command()
+def schedule(
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run Celery beat: the periodic reconciler (run exactly one of these per deployment)."""
+    import os
+    import tempfile
+
+    settings = _settings(config, database_url=database_url)
+    app_ = _celery(settings)
+    state = os.path.join(tempfile.gettempdir(), "callscribe-beat-schedule")
+    app_.start(argv=["beat", "-s", state, f"--loglevel={loglevel}"])
+
+
+@app.command()
+def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
+    """One reconciliation pass: re-queue expired leases, re-send jobs the broker lost,
+    finalize finished recordings."""
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import open_database
+    from callscribe.scheduler.reconcile import reconcile as run_reconcile
+    from callscribe.workers.finalize import finalize_unfinished
+
+    settings = _settings(config, database_url=database_url)
+    factory = open_database(settings)
+    report = run_reconcile(settings, factory, CeleryEnqueuer(_celery(settings), settings.queue),
+                           finalize=lambda: finalize_unfinished(settings, factory))
+    out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
+              f"finalized {report.finalized}", highlight=False)
+
+
+@app.command()
+def retry(
+    failed: Annotated[bool, typer.Option("--failed", help="Re-queue dead-letter jobs.")]
+    = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Give failed jobs (dead letters) a fresh set of attempts and enqueue them."""
+    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    from callscribe.scheduler.ingest import open_database
+    from callscribe.scheduler.retry import requeue_failed
+
+    if not failed:
+        err.print("nothing to do: pass --failed")
+        raise typer.Exit(2)
+    settings = _settings(config, database_url=database_url)
+    job_ids = requeue_failed(open_database(settings))
+    sent = CeleryEnqueuer(_celery(settings), settings.queue).send(job_ids)
+    out.print(f"re-queued {sent} jobs", highlight=False)

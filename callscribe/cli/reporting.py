@@ -1,0 +1,119 @@
+"""Reading the results: ``report`` (cost and throughput) and ``search``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .common import (
+    ConfigOpt,
+    DbOpt,
+    _settings,
+    app,
+    err,
+    out,
+)
+
+
+@app.command()
+def report(
+    since: Annotated[str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01.")] = None,
+    by: Annotated[str, typer.Option(help="hour, day, source, model or device.")] = "day",
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Throughput and cost per audio hour from the hourly rollups, against the reference
+    cloud API price."""
+    import json
+    from datetime import datetime
+
+    from callscribe.models.base import as_utc
+    from callscribe.models.db import make_engine, session_factory
+    from callscribe.report import as_dict, build_report, plot
+
+    if by not in ("hour", "day", "source", "model", "device"):
+        err.print(f"error: --by must be hour, day, source, model or device, not {by!r}")
+        raise typer.Exit(2)
+    settings = _settings(config, database_url=database_url)
+    start = datetime.fromisoformat(since) if since else None
+    if start is not None:
+        start = as_utc(start)
+    factory = session_factory(make_engine(settings.database_url))
+    result = build_report(factory, by, start, settings.reference_usd_per_audio_hour)  # type: ignore[arg-type]
+    if plot_file is not None:
+        plot(result, plot_file)
+        err.print(f"wrote {escape(str(plot_file))}", highlight=False)
+    if as_json:
+        out.print_json(json.dumps(as_dict(result)))
+        return
+    out.print(_report_table(result))
+
+
+def _report_table(result: Any) -> Table:
+    ref = result.reference_usd_per_audio_hour
+    table = Table(result.by, "audio h", "speech h", "device h", "cost $", "$ / audio h",
+                  "realtime x", "done", "failed", f"reference ${ref:.2f}/h", "saved $",
+                  title="callscribe report")
+    for row in (*result.rows, result.total):
+        per_hour = row.cost_per_audio_hour
+        rtf = row.realtime_factor
+        table.add_row(escape(row.bucket), f"{row.audio_hours:.3f}", f"{row.speech_hours:.3f}",
+                      f"{row.device_hours:.4f}", f"{row.cost_usd:.4f}",
+                      "—" if per_hour is None else f"{per_hour:.4f}",
+                      "—" if rtf is None else f"{rtf:.1f}", str(row.recordings_done),
+                      str(row.recordings_failed), f"{row.audio_hours * ref:.4f}",
+                      f"{row.audio_hours * ref - row.cost_usd:.4f}")
+    return table
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help='Words, "a phrase", or, -exclude.')],
+    speaker: Annotated[str | None, typer.Option(help="agent or customer.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source URI.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Calls finished from (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="...and before (UTC).")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many hits (pages).")] = 0,
+    context: Annotated[int, typer.Option(min=0, help="Turns around each hit.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON records.")] = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Full-text search over every transcript: ranked hits with recording, speaker, time
+    and the matching words marked « »."""
+    from callscribe import searching
+    from callscribe.scheduler.ingest import open_database
+
+    settings = _settings(config, database_url=database_url)
+    try:
+        filters = {"speaker": speaker, "source_uri": source, "since": since, "until": until,
+                   "where": searching.parse_where(where or []), "limit": limit,
+                   "offset": offset}
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    hits = searching.run_search(open_database(settings), query, context_turns=context,
+                                **filters)
+    if as_json:
+        print(searching.as_json(hits))
+        return
+    for hit in hits:
+        out.print(f"[bold]{escape(hit['key'])}[/bold] {searching.clock(hit['start_s'])} "
+                  f"{escape(hit['speaker'])}: {escape(hit['snippet'])}", highlight=False)
+        for turn in hit.get("context", []):
+            mark = ">" if turn["hit"] else " "
+            out.print(f"   {mark} {searching.clock(turn['start_s'])} {escape(turn['speaker'])}: "
+                      f"{escape(turn['text'])}", highlight=False)
+    if not hits:
+        out.print("no hits")

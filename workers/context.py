@@ -1,0 +1,129 @@
+"""What a worker process holds: its settings, database, sources, device, model batcher and
+gate, built once per process (``WorkerContext``); and the heartbeat that keeps a claimed
+job's lease while the job runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from callscribe.failures import RetryPolicy
+from callscribe.models.metering import Device
+from callscribe.settings import Settings
+from callscribe.storage.sources import RecordingSource, open_source
+
+from . import finalize
+from . import persistence as db
+from .batching import Batcher
+from .engine import (
+    Engine,
+    batch_wait_s,
+    get_engine,
+    resolve_device,
+)
+from .isolation import SoloGate
+from .metering import detect_device
+from .vad import VadConfig
+
+log = logging.getLogger(__name__)
+#: A non-last job that decodes this much less than it asked for reached the stream's end.
+STREAM_END_SLACK_S = 0.1
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass
+class WorkerContext:
+    """What a worker needs, built once per process from the settings."""
+
+    settings: Settings
+    factory: sessionmaker[Session]
+    worker_id: str = field(default_factory=default_worker_id)
+    _sources: dict[str, RecordingSource] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _device: Device | None = None
+    _batcher: Batcher | None = None
+    gate: SoloGate = field(default_factory=SoloGate)
+    """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
+    soft_limit_errors: tuple[type[BaseException], ...] = ()
+    """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.max_attempts, s.retry_delay_s, s.retry_max_delay_s)
+
+    @property
+    def device(self) -> Device:
+        if self._device is None:
+            kind = resolve_device(self.settings.device)
+            self._device = detect_device(kind, self.settings.device_index)
+        return self._device
+
+    @property
+    def vad(self) -> VadConfig:
+        return finalize.vad_config(self.settings)
+
+    def engine(self) -> Engine:
+        return get_engine(self.settings)
+
+    def batcher(self) -> Batcher:
+        """This process's batcher: every job in flight here shares its model batches."""
+        with self._lock:
+            if self._batcher is None:
+                engine = self.engine()
+                self._batcher = Batcher(engine, engine.options.batch_size,
+                                        batch_wait_s(self.settings))
+            return self._batcher
+
+    def source(self, uri: str) -> RecordingSource:
+        with self._lock:
+            if uri not in self._sources:
+                self._sources[uri] = open_source(uri, self.settings)
+            return self._sources[uri]
+
+
+class Heartbeat:
+    """Renews a claimed job's lease on a thread until stopped, so a long job keeps it and a
+    dead worker loses it within ``lease_seconds``."""
+
+    def __init__(self, ctx: WorkerContext, job_id: int, attempt: int) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.attempt = attempt
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}",
+                                        daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        s = self.ctx.settings
+        began = time.monotonic()
+        while not self._stop.wait(s.heartbeat_seconds):
+            if time.monotonic() - began > s.task_time_limit_s:  # stuck: let the lease lapse
+                log.error("job %s: past the hard time limit of %s s; lease left to expire",
+                          self.job_id, s.task_time_limit_s)
+                return
+            try:
+                if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
+                                    self.attempt, s.lease_seconds):
+                    self.lost = True
+                    log.warning("job %s: lease lost to another worker", self.job_id)
+                    return
+            except Exception as exc:  # the database may be briefly away; keep trying
+                log.warning("job %s: heartbeat failed: %s", self.job_id, exc)
