@@ -2,7 +2,7 @@
 (a) ``WhisperModel.transcribe`` per channel, (b) ``BatchedInferencePipeline.transcribe`` per
 channel, (c) callscribe end to end (embedded run, model loading and start-up on its clock).
 
-The calls are made by ``callscribe.testing.calls`` (scripted dialogues spoken by flite and
+The calls are made by ``callscribe.demo.calls`` (scripted dialogues spoken by flite and
 espeak-ng voices, agent and customer on their own channels, hold music, line noise, 8 kHz
 μ-law). Prints and writes (JSON and markdown, under ``--out``) per mode: WER (Whisper's
 English normalizer, jiwer), dialogue WER (both channels in time order against the turns),
@@ -29,11 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import write_results
 
-from callscribe.run import transcribe_source
-from callscribe.settings import Settings
-from callscribe.testing.calls import RealCall, make_real_corpus
-from callscribe.testing.realmodels import real_model_dir
-from callscribe.testing.scoring import (
+from callscribe.demo.calls import RealCall, make_real_corpus
+from callscribe.demo.realmodels import real_model_dir
+from callscribe.demo.scoring import (
     HypSegment,
     HypWord,
     channel_pairs,
@@ -45,6 +43,8 @@ from callscribe.testing.scoring import (
     turn_recall,
     words_outside_speech,
 )
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
 from callscribe.workers.engine import cpu_threads, unload_engines
 
 Transcripts = dict[str, list[HypSegment]]

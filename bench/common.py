@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# the test helpers (synthetic calls, the random-weight model) live with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 import psycopg2
+from support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
 from callscribe.media.probe import probe
 from callscribe.settings import Settings
-from callscribe.testing.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 from callscribe.workers.audio import decode
 from callscribe.workers.engine import WindowInput, get_engine
 from callscribe.workers.finalize import vad_config

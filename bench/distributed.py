@@ -36,13 +36,13 @@ from common import (
     time_engine,
 )
 from sqlalchemy import func, select
+from support.model import build_whisper_model
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.settings import Settings
-from callscribe.testing.model import build_whisper_model
 
 
 def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""The hostile corpus (``callscribe.testing.hostile``) through the embedded run and through
+"""The hostile corpus (``support.hostile``) through the embedded run and through
 ``ingest`` + 2 ``callscribe worker`` processes, with the real tiny.en model: what became of
 each file, and the audio hours stored against the audio that decodes (the baseline,
 measured by ffmpeg in the same run).
@@ -24,16 +24,16 @@ from common import (
     write_results,
 )
 from sqlalchemy import func, select
+from support.hostile import HostileItem, make_hostile_corpus
 
 from callscribe.broker import make_celery
+from callscribe.demo.realmodels import real_model_dir
 from callscribe.models import CostHourly, Recording, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
-from callscribe.testing.hostile import HostileItem, make_hostile_corpus
-from callscribe.testing.realmodels import real_model_dir
 
 
 def outcome(url: str, items: list[HostileItem]) -> dict[str, Any]:

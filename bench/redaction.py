@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import write_results
 
+from callscribe.demo.calls import make_real_call
+from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.calls import make_real_call
-from callscribe.testing.realmodels import real_model_dir
 from callscribe.workers import pipeline
 
 

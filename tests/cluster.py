@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from support.audio import Turn, make_call
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Segment
@@ -24,7 +25,6 @@ from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, make_call
 from callscribe.workers.finalize import finalize_unfinished
 
 

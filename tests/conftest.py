@@ -90,7 +90,7 @@ def pg_url(pg_admin: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The random-weight Whisper model (real faster-whisper code path, no download)."""
-    from callscribe.testing.model import build_whisper_model
+    from support.model import build_whisper_model
 
     return build_whisper_model(tmp_path_factory.mktemp("model") / "whisper-test")
 

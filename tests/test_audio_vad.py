@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.audio import Turn, encode, make_call, place, speak
 
 from callscribe.errors import BadAudioError
 from callscribe.media.probe import probe
-from callscribe.testing.audio import Turn, encode, make_call, place, speak
 from callscribe.workers.audio import CUT_SEARCH_S, SAMPLE_RATE, cut_point, decode, is_dual_mono
 from callscribe.workers.vad import VadConfig, make_windows, speech_spans
 

@@ -143,11 +143,11 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     """A worker context on SQLite (soft limit 1 s, hard 2 s) and the id of the one job of a
     short mono call."""
     from sqlalchemy import select
+    from support.audio import Turn, make_call
 
     from callscribe.models import Job
     from callscribe.scheduler.ingest import discover, open_database
     from callscribe.storage.sources import open_source
-    from callscribe.testing.audio import Turn, make_call
     from callscribe.workers.context import WorkerContext
 
     folder = tmp_path / "calls"
@@ -257,12 +257,12 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     """The threads pool's hard limit: a stuck job's heartbeat gives up, so its lease lapses
     and the reconciler can hand the job to another worker."""
     from sqlalchemy import select
+    from support.audio import Turn, make_call
 
     from callscribe.models import Job
     from callscribe.models.base import as_utc, utcnow
     from callscribe.scheduler.ingest import discover, open_database
     from callscribe.storage.sources import open_source
-    from callscribe.testing.audio import Turn, make_call
     from callscribe.workers import persistence
     from callscribe.workers.context import Heartbeat, WorkerContext
 

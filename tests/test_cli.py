@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
+from support.audio import Turn, corrupt_text_as_wav, make_call
 
 CLI = [sys.executable, "-m", "callscribe"]
 
@@ -85,15 +84,6 @@ def test_status_watch_until_done(calls: Path, model_dir: Path, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     lines = [" ".join(line.split()) for line in done.stdout.splitlines()]
     assert any(line.startswith("│ 0 │ 0 │ 2 │ 0 │") for line in lines), done.stdout
-
-
-def test_demo_writes_calls_and_a_model(tmp_path: Path) -> None:
-    done = _run(["demo", str(tmp_path / "calls"), "-n", "4", "--model-dir",
-                 str(tmp_path / "model")], tmp_path, f"sqlite:///{tmp_path / 'd.db'}")
-    assert done.returncode == 0, done.stderr
-    assert len(list((tmp_path / "calls").iterdir())) == 4
-    assert (tmp_path / "model" / "model.bin").is_file()
-    assert (tmp_path / "model" / "tokenizer.json").is_file()
 
 
 @pytest.mark.slow

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.audio import Turn, make_call
 
 from callscribe.models.base import utcnow
 from callscribe.models.metering import Device, Usage
 from callscribe.scheduler.ingest import discover, open_database
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.testing.audio import Turn, make_call
 from callscribe.workers import persistence as db
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from support.audio import Turn, make_call
 
 from callscribe.models import Job, Recording
 from callscribe.models.db import upgrade
 from callscribe.scheduler.ingest import discover, open_database
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.testing.audio import Turn, make_call
 
 
 def _together(n: int, body: Callable[[int], Any]) -> list[BaseException]:

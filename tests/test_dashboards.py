@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 import yaml
 from psycopg2 import errors
+from support.audio import Turn, corrupt_text_as_wav, make_call
 
 from callscribe.errors import ConfigurationError
 from callscribe.models.db import make_engine, upgrade
@@ -31,7 +32,6 @@ from callscribe.models.roles import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the dashboard group reads (docs/schema.md, "The read-only roles").

@@ -21,13 +21,13 @@ from cluster import (
     wait_for,
 )
 from sqlalchemy import select
+from support.audio import Turn, make_call, make_demo_corpus
 
 from callscribe.broker import TRANSCRIBE_TASK
 from callscribe.models import Job
 from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, make_call, make_demo_corpus
 
 
 @pytest.fixture(scope="module")

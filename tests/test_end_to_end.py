@@ -19,12 +19,7 @@ from dbcheck import (
     touching,
     windows_of,
 )
-
-from callscribe.models import RecordingStatus
-from callscribe.run import transcribe_source
-from callscribe.scheduler.ingest import open_database
-from callscribe.settings import Settings
-from callscribe.testing.audio import (
+from support.audio import (
     CorpusItem,
     Turn,
     corrupt_empty,
@@ -38,7 +33,12 @@ from callscribe.testing.audio import (
     place,
     speak,
 )
-from callscribe.testing.model import expected_text
+from support.model import expected_text
+
+from callscribe.models import RecordingStatus
+from callscribe.run import transcribe_source
+from callscribe.scheduler.ingest import open_database
+from callscribe.settings import Settings
 
 SettingsFactory = Callable[..., Settings]
 TEXT = expected_text().strip()

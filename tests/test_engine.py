@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.audio import place, speak
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings
-from callscribe.testing.audio import place, speak
 from callscribe.workers.audio import decode
 from callscribe.workers.engine import DecodeOptions, Engine, WindowInput, get_engine, load_whisper
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from dbcheck import recordings_by_key, rows, windows_of
 from sqlalchemy import func, select
+from support.audio import CallInfo, Turn, make_call
+from support.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
 
 from callscribe.media.probe import probe
 from callscribe.models import Job, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.audio import CallInfo, Turn, make_call
-from callscribe.testing.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
 from callscribe.workers.recordings import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from cluster import Cluster, worker_env
 from sqlalchemy import func, select
+from support.hostile import HostileItem, make_hostile_corpus
 
 from callscribe.models import CostHourly, Recording, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
-from callscribe.testing.hostile import HostileItem, make_hostile_corpus
 
 SettingsFactory = Callable[..., Settings]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
+from support.audio import Turn, make_call
 
 from callscribe.models import (
     CostHourly,
@@ -25,7 +26,6 @@ from callscribe.models.metering import Device, Usage, hour_shares, meter_job
 from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, make_call
 from callscribe.workers.engine import batch_size_for
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")

@@ -59,9 +59,9 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
     and recording go back to the queue; contiguous windows stay. Up again, every window is
     one piece whose speech is its span."""
     from sqlalchemy import text
+    from support.audio import Turn, make_call
 
     from callscribe.run import transcribe_source
-    from callscribe.testing.audio import Turn, make_call
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from celery.schedules import crontab
+from support.audio import Turn, make_call
 
 from callscribe.broker import celery_config, make_celery
 from callscribe.scheduler.enqueue import CeleryEnqueuer, _job_ids
 from callscribe.scheduler.ingest import open_database
 from callscribe.scheduler.nightly import scan
 from callscribe.settings import Settings
-from callscribe.testing.audio import Turn, make_call
 
 
 @pytest.fixture

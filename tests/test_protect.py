@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, select, text
 
+from callscribe.demo.calls import RealCall, make_real_call
+from callscribe.demo.realmodels import real_model_dir
 from callscribe.models import Recording, RedactedSpan
 from callscribe.models.db import make_engine, session_factory
 from callscribe.models.search import search
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.testing.calls import RealCall, make_real_call
-from callscribe.testing.realmodels import real_model_dir
 from callscribe.workers.redacted_audio import decode_pcm16
 
 DIGITS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",

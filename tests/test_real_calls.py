@@ -1,4 +1,4 @@
-"""Tests for callscribe.testing.calls (real-voice calls) and callscribe.testing.scoring.
+"""Tests for callscribe.demo.calls (real-voice calls) and callscribe.demo.scoring.
 
 No Whisper model here: the audio is checked with ffprobe/ffmpeg and numpy, the scoring on
 hand-made hypotheses."""
@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from test_testing_audio import audio_stream as probe
 from test_testing_audio import decode
 
-from callscribe.testing.calls import (
+from callscribe.demo.calls import (
     RealCall,
     RefTurn,
     hold_music,
@@ -25,7 +25,7 @@ from callscribe.testing.calls import (
     make_real_call,
     make_real_corpus,
 )
-from callscribe.testing.scoring import (
+from callscribe.demo.scoring import (
     HypSegment,
     HypWord,
     channel_pairs,

@@ -10,11 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from callscribe.run import transcribe_source
-from callscribe.settings import Settings
-from callscribe.testing.calls import RealCall, make_real_call
-from callscribe.testing.realmodels import real_model_dir
-from callscribe.testing.scoring import (
+from callscribe.demo.calls import RealCall, make_real_call
+from callscribe.demo.realmodels import real_model_dir
+from callscribe.demo.scoring import (
     HypSegment,
     channel_pairs,
     corpus_wer,
@@ -26,6 +24,8 @@ from callscribe.testing.scoring import (
     turn_recall,
     words_outside_speech,
 )
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
 
 BEAM = 5
 
@@ -241,7 +241,7 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     """Each window is read in full: the sentence after the read-out is kept and the digits
     do not run away. faster-whisper decoding the same window at temperature 0 without
     timestamps (what a batched pipeline does) loses that sentence in some of them."""
-    from callscribe.testing.calls import render_speech
+    from callscribe.demo.calls import render_speech
     from callscribe.workers.engine import WindowInput, get_engine
 
     engine = get_engine(Settings(model=str(tiny_en), device="cpu", beam_size=BEAM,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dbcheck import recordings_by_key
 from sqlalchemy import select
+from support.audio import Turn, make_call
 
 from callscribe.models import Job, JobStatus, RecordingStatus
 from callscribe.run import Progress, QueuedJob, execute, queued_jobs
@@ -17,7 +18,6 @@ from callscribe.scheduler.reconcile import reconcile
 from callscribe.scheduler.retry import requeue_failed
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.testing.audio import Turn, make_call
 from callscribe.workers.context import WorkerContext
 from callscribe.workers.finalize import finalize_unfinished
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dbcheck import recordings_by_key
+from support.audio import Turn, corrupt_text_as_wav, make_call
 
 from callscribe.models import RecordingStatus
 from callscribe.run import (
@@ -20,7 +21,6 @@ from callscribe.run import (
 )
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.testing.audio import Turn, corrupt_text_as_wav, make_call
 from callscribe.workers.context import WorkerContext
 
 

@@ -1,4 +1,4 @@
-"""Tests for callscribe.testing.audio, checked against what ffprobe/ffmpeg really see."""
+"""Tests for support.audio, checked against what ffprobe/ffmpeg really see."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-
-from callscribe.testing import audio
-from callscribe.testing.audio import (
+from support import audio
+from support.audio import (
     AudioToolError,
     Turn,
     corrupt_empty,
@@ -436,8 +435,9 @@ def test_make_demo_corpus_is_deterministic(tmp_path: Path) -> None:
 def test_cli_corpus(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "callscribe.testing.audio", "corpus", str(out), "-n", "3",
+        [sys.executable, "-m", "support.audio", "corpus", str(out), "-n", "3",
          "--corrupt", "1"],
+        cwd=Path(__file__).resolve().parent,  # where the support package is
         capture_output=True,
         text=True,
         check=True,
@@ -446,8 +446,9 @@ def test_cli_corpus(tmp_path: Path) -> None:
     assert proc.stdout.count("BAD") == 1 and "wrote 3 files" in proc.stdout
 
     proc = subprocess.run(
-        [sys.executable, "-m", "callscribe.testing.audio", "corpus", str(out), "-n", "2",
+        [sys.executable, "-m", "support.audio", "corpus", str(out), "-n", "2",
          "--corrupt", "0", "--json"],
+        cwd=Path(__file__).resolve().parent,
         capture_output=True,
         text=True,
         check=True,

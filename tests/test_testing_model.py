@@ -1,4 +1,4 @@
-"""Tests for callscribe.testing.model, run through faster-whisper's real inference code."""
+"""Tests for support.model, run through faster-whisper's real inference code."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 from faster_whisper.transcribe import Segment, TranscriptionInfo
 from numpy.typing import NDArray
-
-from callscribe.testing.model import (
+from support.model import (
     END_TIMESTAMP,
     EOT,
     MAX_TOKENS_PER_WINDOW,

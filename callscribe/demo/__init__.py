@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from callscribe.settings import Settings
 
 if TYPE_CHECKING:
-    from callscribe.testing.calls import RealCall
-    from callscribe.testing.scoring import HypSegment
+    from .calls import RealCall
+    from .scoring import HypSegment
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def real_model_available() -> bool:
 
 def write_real_calls(directory: Path, count: int) -> list[RealCall]:
     """``count`` calls (stereo mostly, one mono, one dual-mono mp3) and a corrupt file."""
-    from callscribe.testing.audio import corrupt_truncated_mp3
-    from callscribe.testing.calls import make_real_call
+    from .calls import make_real_call
+    from .sound import corrupt_truncated_mp3
 
     directory.mkdir(parents=True, exist_ok=True)
     calls: list[RealCall] = []
@@ -63,8 +63,9 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
                   show: Callable[[str], None]) -> list[DemoCall]:
     """Write the calls, transcribe them with tiny.en, and score each against its script."""
     from callscribe.run import transcribe_source
-    from callscribe.testing.realmodels import real_model_dir
-    from callscribe.testing.scoring import channel_pairs, corpus_wer, stored_segments
+
+    from .realmodels import real_model_dir
+    from .scoring import channel_pairs, corpus_wer, stored_segments
 
     calls = write_real_calls(directory, count)
     show(f"wrote {len(calls)} calls and 1 corrupt file to {directory}; transcribing with "

@@ -1,4 +1,4 @@
-"""Score a transcript of a :class:`~callscribe.testing.calls.RealCall` against its reference.
+"""Score a transcript of a :class:`~callscribe.demo.calls.RealCall` against its reference.
 
 Hypotheses are plain records (:class:`HypSegment` with optional :class:`HypWord` timings), so
 any transcriber's output can be converted and scored. Text is compared after Whisper's
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callscribe.testing.calls import RealCall, RefTurn
+from .calls import RealCall, RefTurn
 
 __all__ = [
     "HypSegment",

@@ -1,9 +1,9 @@
 """Real-voice support calls with an exact reference, for accuracy tests and benchmarks.
 
-Where :mod:`callscribe.testing.audio` builds short, robotic espeak-ng calls to test the
+Where :mod:`callscribe.demo.sound` builds short, robotic espeak-ng calls to test the
 plumbing, this module writes calls that a small Whisper model can actually transcribe, with
 a reference transcript and sample-exact turn times to score the result against (see
-:mod:`callscribe.testing.scoring`):
+:mod:`callscribe.demo.scoring`):
 
 * speech comes from Debian's ``flite`` voices (``slt``, ``rms``, ``awb``, ``kal16``) and, for
   some customers, ``espeak-ng``; every speaker keeps one voice for the whole call;
@@ -19,7 +19,7 @@ a reference transcript and sample-exact turn times to score the result against (
 
 Command line::
 
-    python -m callscribe.testing.calls OUT_DIR [-n 4] [--minutes 3.5] [--seed 0] [--fmt wav]
+    python -m callscribe.demo.calls OUT_DIR [-n 4] [--minutes 3.5] [--seed 0] [--fmt wav]
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from callscribe.testing import audio
-from callscribe.testing.audio import EXTENSIONS, AudioToolError, Float32Array
+from . import sound as audio
+from .sound import EXTENSIONS, AudioToolError, Float32Array
 
 __all__ = [
     "ESPEAK_VOICE",
@@ -766,7 +766,7 @@ def make_real_call(
     ``minutes`` is None. ``layout``: ``"stereo"`` (agent left, customer right), ``"mono"``
     (one mixed channel) or ``"dual_mono"`` (the mono mix on both channels of a stereo file;
     with ``fmt="mp3"`` a 64 kbit/s joint-stereo MP3). ``fmt`` is a key of
-    :data:`callscribe.testing.audio.FORMATS`: ``wav_mulaw`` is 8 kHz G.711, the others keep
+    :data:`callscribe.demo.sound.FORMATS`: ``wav_mulaw`` is 8 kHz G.711, the others keep
     the 16 kHz timeline. ``hold`` adds a hold (agent line, 15-25 s of music on the agent leg,
     or 5-8 s in a short call, then a thank-you line); ``noise`` adds -50..-45 dBFS line noise,
     independent per channel, so no channel is digitally silent (in ``dual_mono`` this noise is
@@ -842,7 +842,7 @@ def load_corpus(directory: Path) -> list[RealCall]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``OUT_DIR [-n N] [--minutes M] [--seed S] [--fmt FMT]``: write a corpus."""
-    parser = argparse.ArgumentParser(prog="python -m callscribe.testing.calls")
+    parser = argparse.ArgumentParser(prog="python -m callscribe.demo.calls")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("-n", type=int, default=4)
     parser.add_argument("--minutes", type=float, default=None)

@@ -13,30 +13,50 @@ Everything is generated locally with ``espeak-ng`` (speech), ``sox`` (resampling
 
 Command line::
 
-    python -m callscribe.testing.audio corpus OUT_DIR [-n 20] [--corrupt 2] [--seed 0]
+    python tests/support/audio.py corpus OUT_DIR [-n 20] [--corrupt 2] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import random
-import shlex
-import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
+
+from callscribe.demo.sound import (  # noqa: F401  (re-exported for the tests)
+    _SPEECH_PEAK,
+    _TRIM_THRESHOLD,
+    _TRUNC_MP3_KBPS,
+    _TRUNC_MP3_RATE,
+    EXTENSIONS,
+    FORMATS,
+    AudioToolError,
+    Float32Array,
+    _check_fmt,
+    _espeak_wav,
+    _id3_end,
+    _load_mono,
+    _new_file,
+    _probe_audio,
+    _run,
+    _speech,
+    _speech_pcm,
+    _to_int16,
+    _write_track,
+    _write_wav,
+    corrupt_truncated_mp3,
+    encode,
+    read_pcm,
+)
 
 __all__ = [
     "AGENT_LINES",
@@ -66,30 +86,8 @@ __all__ = [
     "tone",
 ]
 
-Float32Array = NDArray[np.float32]
 
-#: Output formats understood by :func:`encode`, :func:`make_call` and :func:`place`:
-#: name -> (ffmpeg codec arguments, ffmpeg muxer, forced sample rate or None).
-FORMATS: dict[str, tuple[tuple[str, ...], str, int | None]] = {
-    "wav": (("-c:a", "pcm_s16le"), "wav", None),
-    "wav_mulaw": (("-c:a", "pcm_mulaw"), "wav", 8000),
-    "wav_alaw": (("-c:a", "pcm_alaw"), "wav", 8000),
-    "mp3": (("-c:a", "libmp3lame", "-b:a", "64k"), "mp3", None),
-    "flac": (("-c:a", "flac"), "flac", None),
-    "ogg_opus": (("-c:a", "libopus", "-b:a", "32k"), "ogg", None),
-    "m4a": (("-c:a", "aac", "-b:a", "48k"), "mp4", None),
-}
 
-#: File-name extension that goes with each format.
-EXTENSIONS: dict[str, str] = {
-    "wav": ".wav",
-    "wav_mulaw": ".wav",
-    "wav_alaw": ".wav",
-    "mp3": ".mp3",
-    "flac": ".flac",
-    "ogg_opus": ".ogg",
-    "m4a": ".m4a",
-}
 
 #: Made-up agent sentences used by :func:`make_demo_corpus`.
 AGENT_LINES: tuple[str, ...] = (
@@ -117,14 +115,10 @@ CUSTOMER_LINES: tuple[str, ...] = (
     "I would like to cancel my subscription.",
 )
 
-_SPEECH_PEAK = 0.6  # speech clips are peak-normalised to this fraction of full scale
-_TRIM_THRESHOLD = 0.01  # |sample| below this (fraction of full scale) counts as silence
 _HOLD_FREQS = (440.0, 554.37)  # hold "music": alternating A4 / C#5
 _FADE_S = 0.01
 
 
-class AudioToolError(RuntimeError):
-    """An external audio tool (espeak-ng, sox, ffmpeg) is missing or failed."""
 
 
 class SpeechSpan(NamedTuple):
@@ -220,113 +214,25 @@ class CorpusItem:
 # --------------------------------------------------------------------------- tools
 
 
-def _run(args: Sequence[str], *, stdin: bytes | None = None) -> bytes:
-    """Run an external tool (argument list, no shell); return stdout or raise AudioToolError."""
-    if shutil.which(args[0]) is None:
-        raise AudioToolError(f"{args[0]} is not installed or not on PATH")
-    proc = subprocess.run(list(args), input=stdin, capture_output=True, check=False)
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()[-2000:]
-        raise AudioToolError(f"{shlex.join(args)} failed (exit {proc.returncode}): {err}")
-    return proc.stdout
 
 
-def _to_int16(data: Float32Array) -> NDArray[np.int16]:
-    return (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2")
 
 
-def _write_wav(path: Path, data: Float32Array, sample_rate: int) -> Path:
-    """Write float samples shaped (n,) or (n, channels) as a PCM16 WAV."""
-    frames = data.reshape(len(data), -1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(frames.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(_to_int16(frames).tobytes())
-    return path
 
 
-def _probe_audio(path: Path) -> tuple[int, int]:
-    """Return (sample_rate, channels) of the first audio stream according to ffprobe."""
-    out = _run(
-        [
-            "ffprobe", "-v", "error", "-select_streams", "a:0",
-            "-show_entries", "stream=sample_rate,channels", "-of", "json", str(path),
-        ]
-    )  # fmt: skip
-    streams = json.loads(out).get("streams") or []
-    if not streams:
-        raise AudioToolError(f"ffprobe found no audio stream in {path}")
-    return int(streams[0]["sample_rate"]), int(streams[0]["channels"])
 
 
-def read_pcm(
-    path: Path, *, sample_rate: int | None = None, channels: int | None = None
-) -> tuple[NDArray[np.int16], int]:
-    """Decode any audio file with ffmpeg to int16 samples shaped (n, channels).
-
-    ``sample_rate``/``channels`` convert on the way; by default the file's own are kept.
-    Returns ``(samples, sample_rate)``.
-    """
-    if sample_rate is None or channels is None:
-        native_rate, native_channels = _probe_audio(path)
-        sample_rate = sample_rate or native_rate
-        channels = channels or native_channels
-    raw = _run(
-        [
-            "ffmpeg", "-nostdin", "-v", "error", "-i", str(path),
-            "-ac", str(channels), "-ar", str(sample_rate), "-f", "s16le", "-",
-        ]
-    )  # fmt: skip
-    return np.frombuffer(raw, dtype="<i2").reshape(-1, channels), sample_rate
 
 
-def _load_mono(path: Path, sample_rate: int) -> Float32Array:
-    """Load a clip as mono float32 at ``sample_rate`` (fast path for matching PCM16 WAV)."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            if (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (sample_rate, 1, 2):
-                pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-                return pcm.astype(np.float32) / 32768.0
-    except (wave.Error, EOFError):
-        pass
-    pcm, _ = read_pcm(path, sample_rate=sample_rate, channels=1)
-    return pcm[:, 0].astype(np.float32) / 32768.0
 
 
 # --------------------------------------------------------------------------- clips
 
 
-@functools.lru_cache(maxsize=64)
-def _espeak_wav(text: str, voice: str, speed: int) -> bytes:
-    return _run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", "--", text])
 
 
-@functools.lru_cache(maxsize=256)
-def _speech_pcm(text: str, voice: str, speed: int, sample_rate: int) -> bytes:
-    """Synthesize ``text`` as trimmed, peak-normalised mono int16 bytes (cached)."""
-    raw = _run(
-        [
-            "sox", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16",
-            "-c", "1", "-r", str(sample_rate), "-",
-        ],
-        stdin=_espeak_wav(text, voice, speed),
-    )  # fmt: skip
-    pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    loud = np.flatnonzero(np.abs(pcm) > _TRIM_THRESHOLD * max(float(np.abs(pcm).max()), 1e-9))
-    if loud.size == 0:
-        raise AudioToolError(f"espeak-ng produced no audible speech for {text!r}")
-    pcm = pcm[loud[0] : loud[-1] + 1]
-    pcm *= _SPEECH_PEAK / float(np.abs(pcm).max())
-    return _to_int16(pcm).tobytes()
 
 
-def _speech(text: str, voice: str, speed: int, sample_rate: int) -> Float32Array:
-    if not text.strip():
-        raise ValueError("text must not be empty")
-    pcm = np.frombuffer(_speech_pcm(text, voice, speed, sample_rate), dtype="<i2")
-    return pcm.astype(np.float32) / 32768.0
 
 
 def speech_seconds(
@@ -392,9 +298,6 @@ def tone(
 # --------------------------------------------------------------------------- encoding
 
 
-def _check_fmt(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 def _output_rate(fmt: str, sample_rate: int) -> int:
@@ -403,43 +306,8 @@ def _output_rate(fmt: str, sample_rate: int) -> int:
     return FORMATS[fmt][2] or sample_rate
 
 
-def encode(
-    src: Path,
-    out: Path,
-    fmt: str,
-    *,
-    channels: int | None = None,
-    sample_rate: int | None = None,
-) -> Path:
-    """Encode ``src`` into ``out`` as ``fmt`` (a key of :data:`FORMATS`) with ffmpeg.
-
-    The channel count and sample rate are kept unless given; ``wav_mulaw``/``wav_alaw``
-    are always 8 kHz G.711. Output is bit-exact (no random Ogg serials, no encoder tags).
-    """
-    _check_fmt(fmt)
-    src, out = Path(src), Path(out)
-    if src.resolve() == out.resolve():
-        raise ValueError("encode needs distinct src and out paths")
-    codec_args, muxer, forced_rate = FORMATS[fmt]
-    args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", *codec_args]
-    rate = forced_rate or sample_rate
-    if rate:
-        args += ["-ar", str(rate)]
-    if channels:
-        args += ["-ac", str(channels)]
-    args += ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _run([*args, "-f", muxer, str(out)])
-    return out
 
 
-def _write_track(out: Path, track: Float32Array, sample_rate: int, fmt: str) -> None:
-    """Write a float track as PCM16 WAV, then encode it to ``fmt`` when that is not ``wav``."""
-    if fmt == "wav":
-        _write_wav(out, track, sample_rate)
-        return
-    with tempfile.TemporaryDirectory(prefix="callscribe-audio-") as tmp:
-        encode(_write_wav(Path(tmp) / "track.wav", track, sample_rate), out, fmt)
 
 
 # --------------------------------------------------------------------------- calls
@@ -577,11 +445,6 @@ def place(
 # --------------------------------------------------------------------------- bad inputs
 
 
-def _new_file(out: Path) -> Path:
-    """``out`` as a Path, with its parent folder created."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def corrupt_empty(out: Path) -> Path:
@@ -591,43 +454,10 @@ def corrupt_empty(out: Path) -> Path:
     return out
 
 
-_TRUNC_MP3_RATE = 8000
-_TRUNC_MP3_KBPS = 32
 
 
-def _id3_end(data: bytes) -> int:
-    """Byte offset just after a leading ID3v2 tag (0 if there is none)."""
-    if data[:3] != b"ID3" or len(data) < 10:
-        return 0
-    size = 0
-    for byte in data[6:10]:  # syncsafe integer: 7 bits per byte
-        size = (size << 7) | (byte & 0x7F)
-    return 10 + size
 
 
-def corrupt_truncated_mp3(src_wav: Path, out: Path, *, keep_bytes: int | None = None) -> Path:
-    """Encode ``src_wav`` to a real MP3 and cut it in the middle of its first audio frame.
-
-    The MP3 is 8 kHz mono 32 kbit/s (288-byte frames) with the usual ID3 tag and Xing/Info
-    frame, so by default a few hundred bytes remain: ID3 + Info frame + half an audio frame.
-    ffmpeg then fails (ffmpeg 5.1: "Invalid frame size (288): Could not seek to 621 ...
-    Invalid argument"). ``keep_bytes`` overrides the cut.
-    """
-    out = _new_file(out)
-    with tempfile.TemporaryDirectory(prefix="callscribe-audio-") as tmp:
-        full = Path(tmp) / "full.mp3"
-        _run(
-            [
-                "ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src_wav), "-vn",
-                "-ac", "1", "-ar", str(_TRUNC_MP3_RATE),
-                "-c:a", "libmp3lame", "-b:a", f"{_TRUNC_MP3_KBPS}k", "-f", "mp3", str(full),
-            ]
-        )  # fmt: skip
-        data = full.read_bytes()
-    frame = 72000 * _TRUNC_MP3_KBPS // _TRUNC_MP3_RATE
-    cut = keep_bytes if keep_bytes is not None else _id3_end(data) + frame + frame // 2
-    out.write_bytes(data[:cut])
-    return out
 
 
 def corrupt_garbled_mp3(src_wav: Path, out: Path, *, seed: int = 0, garbage: int = 2000) -> Path:
@@ -839,7 +669,7 @@ def _describe(item: CorpusItem) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: ``corpus OUT_DIR [-n N] [--corrupt K] [--seed S] [--json]``."""
-    parser = argparse.ArgumentParser(prog="python -m callscribe.testing.audio")
+    parser = argparse.ArgumentParser(prog="python tests/support/audio.py")
     sub = parser.add_subparsers(dest="command", required=True)
     corpus = sub.add_parser("corpus", help="write a mixed demo corpus of synthetic calls")
     corpus.add_argument("out_dir", type=Path)
