@@ -51,7 +51,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from .pii_numbers import DIGIT_WORDS, number_spans
+from .pii_tokens import Span, Tok, tok
 
 
 @dataclass(frozen=True)
@@ -90,42 +93,7 @@ class Redacted:
 
 Patterns = Mapping[str, str | re.Pattern[str]]
 
-_DIGITS = {"oh": "0", "o": "0", "niner": "9"} | {
-    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
-_REPEAT = {"double": 2, "triple": 3}
-_JOINERS = {"dash", "hyphen", "-", "–", "—"}
-_WRITTEN = re.compile(r"\+?\(?\d+\)?(?:[-.]?\(?\d+\)?)*")
-_LEAD, _TRAIL, _SENTENCE = "\"'“‘¿¡([{<", "\"'”’)]}>.,!?;:…", ".?!;"  # around words; ends a run
 _PRIORITY = {"EMAIL": 3, "CARD": 2, "SSN": 1, "PHONE": 0}
-
-
-class _Tok(NamedTuple):
-    lead: str
-    core: str
-    tail: str
-    low: str
-
-
-def _tok(text: str) -> _Tok:
-    """A word's leading space, its core (and in lower case), its trailing punctuation."""
-    stripped = text.lstrip()
-    core = stripped.lstrip(_LEAD)
-    body = core.rstrip(_TRAIL + " \t\n\r")
-    return _Tok(text[: len(text) - len(stripped)], body, core[len(body):], body.lower())
-
-
-class _Span(NamedTuple):
-    first: int
-    last: int
-    kind: str
-
-
-class _Elem(NamedTuple):
-    """Digits of one or two words of a run (a repeat word and its digit)."""
-    first: int
-    last: int
-    chunks: tuple[str, ...]
-    plus: bool = False
 
 
 def as_timed(word: object) -> TimedWord:
@@ -157,7 +125,7 @@ def redact_segments(segments: Sequence[Iterable[object]],
     out, offset = [], 0
     for words in lists:
         end = offset + len(words) - 1
-        mine = [_Span(max(s.first, offset), min(s.last, end), s.kind) for s in spans
+        mine = [Span(max(s.first, offset), min(s.last, end), s.kind) for s in spans
                 if s.first <= end and s.last >= offset]
         out.append(_apply(words, mine, offset))
         offset = end + 1
@@ -174,29 +142,29 @@ def redact_text(text: str, patterns: Patterns | None = None) -> str:
     return "".join(w.text for w in _apply(words, _detect(words, patterns or {}), 0).words)
 
 
-def _detect(words: list[TimedWord], patterns: Patterns) -> list[_Span]:
-    toks = [_tok(w.text) for w in words]
-    spans = _number_spans(toks) + _email_spans(toks) + _custom_spans(
+def _detect(words: list[TimedWord], patterns: Patterns) -> list[Span]:
+    toks = [tok(w.text) for w in words]
+    spans = number_spans(toks) + _email_spans(toks) + _custom_spans(
         [w.text for w in words], toks, patterns)
     return _merge(spans)
 
 
-def _merge(spans: list[_Span]) -> list[_Span]:
+def _merge(spans: list[Span]) -> list[Span]:
     """Overlapping candidates become one span, of the kind of the longest."""
-    def weight(s: _Span) -> tuple[int, int]:
+    def weight(s: Span) -> tuple[int, int]:
         return s.last - s.first, _PRIORITY.get(s.kind, 4)
 
-    out: list[_Span] = []
+    out: list[Span] = []
     for span in sorted(spans, key=lambda s: (s.first, -s.last)):
         if out and span.first <= out[-1].last:
             best = max(out[-1], span, key=weight)
-            out[-1] = _Span(out[-1].first, max(out[-1].last, span.last), best.kind)
+            out[-1] = Span(out[-1].first, max(out[-1].last, span.last), best.kind)
         else:
             out.append(span)
     return out
 
 
-def _apply(words: list[TimedWord], spans: list[_Span], offset: int) -> Redacted:
+def _apply(words: list[TimedWord], spans: list[Span], offset: int) -> Redacted:
     """Each span's words replaced by one tag; ``offset``: index of ``words[0]`` in what
     the spans index."""
     out: list[TimedWord] = []
@@ -207,9 +175,9 @@ def _apply(words: list[TimedWord], spans: list[_Span], offset: int) -> Redacted:
         covered = words[first:last + 1]
         out += words[i:first]
         start, end = min(w.start for w in covered), max(w.end for w in covered)
-        tail = "".join(c for c in _tok(covered[-1].text).tail if c in ".,!?;: \t\n\r")
+        tail = "".join(c for c in tok(covered[-1].text).tail if c in ".,!?;: \t\n\r")
         probs = [w.probability for w in covered]
-        out.append(TimedWord(f"{_tok(covered[0].text).lead}[{span.kind}]{tail}", start, end,
+        out.append(TimedWord(f"{tok(covered[0].text).lead}[{span.kind}]{tail}", start, end,
                              None if None in probs else min(p for p in probs if p is not None)))
         found.append(Redaction(kind=span.kind, start_s=start, end_s=end,
                                word_index_first=first, word_index_last=last))
@@ -218,168 +186,6 @@ def _apply(words: list[TimedWord], spans: list[_Span], offset: int) -> Redacted:
 
 
 # --- numbers -----------------------------------------------------------------------------
-
-def _number_spans(toks: list[_Tok]) -> list[_Span]:
-    spans = []
-    for run in (_with_homophone(toks, r) for r in _runs(toks)):
-        if _count(run) >= 13 and _after_card_words(toks, run[0].first):
-            spans.append(_Span(run[0].first, run[-1].last, "CARD"))  # misheard digit: no Luhn
-            continue
-        spans += [_Span(run[a].first, run[b].last, kind) for a, b, kind in _classify_run(run)]
-    return spans
-
-
-def _after_card_words(toks: list[_Tok], first: int) -> bool:
-    """Whether "card" was said just before (within five words): "the card number is …"."""
-    return any(t.low in ("card", "cards") for t in toks[max(0, first - 5):first])
-
-
-#: Words a model writes for a digit it heard ("the card number is for one one one …").
-_HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
-
-
-def _with_homophone(toks: list[_Tok], run: list[_Elem]) -> list[_Elem]:
-    """The run with the word just before it read as a digit, when that word sounds like
-    one and only so the run is a valid card number (Luhn): "for 1111 1111 1111 1111"."""
-    at = run[0].first - 1
-    if at < 0 or toks[at].low not in _HOMOPHONES or toks[at].tail:
-        return run
-    longer = [_Elem(at, at, (_HOMOPHONES[toks[at].low],)), *run]
-    if _classify(run, strong=False) != "CARD" and _classify(longer, strong=True) == "CARD":
-        return longer
-    return run
-
-
-def _runs(toks: list[_Tok]) -> list[list[_Elem]]:
-    """Stretches of consecutive number words, without joiners at their ends; "Oh,"
-    opening a stretch is an interjection, not a zero."""
-    runs: list[list[_Elem]] = [[]]
-    i = 0
-    while i < len(toks):
-        elem = _element(toks, i)
-        if elem is None or (elem.plus and runs[-1]):
-            runs.append([])
-        interjection = toks[i].low in ("oh", "o") and bool(toks[i].tail) and not runs[-1]
-        if elem is not None and not interjection:
-            runs[-1].append(elem)
-        i = elem.last + 1 if elem is not None else i + 1
-        if any(c in _SENTENCE for c in toks[i - 1].tail):
-            runs.append([])
-    return [_trim(run) for run in runs if any(e.chunks for e in run)]
-
-
-def _trim(run: list[_Elem]) -> list[_Elem]:
-    """Without joiners at either end."""
-    first = next(i for i, e in enumerate(run) if e.chunks or e.plus)
-    return run[first:max(i for i, e in enumerate(run) if e.chunks) + 1]
-
-
-def _element(toks: list[_Tok], i: int) -> _Elem | None:
-    low = toks[i].low.strip("-–—") or toks[i].low  # " 5", "-5", "-5" (a model's "5-5-5")
-    nxt = toks[i + 1].low if i + 1 < len(toks) else ""
-    parts = low.split("-")
-    if low in _REPEAT and nxt in _DIGITS:
-        return _Elem(i, i + 1, (_DIGITS[nxt],) * _REPEAT[low])
-    if low in _JOINERS or low == "plus":
-        return _Elem(i, i, (), plus=low == "plus")
-    if all(p in _DIGITS for p in parts):  # "four", "four-one-one-one"
-        return _Elem(i, i, tuple(_DIGITS[p] for p in parts))
-    if _WRITTEN.fullmatch(low) and not re.fullmatch(r"\d+\.\d+", low):
-        return _Elem(i, i, tuple(re.findall(r"\d+", low)), plus=low.startswith("+"))
-    return None
-
-
-def _classify_run(run: list[_Elem]) -> list[tuple[int, int, str]]:
-    """(first element, last element, kind) of each entity in a run."""
-    kind = _classify(run, strong=False)
-    if kind is not None or _count(run) <= 19:
-        return [] if kind is None else [(0, len(run) - 1, kind)]
-    found: list[tuple[int, int, str]] = []
-    gap = 0
-    for a, b, strong in _best_split(run):
-        found += [*_leftover(run, gap, a), (a, b, strong)]
-        gap = b + 1
-    found += _leftover(run, gap, len(run))
-    return _covering(found, len(run))
-
-
-def _covering(found: list[tuple[int, int, str]], size: int) -> list[tuple[int, int, str]]:
-    """The entities of a long run stretched over the digits between them and at its ends,
-    so no stray digit of it is left in the clear."""
-    if not found:
-        return []
-    stretched: list[tuple[int, int, str]] = []
-    for i, (_a, _b, kind) in enumerate(found):
-        start = 0 if i == 0 else stretched[-1][1] + 1
-        end = size - 1 if i == len(found) - 1 else found[i + 1][0] - 1
-        stretched.append((start, end, kind))
-    return stretched
-
-
-def _best_split(run: list[_Elem]) -> list[tuple[int, int, str]]:
-    """The cards, SSNs and complete phone numbers in a long run that cover the most
-    digits (dynamic programming over where each one starts and ends)."""
-    best: list[tuple[int, list[tuple[int, int, str]]]] = [(0, [])] * (len(run) + 1)
-    for a in range(len(run) - 1, -1, -1):
-        best[a] = best[a + 1]
-        for b in range(a, len(run)):
-            kind = _classify(run[a:b + 1], strong=True)
-            score = _count(run[a:b + 1]) + best[b + 1][0]
-            if kind is not None and score > best[a][0]:
-                best[a] = (score, [(a, b, kind), *best[b + 1][1]])
-    return best[0][1]
-
-
-def _leftover(run: list[_Elem], a: int, b: int) -> list[tuple[int, int, str]]:
-    """What is left between two entities of a long run, classified on its own."""
-    kind = _classify(run[a:b], strong=False) if b > a else None
-    return [(a, b - 1, kind)] if kind is not None else []
-
-
-def _count(elems: list[_Elem]) -> int:
-    return sum(len(c) for e in elems for c in e.chunks)
-
-
-def _classify(elems: list[_Elem], *, strong: bool) -> str | None:
-    chunks = [c for e in elems for c in e.chunks]
-    digits = "".join(chunks)
-    if not digits or not (elems[0].chunks or elems[0].plus) or not elems[-1].chunks:
-        return None
-    if 13 <= len(digits) <= 19 and _luhn(digits):
-        return "CARD"
-    shape = [len(c) for c in chunks]
-    if len(digits) == 9 and (shape == [3, 2, 4] or max(shape) == 1) and \
-            digits[:3] not in ("000", "666") and digits[0] != "9" and \
-            digits[3:5] != "00" and digits[5:] != "0000":
-        return "SSN"
-    return "PHONE" if _phone(chunks, elems[0].plus, strong) else None
-
-
-def _phone(chunks: list[str], plus: bool, strong: bool) -> bool:
-    digits = "".join(chunks)
-    n = len(digits)
-    if plus or ((n == 10 or (n == 11 and digits[0] == "1")) and digits[n - 10] not in "01"):
-        return 7 <= n <= 15
-    return not strong and 7 <= n <= 15 and len(chunks) > 1 and \
-        not _date_like([int(c) for c in chunks])
-
-
-def _date_like(groups: list[int]) -> bool:
-    """2024-12-25, 12 25 2024, 25.12.2024, or a year range such as 1999-2000."""
-    years = [1900 <= g <= 2099 for g in groups]
-    if len(groups) == 2:
-        return all(years)
-    day_month = groups[1:] if years[0] else groups[:2]
-    return len(groups) == 3 and (years[0] or years[2]) and 1 <= min(day_month) <= 12 and \
-        max(day_month) <= 31
-
-
-def _luhn(digits: str) -> bool:
-    doubled = [int(d) * (1 + i % 2) for i, d in enumerate(reversed(digits))]
-    return sum(n - 9 if n > 9 else n for n in doubled) % 10 == 0
-
-
-# --- e-mail addresses and custom patterns: regular expressions over a form of the text ---
 
 _SYMBOLS = {"at": "@", "dot": ".", "period": ".", "point": ".", "underscore": "_",
             "dash": "-", "hyphen": "-"}
@@ -400,7 +206,7 @@ _HOSTLIKE = re.compile(r"(?<![\w.%+@-])(?!www\.)[^\W_][\w-]*(?:\.[^\W_][\w-]*)+"
                        rf"\.(?:{'|'.join(_TLDS.split())})(?![\w@.-])")
 
 
-def _email_spans(toks: list[_Tok]) -> list[_Span]:
+def _email_spans(toks: list[Tok]) -> list[Span]:
     """Spoken symbols become symbols ("at" → "@", unless after a common word) and join
     their neighbours, as do spelled characters ("p a t dot uk" → "pat.uk"). A written @
     is an address even without a known domain ("pat@example. com")."""
@@ -416,10 +222,10 @@ def _email_spans(toks: list[_Tok]) -> list[_Span]:
         _matches(_AT, "EMAIL", *_layout([t.low for t in toks], [False] * len(toks)))
 
 
-def _custom_spans(texts: list[str], toks: list[_Tok], patterns: Patterns) -> list[_Span]:
+def _custom_spans(texts: list[str], toks: list[Tok], patterns: Patterns) -> list[Span]:
     """Each pattern over the words as written, and over a form with spoken digits as
     numerals and single characters joined ("A C one two" → "AC12")."""
-    normal = [_DIGITS.get(t.low, t.core) for t in toks]
+    normal = [DIGIT_WORDS.get(t.low, t.core) for t in toks]
     forms = [_layout(texts, [True] * len(texts)), _layout(normal, [
         bool(i) and len(p) == 1 == len(normal[i - 1]) for i, p in enumerate(normal)])]
     return [span for name, pattern in patterns.items() for form in forms
@@ -440,10 +246,10 @@ def _layout(pieces: list[str], joined: list[bool]) -> tuple[str, list[int]]:
     return "".join(text), owners
 
 
-def _matches(regex: re.Pattern[str], kind: str, text: str, owners: list[int]) -> list[_Span]:
+def _matches(regex: re.Pattern[str], kind: str, text: str, owners: list[int]) -> list[Span]:
     spans = []
     for match in regex.finditer(text):
         hit = [o for o in owners[match.start():match.end()] if o >= 0]
         if hit:
-            spans.append(_Span(min(hit), max(hit), kind))
+            spans.append(Span(min(hit), max(hit), kind))
     return spans
