@@ -75,8 +75,10 @@ def _channels(call: RealCall) -> list[tuple[int, str, Any]]:
 
 
 def _hyp(segments: Any, channel: int, speaker: str) -> list[HypSegment]:
-    return [HypSegment(channel, speaker, float(s.start), float(s.end), s.text.strip(),
-                       tuple(HypWord(float(w.start), float(w.end), w.word, float(w.probability))
+    return [HypSegment(channel=channel, speaker=speaker, start=float(s.start), end=float(s.end),
+                       text=s.text.strip(),
+                       words=tuple(HypWord(float(w.start), float(w.end), w.word,
+                                           float(w.probability))
                              for w in (s.words or ())))
             for s in segments if s.text.strip()]
 

@@ -20,7 +20,7 @@ from callscribe.models.base import as_utc
 GroupBy = Literal["hour", "day", "source", "model", "device"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportRow:
     """One bucket of the report."""
 
@@ -70,10 +70,12 @@ def _bucket(row: CostHourly, source_uri: str, by: GroupBy) -> str:
 
 def _sum(bucket: str, rows: Iterable[ReportRow]) -> ReportRow:
     items = list(rows)
-    return ReportRow(bucket, sum(r.audio_hours for r in items),
-                     sum(r.speech_hours for r in items), sum(r.device_hours for r in items),
-                     sum(r.cost_usd for r in items), sum(r.recordings_done for r in items),
-                     sum(r.recordings_failed for r in items))
+    return ReportRow(bucket=bucket, audio_hours=sum(r.audio_hours for r in items),
+                     speech_hours=sum(r.speech_hours for r in items),
+                     device_hours=sum(r.device_hours for r in items),
+                     cost_usd=sum(r.cost_usd for r in items),
+                     recordings_done=sum(r.recordings_done for r in items),
+                     recordings_failed=sum(r.recordings_failed for r in items))
 
 
 def build_report(factory: sessionmaker[Session], by: GroupBy, since: datetime | None,
@@ -86,8 +88,9 @@ def build_report(factory: sessionmaker[Session], by: GroupBy, since: datetime | 
     with factory.begin() as session:
         for row, uri in session.execute(query):
             groups[_bucket(row, uri, by)].append(ReportRow(
-                "", row.audio_hours, row.speech_hours, row.device_hours, row.cost_usd,
-                row.recordings_done, row.recordings_failed))
+                bucket="", audio_hours=row.audio_hours, speech_hours=row.speech_hours,
+                device_hours=row.device_hours, cost_usd=row.cost_usd,
+                recordings_done=row.recordings_done, recordings_failed=row.recordings_failed))
     rows = tuple(_sum(bucket, items) for bucket, items in sorted(groups.items()))
     return Report(by, since, rows, reference_usd_per_audio_hour)
 

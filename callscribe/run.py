@@ -37,7 +37,7 @@ class Failure:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """The outcome of one ``transcribe`` run over a source."""
 
@@ -154,8 +154,9 @@ def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
             select(Recording.key, Recording.error).where(
                 Recording.source_id == source_id, Recording.status == RecordingStatus.FAILED,
             ).order_by(Recording.key)))
-    return RunSummary(source_uri, registration, int(done), failed, float(audio), processed_s,
-                      wall_s)
+    return RunSummary(source=source_uri, registration=registration, done=int(done),
+                      failed=failed, audio_seconds=float(audio),
+                      processed_audio_seconds=processed_s, wall_seconds=wall_s)
 
 
 def transcribe_source(settings: Settings, source_uri: str,
@@ -167,7 +168,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     progress = progress or Progress()
     began = time.perf_counter()
     factory = open_database(settings)
-    ctx = WorkerContext(settings, factory)
+    ctx = WorkerContext(settings=settings, factory=factory)
     ctx.engine()  # load the model first: a bad --model fails before any work
     source = open_source(source_uri, settings)
     found = discover(settings, factory, source, kind="embedded")

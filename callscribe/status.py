@@ -62,7 +62,7 @@ def read_status(settings: Settings, failures: int = 10) -> StatusSnapshot:
     return StatusSnapshot(tuple(rows), tuple((k, e or "") for k, e in failed))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LiveProgress:
     """Live figures for ``status --watch``, all from the database."""
 
@@ -98,5 +98,7 @@ def read_progress(factory: sessionmaker[Session], window_s: float = 600.0) -> Li
             Job.status == JobStatus.DONE, Job.finished_at >= since)) or 0.0
     done_s = by_status.get("done", (0, 0.0))[1]
     left_s = sum(by_status.get(k, (0, 0.0))[1] for k in ("queued", "running"))
-    return LiveProgress({k: v[0] for k, v in by_status.items()}, done_s / 3600, left_s / 3600,
-                        float(recent) / 3600 / (window_s / 3600), window_s)
+    return LiveProgress(jobs={k: v[0] for k, v in by_status.items()},
+                        audio_done_h=done_s / 3600, audio_left_h=left_s / 3600,
+                        throughput_h_per_h=float(recent) / 3600 / (window_s / 3600),
+                        window_s=window_s)

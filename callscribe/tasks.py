@@ -54,7 +54,7 @@ def worker_context(settings: Settings) -> WorkerContext:
     what the threads pool's own check means (``callscribe.failures``)."""
     if _STATE.context is None or _STATE.pid != os.getpid():
         factory = session_factory(make_engine(settings.database_url))
-        _STATE.context = WorkerContext(settings, factory,
+        _STATE.context = WorkerContext(settings=settings, factory=factory,
                                        soft_limit_errors=(SoftTimeLimitExceeded,))
         _STATE.pid = os.getpid()
     return _STATE.context

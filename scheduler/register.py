@@ -22,7 +22,7 @@ from callscribe.storage.sources import ManifestEntry, ObjectInfo
 BATCH = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Registration:
     """What one listing found."""
 
@@ -67,7 +67,8 @@ def register(factory: sessionmaker[Session], source_id: int,
         unchanged += len(batch) - n_new - n_changed
     with factory.begin() as session:
         session.get_one(Source, source_id).last_scanned_at = utcnow()
-    return Registration(source_id, discovered, new, changed, unchanged)
+    return Registration(source_id=source_id, discovered=discovered, new=new, changed=changed,
+                        unchanged=unchanged)
 
 
 def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> tuple[int, int]:

@@ -160,7 +160,8 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     factory = open_database(settings)
     discover(settings, factory, open_source(str(folder), settings))
     with factory.begin() as session:
-        return WorkerContext(settings, factory), session.scalars(select(Job.id)).one()
+        job = session.scalars(select(Job.id)).one()
+    return WorkerContext(settings=settings, factory=factory), job
 
 
 def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
@@ -275,7 +276,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
                         heartbeat_seconds=0.2)
     factory = open_database(settings)
     discover(settings, factory, open_source(str(folder), settings))
-    ctx = WorkerContext(settings, factory)
+    ctx = WorkerContext(settings=settings, factory=factory)
     with factory.begin() as session:
         job_id = session.scalars(select(Job.id)).one()
     spec = persistence.claim_job(factory, job_id, ctx.worker_id, 1.0, 3)

@@ -49,7 +49,8 @@ def test_last_two_jobs_committing_together_complete_the_recording(
         usage = Usage(job_id=spec.job_id, source_id=spec.source_id, model="m", device=device,
                       worker=f"worker-{i}", audio_s=40.0, speech_s=5.0, device_s=1.0,
                       finished_at=utcnow(), price=0.1)
-        result = db.JobResult((), spec.start_s, spec.end_s, usage, "int8", 8)
+        result = db.JobResult(windows=(), cut_start_s=spec.start_s, cut_end_s=spec.end_s,
+                              usage=usage, compute_type="int8", batch_size=8)
         complete.append(db.store_result(factory, spec, f"worker-{i}", result))
 
     threads = [threading.Thread(target=store, args=(i, s)) for i, s in enumerate(specs)
@@ -99,11 +100,14 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
                   device=Device("cpu", "c", "h"), worker="host:1", audio_s=1.0, speech_s=1.0,
                   device_s=1.0, finished_at=utcnow(), price=0.1)
     with pytest.raises(LeaseLostError):
-        db.store_result(factory, first, "host:1", db.JobResult((), 0.0, 1.0, usage, "int8", 8))
+        db.store_result(factory, first, "host:1", db.JobResult(windows=(), cut_start_s=0.0,
+                                                               cut_end_s=1.0, usage=usage,
+                                                               compute_type="int8", batch_size=8))
     with factory.begin() as session:
         job = session.get_one(Job, job_id)
         assert (job.status, job.attempts, job.error) == (JobStatus.RUNNING, 2, None)
         assert session.get_one(Recording, job.recording_id).status == RecordingStatus.RUNNING
     assert db.heartbeat(factory, job_id, "host:1", second.attempts, 60)
     assert db.store_result(factory, second, "host:1",
-                           db.JobResult((), 0.0, 1.0, usage, "int8", 8))
+                           db.JobResult(windows=(), cut_start_s=0.0, cut_end_s=1.0, usage=usage,
+                                        compute_type="int8", batch_size=8))

@@ -200,7 +200,7 @@ def test_file_deleted_after_listing_fails_alone(
     factory = open_database(settings)
     registration = discover(settings, factory, open_source(str(folder), settings)).registration
     (folder / "gone.wav").unlink()
-    ctx = WorkerContext(settings, factory)
+    ctx = WorkerContext(settings=settings, factory=factory)
     execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), in_flight=1)
     recs = recordings_by_key(db_url)
     assert recs["keep.wav"].status == RecordingStatus.DONE

@@ -11,9 +11,11 @@ from callscribe.workers.exports import Transcript, TranscriptSegment, Transcript
 
 def transcript(n: int) -> Transcript:
     words = tuple(TranscriptWord(i * 0.5, i * 0.5 + 0.4, f" w{i}", 0.9) for i in range(n))
-    segment = TranscriptSegment(0.0, n * 0.5, 0, "agent", " ".join(f"w{i}" for i in range(n)),
-                                -0.1, 0.01, "en", words)
-    return Transcript(1, "file:///calls", "a/b.wav", 60.0, 1, "en", (segment,), {})
+    segment = TranscriptSegment(start=0.0, end=n * 0.5, channel=0, speaker="agent",
+                                text=" ".join(f"w{i}" for i in range(n)),
+                                avg_logprob=-0.1, no_speech_prob=0.01, language="en", words=words)
+    return Transcript(recording_id=1, source="file:///calls", key="a/b.wav", duration_s=60.0,
+                      channels=1, language="en", segments=(segment,), options={})
 
 
 def test_concurrent_finalizers_of_one_recording_all_succeed(tmp_path: Path) -> None:

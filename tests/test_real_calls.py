@@ -228,11 +228,15 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------- scoring
 
-A1 = RefTurn("agent", 0, 1.0, 3.0, "Thank you for calling, how can I help you?")
-C1 = RefTurn("customer", 1, 4.0, 6.0, "I was charged twice this month.")
-A2 = RefTurn("agent", 0, 7.0, 9.0, "Let me check that, please hold.")
-A3 = RefTurn("agent", 0, 30.0, 32.0, "Thanks for waiting, I am back.")
-C2 = RefTurn("customer", 1, 33.0, 35.0, "My card is four one one one, one one one one.", "card")
+A1 = RefTurn(speaker="agent", channel=0, start=1.0, end=3.0,
+             text="Thank you for calling, how can I help you?")
+C1 = RefTurn(speaker="customer", channel=1, start=4.0, end=6.0,
+             text="I was charged twice this month.")
+A2 = RefTurn(speaker="agent", channel=0, start=7.0, end=9.0, text="Let me check that, please hold.")
+A3 = RefTurn(speaker="agent", channel=0, start=30.0, end=32.0,
+             text="Thanks for waiting, I am back.")
+C2 = RefTurn(speaker="customer", channel=1, start=33.0, end=35.0,
+             text="My card is four one one one, one one one one.", tag="card")
 HAND = RealCall(
     path=Path("hand.wav"),
     name="hand",
@@ -248,7 +252,8 @@ HAND = RealCall(
 
 def seg(turn: RefTurn, text: str | None = None, shift: float = 0.0) -> HypSegment:
     return HypSegment(
-        turn.channel, turn.speaker, turn.start + shift, turn.end + shift, text or turn.text
+        channel=turn.channel, speaker=turn.speaker, start=turn.start + shift, end=turn.end + shift,
+        text=text or turn.text
     )
 
 
@@ -282,25 +287,28 @@ def test_channel_pairs_and_dialogue_wer() -> None:
 
 def test_segments_in_turn() -> None:
     assert segments_in_turn(HAND, PERFECT) == 1.0
-    spanning = HypSegment(0, "agent", 1.0, 9.0, "thank you for calling let me check")
+    spanning = HypSegment(channel=0, speaker="agent", start=1.0, end=9.0,
+                          text="thank you for calling let me check")
     assert segments_in_turn(HAND, [seg(A1), spanning]) == 0.5
     assert segments_in_turn(HAND, [seg(A1, shift=0.8)]) == 1.0  # within the tolerance
-    wrong_leg = HypSegment(1, "customer", 1.0, 3.0, "thank you for calling")
+    wrong_leg = HypSegment(channel=1, speaker="customer", start=1.0, end=3.0,
+                           text="thank you for calling")
     assert segments_in_turn(HAND, [wrong_leg]) == 0.0
     assert segments_in_turn(replace(HAND, layout="mono"), [wrong_leg]) == 1.0
 
 
 def test_words_outside_speech() -> None:
     assert words_outside_speech(HAND, PERFECT) == 0
-    during_hold = HypSegment(0, "agent", 15.0, 16.0, "thank you")
+    during_hold = HypSegment(channel=0, speaker="agent", start=15.0, end=16.0, text="thank you")
     assert words_outside_speech(HAND, [*PERFECT, during_hold]) == 2
     timed = HypSegment(
-        0, "agent", 7.0, 20.0, "please hold music",
-        (HypWord(7.0, 7.5, " please"), HypWord(7.5, 8.0, " hold"), HypWord(19, 20, " music")),
+        channel=0, speaker="agent", start=7.0, end=20.0, text="please hold music",
+        words=(HypWord(7.0, 7.5, " please"), HypWord(7.5, 8.0, " hold"), HypWord(19, 20, " music")),
     )  # fmt: skip
     assert words_outside_speech(HAND, [timed]) == 1
     # on the customer's leg while only the agent talks
-    assert words_outside_speech(HAND, [HypSegment(1, "customer", 1.0, 3.0, "hello")]) == 1
+    assert words_outside_speech(HAND, [HypSegment(channel=1, speaker="customer", start=1.0,
+                                                  end=3.0, text="hello")]) == 1
     assert words_outside_speech(replace(HAND, layout="mono"), [seg(A1, "hello")]) == 0
 
 
@@ -324,13 +332,15 @@ def test_repetition_loops() -> None:
         "Yes, the card number is 4111, 111, 111, 111, 111.": False,
         "one two three four": False,
     }
-    segments = [HypSegment(1, "customer", 0.0, 5.0, text) for text in texts]
+    segments = [HypSegment(channel=1, speaker="customer", start=0.0, end=5.0,
+                           text=text) for text in texts]
     loops = repetition_loops(segments)
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
 
 
 def test_summary() -> None:
-    looped = [*PERFECT, HypSegment(0, "agent", 15.0, 20.0, "la " * 10)]
+    looped = [*PERFECT, HypSegment(channel=0, speaker="agent", start=15.0, end=20.0,
+                                   text="la " * 10)]
     out = summary(HAND, looped)
     assert out["wer"] > 0 and out["words_outside_speech"] == 10
     assert out["repetition_loops"] == 1 and out["tagged_turn_recall"] == {"card": 1.0}

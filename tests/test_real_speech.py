@@ -63,8 +63,9 @@ def sequential(whisper: Any, call: RealCall) -> list[HypSegment]:
     found = []
     for channel, samples in enumerate(channels):
         segments, _ = whisper.transcribe(samples, beam_size=BEAM, language="en")
-        found += [HypSegment(channel, ("agent", "customer")[channel], s.start, s.end,
-                             s.text.strip()) for s in segments if s.text.strip()]
+        found += [HypSegment(channel=channel, speaker=("agent", "customer")[channel],
+                             start=s.start, end=s.end,
+                             text=s.text.strip()) for s in segments if s.text.strip()]
     return found
 
 
@@ -252,7 +253,9 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     for (name, clip), result in zip(clips.items(), results, strict=True):
         said = normalize(result.decoded.text)
         digits = said.replace(" ", "")
-        assert "my phone number is" in said and "555284" in digits and "597" in digits, said
+        # the sentence after the read-out is there (tiny.en hears "number is" as "numbers"
+        # in some runs: CPU batches differ in shape, and so do the last bits of the logits)
+        assert "my phone number" in said and "555284" in digits and "597" in digits, said
         spoken = normalize(TRAPS[name]).split()
         assert len(said.split()) <= 1.5 * (len(spoken) + len(AFTER.split())), (name, said)
         words = result.decoded.words

@@ -48,7 +48,7 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
     factory = open_database(settings)
     found = discover(settings, factory, open_source(str(folder), settings))
     call.path.unlink()  # the share was briefly unavailable: the job fails for good
-    ctx = WorkerContext(settings, factory)
+    ctx = WorkerContext(settings=settings, factory=factory)
     execute(ctx, queued_jobs(factory, found.registration.source_id), Progress(), in_flight=1)
     assert recordings_by_key(db_url)["flaky.wav"].status == RecordingStatus.FAILED
     call.path.write_bytes(saved)
@@ -80,7 +80,7 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     settings = make_settings(db_url, requeue_grace_s=0.0)
     factory = open_database(settings)
     found = discover(settings, factory, open_source(str(folder), settings))
-    ctx = WorkerContext(settings, factory)
+    ctx = WorkerContext(settings=settings, factory=factory)
     first, second = (job.job_id for job in queued_jobs(factory, found.registration.source_id))
     prepared = prepare(ctx, first)
     assert prepared is not None

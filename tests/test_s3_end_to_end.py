@@ -64,7 +64,8 @@ def test_s3_object_deleted_after_listing_fails_alone(
     registration = discover(settings, factory,
                             open_source(f"s3://{s3.bucket_name}/calls", settings)).registration
     s3.delete_object(Bucket=s3.bucket_name, Key="calls/gone.wav")
-    execute(WorkerContext(settings, factory), queued_jobs(factory, registration.source_id),
+    execute(WorkerContext(settings=settings, factory=factory), queued_jobs(factory,
+                                                                           registration.source_id),
             Progress(), in_flight=1)
     recs = recordings_by_key(pg_url)
     assert recs["keep.wav"].status == RecordingStatus.DONE

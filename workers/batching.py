@@ -38,7 +38,7 @@ class BatchedResult:
     batches: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Request:
     ready: list[ReadyWindow]
     started: float
@@ -94,7 +94,7 @@ class Batcher:
         thread. ``started``: when the job's preparation began (for device-time sharing)."""
         with self.preparing():  # features and language detection are preparation too
             ready = self.engine.prepare(windows)
-        request = _Request(ready, started or time.perf_counter())
+        request = _Request(ready=ready, started=started or time.perf_counter())
         if not request.ready:
             request.future.set_result(BatchedResult((), 0.0, 0))
             return request.future

@@ -40,7 +40,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkerContext:
     """What a worker needs, built once per process from the settings."""
 

@@ -26,7 +26,7 @@ from .decoding import Decoded, DecodeSettings, decode_batch
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DecodeOptions:
     """Decoding options, recorded with every result."""
 

@@ -28,7 +28,7 @@ class TranscriptWord:
     probability: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TranscriptSegment:
     """One segment as exported."""
 
@@ -53,7 +53,7 @@ class TranscriptRedaction:
     end: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Transcript:
     """A recording's whole transcript, in time order."""
 

@@ -41,9 +41,10 @@ def segment_rule(settings: Settings) -> SegmentRule:
 
 def vad_config(settings: Settings) -> VadConfig:
     """The VAD and windowing options of these settings."""
-    return VadConfig(settings.vad_threshold, settings.vad_min_silence_ms,
-                     settings.vad_speech_pad_ms, settings.window_max_seconds,
-                     settings.window_merge_gap_seconds, settings.window_packing)
+    return VadConfig(threshold=settings.vad_threshold, min_silence_ms=settings.vad_min_silence_ms,
+                     speech_pad_ms=settings.vad_speech_pad_ms,
+                     window_max_s=settings.window_max_seconds,
+                     merge_gap_s=settings.window_merge_gap_seconds, pack=settings.window_packing)
 
 
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
@@ -75,8 +76,10 @@ def build_transcript(settings: Settings, factory: sessionmaker[Session],
         channels=rec.channels,
         language=languages.most_common(1)[0][0] if languages else None,
         segments=tuple(TranscriptSegment(
-            s.start_s, s.end_s, s.channel, s.speaker, s.text, s.avg_logprob, s.no_speech_prob,
-            s.language, tuple(TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
+            start=s.start_s, end=s.end_s, channel=s.channel, speaker=s.speaker, text=s.text,
+            avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
+            language=s.language, words=tuple(TranscriptWord(w.start_s, w.end_s, w.word,
+                                                            w.probability)
                               for w in words.get(s.id, ())))
             for s in segments),
         options=options,

@@ -49,7 +49,7 @@ from .decoding import Word
 from .vad import PackedWindow
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobSpec:
     """Everything a worker needs to run a job, read once at claim time."""
 
@@ -97,7 +97,7 @@ class StoredWindow:
     temperature: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobResult:
     """All results of one job and what it used, written in one transaction."""
 
@@ -162,9 +162,11 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
         return None
     job_claimed(job, worker, lease_s)
     recording_running(rec)
-    return JobSpec(job.id, rec.id, rec.source_id, job.seq, job.is_last, job.start_s, job.end_s,
-                   rec.duration_s or job.end_s, rec.channels or 1, rec.codec, rec.source.uri,
-                   rec.key, rec.uri, job.attempts)
+    return JobSpec(job_id=job.id, recording_id=rec.id, source_id=rec.source_id, seq=job.seq,
+                   is_last=job.is_last, start_s=job.start_s, end_s=job.end_s,
+                   duration_s=rec.duration_s or job.end_s, channels=rec.channels or 1,
+                   codec=rec.codec, source_uri=rec.source.uri,
+                   key=rec.key, uri=rec.uri, attempts=job.attempts)
 
 
 def _lapsed(lease_expires_at: datetime | None) -> bool:

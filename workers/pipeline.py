@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 STREAM_END_SLACK_S = 0.1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChannelWork:
     """The part of one channel this job owns, and its windows (absolute times) with the
     audio the model reads for each."""
@@ -118,7 +118,8 @@ def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> 
         windows = pack_windows(speech_spans(samples, ctx.vad), ctx.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = ctx.settings.speaker_for(channel, len(audio.channels))
-        works.append(ChannelWork(channel, speaker, lo, hi, absolute))
+        works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
+                                 windows=absolute))
     return works
 
 
@@ -207,9 +208,12 @@ def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.Stor
     True if the recording is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
-    result = db.JobResult(tuple(windows), cut_start, cut_end, usage,
-                          compute_type_for(ctx.settings), ctx.engine().options.batch_size,
-                          tuple((s.channel, s.kind, s.start_s, s.end_s) for s in spans or ()))
+    result = db.JobResult(windows=tuple(windows), cut_start_s=cut_start, cut_end_s=cut_end,
+                          usage=usage,
+                          compute_type=compute_type_for(ctx.settings),
+                          batch_size=ctx.engine().options.batch_size,
+                          redactions=tuple((s.channel, s.kind, s.start_s,
+                                            s.end_s) for s in spans or ()))
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VadConfig:
     """The VAD and windowing options used (recorded with results)."""
 

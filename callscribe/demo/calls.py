@@ -82,7 +82,7 @@ _SHORT_CALL = (40.0, 60.0)  # default length range (seconds) when no minutes are
 # --------------------------------------------------------------------------- records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RefTurn:
     """One spoken turn of a :class:`RealCall` (seconds from the file start, trimmed clip)."""
 
@@ -94,7 +94,7 @@ class RefTurn:
     tag: str | None = None  # "card" / "after_card" in a card-number call
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RealCall:
     """What :func:`make_real_call` wrote, with the exact reference."""
 
@@ -215,7 +215,7 @@ def _voices(rng: random.Random) -> dict[str, str]:
     return {AGENT: agent, CUSTOMER: customer}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Placed:
     speaker: str
     start: int  # sample index
@@ -233,10 +233,11 @@ def _place(
         start = cursor + (round(item.gap * SAMPLE_RATE) if placed else 0)  # lead-in only
         if isinstance(item, _Hold):
             clip = hold_music(item.seconds, seed=seed)
-            placed.append(_Placed(AGENT, start, clip, None, None))
+            placed.append(_Placed(speaker=AGENT, start=start, clip=clip, text=None, tag=None))
         else:
             clip = render_speech(voices[item.speaker], item.text)
-            placed.append(_Placed(item.speaker, start, clip, item.text, item.tag))
+            placed.append(_Placed(speaker=item.speaker, start=start, clip=clip, text=item.text,
+                                  tag=item.tag))
         cursor = start + len(clip)
     return placed
 
@@ -271,7 +272,8 @@ def _reference(
         if p.text is None:
             holds.append((start, end))
         else:
-            turns.append(RefTurn(p.speaker, _channel(p.speaker, layout), start, end, p.text, p.tag))
+            turns.append(RefTurn(speaker=p.speaker, channel=_channel(p.speaker, layout),
+                                 start=start, end=end, text=p.text, tag=p.tag))
     turns.sort(key=lambda t: t.start)
     return tuple(turns), tuple(holds)
 
@@ -332,8 +334,8 @@ def make_real_call(
     out = Path(out)
     audio._write_track(out, track, SAMPLE_RATE, fmt)
     turns, holds = _reference(placed, layout)
-    return RealCall(out, out.stem, fmt, layout, track.shape[1], n / SAMPLE_RATE, turns, holds,
-                    voices)  # fmt: skip
+    return RealCall(path=out, name=out.stem, fmt=fmt, layout=layout, channels=track.shape[1],
+                    duration=n / SAMPLE_RATE, turns=turns, holds=holds, voices=voices)
 
 
 def _ref_path(audio_path: Path) -> Path:

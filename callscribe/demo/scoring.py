@@ -54,7 +54,7 @@ class HypWord:
     probability: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HypSegment:
     """One recognised segment of one channel."""
 
@@ -328,8 +328,9 @@ def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, l
             continue
         _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
         found[call.name] = [
-            HypSegment(s.channel, s.speaker, s.start_s, s.end_s, s.text,
-                       tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
+            HypSegment(channel=s.channel, speaker=s.speaker, start=s.start_s, end=s.end_s,
+                       text=s.text,
+                       words=tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
                              for w in words.get(s.id, ())))
             for s in segments]
     return found

@@ -26,7 +26,7 @@ from callscribe.models.enums import SourceKind
 from callscribe.settings import Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ObjectInfo:
     """One listed object, with the fields used to notice that it changed."""
 
@@ -251,7 +251,7 @@ def safe_relative_path(key: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ManifestEntry:
     """One line of a manifest: where the audio is and, optionally, what probing would say."""
 
@@ -316,8 +316,9 @@ def _manifest_entry(line: str, number: int, path: Path) -> ManifestEntry:
         mtime = datetime.fromisoformat(row["mtime"]) if row.get("mtime") else None
         info = ObjectInfo(key=str(row["key"]), uri=str(row["uri"]), size=int(row.get("size", 0)),
                           etag=row.get("etag"), mtime=mtime)
-        return ManifestEntry(info, _opt(row, "duration_s", float), _opt(row, "channels", int),
-                             _opt(row, "sample_rate", int), row.get("codec"))
+        return ManifestEntry(info=info, duration_s=_opt(row, "duration_s", float),
+                             channels=_opt(row, "channels", int),
+                             sample_rate=_opt(row, "sample_rate", int), codec=row.get("codec"))
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{path}:{number}: bad manifest line ({exc})") from exc
 
