@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session
 
 from .tables import Job, Recording, Segment, Source
 
-#: On PostgreSQL a query matching more segments than this ranks the first this many (by
-#: segment id: the oldest), so its time stays bounded (``docs/benchmarks.md``); SQLite's
-#: FTS5 ranks every match.
+#: On PostgreSQL a query matching more segments than this ranks the first this many the
+#: index scan yields (not all of them), so its time stays bounded (``docs/benchmarks.md``);
+#: SQLite's FTS5 ranks every match.
 MAX_RANKED = 2000
 #: Around each matched word in :attr:`Hit.snippet` (brackets would clash with "[CARD]").
 MARK_START, MARK_END = "«", "»"
@@ -265,7 +265,7 @@ def _search_postgresql(session: Session, parsed: ParsedQuery,
     rank = case((is_english, func.ts_rank_cd(_SEARCH, english)),
                 else_=func.ts_rank_cd(_SEARCH, simple))
     candidates = _current(select(Segment.id).select_from(Segment)).where(match, *filters) \
-        .order_by(Segment.id).limit(MAX_RANKED).scalar_subquery()
+        .limit(MAX_RANKED).scalar_subquery()
     page = (_hits_query(rank, [Segment.language, Segment.text])
             .where(Segment.id.in_(candidates))
             .order_by(rank.desc(), Recording.id, Segment.start_s, Segment.id)
