@@ -13,9 +13,10 @@ from support.audio import Turn, corrupt_text_as_wav, make_call
 CLI = [sys.executable, "-m", "callscribe"]
 
 
-def _run(args: list[str], cwd: Path, db: str) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path, db: str,
+         columns: int = 200) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
-    env.update(CALLSCRIBE_DATABASE_URL=db, COLUMNS="200")
+    env.update(CALLSCRIBE_DATABASE_URL=db, COLUMNS=str(columns))
     return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -118,3 +119,24 @@ def test_names_with_rich_markup_are_shown_not_parsed(model_dir: Path, tmp_path: 
     status = _run(["status"], tmp_path, db)
     assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
     assert "markup[/b]call.wav" in status.stdout
+
+
+def test_report_fits_the_terminal_and_wide_shows_every_column(model_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """Issue 13 item 4: at 80 columns the report keeps whole columns (no "aud…", "202…")
+    and drops the least wanted ones; ``--wide`` shows them all; ``--json`` is unchanged."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Thank you for calling."), Turn(1, "Hello there.")])
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _run(["transcribe", str(folder), "--model", str(model_dir), "--device", "cpu",
+          "--compute-type", "int8", "--output", str(tmp_path / "out"), "-q"], tmp_path, url)
+    narrow = _run(["report", "--by", "hour"], tmp_path, url, columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines()), narrow.stdout
+    assert "…" not in narrow.stdout and "audio h" in narrow.stdout and "cost $" in narrow.stdout
+    assert "speech h" not in narrow.stdout
+    wide = _run(["report", "--by", "hour", "--wide"], tmp_path, url, columns=80)
+    for header in ("audio h", "speech h", "device h", "realtime x", "reference $", "saved $"):
+        assert header in wide.stdout, wide.stdout
+    assert "…" not in wide.stdout

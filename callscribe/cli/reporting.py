@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -28,6 +30,7 @@ def report(
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide.")] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -55,24 +58,57 @@ def report(
     if as_json:
         out.print_json(json.dumps(as_dict(result)))
         return
-    out.print(_report_table(result))
+    table, width = _report_table(result, None if wide else out.width)
+    if wide:
+        Console(width=max(width, out.width), soft_wrap=True).print(table)
+        return
+    out.print(table)
 
 
-def _report_table(result: Any) -> Table:
+#: The report's columns, most wanted first: (header, cell of a row, cell of the reference
+#: price). A table that does not fit the terminal drops columns from the end of this list
+#: (``--wide`` keeps them all); the bucket column always stays.
+_COLUMNS: list[tuple[str, Callable[[Any, float], str]]] = [
+    ("audio h", lambda r, ref: f"{r.audio_hours:.3f}"),
+    ("cost $", lambda r, ref: f"{r.cost_usd:.4f}"),
+    ("$ / audio h", lambda r, ref: "—" if r.cost_per_audio_hour is None
+     else f"{r.cost_per_audio_hour:.4f}"),
+    ("done", lambda r, ref: str(r.recordings_done)),
+    ("failed", lambda r, ref: str(r.recordings_failed)),
+    ("saved $", lambda r, ref: f"{r.audio_hours * ref - r.cost_usd:.4f}"),
+    ("realtime x", lambda r, ref: "—" if r.realtime_factor is None
+     else f"{r.realtime_factor:.1f}"),
+    ("device h", lambda r, ref: f"{r.device_hours:.4f}"),
+    ("speech h", lambda r, ref: f"{r.speech_hours:.3f}"),
+    ("reference $", lambda r, ref: f"{r.audio_hours * ref:.4f}"),
+]
+
+
+def _report_table(result: Any, width: int | None) -> tuple[Table, int]:
+    """The report as a table of the columns that fit in ``width`` (all when None), and the
+    width it needs."""
+    rows = [*result.rows, result.total]
     ref = result.reference_usd_per_audio_hour
-    table = Table(result.by, "audio h", "speech h", "device h", "cost $", "$ / audio h",
-                  "realtime x", "done", "failed", f"reference ${ref:.2f}/h", "saved $",
-                  title="callscribe report")
-    for row in (*result.rows, result.total):
-        per_hour = row.cost_per_audio_hour
-        rtf = row.realtime_factor
-        table.add_row(escape(row.bucket), f"{row.audio_hours:.3f}", f"{row.speech_hours:.3f}",
-                      f"{row.device_hours:.4f}", f"{row.cost_usd:.4f}",
-                      "—" if per_hour is None else f"{per_hour:.4f}",
-                      "—" if rtf is None else f"{rtf:.1f}", str(row.recordings_done),
-                      str(row.recordings_failed), f"{row.audio_hours * ref:.4f}",
-                      f"{row.audio_hours * ref - row.cost_usd:.4f}")
-    return table
+    cells = [[escape(r.bucket) for r in rows]]
+    headers = [result.by]
+    needed = _width(headers[0], cells[0])
+    for header, cell in _COLUMNS:
+        column = [cell(r, ref) for r in rows]
+        extra = _width(header, column)
+        if width is not None and needed + extra > width:
+            break
+        headers.append(header)
+        cells.append(column)
+        needed += extra
+    table = Table(*headers, title=f"callscribe report (reference ${ref:.2f} per audio hour)")
+    for i in range(len(rows)):
+        table.add_row(*(column[i] for column in cells))
+    return table, needed + 1
+
+
+def _width(header: str, column: list[str]) -> int:
+    """Characters a column takes in a rich table: its widest cell, padding and a border."""
+    return max(len(header), *(len(c) for c in column)) + 3
 
 
 @app.command("search")
