@@ -16,9 +16,10 @@ lint:
 test:
 	$(PY) -m pytest -q
 
-# Day-to-day: no PostgreSQL, S3, real workers or real models (under a minute).
+# Day-to-day: no PostgreSQL, S3, real workers, real models or CLI subprocesses, two
+# processes (about 55 s on 2 cores).
 test-fast:
-	$(PY) -m pytest -q -x -m "not slow and not postgres and not s3"
+	$(PY) -m pytest -q -n 2 -m "not slow and not postgres and not s3"
 
 bench:
 	$(PY) bench/accuracy.py --calls 8 --minutes 3.5

@@ -52,6 +52,7 @@ def test_transcribe_summary_status_and_exit_code(calls: Path, model_dir: Path,
     assert any(line.startswith("│ jobs │ done │ 2 │") for line in lines)
 
 
+@pytest.mark.slow  # a CLI subprocess per step
 def test_all_good_exits_zero(model_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ok"
     folder.mkdir()
@@ -77,6 +78,7 @@ def test_invalid_setting_exits_2(calls: Path, tmp_path: Path) -> None:
     assert "invalid setting beam_size" in done.stderr
 
 
+@pytest.mark.slow  # a CLI subprocess per step
 def test_status_watch_until_done(calls: Path, model_dir: Path, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'w.db'}"
     _run(["transcribe", str(calls), "--model", str(model_dir), "--device", "cpu",
@@ -102,6 +104,7 @@ def test_demo_transcribes_real_sounding_calls_with_a_real_model(tmp_path: Path) 
     assert (tmp_path / "calls" / "transcripts" / "call_00.wav.words.json").is_file()
 
 
+@pytest.mark.slow  # a CLI subprocess per step
 def test_names_with_rich_markup_are_shown_not_parsed(model_dir: Path, tmp_path: Path) -> None:
     """A file name is data: `markup[/b]call.wav` and `[red]x[/red].wav` appear as they are
     in the failure summary and in `status`, and crash neither (issue 10, item 8)."""
@@ -121,6 +124,7 @@ def test_names_with_rich_markup_are_shown_not_parsed(model_dir: Path, tmp_path: 
     assert "markup[/b]call.wav" in status.stdout
 
 
+@pytest.mark.slow  # a CLI subprocess per step
 def test_report_fits_the_terminal_and_wide_shows_every_column(model_dir: Path,
                                                              tmp_path: Path) -> None:
     """Issue 13 item 4: at 80 columns the report keeps whole columns (no "aud…", "202…")
