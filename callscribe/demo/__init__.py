@@ -63,6 +63,7 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
                   show: Callable[[str], None]) -> list[DemoCall]:
     """Write the calls, transcribe them with tiny.en, and score each against its script."""
     from callscribe.run import transcribe_source
+    from callscribe.workers.redaction import redact_text
 
     from .realmodels import real_model_dir
     from .scoring import channel_pairs, corpus_wer, stored_segments
@@ -77,9 +78,13 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
         show(f"  ✗ {failure.key}: {failure.reason}")
     found = stored_segments(run.database_url, calls)
     results = []
+    masked = run.redaction_for(summary.source) == "mask"
     for call in calls:
         segments = found.get(call.name, [])
-        wer = corpus_wer(channel_pairs(call, segments)) if segments else None
+        pairs = channel_pairs(call, segments)
+        if masked:  # the script as callscribe stores it: read-out numbers are tags there too
+            pairs = [(redact_text(reference), hypothesis) for reference, hypothesis in pairs]
+        wer = corpus_wer(pairs) if segments else None
         dialogue = _dialogue(segments)
         results.append(DemoCall(call.path.name, call.layout, dialogue, wer))
     return results
