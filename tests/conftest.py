@@ -47,6 +47,25 @@ def pg_admin() -> Iterator[Any]:
     conn.close()
 
 
+def drop_reading_groups(url: str) -> None:
+    """Roles outlive their database: drop the reading groups the migrations made for the
+    database of ``url`` (and what they were granted in it)."""
+    from contextlib import closing
+
+    import psycopg2
+
+    from callscribe.models.roles import dashboard_group, transcripts_group
+
+    name = url.rsplit("/", 1)[1]
+    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        for group in (dashboard_group(name), transcripts_group(name)):
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
+            if cur.fetchone():
+                cur.execute(f'DROP OWNED BY "{group}"')
+                cur.execute(f'DROP ROLE "{group}"')
+
+
 def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
     """A fresh, empty database on the real server; returns its URL and a dropper."""
     name = f"cs_test_{uuid.uuid4().hex[:12]}"

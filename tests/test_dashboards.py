@@ -18,6 +18,7 @@ from typing import Any
 import psycopg2
 import pytest
 import yaml
+from conftest import drop_reading_groups
 from psycopg2 import errors
 from support.audio import Turn, corrupt_text_as_wav, make_call
 
@@ -50,18 +51,6 @@ def _database(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-def _drop_groups(url: str) -> None:
-    """Roles outlive their database: drop the groups the migrations made for this one."""
-    name = _database(url)
-    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
-        conn.autocommit = True
-        for group in (dashboard_group(name), transcripts_group(name)):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
-            if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{group}"')
-                cur.execute(f'DROP ROLE "{group}"')
-
-
 def _connect(url: str, role: str, autocommit: bool = True) -> Any:
     conn = psycopg2.connect(url.replace("postgres@", f"{role}@", 1))
     conn.autocommit = autocommit
@@ -73,7 +62,7 @@ def migrated_pg(pg_url: str) -> Iterator[str]:
     """A migrated, empty PostgreSQL database (its groups are dropped afterwards)."""
     upgrade(pg_url)
     yield pg_url
-    _drop_groups(pg_url)
+    drop_reading_groups(pg_url)
 
 
 @pytest.fixture
@@ -87,7 +76,7 @@ def loaded_pg(pg_url: str, make_settings: Callable[..., Settings],
     corrupt_text_as_wav(folder / "bad.wav")
     transcribe_source(make_settings(pg_url), str(folder))
     yield pg_url
-    _drop_groups(pg_url)
+    drop_reading_groups(pg_url)
 
 
 @pytest.fixture
@@ -165,7 +154,7 @@ def second_pg(pg_admin: Any) -> Iterator[str]:
     url, drop = make_pg_database(pg_admin)
     upgrade(url)
     yield url
-    _drop_groups(url)
+    drop_reading_groups(url)
     drop()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import drop_reading_groups
 from sqlalchemy import inspect
 
 from callscribe.models import Base
@@ -110,22 +111,6 @@ def _privileges(url: str, checks: list[str]) -> list[bool]:
         return list(cur.fetchone())
 
 
-def _drop_groups(pg_admin: Any, url: str) -> None:
-    """Roles outlive their database: drop the groups 0008 made for this one."""
-    import psycopg2
-
-    from callscribe.models.roles import dashboard_group, transcripts_group
-
-    name = url.rsplit("/", 1)[1]
-    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
-        conn.autocommit = True
-        for group in (dashboard_group(name), transcripts_group(name)):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
-            if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{group}"')
-                cur.execute(f'DROP ROLE "{group}"')
-
-
 def test_0008_round_trip_on_postgresql(pg_admin: Any, pg_url: str) -> None:
     """Up, 0004's cluster-wide group loses everything here, two groups of this database
     take over (transcripts for one only) and PUBLIC loses CONNECT and TEMPORARY; down,
@@ -162,7 +147,7 @@ def test_0008_round_trip_on_postgresql(pg_admin: Any, pg_url: str) -> None:
         upgrade(pg_url)
         assert _privileges(pg_url, after) == [True, False, True, True, False, True]
     finally:
-        _drop_groups(pg_admin, pg_url)
+        drop_reading_groups(pg_url)
         with pg_admin.cursor() as cur:
             cur.execute(f'DROP ROLE IF EXISTS "{login}"')
 
@@ -196,7 +181,7 @@ def test_0008_leaves_the_owner_its_database(pg_admin: Any, pg_url: str) -> None:
                 cur.execute("CREATE TEMP TABLE scratch (id int)")
         downgrade(as_app, "base")
     finally:
-        _drop_groups(pg_admin, pg_url)
+        drop_reading_groups(pg_url)
         with closing(psycopg2.connect(pg_url)) as conn, conn.cursor() as cur:
             conn.autocommit = True
             cur.execute(f'REASSIGN OWNED BY "{app}" TO postgres')  # alembic_version, db
