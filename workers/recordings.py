@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import StorageUnavailableError
+from callscribe.media.probe import duration_warning
 from callscribe.models import (
     Job,
     Recording,
@@ -24,9 +25,6 @@ from callscribe.models.metering import count_recording, unmeter_jobs
 from callscribe.models.state import recording_done, recording_failed, recording_warned
 
 from .persistence import _job_device
-
-#: Header and decoded durations closer than this (or 1 %) agree.
-DURATION_TOLERANCE_S = 0.5
 
 
 def claim_export_name(factory: sessionmaker[Session], recording_id: int,
@@ -56,16 +54,6 @@ def decoded_duration(factory: sessionmaker[Session], recording_id: int) -> float
         total = session.scalar(select(func.sum(Job.audio_seconds))
                                .where(Job.recording_id == recording_id))
     return None if total is None else round(float(total), 3)
-
-
-def duration_warning(claimed: float | None, decoded: float | None) -> str | None:
-    """A one-line note when the header's duration and the decoded audio disagree by more
-    than half a second and 1 %."""
-    if claimed is None or decoded is None:
-        return None
-    if abs(claimed - decoded) <= max(DURATION_TOLERANCE_S, 0.01 * decoded):
-        return None
-    return f"header claimed {claimed:.1f} s of audio; decoding found {decoded:.1f} s"
 
 
 def mark_recording_done(factory: sessionmaker[Session], recording_id: int,

@@ -48,10 +48,21 @@ class ProbeResult:
     @property
     def warning(self) -> str | None:
         """A one-line note when the header's duration was not the audio's."""
-        if self.header_duration_s is None:
-            return None
-        return (f"header claimed {self.header_duration_s:.1f} s of audio; "
-                f"decoding found {self.duration_s:.1f} s")
+        return duration_warning(self.header_duration_s, self.duration_s)
+
+
+#: Header and decoded durations closer than this (or 1 %) agree.
+DURATION_TOLERANCE_S = 0.5
+
+
+def duration_warning(claimed: float | None, decoded: float | None) -> str | None:
+    """A one-line note when a header's duration and the decoded audio disagree by more
+    than half a second and 1 % (the probe's check and the workers' both use it)."""
+    if claimed is None or decoded is None:
+        return None
+    if abs(claimed - decoded) <= max(DURATION_TOLERANCE_S, 0.01 * decoded):
+        return None
+    return f"header claimed {claimed:.1f} s of audio; decoding found {decoded:.1f} s"
 
 
 def probe(path_or_url: str, size_bytes: int | None = None) -> ProbeResult:
@@ -75,7 +86,7 @@ def probe(path_or_url: str, size_bytes: int | None = None) -> ProbeResult:
     if not implausible(found, size_bytes):
         return found
     scanned = scan_duration(path_or_url)
-    if abs(scanned - found.duration_s) <= max(0.5, 0.01 * scanned):
+    if duration_warning(found.duration_s, scanned) is None:
         return found
     return replace(found, duration_s=scanned, header_duration_s=found.duration_s)
 
