@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from callscribe.errors import StorageUnavailableError
 from callscribe.storage.sources import parse_s3_uri, safe_relative_path
@@ -160,15 +160,23 @@ def _shorten(part: str) -> str:
 
 def export_path(name: str, fmt: str) -> str:
     """Relative path of one export: the recording's export name plus the format's suffix."""
-    return f"{safe_relative_path(name).as_posix()}{SUFFIX[fmt]}"
+    return _relative(name, SUFFIX[fmt])
+
+
+def _relative(name: str, suffix: str) -> str:
+    return f"{safe_relative_path(name).as_posix()}{suffix}"
 
 
 def local_target(root: Path, name: str, fmt: str) -> Path:
     """Where a local export goes; guaranteed to be inside ``root``."""
+    return _inside(root, export_path(name, fmt))
+
+
+def _inside(root: Path, relative: str) -> Path:
     base = root.resolve()
-    path = (base / export_path(name, fmt)).resolve()
+    path = (base / relative).resolve()
     if not path.is_relative_to(base):  # cannot happen after safe_relative_path; belt and braces
-        raise ValueError(f"export path for {name!r} escapes {base}")
+        raise ValueError(f"export path {relative!r} escapes {base}")
     return path
 
 
@@ -179,11 +187,9 @@ def write_exports(t: Transcript, output: str, formats: Sequence[str],
         return _write_s3(t, output, formats, s3_client())
     written = []
     for fmt in formats:
+        body = RENDERERS[fmt](t).encode("utf-8")
         path = local_target(Path(output), t.export_base, fmt)
-        try:
-            _replace_atomically(path, RENDERERS[fmt](t))
-        except OSError as exc:
-            raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
+        _replace_atomically(path, _bytes_writer(body))
         written.append(str(path))
     return written
 
@@ -192,55 +198,55 @@ def write_file_export(t: Transcript, output: str, suffix: str, src: Path,
                       s3_client: Callable[[], Any]) -> str:
     """Put the file ``src`` at the recording's export name plus ``suffix`` (a redacted
     recording, say); returns where it went."""
-    name = f"{safe_relative_path(t.export_base).as_posix()}{suffix}"
+    relative = _relative(t.export_base, suffix)
     if output.startswith("s3://"):
-        bucket, prefix = parse_s3_uri(output)
-        key = f"{prefix.rstrip('/')}/{name}" if prefix.rstrip("/") else name
+        bucket, key = _s3_location(output, relative)
         try:
             s3_client().upload_file(str(src), bucket, key)
         except Exception as exc:
             raise StorageUnavailableError(f"cannot upload s3://{bucket}/{key}: {exc}") from exc
         return f"s3://{bucket}/{key}"
-    root = Path(output).resolve()
-    target = (root / name).resolve()
-    if not target.is_relative_to(root):
-        raise StorageUnavailableError(f"export name {name!r} leaves the output directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
-    os.close(handle)
+    path = _inside(Path(output), relative)
+    with open(src, "rb") as source:
+        _replace_atomically(path, lambda out: shutil.copyfileobj(source, out))
+    return str(path)
+
+
+def _replace_atomically(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Let ``fill`` write a temporary file of this writer's own beside ``path``, then rename
+    it over ``path``: two finalizers of one recording (a worker and the reconciler) never
+    share a temporary file, and a reader sees the old export or the new one, never half of
+    one. A failure is a :class:`StorageUnavailableError`."""
     try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                fill(out)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise StorageUnavailableError(f"cannot write {target}: {exc.strerror}") from exc
-    return str(target)
+        raise StorageUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def _replace_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file of this writer's own beside ``path``, then rename it over
-    ``path``: two finalizers of one recording (a worker and the reconciler) never share a
-    temporary file, and a reader sees the old export or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _bytes_writer(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda out: out.write(data)
+
+
+def _s3_location(output: str, relative: str) -> tuple[str, str]:
+    """(bucket, key) of an export under an ``s3://bucket/prefix`` output."""
+    bucket, prefix = parse_s3_uri(output)
+    prefix = prefix.rstrip("/")
+    return bucket, f"{prefix}/{relative}" if prefix else relative
 
 
 def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -> list[str]:
-    bucket, prefix = parse_s3_uri(output)
-    prefix = prefix.rstrip("/")
     written = []
     for fmt in formats:
-        name = export_path(t.export_base, fmt)
-        key = f"{prefix}/{name}" if prefix else name
+        bucket, key = _s3_location(output, export_path(t.export_base, fmt))
         body = RENDERERS[fmt](t).encode("utf-8")
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body,
