@@ -4,9 +4,6 @@ channel; and the silence-seeking cut between two jobs of one recording."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import numpy as np
 from pydub.utils import get_encoder_name
 
 from callscribe.errors import BadAudioError
-from callscribe.media.probe import ffmpeg_reason
+from callscribe.media.probe import ffmpeg_reason, stream_output
 
 SAMPLE_RATE = 16_000
 FRAME_S = 0.02
@@ -94,42 +91,23 @@ class _Output:
 def _read_span(command: list[str], skip: int, keep: int | None) -> _Output:
     """Run ffmpeg, drop the first ``skip`` bytes of its output and keep the next ``keep``
     (all, when None), stopping it once they are read; raise if it failed before that."""
-    with tempfile.TemporaryFile() as errors, subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors) as proc:
-        timer = threading.Timer(DECODE_TIMEOUT_S, proc.kill)
-        timer.start()
-        try:
-            kept, complete = _drain(proc, skip, keep)
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-            code = proc.wait()
-        errors.seek(0)
-        stderr = errors.read()
-    if not complete and code == -signal.SIGKILL:
-        raise BadAudioError(f"decoding took longer than {DECODE_TIMEOUT_S} s")
-    if not complete and code != 0:
-        raise BadAudioError(f"cannot decode audio{_stderr_hint(stderr)}")
-    return _Output(kept, stderr)
-
-
-def _drain(proc: subprocess.Popen[bytes], skip: int, keep: int | None) -> tuple[bytes, bool]:
-    """Read the process's output; (the kept bytes, whether ``keep`` bytes were reached)."""
-    assert proc.stdout is not None
     parts: list[bytes] = []
-    held = 0
-    while chunk := proc.stdout.read(1 << 20):
-        if skip >= len(chunk):
-            skip -= len(chunk)
-            continue
-        chunk, skip = chunk[skip:], 0
-        if keep is not None and held + len(chunk) >= keep:
-            parts.append(chunk[: keep - held])
-            return b"".join(parts), True
+    drop, want = skip, keep  # bytes still to drop, bytes still wanted (None: all)
+
+    def take(chunk: bytes) -> bool:
+        nonlocal drop, want
+        chunk, drop = chunk[drop:], max(0, drop - len(chunk))
+        if want is not None:
+            chunk, want = chunk[:want], want - min(want, len(chunk))
         parts.append(chunk)
-        held += len(chunk)
-    return b"".join(parts), False
+        return want == 0
+
+    done = stream_output(command, take, DECODE_TIMEOUT_S)
+    if not done.stopped and done.returncode == -signal.SIGKILL:
+        raise BadAudioError(f"decoding took longer than {DECODE_TIMEOUT_S} s")
+    if not done.stopped and done.returncode != 0:
+        raise BadAudioError(f"cannot decode audio{_stderr_hint(done.stderr)}")
+    return _Output(b"".join(parts), done.stderr)
 
 
 def _stderr_hint(stderr: bytes) -> str:

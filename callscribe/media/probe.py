@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -112,22 +114,54 @@ def scan_duration(path_or_url: str) -> float:
     command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner",
                "-i", path_or_url, "-map", "0:a:0", "-ac", "1", "-ar", str(SCAN_RATE),
                "-f", "u8", "-acodec", "pcm_u8", "pipe:1"]
-    samples = 0
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        timer = threading.Timer(SCAN_TIMEOUT_S, proc.kill)
+    samples = [0]
+
+    def count(chunk: bytes) -> bool:
+        samples[0] += len(chunk)
+        return False
+
+    done = stream_output(command, count, SCAN_TIMEOUT_S)
+    if samples[0] == 0:
+        raise BadAudioError("no audio samples decode " + (
+            f"({ffmpeg_reason(done.stderr, 'empty stream')})" if done.returncode or done.stderr
+            else "(empty stream)"))
+    return samples[0] / SCAN_RATE
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """How a streamed command ended: its exit status, its stderr, and whether the reader
+    stopped it before its output ended."""
+
+    returncode: int
+    stderr: bytes
+    stopped: bool
+
+
+def stream_output(command: list[str], sink: Callable[[bytes], bool],
+                  timeout_s: float) -> Streamed:
+    """Run ``command`` (ffmpeg) and hand its stdout to ``sink`` a chunk at a time, until the
+    output ends or ``sink`` returns True (the process is then stopped). stderr goes to a
+    temporary file, so a chatty decoder never blocks; past ``timeout_s`` it is killed."""
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors) as proc:
+        timer = threading.Timer(timeout_s, proc.kill)
         timer.start()
+        stopped = finished = False
         try:
-            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout is not None
             while chunk := proc.stdout.read(1 << 20):
-                samples += len(chunk)
-            stderr = proc.stderr.read()
+                if sink(chunk):
+                    stopped = True
+                    break
+            finished = True
         finally:
             timer.cancel()
-        code = proc.wait()
-    if samples == 0:
-        raise BadAudioError("no audio samples decode " + (
-            f"({ffmpeg_reason(stderr, 'empty stream')})" if code or stderr else "(empty stream)"))
-    return samples / SCAN_RATE
+            if (stopped or not finished) and proc.poll() is None:
+                proc.kill()
+            code = proc.wait()
+        errors.seek(0)
+        return Streamed(code, errors.read(), stopped)
 
 
 def ffmpeg_reason(stderr: bytes, fallback: str, limit: int = 300) -> str:
