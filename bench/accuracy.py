@@ -175,16 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         for ref in (work / "calls").glob("*.ref.json"):
             ref.rename(work / ref.name)  # keep the folder to recordings only
         audio_s = sum(c.duration for c in calls)
-        settings = Settings(model=str(model_path), device="cpu", beam_size=args.beam_size,
-                            batch_size=args.batch_size, language="en", redaction="off",
-                            database_url=f"sqlite:///{work / 'cs.db'}",
-                            output=str(work / "out"))
+        settings = Settings(database_url=f"sqlite:///{work / 'cs.db'}",
+                            model={"name": str(model_path), "device": "cpu"},
+                            decode={"beam_size": args.beam_size, "language": "en"},
+                            execution={"batch_size": args.batch_size},
+                            redaction={"mode": "off"}, storage={"output": str(work / "out")})
         scores = run_modes(args, settings, calls, work, audio_s)
     by_mode = {s.mode: s for s in scores}
     ratios = {f"c/{m}": round(by_mode["c"].rtfx / by_mode[m].rtfx, 3)
               for m in ("a", "b") if "c" in by_mode and m in by_mode}
     meta = {"calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
-            "model": args.model, "compute_type": "int8", "cpu_threads": cpu_threads(settings),
+            "model": args.model, "compute_type": "int8", "cpu_threads": cpu_threads(settings.model),
             "beam_size": args.beam_size, "batch_size": args.batch_size, "seed": args.seed}
     record = {**meta, "scores": [asdict(s) for s in scores], "ratios": ratios}
     write_results(args.out, f"accuracy-{Path(args.model).name}", record,
@@ -199,8 +200,8 @@ def run_modes(args: argparse.Namespace, settings: Settings, calls: list[RealCall
     if {"a", "b"} & set(modes):
         from faster_whisper import WhisperModel
 
-        model = WhisperModel(settings.model, device="cpu", compute_type="int8",
-                             cpu_threads=cpu_threads(settings))
+        model = WhisperModel(settings.model.name, device="cpu", compute_type="int8",
+                             cpu_threads=cpu_threads(settings.model))
         if "a" in modes:
             found, wall = timed(lambda: run_sequential(model, calls, args.beam_size))
             scores.append(_report(score("a", calls, found, wall, audio_s)))

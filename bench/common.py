@@ -20,10 +20,9 @@ import psycopg2
 from support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
 from callscribe.media.probe import probe
-from callscribe.settings import Settings
+from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.audio import decode
 from callscribe.workers.engine import WindowInput, get_engine
-from callscribe.workers.finalize import vad_config
 from callscribe.workers.vad import pack_windows, speech_spans
 
 
@@ -72,7 +71,7 @@ def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = 
                    vad_seconds: list[float] | None = None) -> list[WindowInput]:
     """Every window of the corpus, cut exactly as the workers cut them. The seconds spent
     in VAD (not in decoding) are appended to ``vad_seconds`` when given."""
-    vad = vad_config(settings)
+    vad = settings.vad
     windows: list[WindowInput] = []
     for path in files if files is not None else sorted(folder.iterdir()):
         info = probe(str(path))
@@ -90,7 +89,7 @@ def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = 
 def time_engine(settings: Settings, windows: list[WindowInput]) -> float:
     """Seconds ``Engine.transcribe`` takes for ``windows`` (after one warm-up batch)."""
     engine = get_engine(settings)
-    engine.transcribe(windows[: settings.batch_size])
+    engine.transcribe(windows[: settings.execution.batch_size])
     began = time.perf_counter()
     engine.transcribe(windows)
     return time.perf_counter() - began
@@ -106,15 +105,17 @@ def engine_only(settings: Settings, folder: Path) -> tuple[float, int]:
 BENCH_BROKER = "redis://127.0.0.1:6379/15"
 
 
-def cluster_values(model: Path, work: Path, database_url: str, **extra: Any) -> dict[str, Any]:
-    """Settings (as keyword values) for a benchmark cluster on CPU: the test model greedy in
-    int8, English, the scratch database, and Redis database 15, which is flushed here."""
+def cluster_values(model_dir: Path, work: Path, database_url: str, **extra: Any) -> dict[str, Any]:
+    """Settings (as keyword values, sections as dicts) for a benchmark cluster on CPU: the
+    test model greedy in int8, English, the scratch database, and Redis database 15, which
+    is flushed here. ``extra`` is merged over them."""
     import redis
 
     redis.Redis.from_url(BENCH_BROKER).flushdb()
-    return {"model": str(model), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-            "language": "en", "output": str(work / "out"), "database_url": database_url,
-            "broker_url": BENCH_BROKER, **extra}
+    return merge_values({
+        "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+        "decode": {"beam_size": 1, "language": "en"}, "storage": {"output": str(work / "out")},
+        "database_url": database_url, "broker_url": BENCH_BROKER}, extra)
 
 
 @contextmanager
@@ -137,7 +138,7 @@ def spawn_worker(values: dict[str, Any], log_path: Path) -> subprocess.Popen[byt
     """A ``callscribe worker`` subprocess configured by ``values`` (as CALLSCRIBE_* env),
     its output to ``log_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
-    env.update({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
+    env.update(environment_for(values))
     return subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
                              "INFO"], env=env, stdout=log_path.open("wb"),
                             stderr=subprocess.STDOUT)

@@ -69,7 +69,7 @@ def run_distributed(values: dict[str, Any], folder: Path, workers: int, log_dir:
         _wait_ready(log_dir, workers)
         factory = open_database(settings)
         began = time.perf_counter()
-        ingest(settings, str(folder), CeleryEnqueuer(make_celery(settings), settings.queue))
+        ingest(settings, str(folder), CeleryEnqueuer(make_celery(settings), settings.queue.name))
         while True:
             with factory.begin() as session:
                 open_jobs = session.scalar(select(func.count()).select_from(Job).where(
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         audio_s = make_corpus(work / "calls", args.calls, args.minutes)
         model = build_whisper_model(work / "model", shape=args.shape,
                                     tokens_per_window=args.tokens)
-        values = cluster_values(model, work, url, cpu_threads=1, worker_pool=args.pool)
+        values = cluster_values(model, work, url, model={"cpu_threads": 1},
+                                queue={"worker_pool": args.pool})
         engine_s, with_vad_s = engine_baseline(values, work / "calls", args.workers)
         dist_s = run_distributed(values, work / "calls", args.workers, work)
     result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),

@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         audio_s = make_corpus(work / "calls", args.calls, args.minutes)
         model = build_whisper_model(work / "model", shape=args.shape,
                                     tokens_per_window=args.tokens)
-        settings = Settings(model=str(model), device=args.device,
-                            compute_type=args.compute_type, batch_size=args.batch_size,
-                            beam_size=args.beam_size, language="en",
-                            database_url=f"sqlite:///{work / 'bench.db'}",
-                            output=str(work / "out"))
+        settings = Settings(database_url=f"sqlite:///{work / 'bench.db'}",
+                            model={"name": str(model), "device": args.device,
+                                   "compute_type": args.compute_type},
+                            execution={"batch_size": args.batch_size},
+                            decode={"beam_size": args.beam_size, "language": "en"},
+                            storage={"output": str(work / "out")})
         engine_s, n_windows = engine_only(settings, work / "calls")
         began = time.perf_counter()
         summary = transcribe_source(settings, str(work / "calls"))

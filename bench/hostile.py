@@ -59,8 +59,8 @@ def outcome(url: str, items: list[HostileItem]) -> dict[str, Any]:
 
 def embedded(model: Path, folder: Path, work: Path, items: list[HostileItem]) -> dict[str, Any]:
     url = f"sqlite:///{work / 'embedded.db'}"
-    settings = Settings(model=str(model), device="cpu", database_url=url,
-                        output=str(work / "out-embedded"), language="en")
+    settings = Settings(database_url=url, model={"name": str(model), "device": "cpu"},
+                        storage={"output": str(work / "out-embedded")}, decode={"language": "en"})
     began = time.perf_counter()
     transcribe_source(settings, str(folder))
     return {**outcome(url, items), "wall_s": round(time.perf_counter() - began, 1)}
@@ -69,14 +69,14 @@ def embedded(model: Path, folder: Path, work: Path, items: list[HostileItem]) ->
 def distributed(model: Path, folder: Path, work: Path,
                 items: list[HostileItem]) -> dict[str, Any]:
     with scratch_database("postgresql://postgres@127.0.0.1:5432/test") as url:
-        values = cluster_values(model, work, url, beam_size=5,
-                                output=str(work / "out-distributed"))
+        values = cluster_values(model, work, url, decode={"beam_size": 5},
+                                storage={"output": str(work / "out-distributed")})
         settings = Settings(**values)
         procs = [spawn_worker(values, work / f"worker{i}.log") for i in range(2)]
         try:
             began = time.perf_counter()
             app = make_celery(settings)
-            ingest(settings, str(folder), CeleryEnqueuer(app, settings.queue))
+            ingest(settings, str(folder), CeleryEnqueuer(app, settings.queue.name))
             _wait(url, len(items), procs)
             wall = time.perf_counter() - began
         finally:

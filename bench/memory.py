@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         make_corpus(work / "distinct", args.distinct, args.seconds / 60)
         link_corpus(work / "distinct", work / "calls", args.jobs)
         model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=20)
-        values = cluster_values(model, work, url, worker_pool="threads",
-                                workers=args.in_flight, batch_size=8)
+        values = cluster_values(model, work, url, queue={"worker_pool": "threads"},
+                                execution={"workers": args.in_flight, "batch_size": 8})
         settings = Settings(**values)
         proc = spawn_worker(values, work / "worker.log")
         try:
             factory = open_database(settings)
             ingest(settings, str(work / "calls"), CeleryEnqueuer(make_celery(settings),
-                                                                settings.queue))
+                                                                settings.queue.name))
             marks: dict[int, float] = {}
             began = time.perf_counter()
             while len(marks) < 2:

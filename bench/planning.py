@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(database_url=url)
         factory = open_database(settings)
         began = time.perf_counter()
-        found = discover(settings, factory, open_source(str(manifest), settings), "ingest")
+        found = discover(settings, factory, open_source(str(manifest), settings.storage), "ingest")
         first = time.perf_counter() - began
         began = time.perf_counter()
-        again = discover(settings, factory, open_source(str(manifest), settings), "ingest")
+        again = discover(settings, factory, open_source(str(manifest), settings.storage), "ingest")
         second = time.perf_counter() - began
         with factory.begin() as session:
             recordings = session.scalar(select(func.count()).select_from(Recording))

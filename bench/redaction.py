@@ -48,9 +48,10 @@ def timed_redaction() -> list[float]:
 
 def run(folder: Path, work: Path, mode: str) -> tuple[float, float]:
     """(wall seconds, audio seconds) of one embedded run."""
-    settings = Settings(model=str(real_model_dir("tiny.en")), device="cpu", beam_size=5,
-                        language="en", redaction=mode, database_url=f"sqlite:///{work}.db",
-                        output=str(work))
+    settings = Settings(database_url=f"sqlite:///{work}.db",
+                        model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
+                        decode={"beam_size": 5, "language": "en"}, redaction={"mode": mode},
+                        storage={"output": str(work)})
     began = time.perf_counter()
     summary = transcribe_source(settings, str(folder))
     return time.perf_counter() - began, summary.audio_seconds

@@ -46,7 +46,13 @@ from callscribe.demo.calls import make_real_corpus
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers.engine import batch_size_for, cpu_threads, get_engine, unload_engines
+from callscribe.workers.engine import (
+    batch_size_for,
+    cpu_threads,
+    get_engine,
+    resolve_device,
+    unload_engines,
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def _channels(path: Path) -> list[Any]:
 def run_a(model: Any, files: list[Path], s: Settings) -> None:
     for path in files:
         for channel in _channels(path):
-            segments, _info = model.transcribe(channel, beam_size=s.beam_size, language="en")
+            segments, _info = model.transcribe(channel, beam_size=s.decode.beam_size, language="en")
             for _segment in segments:  # a generator: the work happens here
                 pass
 
@@ -130,16 +136,15 @@ def run_b(model: Any, files: list[Path], s: Settings, batch_size: int) -> None:
     pipeline = BatchedInferencePipeline(model)
     for path in files:
         for channel in _channels(path):
-            segments, _info = pipeline.transcribe(channel, beam_size=s.beam_size, language="en",
-                                                  batch_size=batch_size)
+            segments, _info = pipeline.transcribe(channel, beam_size=s.decode.beam_size,
+                                                  language="en", batch_size=batch_size)
             for _segment in segments:
                 pass
 
 
 def run_c(settings: Settings, folder: Path, work: Path, tag: str) -> None:
-    per_run = settings.model_copy(update={
-        "database_url": f"sqlite:///{work / f'bench-{tag}.db'}",
-        "output": str(work / f"out-{tag}")})
+    per_run = settings.updated(database_url=f"sqlite:///{work / f'bench-{tag}.db'}",
+                               storage={"output": str(work / f"out-{tag}")})
     summary = transcribe_source(per_run, str(folder))
     if summary.failed:
         raise RuntimeError(f"callscribe failed {len(summary.failed)} recordings: "
@@ -235,17 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         print("making corpus and model…", flush=True)
         audio_s, model_dir = _corpus_and_model(args, work)
         files = sorted((work / "calls").iterdir())
-        settings = Settings(model=str(model_dir), device=args.device, compute_type=compute,
-                            beam_size=args.beam_size, batch_size=args.batch_size,
-                            workers=args.in_flight, language="en")
-        batch = batch_size_for(settings)
+        settings = Settings(model={"name": str(model_dir), "device": args.device,
+                                   "compute_type": compute},
+                            decode={"beam_size": args.beam_size, "language": "en"},
+                            execution={"batch_size": args.batch_size, "workers": args.in_flight})
+        batch = batch_size_for(settings.execution, resolve_device(args.device))
         results: list[ModeResult] = []
         modes = args.modes.split(",")
         if {"a", "b"} & set(modes):
             from faster_whisper import WhisperModel
 
             model = WhisperModel(str(model_dir), device=args.device, compute_type=compute,
-                                 cpu_threads=cpu_threads(settings))
+                                 cpu_threads=cpu_threads(settings.model))
             if "a" in modes:
                 results.append(measure("a", 1, audio_s, gpu,
                                        lambda: run_a(model, files, settings)))
@@ -257,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             int(x) for x in args.sweep.split(",") if x and int(x) != batch]
         for size in sizes:
             unload_engines()
-            sized = settings.model_copy(update={"batch_size": size})
+            sized = settings.updated(execution={"batch_size": size})
             get_engine(sized)  # load and warm up outside the clock, like a and b
             results.append(measure("c", size, audio_s, gpu,
                                    lambda s=sized, n=size: run_c(s, work / "calls", work,

@@ -39,20 +39,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "task_reject_on_worker_lost": False,
         "worker_prefetch_multiplier": 1,
-        "task_soft_time_limit": settings.task_soft_time_limit_s,
-        "task_time_limit": settings.task_time_limit_s,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "task_soft_time_limit": settings.jobs.soft_time_limit_s,
+        "task_time_limit": settings.queue.time_limit_s,
+        "broker_transport_options": {"visibility_timeout": settings.queue.visibility_timeout_s},
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_connection_retry_on_startup": True,
-        "task_default_queue": settings.queue,
-        "worker_proc_alive_timeout": settings.model_load_timeout_s,
+        "task_default_queue": settings.queue.name,
+        "worker_proc_alive_timeout": settings.model.load_timeout_s,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule": beat_schedule(settings),
     }
     if url.startswith("rediss://"):
-        tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": settings.broker_ssl_ca_certs}
+        tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED,
+               "ssl_ca_certs": settings.queue.broker_ssl_ca_certs}
         config["broker_use_ssl"] = tls
     return config
 
@@ -62,13 +63,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     from celery.schedules import crontab
 
     schedule: dict[str, dict[str, Any]] = {
-        "reconcile": {"task": RECONCILE_TASK, "schedule": settings.reconcile_interval_s,
-                      "options": {"queue": settings.queue}},
+        "reconcile": {"task": RECONCILE_TASK, "schedule": settings.jobs.reconcile_interval_s,
+                      "options": {"queue": settings.queue.name}},
     }
     for source, expression in settings.schedules.items():
         schedule[f"scan {source}"] = {"task": SCAN_TASK, "args": [source],
                                       "schedule": crontab(*expression.split()),
-                                      "options": {"queue": settings.queue}}
+                                      "options": {"queue": settings.queue.name}}
     return schedule
 
 

@@ -1,6 +1,6 @@
 """The one failure policy: what an error means for a job that raised it.
 
-``classify(exc, attempts, policy)`` is the only place that decides between "try again,
+``classify(exc, attempts, jobs)`` is the only place that decides between "try again,
 after this delay" and "fail the job and its recording, with this reason". Every path that
 records a failure goes through it: the worker pipeline (embedded run and Celery, both
 pools), and the delay it returns is the one the embedded run waits and the Celery task
@@ -19,7 +19,7 @@ anything else                      wrapped as ``UnexpectedError``: retryable
 A job past its soft time limit raises ``JobTimeoutError`` on both pools (the Celery
 ``SoftTimeLimitExceeded`` of the prefork pool is translated at the task boundary, so
 nothing below the entry points imports Celery): it is retried like any retryable error.
-Backoff: ``base_delay_s × 2^(attempts − 1)``, at most ``max_delay_s``.
+Backoff: ``jobs.retry_delay_s × 2^(attempts − 1)``, at most ``jobs.retry_max_delay_s``.
 """
 
 from __future__ import annotations
@@ -27,21 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import PermanentError, UnexpectedError
+from .settings import JobSection
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a job is retried."""
-
-    max_attempts: int
-    base_delay_s: float
-    max_delay_s: float = 300.0
-
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait before attempt ``attempts + 1``."""
-        if self.base_delay_s <= 0:
-            return 0.0
-        return min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1))
+def retry_delay(jobs: JobSection, attempts: int) -> float:
+    """Seconds to wait before attempt ``attempts + 1``."""
+    if jobs.retry_delay_s <= 0:
+        return 0.0
+    return min(jobs.retry_max_delay_s, jobs.retry_delay_s * 2 ** max(0, attempts - 1))
 
 
 @dataclass(frozen=True)
@@ -53,12 +46,12 @@ class Outcome:
     reason: str
 
 
-def classify(exc: BaseException, attempts: int, policy: RetryPolicy) -> Outcome:
+def classify(exc: BaseException, attempts: int, jobs: JobSection) -> Outcome:
     """The outcome of ``exc`` raised by the ``attempts``-th attempt of a job."""
     error = UnexpectedError.wrap(exc)
     reason = error.one_line()
     if isinstance(error, PermanentError):
         return Outcome(False, 0.0, reason)
-    if attempts < policy.max_attempts:
-        return Outcome(True, policy.delay(attempts), reason)
+    if attempts < jobs.max_attempts:
+        return Outcome(True, retry_delay(jobs, attempts), reason)
     return Outcome(False, 0.0, f"gave up after {attempts} attempts: {reason}")

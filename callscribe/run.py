@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.failures import retry_delay
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.scheduler.ingest import discover, finish_run, open_database
 from callscribe.scheduler.reconcile import expire_leases
@@ -131,15 +132,16 @@ def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None
     """Run again, after the policy's backoff, the jobs a retryable error put back in the queue,
     until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
     recording fail with the reason (the embedded run never ends with work left queued)."""
-    from callscribe.workers.engine import jobs_in_flight
+    from callscribe.workers.engine import jobs_in_flight, resolve_device
 
     settings = ctx.settings
-    for attempt in range(1, settings.max_attempts + 1):
+    for attempt in range(1, settings.jobs.max_attempts + 1):
         again = queued_jobs(ctx.factory, source_id)
         if not again:
             return
-        time.sleep(ctx.retry_policy.delay(attempt))
-        execute(ctx, again, progress, in_flight=jobs_in_flight(settings))
+        time.sleep(retry_delay(ctx.settings.jobs, attempt))
+        execute(ctx, again, progress, in_flight=jobs_in_flight(settings.execution,
+                                                          resolve_device(settings.model.device)))
 
 
 def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
@@ -163,21 +165,22 @@ def transcribe_source(settings: Settings, source_uri: str,
                       progress: Progress | None = None) -> RunSummary:
     """The whole embedded job for one source."""
     from callscribe.workers.context import WorkerContext
-    from callscribe.workers.engine import jobs_in_flight
+    from callscribe.workers.engine import jobs_in_flight, resolve_device
 
     progress = progress or Progress()
     began = time.perf_counter()
     factory = open_database(settings)
     ctx = WorkerContext(settings=settings, factory=factory)
     ctx.engine()  # load the model first: a bad --model fails before any work
-    source = open_source(source_uri, settings)
+    source = open_source(source_uri, settings.storage)
     found = discover(settings, factory, source, kind="embedded")
     source_id = found.registration.source_id
     expire_leases(factory)  # jobs left running by a run that died go back to the queue
     jobs = queued_jobs(factory, source_id)
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
-    execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings))
+    execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings.execution,
+                                                          resolve_device(settings.model.device)))
     retry_queued(ctx, source_id, progress)
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))

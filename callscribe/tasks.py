@@ -27,6 +27,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import beat_embedded_init, worker_init, worker_process_init
 
 from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
+from callscribe.failures import retry_delay
 from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
@@ -90,8 +91,8 @@ beat_embedded_init.connect(_die_with_the_worker, weak=False)
 def pool_for(settings: Settings) -> str:
     """The Celery pool to run: as set, or ``threads`` on a GPU and ``prefork`` on a CPU.
     Decided without initialising CUDA (a forked child could not use it afterwards)."""
-    if settings.worker_pool != "auto":
-        return settings.worker_pool
+    if settings.queue.worker_pool != "auto":
+        return settings.queue.worker_pool
     return "threads" if _expects_gpu(settings) else "prefork"
 
 
@@ -99,13 +100,14 @@ def concurrency_for(settings: Settings, pool: str) -> int:
     """Celery's ``--concurrency``: prefork processes, or a threads pool's jobs in flight
     (whose windows share model batches): as set, or the device's default."""
     if pool == "prefork":
-        return settings.worker_concurrency
-    return settings.workers or DEFAULT_JOBS_IN_FLIGHT["cuda" if _expects_gpu(settings) else "cpu"]
+        return settings.queue.worker_concurrency
+    return settings.execution.workers or DEFAULT_JOBS_IN_FLIGHT[
+        "cuda" if _expects_gpu(settings) else "cpu"]
 
 
 def _expects_gpu(settings: Settings) -> bool:
     """Whether this worker will run on a GPU, judged without initialising CUDA."""
-    return settings.device == "cuda" or (settings.device == "auto" and any(
+    return settings.model.device == "cuda" or (settings.model.device == "auto" and any(
         name.startswith("nvidia") and name[6:].isdigit() for name in _dev_entries()))
 
 
@@ -131,8 +133,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
         status = run_job(ctx, int(job_id))
         if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
             attempts = job_attempts(ctx.factory, int(job_id))
-            self.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue,
-                               countdown=ctx.retry_policy.delay(attempts))
+            self.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue.name,
+                               countdown=retry_delay(ctx.settings.jobs, attempts))
         return status.value if status is not None else None
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
@@ -144,7 +146,7 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
         from callscribe.workers.finalize import finalize_unfinished
 
         ctx = worker_context(settings)
-        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue),
+        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue.name),
                            finalize=lambda: finalize_unfinished(settings, ctx.factory))
         return asdict(report)
 
@@ -157,7 +159,7 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
             log.warning("scan of an unscheduled source refused: %r", source_uri[:200])
             return {"source": source_uri, "refused": "not a configured schedule"}
         ctx = worker_context(settings)
-        outcome = scan(settings, ctx.factory, source_uri, CeleryEnqueuer(app, settings.queue))
+        outcome = scan(settings, ctx.factory, source_uri, CeleryEnqueuer(app, settings.queue.name))
         if outcome.result is None:
             return {"source": source_uri, "skipped": True}
         return {"source": source_uri, "run_id": outcome.result.run_id,

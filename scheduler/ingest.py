@@ -51,9 +51,9 @@ def open_database(settings: Settings) -> sessionmaker[Session]:
         price = session.get(ReferencePrice, REFERENCE_PRICE)
         if price is None:
             session.add(ReferencePrice(name=REFERENCE_PRICE,
-                                       usd_per_audio_hour=settings.reference_usd_per_audio_hour))
-        elif price.usd_per_audio_hour != settings.reference_usd_per_audio_hour:
-            price.usd_per_audio_hour = settings.reference_usd_per_audio_hour
+                                       usd_per_audio_hour=settings.cost.reference_usd_per_audio_hour))
+        elif price.usd_per_audio_hour != settings.cost.reference_usd_per_audio_hour:
+            price.usd_per_audio_hour = settings.cost.reference_usd_per_audio_hour
     return factory
 
 
@@ -83,8 +83,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
         run_id = run.id
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
     registration = register(factory, source_id, listed)
-    planned = plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id,
-                         max_duration_s=settings.max_recording_hours * 3600)
+    planned = plan_jobs(factory, source_id, settings.planning.job_max_s, run_id=run_id,
+                         max_duration_s=settings.planning.max_recording_hours * 3600)
     step = plan.FIRST_PROBE_STEP
     while True:  # manifests arrive probed; files and objects are probed a step at a time
         if planned and on_planned is not None:
@@ -94,8 +94,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
         if not probed + failed:
             break
         step *= 2
-        planned += plan_jobs(factory, source_id, settings.job_max_seconds, run_id=run_id,
-                             max_duration_s=settings.max_recording_hours * 3600)
+        planned += plan_jobs(factory, source_id, settings.planning.job_max_s, run_id=run_id,
+                             max_duration_s=settings.planning.max_recording_hours * 3600)
     with factory.begin() as session:
         run = session.get_one(Run, run_id)
         run.discovered, run.new, run.changed = (
@@ -130,7 +130,7 @@ def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: 
             enqueuer.send(job_ids)
             sent.extend(job_ids)
 
-    found = discover(settings, factory, open_source(source_uri, settings), kind=kind,
+    found = discover(settings, factory, open_source(source_uri, settings.storage), kind=kind,
                      on_planned=send_new)
     send_new(found.run_id)
     finish_run(factory, found.run_id, len(sent))

@@ -69,7 +69,7 @@ def reconcile(settings: Settings, factory: sessionmaker[Session], enqueuer: Enqu
     done and returns how many (the workers' ``finalize_unfinished``, passed in by the entry
     point: the scheduler does not import worker code)."""
     expired = expire_leases(factory)
-    lost = lost_jobs(factory, enqueuer, settings.requeue_grace_s, set(expired))
+    lost = lost_jobs(factory, enqueuer, settings.jobs.requeue_grace_s, set(expired))
     enqueuer.send(lost)
     finalized = finalize()  # failures: the next pass tries again
     report = ReconcileReport(len(expired), len(lost), finalized)

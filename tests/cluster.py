@@ -24,7 +24,7 @@ from callscribe.models.db import make_engine, session_factory
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.scheduler.reconcile import reconcile
-from callscribe.settings import Settings
+from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.finalize import finalize_unfinished
 
 
@@ -141,8 +141,8 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str,
 
 
 def common_settings(model_dir: Path, out: Path) -> dict[str, Any]:
-    return {"model": str(model_dir), "device": "cpu", "compute_type": "int8", "beam_size": 1,
-            "output": str(out / "out")}
+    return {"model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+            "decode": {"beam_size": 1}, "storage": {"output": str(out / "out")}}
 
 
 class Cluster:
@@ -150,20 +150,24 @@ class Cluster:
 
     def __init__(self, pg_url: str, redis_url: str, model_dir: Path, tmp: Path) -> None:
         self.tmp = tmp
-        self.values: dict[str, Any] = {
-            **common_settings(model_dir, tmp), "database_url": pg_url, "broker_url": redis_url,
-            "lease_seconds": 3.0, "heartbeat_seconds": 0.5, "reconcile_interval_s": 1.0,
-            "requeue_grace_s": 1.0, "retry_delay_s": 0.5, "cpu_threads": 1,
-        }
+        self.values: dict[str, Any] = merge_values(common_settings(model_dir, tmp), {
+            "database_url": pg_url, "broker_url": redis_url,
+            "jobs": {"lease_s": 3.0, "heartbeat_s": 0.5, "reconcile_interval_s": 1.0,
+                     "requeue_grace_s": 1.0, "retry_delay_s": 0.5},
+            "model": {"cpu_threads": 1},
+        })
         self.settings = Settings(**self.values)
         self.app = make_celery(self.settings)
-        self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue)
+        self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue.name)
         self.db = Db(pg_url)
         self.workers: list[Worker] = []
 
     def env(self, path_prefix: str | None = None) -> dict[str, str]:
-        return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in self.values.items()},
-                          path_prefix)
+        return worker_env(environment_for(self.values), path_prefix)
+
+    def set(self, **changes: Any) -> None:
+        """Change ``values`` (sections as dicts of fields) for the next workers and ingest."""
+        self.values = merge_values(self.values, changes)
 
     def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
         w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])

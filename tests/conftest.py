@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from callscribe.settings import Settings
+from callscribe.settings import Settings, merge_values
 
 PG_ADMIN_URL = os.environ.get("CALLSCRIBE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -149,12 +149,12 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
 
     def build(database_url: str, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": database_url, "model": str(model_dir), "device": "cpu",
-            "compute_type": "int8", "output": str(tmp_path / "out"), "beam_size": 1,
-            "workers": 2, "decode_tail_seconds": 0,  # the test model's word times are random
-        }
-        values.update(overrides)
-        return Settings(**values)
+            "database_url": database_url,
+            "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+            "storage": {"output": str(tmp_path / "out")},
+            "decode": {"beam_size": 1, "tail_s": 0},  # the test model's word times are random
+            "execution": {"workers": 2}}
+        return Settings(**merge_values(values, overrides))
 
     return build
 
@@ -162,8 +162,8 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def s3_settings(s3_endpoint: str) -> dict[str, Any]:
     """Settings fields that point S3 at the moto server."""
-    return {"s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1",
-            "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return {"storage": {"s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1",
+                        "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}}
 
 
 #: Redis databases 1-15, in an order of this process's own: two test runs on one machine

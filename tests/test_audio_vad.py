@@ -11,8 +11,9 @@ from support.audio import Turn, encode, make_call, place, speak
 
 from callscribe.errors import BadAudioError
 from callscribe.media.probe import probe
+from callscribe.settings import VadSection
 from callscribe.workers.audio import CUT_SEARCH_S, SAMPLE_RATE, cut_point, decode, is_dual_mono
-from callscribe.workers.vad import VadConfig, make_windows, speech_spans
+from callscribe.workers.vad import make_windows, speech_spans
 
 LINES = ["Thank you for calling, how can I help you today?",
          "I was charged twice this month and I would like a refund please.",
@@ -116,7 +117,7 @@ def test_windows_never_exceed_30s_and_never_split_a_sentence(tmp_path: Path,
     items = [(o, clips[i % 3]) for i, o in enumerate(offsets)]
     track = place(tmp_path / "t.wav", 64.0, items)
     audio = decode(track, 1, codec="pcm_s16le").channels[0]
-    config = VadConfig()
+    config = VadSection()
     windows = make_windows(speech_spans(audio, config), config.window_max_s, config.merge_gap_s)
     assert windows, "speech was found"
     assert all(0 < end - start <= 30.0 for start, end in windows)
@@ -131,7 +132,7 @@ def test_windows_never_exceed_30s_and_never_split_a_sentence(tmp_path: Path,
 def test_speech_across_30s_lands_in_one_window(tmp_path: Path, clips: list[Path]) -> None:
     track = place(tmp_path / "t.wav", 50.0, [(2.0, clips[0]), (27.5, clips[1])])
     audio = decode(track, 1, codec="pcm_s16le").channels[0]
-    config = VadConfig()
+    config = VadSection()
     windows = make_windows(speech_spans(audio, config), config.window_max_s, config.merge_gap_s)
     length = len(decode(clips[1], 1).channels[0]) / SAMPLE_RATE
     covering = [w for w in windows if w[0] <= 27.6 and 27.5 + length - 0.1 <= w[1]]
@@ -142,8 +143,8 @@ def test_silence_and_tone_only_give_no_windows(tmp_path: Path) -> None:
     call = make_call(tmp_path / "hold.wav", [Turn(0, seconds=10.0, kind="tone")],
                      channels=1, sample_rate=16000)
     audio = decode(call.path, 1, codec="pcm_s16le").channels[0]
-    assert speech_spans(np.zeros(16000 * 5, np.float32), VadConfig()) == []
-    assert sum(e - s for s, e in speech_spans(audio, VadConfig())) < 2.0
+    assert speech_spans(np.zeros(16000 * 5, np.float32), VadSection()) == []
+    assert sum(e - s for s, e in speech_spans(audio, VadSection())) < 2.0
 
 
 def test_make_windows_merges_close_spans() -> None:
@@ -169,7 +170,7 @@ def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
 def test_pack_windows_packs_speech_not_silence() -> None:
     import random
 
-    from callscribe.workers.vad import VadConfig, make_windows, pack_windows
+    from callscribe.workers.vad import make_windows, pack_windows
 
     rng = random.Random(5)
     spans, t = [], 0.0
@@ -178,7 +179,7 @@ def test_pack_windows_packs_speech_not_silence() -> None:
         length = rng.uniform(0.3, 9.0)
         spans.append((round(t, 3), round(t + length, 3)))
         t += length
-    config = VadConfig(merge_gap_s=1.0)
+    config = VadSection(merge_gap_s=1.0)
     packed = pack_windows(spans, config)
     pieces = [p for w in packed for p in w.pieces]
     assert pieces == make_windows(spans, 30.0, 1.0)  # packing reorders and drops nothing
@@ -187,7 +188,7 @@ def test_pack_windows_packs_speech_not_silence() -> None:
     assert any(w.end - w.start > 30.0 for w in packed)  # silences are left out
     for first, second in pairwise(packed):  # full: the next did not fit
         assert first.speech_s + (second.pieces[0][1] - second.pieces[0][0]) > 30.0
-    unpacked = pack_windows(spans, VadConfig(merge_gap_s=1.0, pack=False))
+    unpacked = pack_windows(spans, VadSection(merge_gap_s=1.0, packing=False))
     assert [w.pieces for w in unpacked] == [(p,) for p in pieces]
     assert len(packed) < len(unpacked) / 2
 

@@ -18,8 +18,10 @@ from callscribe.workers.engine import Engine, WindowInput, get_engine
 
 @pytest.fixture(scope="module")
 def engine(model_dir: Path) -> Engine:
-    return get_engine(Settings(model=str(model_dir), device="cpu", compute_type="int8",
-                               beam_size=1, batch_size=4, language="en"))
+    return get_engine(Settings(model={"name": str(model_dir), "device": "cpu",
+                                      "compute_type": "int8"},
+                               decode={"beam_size": 1, "language": "en"},
+                               execution={"batch_size": 4}))
 
 
 def _windows(job: str, durations: list[float], seed: int) -> list[WindowInput]:
@@ -153,12 +155,13 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "slow.wav", [Turn(0, "Hello, is anyone there?")], channels=1)
-    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1,
-                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        output=str(tmp_path / "out"), task_soft_time_limit_s=1,
-                        task_time_limit_s=2, batch_size=4)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+                        decode={"beam_size": 1}, storage={"output": str(tmp_path / "out")},
+                        jobs={"soft_time_limit_s": 1}, queue={"time_limit_s": 2},
+                        execution={"batch_size": 4})
     factory = open_database(settings)
-    discover(settings, factory, open_source(str(folder), settings))
+    discover(settings, factory, open_source(str(folder), settings.storage))
     with factory.begin() as session:
         job = session.scalars(select(Job.id)).one()
     return WorkerContext(settings=settings, factory=factory), job
@@ -167,7 +170,7 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
 def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
         model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a threads pool Celery has no time limits: a job whose windows wait for the model
-    past ``task_soft_time_limit_s`` is failed with a one-line reason and re-queued (an
+    past ``jobs.soft_time_limit_s`` is failed with a one-line reason and re-queued (an
     attempt counted), and its windows never reach a batch."""
     from callscribe.models import Job, JobStatus
     from callscribe.workers.pipeline import run_job
@@ -231,24 +234,28 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
 
     from callscribe.tasks import concurrency_for, pool_for
 
-    assert pool_for(Settings(device="cuda")) == "threads"
-    assert pool_for(Settings(device="cpu")) == "prefork"
-    assert pool_for(Settings(device="cpu", worker_pool="threads")) == "threads"
-    assert pool_for(Settings(device="cuda", worker_pool="prefork")) == "prefork"
-    assert concurrency_for(Settings(device="cuda", worker_concurrency=3), "prefork") == 3
-    assert concurrency_for(Settings(device="cuda"), "threads") == 8
-    assert concurrency_for(Settings(device="cpu"), "threads") == 2
-    assert concurrency_for(Settings(device="cpu", workers=5), "threads") == 5
+    assert pool_for(Settings(model={"device": "cuda"})) == "threads"
+    assert pool_for(Settings(model={"device": "cpu"})) == "prefork"
+    assert pool_for(Settings(model={"device": "cpu"},
+                             queue={"worker_pool": "threads"})) == "threads"
+    assert pool_for(Settings(model={"device": "cuda"},
+                             queue={"worker_pool": "prefork"})) == "prefork"
+    assert concurrency_for(Settings(model={"device": "cuda"}, queue={"worker_concurrency": 3}),
+                           "prefork") == 3
+    assert concurrency_for(Settings(model={"device": "cuda"}), "threads") == 8
+    assert concurrency_for(Settings(model={"device": "cpu"}), "threads") == 2
+    assert concurrency_for(Settings(model={"device": "cpu"}, execution={"workers": 5}),
+                           "threads") == 5
     monkeypatch.setattr("callscribe.tasks._dev_entries",
                         lambda: ["null", "nvidia0", "nvidiactl"])
-    assert pool_for(Settings(device="auto")) == "threads"
-    assert concurrency_for(Settings(device="auto"), "threads") == 8
+    assert pool_for(Settings(model={"device": "auto"})) == "threads"
+    assert concurrency_for(Settings(model={"device": "auto"}), "threads") == 8
     monkeypatch.setattr("callscribe.tasks._dev_entries", lambda: ["null", "nvidiactl"])
-    assert pool_for(Settings(device="auto")) == "prefork"
-    assert concurrency_for(Settings(device="auto"), "threads") == 2
+    assert pool_for(Settings(model={"device": "auto"})) == "prefork"
+    assert concurrency_for(Settings(model={"device": "auto"}), "threads") == 2
     probe = ("import sys; from callscribe.settings import Settings; "
              "from callscribe.tasks import concurrency_for, pool_for; "
-             "s = Settings(device='auto'); concurrency_for(s, pool_for(s)); "
+             "s = Settings(model={'device': 'auto'}); concurrency_for(s, pool_for(s)); "
              "assert 'ctranslate2' not in sys.modules and 'faster_whisper' not in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True)
 
@@ -270,12 +277,12 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "stuck.wav", [Turn(0, "Hello.")], channels=1)
-    settings = Settings(model=str(model_dir), device="cpu",
-                        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        task_soft_time_limit_s=1, task_time_limit_s=2, lease_seconds=1.0,
-                        heartbeat_seconds=0.2)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        model={"name": str(model_dir), "device": "cpu"},
+                        jobs={"soft_time_limit_s": 1, "lease_s": 1.0, "heartbeat_s": 0.2},
+                        queue={"time_limit_s": 2})
     factory = open_database(settings)
-    discover(settings, factory, open_source(str(folder), settings))
+    discover(settings, factory, open_source(str(folder), settings.storage))
     ctx = WorkerContext(settings=settings, factory=factory)
     with factory.begin() as session:
         job_id = session.scalars(select(Job.id)).one()

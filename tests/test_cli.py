@@ -75,7 +75,7 @@ def test_invalid_setting_exits_2(calls: Path, tmp_path: Path) -> None:
     done = _run(["transcribe", str(calls), "--beam-size", "0"], tmp_path,
                 f"sqlite:///{tmp_path / 'x.db'}")
     assert done.returncode == 2
-    assert "invalid setting beam_size" in done.stderr
+    assert "invalid setting decode.beam_size" in done.stderr
 
 
 @pytest.mark.slow  # a CLI subprocess per step

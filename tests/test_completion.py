@@ -14,7 +14,7 @@ from support.audio import Turn, make_call
 from callscribe.models.base import utcnow
 from callscribe.models.metering import Device, Usage
 from callscribe.scheduler.ingest import discover, open_database
-from callscribe.settings import Settings
+from callscribe.settings import JobSection, Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers import persistence as db
 
@@ -27,9 +27,9 @@ def test_last_two_jobs_committing_together_complete_the_recording(
     folder.mkdir()
     make_call(folder / "long.wav", [Turn(0, "Thank you for calling."), Turn(0, seconds=50.0),
                                     Turn(0, "Goodbye.")], channels=1)
-    settings = make_settings(pg_url, job_max_seconds=40.0)
+    settings = make_settings(pg_url, planning={"job_max_s": 40.0})
     factory = open_database(settings)
-    found = discover(settings, factory, open_source(str(folder), settings))
+    found = discover(settings, factory, open_source(str(folder), settings.storage))
     specs = [db.claim_job(factory, job_id, f"worker-{i}", 60, 3)
              for i, job_id in enumerate(_job_ids(factory, found.registration.source_id))]
     assert len(specs) == 2 and all(specs)
@@ -87,14 +87,15 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     make_call(folder / "a.wav", [Turn(0, "Thank you for calling.")], channels=1)
     settings = make_settings(db_url)
     factory = open_database(settings)
-    found = discover(settings, factory, open_source(str(folder), settings))
+    found = discover(settings, factory, open_source(str(folder), settings.storage))
     (job_id,) = _job_ids(factory, found.registration.source_id)
     first = db.claim_job(factory, job_id, "host:1", 60, 3)
     with factory.begin() as session:  # its lease lapses (the attempt hangs)
         session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
     second = db.claim_job(factory, job_id, "host:1", 60, 3)
     assert first is not None and second is not None and second.attempts == first.attempts + 1
-    assert db.record_failure(factory, first, "host:1", BadAudioError("late"), 3) is None
+    assert db.record_failure(factory, first, "host:1", BadAudioError("late"),
+                             JobSection(max_attempts=3)) is None
     assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
     usage = Usage(job_id=job_id, source_id=first.source_id, model="m",
                   device=Device("cpu", "c", "h"), worker="host:1", audio_s=1.0, speech_s=1.0,

@@ -55,7 +55,7 @@ def test_two_discoveries_of_one_source_register_and_plan_once(
     found: list[Any] = []
 
     def run(_i: int) -> None:
-        found.append(discover(settings, factory, open_source(str(folder), settings)))
+        found.append(discover(settings, factory, open_source(str(folder), settings.storage)))
 
     assert _together(3, run) == []
     assert sorted(d.registration.new for d in found) == [0, 0, 6]

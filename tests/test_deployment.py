@@ -46,7 +46,7 @@ def test_grafana_is_provisioned_with_the_read_only_login() -> None:
 
 def test_no_secret_literals_in_worker_env() -> None:
     env = _compose()["services"]["worker"]["environment"]
-    assert env["CALLSCRIBE_AWS_SECRET_ACCESS_KEY"].startswith("${")
+    assert env["CALLSCRIBE_STORAGE__AWS_SECRET_ACCESS_KEY"].startswith("${")
 
 
 def test_redis_requires_a_password_everywhere() -> None:

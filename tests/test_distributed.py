@@ -81,7 +81,7 @@ def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path
 def test_threads_pool_worker_shares_batches_across_jobs(cluster: Cluster, corpus: Path,
                                                         reference: dict[str, Any]) -> None:
     """The GPU layout: one process, several jobs in flight whose windows share batches."""
-    cluster.values.update(worker_pool="threads", workers=4, batch_size=8)
+    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 4, "batch_size": 8})
     assert cluster.ingest(corpus) == 30
     worker = cluster.worker("gpu-like")
     most = [0]
@@ -102,7 +102,7 @@ def test_threads_pool_worker_shares_batches_across_jobs(cluster: Cluster, corpus
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
                                                  reference: dict[str, Any], pool: str) -> None:
-    cluster.values.update(worker_pool=pool, workers=3)
+    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     victim = cluster.worker("victim")
     _wait_for_running_job(cluster, victim)
@@ -122,7 +122,7 @@ from callscribe.settings import Settings
 from callscribe.broker import make_celery
 settings = Settings()
 with make_celery(settings).connection_for_read() as conn:
-    taken = [conn.default_channel.basic_get(settings.queue, no_ack=False)
+    taken = [conn.default_channel.basic_get(settings.queue.name, no_ack=False)
              for _ in range(int(sys.argv[1]))]
     print(sum(m is not None for m in taken), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # dies holding them, unacknowledged
@@ -171,7 +171,7 @@ def test_flushall_then_reconcile_completes_everything(cluster: Cluster, corpus: 
                                                       pool: str) -> None:
     import redis
 
-    cluster.values.update(worker_pool=pool, workers=3)
+    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     cluster.worker("a")
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress",
@@ -192,7 +192,7 @@ def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
                                               pool: str) -> None:
     """Backends terminated every 150 ms for 4 s; on the threads pool that hits job threads
     and the device thread's batches while several jobs are in flight."""
-    cluster.values.update(worker_pool=pool, workers=3)
+    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     cluster.worker("a", beat=True)
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress",
@@ -220,7 +220,7 @@ def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
                                     reference: dict[str, Any], pool: str) -> None:
-    cluster.values.update(worker_pool=pool, workers=3)
+    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     first = cluster.worker("first")
     _wait_for_running_job(cluster, first)
@@ -252,9 +252,9 @@ def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
     cluster.worker("w", beat=True, path_prefix=poison_ffmpeg(tmp_path))
     cluster.wait_settled(timeout=120)
     reason = _only_poison_failed(cluster, 4)
-    assert reason.startswith(f"gave up after {cluster.settings.max_attempts} attempts")
+    assert reason.startswith(f"gave up after {cluster.settings.jobs.max_attempts} attempts")
     poison_job = [j for j in cluster.db.jobs() if j[1] == "failed"]
-    assert len(poison_job) == 1 and poison_job[0][2] == cluster.settings.max_attempts
+    assert len(poison_job) == 1 and poison_job[0][2] == cluster.settings.jobs.max_attempts
 
 
 def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
@@ -262,7 +262,7 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     """The GPU layout: several jobs share one process. ffmpeg segfaulting on one file fails
     that recording with a one-line reason at once (bad audio is permanent); the jobs in
     flight beside it and the worker are unaffected."""
-    cluster.values.update(worker_pool="threads", workers=3)
+    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 3})
     cluster.ingest(poison_corpus(tmp_path, 4))
     worker = cluster.worker("w", path_prefix=poison_ffmpeg(tmp_path, "kill -SEGV $$"))
     cluster.wait_settled(timeout=120)
@@ -278,7 +278,7 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
     while other jobs are in flight: the worker is restarted (as systemd or Docker would),
     every job of the lost worker runs alone on its next attempt, so only the poison job
     spends its attempts; every other recording completes with at most one attempt lost."""
-    cluster.values.update(worker_pool="threads", workers=3)
+    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 3})
     cluster.ingest(poison_corpus(tmp_path, 5))
     prefix = poison_ffmpeg(tmp_path)  # kills the process that runs ffmpeg: the whole worker
     started = [cluster.worker("w0", beat=True, path_prefix=prefix)]
@@ -290,10 +290,10 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
 
     wait_for(settled, 240, "all jobs to finish", cluster.logs)
     assert _only_poison_failed(cluster, 5).startswith(
-        f"gave up after {cluster.settings.max_attempts} attempts: lease expired")
+        f"gave up after {cluster.settings.jobs.max_attempts} attempts: lease expired")
     jobs = {j[0]: j for j in cluster.db.jobs()}
     assert sorted(j[2] for j in jobs.values() if j[1] == "done")[-1] <= 2
-    assert len(started) - 1 == cluster.settings.max_attempts  # one crash per poison attempt
+    assert len(started) - 1 == cluster.settings.jobs.max_attempts  # one crash per poison attempt
     assert "running it alone" in cluster.logs()
 
 
@@ -354,11 +354,12 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     from callscribe.storage.sources import open_source
 
     factory = open_database(cluster.settings)
-    discover(cluster.settings, factory, open_source(str(folder), cluster.settings), "ingest")
+    discover(cluster.settings, factory, open_source(str(folder), cluster.settings.storage),
+             "ingest")
     [(job_id, status, _, _)] = cluster.db.jobs()
     assert status == "queued"
     worker = cluster.worker("w")
-    cluster.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue,
+    cluster.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue.name,
                           serializer="pickle")
     refusals = ("ContentDisallowed", "disallowed", "Refusing to deserialize")
     wait_for(lambda: any(word in worker.log() for word in refusals), 60,
@@ -402,6 +403,8 @@ def test_ingest_cli_prints_the_run_id_and_enqueues(cluster: Cluster, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"  # the run id, alone on stdout
     assert "3 jobs enqueued" in done.stderr
-    index = int(cluster.settings.broker_url.get_secret_value().rsplit("/", 1)[1])  # type: ignore[union-attr]
+    broker = cluster.settings.broker_url
+    assert broker is not None
+    index = int(broker.get_secret_value().rsplit("/", 1)[1])
     assert redis.Redis(host="127.0.0.1", port=6379, db=index).llen("callscribe") == 3
     assert cluster.enqueuer.queued_job_ids(30.0) == {1, 2, 3}

@@ -96,7 +96,7 @@ def test_corpus_transcribes_and_bad_files_fail_alone(
         speakers = {s.speaker for s in segments}
         assert speakers == ({"agent", "customer"} if item.call.channels == 2 else {"agent"})
         assert all(0 <= s.start_s <= s.end_s <= item.call.duration + 0.01 for s in segments)
-        _check_exports(Path(settings.output), key, item.call.channels)
+        _check_exports(Path(settings.storage.output), key, item.call.channels)
 
 
 def _check_exports(out: Path, key: str, channels: int) -> None:
@@ -177,7 +177,7 @@ def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
     assert "codec" in failed["codec.wav"]
     assert "no audio stream" in failed["video.m4a"]
     assert summary.done == 2
-    out = Path(settings.output).resolve()
+    out = Path(settings.storage.output).resolve()
     exported = [p for p in out.rglob("*") if p.is_file()]
     assert len(exported) == 12  # 2 recordings × 6 formats
     assert all(p.resolve().is_relative_to(out) for p in exported)
@@ -198,7 +198,8 @@ def test_file_deleted_after_listing_fails_alone(
         make_call(folder / name, [Turn(0, "Please hold the line.")], channels=1)
     settings = make_settings(db_url)
     factory = open_database(settings)
-    registration = discover(settings, factory, open_source(str(folder), settings)).registration
+    registration = discover(settings, factory, open_source(str(folder),
+                                                           settings.storage)).registration
     (folder / "gone.wav").unlink()
     ctx = WorkerContext(settings=settings, factory=factory)
     execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), in_flight=1)
@@ -216,7 +217,7 @@ def test_speech_across_job_and_window_boundaries_is_transcribed_once(
     folder.mkdir()
     offsets = [2.0, 28.5, 37.5, 60.0, 77.0, 88.0, 110.0]  # across 30 s, 40 s, 80 s, 120 s...
     place(folder / "long.mp3", 125.0, [(o, clip) for o in offsets], fmt="mp3")
-    settings = make_settings(db_url, job_max_seconds=40.0)
+    settings = make_settings(db_url, planning={"job_max_s": 40.0})
     summary = transcribe_source(settings, str(folder))
     assert summary.done == 1 and not summary.failed
     data = rows(db_url)
@@ -256,8 +257,8 @@ def test_alternating_turns_are_packed_into_few_windows(
     counts = {}
     for packing in (True, False):
         url = db_url if packing else f"sqlite:///{tmp_path / 'unpacked.db'}"
-        settings = make_settings(url, window_packing=packing, window_merge_gap_seconds=0.5,
-                                 output=str(tmp_path / f"out-{packing}"))
+        settings = make_settings(url, vad={"packing": packing, "merge_gap_s": 0.5},
+                                 storage={"output": str(tmp_path / f"out-{packing}")})
         assert transcribe_source(settings, str(folder)).done == 1
         windows = window_rows(url, "call.wav")
         counts[packing] = len(windows)
@@ -293,7 +294,7 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
         return real(ctx, spec, workdir)
 
     monkeypatch.setattr(pipeline, "load_audio", load_audio)
-    settings = make_settings(db_url, retry_delay_s=0, max_attempts=3)
+    settings = make_settings(db_url, jobs={"retry_delay_s": 0, "max_attempts": 3})
     summary = transcribe_source(settings, str(folder))
     assert summary.done == 2
     assert [(f.key, f.reason) for f in summary.failed] == [
@@ -322,7 +323,7 @@ def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFact
                                (second, "same.wav", "Second source.")]:
         make_call(folder / name, [Turn(0, text)], channels=1)
     out = tmp_path / "out"
-    settings = make_settings(db_url, output=str(out))
+    settings = make_settings(db_url, storage={"output": str(out)})
     assert transcribe_source(settings, str(first)).done == 4
     assert transcribe_source(settings, str(second)).done == 1
     factory = open_database(settings)

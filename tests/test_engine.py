@@ -12,15 +12,15 @@ import pytest
 from support.audio import place, speak
 
 from callscribe.errors import ModelLoadError
-from callscribe.settings import Settings
+from callscribe.settings import Settings, merge_values
 from callscribe.workers.audio import decode
-from callscribe.workers.engine import DecodeOptions, Engine, WindowInput, get_engine, load_whisper
+from callscribe.workers.engine import Engine, WindowInput, get_engine, load_whisper
 
 OPTION_SETS = [
-    {"beam_size": 1},
-    {"beam_size": 5},
-    {"beam_size": 2, "initial_prompt": "Acme router support", "hotwords": "refund"},
-    {"beam_size": 1, "language": "en"},
+    {"decode": {"beam_size": 1}},
+    {"decode": {"beam_size": 5}},
+    {"decode": {"beam_size": 2, "initial_prompt": "Acme router support", "hotwords": "refund"}},
+    {"decode": {"beam_size": 1, "language": "en"}},
 ]
 
 
@@ -39,17 +39,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
 @pytest.mark.parametrize("opts", OPTION_SETS)
 def test_window_text_equals_whisper_transcribe(model_dir: Path, clips: list[np.ndarray],
                                                opts: dict[str, object]) -> None:
-    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", batch_size=3,
-                        decode_tail_seconds=0,  # the test model's word times are random
-                        **opts)
+    settings = Settings(**merge_values({
+        "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+        "execution": {"batch_size": 3}, "decode": {"tail_s": 0}}, opts))
     engine = get_engine(settings)
     results = engine.transcribe([WindowInput(i, clip, group=i) for i, clip in enumerate(clips)])
     assert [r.key for r in results] == list(range(len(clips)))
     for clip, result in zip(clips, results, strict=True):
         reference, info = engine.model.transcribe(
-            clip, beam_size=settings.beam_size, temperature=settings.temperatures,
-            vad_filter=False, condition_on_previous_text=False, language=settings.language,
-            initial_prompt=settings.initial_prompt, hotwords=settings.hotwords,
+            clip, beam_size=settings.decode.beam_size, temperature=settings.decode.temperatures,
+            vad_filter=False, condition_on_previous_text=False, language=settings.decode.language,
+            initial_prompt=settings.decode.initial_prompt, hotwords=settings.decode.hotwords,
             without_timestamps=True)
         (theirs,) = list(reference)  # a clip of ≤ 30 s without timestamps: one segment
         ours = result.decoded
@@ -61,27 +61,27 @@ def test_window_text_equals_whisper_transcribe(model_dir: Path, clips: list[np.n
 
 
 def test_batching_does_not_change_results(model_dir: Path, clips: list[np.ndarray]) -> None:
-    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1)
-    model = load_whisper(settings)
-    alone = [Engine(model, DecodeOptions.from_settings(settings)
-                    ).transcribe([WindowInput(0, c, 0)])[0].decoded for c in clips]
-    batched = Engine(model, DecodeOptions.from_settings(settings.model_copy(
-        update={"batch_size": 4}))).transcribe([WindowInput(i, c, i) for i, c in
-                                                 enumerate(clips)])
+    settings = Settings(model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+                        decode={"beam_size": 1})
+    model = load_whisper(settings.model)
+    alone = [Engine(model, settings.decode, 1).transcribe([WindowInput(0, c, 0)])[0].decoded
+             for c in clips]
+    batched = Engine(model, settings.decode, 4).transcribe(
+        [WindowInput(i, c, i) for i, c in enumerate(clips)])
     assert [r.decoded for r in batched] == alone
 
 
 def test_model_is_loaded_once_per_process(model_dir: Path) -> None:
-    settings = Settings(model=str(model_dir), device="cpu", compute_type="int8")
+    settings = Settings(model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"})
     assert get_engine(settings) is get_engine(settings.model_copy())
 
 
 def test_missing_model_directory_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="does not exist"):
-        load_whisper(Settings(model=str(tmp_path / "nope"), device="cpu"))
+        load_whisper(Settings(model={"name": str(tmp_path / "nope"), "device": "cpu"}).model)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="not a CTranslate2 model directory"):
-        load_whisper(Settings(model=str(tmp_path / "empty"), device="cpu"))
+        load_whisper(Settings(model={"name": str(tmp_path / "empty"), "device": "cpu"}).model)
 
 
 def test_model_name_without_network_explains_local_directory(
@@ -89,7 +89,8 @@ def test_model_name_without_network_explains_local_directory(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine that cannot reach the hub
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelLoadError) as info:
-        load_whisper(Settings(model="tiny", device="cpu", model_cache_dir=str(tmp_path)))
+        load_whisper(Settings(model={"name": "tiny", "device": "cpu",
+                                        "cache_dir": str(tmp_path)}).model)
     message = info.value.one_line()
     assert "cannot download model 'tiny'" in message
     assert "--model /path/to/model" in message

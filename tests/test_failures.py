@@ -19,9 +19,10 @@ from callscribe.errors import (
     StorageUnavailableError,
     UnexpectedError,
 )
-from callscribe.failures import RetryPolicy, classify
+from callscribe.failures import classify, retry_delay
+from callscribe.settings import JobSection
 
-POLICY = RetryPolicy(max_attempts=3, base_delay_s=5.0, max_delay_s=12.0)
+POLICY = JobSection(max_attempts=3, retry_delay_s=5.0, retry_max_delay_s=12.0)
 
 
 def test_permanent_errors_fail_at_once_without_spending_attempts() -> None:
@@ -39,7 +40,7 @@ def test_everything_else_is_retried_with_backoff_then_given_up(exc: Exception) -
         assert outcome.retry, exc
         delays.append(outcome.delay_s)
     assert delays == [5.0, 10.0]
-    assert POLICY.delay(3) == 12.0  # capped
+    assert retry_delay(POLICY, 3) == 12.0  # capped
     final = classify(exc, 3, POLICY)
     assert not final.retry and final.reason.startswith("gave up after 3 attempts: ")
     assert "\n" not in final.reason
@@ -52,7 +53,7 @@ def test_every_error_belongs_to_the_hierarchy() -> None:
     assert issubclass(IllegalTransition, CallscribeError)
     error = BadAudioError("x")
     assert UnexpectedError.wrap(error) is error
-    assert RetryPolicy(3, 0.0).delay(2) == 0.0
+    assert retry_delay(JobSection(retry_delay_s=0.0), 2) == 0.0
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
@@ -62,8 +63,8 @@ def test_soft_time_limit_means_the_same_on_both_pools(pool: str, cluster: Cluste
     it, on threads callscribe stops it after the step; either way the attempt is retried
     and, after ``max_attempts``, the job and its recording fail with the same reason. The
     other recordings are done."""
-    cluster.values.update(worker_pool=pool, workers=2, task_soft_time_limit_s=1,
-                          task_time_limit_s=30, max_attempts=2, retry_delay_s=0.2)
+    cluster.set(queue={"worker_pool": pool, "time_limit_s": 30}, execution={"workers": 2},
+                jobs={"soft_time_limit_s": 1, "max_attempts": 2, "retry_delay_s": 0.2})
     cluster.ingest(poison_corpus(tmp_path, 2))
     slow = 'sleep 4; PATH=/usr/bin:/bin exec ffmpeg "$@"'  # then decodes
     worker = cluster.worker("w", path_prefix=poison_ffmpeg(tmp_path, slow))

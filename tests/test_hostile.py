@@ -80,7 +80,7 @@ def test_a_lying_header_never_decides_what_is_transcribed(
               "half its length": {"total_samples": real // 2}}
     folder = tmp_path / "calls"
     _lie(long_call, folder, "call.flac", **claims[claim])
-    settings = make_settings(db_url, job_max_seconds=31)
+    settings = make_settings(db_url, planning={"job_max_s": 31})
     summary = transcribe_source(settings, str(folder))
     rec = recordings_by_key(db_url)["call.flac"]
     assert rec.status == RecordingStatus.DONE, rec.error
@@ -94,7 +94,7 @@ def test_a_lying_header_never_decides_what_is_transcribed(
     for span in long_call.speech:  # speech past the header's claim is transcribed too
         assert any(c == span.channel and a <= span.end and b >= span.start
                    for c, a, b in windows), (claim, span)
-    exported = (Path(settings.output) / "call.flac.json")
+    exported = (Path(settings.storage.output) / "call.flac.json")
     assert exported.exists()
 
 
@@ -105,7 +105,7 @@ def test_a_recording_longer_than_the_limit_fails_alone(
     folder.mkdir()
     (folder / "long.flac").write_bytes(long_call.path.read_bytes())
     make_call(folder / "short.wav", [Turn(0, "Hello there.")])
-    summary = transcribe_source(make_settings(db_url, max_recording_hours=0.01),
+    summary = transcribe_source(make_settings(db_url, planning={"max_recording_hours": 0.01}),
                                 str(folder))
     recs = recordings_by_key(db_url)
     assert recs["short.wav"].status == RecordingStatus.DONE
@@ -131,7 +131,7 @@ def test_a_wav_whose_data_size_lies_is_read_as_far_as_it_goes(
 
 
 def _exports(settings: Settings) -> dict[str, bytes]:
-    out = Path(settings.output)
+    out = Path(settings.storage.output)
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 

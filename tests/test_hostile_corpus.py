@@ -76,9 +76,10 @@ def _exports(url: str) -> list[str]:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    values = {"database_url": settings.database_url, "model": settings.model,
-              "device": "cpu", "compute_type": "int8", "beam_size": "1",
-              "output": settings.output, "decode_tail_seconds": "0", "job_max_seconds": "31"}
+    values = {"database_url": settings.database_url,
+              "model": {"name": settings.model.name, "device": "cpu", "compute_type": "int8"},
+              "decode": {"beam_size": "1", "tail_s": "0"},
+              "storage": {"output": settings.storage.output}, "planning": {"job_max_s": "31"}}
     return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
 
 
@@ -92,7 +93,7 @@ def test_hostile_corpus_through_transcribe(hostile: tuple[Path, list[HostileItem
     output = done.stdout + done.stderr
     assert done.returncode == 1, output  # some recordings failed, and it says so
     assert "Traceback" not in output, output
-    out = Path(settings.output).resolve()
+    out = Path(settings.storage.output).resolve()
     assert all(Path(p).resolve().is_relative_to(out) for p in _exports(db_url))
     _check([("folder", i) for i in items], db_url, lambda path: Path(path).read_bytes())
     for item in items:  # every failure is listed by its key, markup and all
@@ -104,7 +105,7 @@ def test_hostile_corpus_through_transcribe(hostile: tuple[Path, list[HostileItem
 def s3_cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path,
                s3_settings: dict[str, Any]) -> Iterator[Cluster]:
     c = Cluster(pg_url, redis_url, model_dir, tmp_path)
-    c.values.update(s3_settings, job_max_seconds=31)
+    c.set(**s3_settings, planning={"job_max_s": 31})
     yield c
     c.close()
 
@@ -122,7 +123,7 @@ def test_hostile_corpus_through_ingest_and_two_workers(
         s3.upload_file(str(folder / name), bucket, key)
     for key in ("calls-old/a.wav", "calls2/plain.wav"):  # beside the prefix, not under it
         s3.upload_file(str(folder / "plain.wav"), bucket, key)
-    s3_cluster.values["output"] = str(tmp_path / "out")
+    s3_cluster.set(storage={"output": str(tmp_path / "out")})
     assert s3_cluster.ingest(folder) > 0
     assert s3_cluster.ingest(f"s3://{bucket}/calls") > 0
     workers = [s3_cluster.worker("a"), s3_cluster.worker("b")]

@@ -132,8 +132,8 @@ def test_pipeline_meters_every_job(db_url: str, make_settings: Callable[..., Set
         make_call(folder / f"c{i}.wav", [Turn(0, "Thank you for calling."), Turn(1, "Hi.")])
     long_call = make_call(folder / "long.wav", [Turn(0, "Hello.", at=5.0),
                                                 Turn(1, "Bye.", at=70.0)], duration=80.0)
-    settings = make_settings(db_url, job_max_seconds=40.0,
-                             device_kind_prices={"cpu": 0.5, "cuda": 2.0})
+    settings = make_settings(db_url, planning={"job_max_s": 40.0},
+                             cost={"device_kind_prices": {"cpu": 0.5, "cuda": 2.0}})
     began = time.perf_counter()
     transcribe_source(settings, str(folder))
     wall = time.perf_counter() - began
@@ -145,8 +145,9 @@ def test_pipeline_meters_every_job(db_url: str, make_settings: Callable[..., Set
         assert 0 < sum(j.compute_seconds for j in jobs) <= wall
         for job in jobs:
             assert job.device_kind == "cpu" and job.device_name
-            assert job.model == settings.model and job.compute_type == "int8"
-            assert job.batch_size == batch_size_for(settings) == 8 and job.worker_host
+            assert job.model == settings.model.name and job.compute_type == "int8"
+            assert job.batch_size == batch_size_for(settings.execution, "cpu") == 8
+            assert job.worker_host
             assert job.price_per_device_hour == 0.5
             assert job.cost_usd == pytest.approx(job.compute_seconds / 3600 * 0.5)
             assert job.audio_seconds == pytest.approx(job.end_s - job.start_s)

@@ -62,7 +62,7 @@ def test_two_schedulers_at_once_enqueue_each_job_once(
     outcomes = []
 
     def fire() -> None:
-        enqueuer = CeleryEnqueuer(make_celery(settings), settings.queue)
+        enqueuer = CeleryEnqueuer(make_celery(settings), settings.queue.name)
         barrier.wait()
         outcomes.append(scan(settings, factory, str(folder), enqueuer))
 
@@ -71,16 +71,16 @@ def test_two_schedulers_at_once_enqueue_each_job_once(
         t.start()
     for t in threads:
         t.join()
-    sent = [_job_ids(json.loads(raw)) for raw in redis_db.lrange(settings.queue, 0, -1)]
+    sent = [_job_ids(json.loads(raw)) for raw in redis_db.lrange(settings.queue.name, 0, -1)]
     ids = [i for found in sent for i in found]
     assert len(ids) == 12 and len(set(ids)) == 12
     enqueued = sum(o.result.jobs_enqueued for o in outcomes if o.result is not None)
     assert enqueued == 12
     # a later nightly run finds nothing new
     again = scan(settings, factory, str(folder),
-                 CeleryEnqueuer(make_celery(settings), settings.queue))
+                 CeleryEnqueuer(make_celery(settings), settings.queue.name))
     assert again.result is not None and again.result.jobs_enqueued == 0
-    assert redis_db.llen(settings.queue) == 12
+    assert redis_db.llen(settings.queue.name) == 12
 
 
 def test_a_forged_scan_of_an_unscheduled_path_is_refused(
@@ -110,4 +110,4 @@ def test_a_forged_scan_of_an_unscheduled_path_is_refused(
         assert session.scalar(select(func.count()).select_from(Recording)) == 0
     done = app.tasks[SCAN_TASK](str(scheduled))
     assert done.get("jobs_enqueued") == 1, done
-    assert redis_db.llen(settings.queue) == 1
+    assert redis_db.llen(settings.queue.name) == 1

@@ -87,8 +87,10 @@ def pii_calls(tmp_path_factory: pytest.TempPathFactory) -> list[RealCall]:
 
 
 def _settings(url: str, out: Path) -> Settings:
-    return Settings(model=str(real_model_dir("tiny.en")), device="cpu", beam_size=5,
-                    language="en", database_url=url, output=str(out), redacted_audio=True)
+    return Settings(database_url=url,
+                    model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
+                    decode={"beam_size": 5, "language": "en"}, storage={"output": str(out)},
+                    exports={"redacted_audio": True})
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,7 @@ def test_nothing_redacted_is_stored_exported_indexed_or_logged(
     done, logs = runs
     for name, settings in done.items():
         assert_clean(database_texts(settings.database_url), pii_calls, f"{name} tables")
-        files = [p for p in Path(settings.output).rglob("*") if p.is_file()]
+        files = [p for p in Path(settings.storage.output).rglob("*") if p.is_file()]
         assert any(p.name.endswith(".redacted.wav") for p in files)
         assert_clean([p.read_text() for p in files if not p.name.endswith(".wav")],
                      pii_calls, f"{name} exports")
@@ -176,7 +178,7 @@ def test_redacted_audio_is_silent_there_and_unchanged_elsewhere(
     spans = _spans(settings.database_url)
     for call in pii_calls:
         original, rate = decode_pcm16(call.path)
-        out = next(Path(settings.output).rglob(f"{call.path.name}*.redacted.wav"))
+        out = next(Path(settings.storage.output).rglob(f"{call.path.name}*.redacted.wav"))
         with wave.open(str(out)) as reader:
             assert (reader.getframerate(), reader.getnchannels()) == (rate, original.shape[1])
             redacted = np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
@@ -237,14 +239,14 @@ def test_ingest_and_a_worker_store_and_log_nothing_redacted(
         cluster: Any, pii_calls: list[RealCall]) -> None:
     """The distributed path: ``ingest`` + a real ``callscribe worker`` (prefork) with the
     real model. No table, export or worker log line holds the card, phone or address."""
-    cluster.values.update(model=str(real_model_dir("tiny.en")), beam_size=5, language="en",
-                          redacted_audio=True)
+    cluster.set(model={"name": str(real_model_dir("tiny.en"))},
+                decode={"beam_size": 5, "language": "en"}, exports={"redacted_audio": True})
     assert cluster.ingest(pii_calls[0].path.parent) > 0
     worker = cluster.worker("w")
     cluster.wait_settled(timeout=600)
     assert set(cluster.db.recordings().values()) == {("done", None)}
     assert_clean(database_texts(cluster.settings.database_url), pii_calls, "tables")
-    files = [p for p in Path(cluster.settings.output).rglob("*") if p.is_file()]
+    files = [p for p in Path(cluster.settings.storage.output).rglob("*") if p.is_file()]
     assert sum(p.name.endswith(".redacted.wav") for p in files) == len(pii_calls)
     assert_clean([p.read_text() for p in files if not p.name.endswith(".wav")], pii_calls,
                  "exports")

@@ -25,7 +25,7 @@ from callscribe.demo.scoring import (
     words_outside_speech,
 )
 from callscribe.run import transcribe_source
-from callscribe.settings import Settings
+from callscribe.settings import Settings, merge_values
 
 BEAM = 5
 
@@ -45,9 +45,11 @@ def whisper(tiny_en: Path) -> Any:
 def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Settings:
     """What the model heard is measured here, so nothing is redacted (tests/test_protect.py
     measures redaction)."""
-    values = {"redaction": "off", **extra}
-    return Settings(model=str(model), device="cpu", beam_size=BEAM, language="en",
-                    database_url=database_url, output=str(out), **values)
+    values = merge_values({
+        "database_url": database_url, "redaction": {"mode": "off"},
+        "model": {"name": str(model), "device": "cpu"},
+        "decode": {"beam_size": BEAM, "language": "en"}, "storage": {"output": str(out)}}, extra)
+    return Settings(**values)
 
 
 def stored(settings: Settings, calls: list[RealCall]) -> dict[str, list[HypSegment]]:
@@ -146,7 +148,7 @@ def test_words_are_stored_with_times_inside_their_segment(corpus: list[RealCall]
             starts = [w.start for w in segment.words]
             assert starts == sorted(starts)
             assert all(w.end >= w.start and w.probability is not None for w in segment.words)
-    words = Path(settings.output) / f"{corpus[0].path.name}.words.json"
+    words = Path(settings.storage.output) / f"{corpus[0].path.name}.words.json"
     assert words.is_file() and '"probability"' in words.read_text()
 
 
@@ -160,8 +162,8 @@ def test_engine_words_match_faster_whisper_word_timestamps(whisper: Any, tiny_en
     call = corpus[0]
     left, _right = decode_audio(str(call.path), split_stereo=True)
     clip = np.asarray(left[: 16000 * 25], dtype=np.float32)
-    engine: Engine = get_engine(Settings(model=str(tiny_en), device="cpu", beam_size=BEAM,
-                                         language="en"))
+    engine: Engine = get_engine(Settings(model={"name": str(tiny_en), "device": "cpu"},
+                                         decode={"beam_size": BEAM, "language": "en"}))
     ours = engine.transcribe([WindowInput(0, clip, 0)])[0].decoded
     segments, _ = whisper.transcribe(clip, beam_size=BEAM, language="en",
                                      without_timestamps=True, word_timestamps=True,
@@ -209,7 +211,7 @@ def test_speech_across_windows_and_jobs_comes_out_once(tiny_en: Path, tmp_path: 
     folder.mkdir()
     call = make_real_call(folder / "long.wav", seed=11, minutes=2.0, hold=False)
     settings = settings_for(tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out",
-                            job_max_seconds=40.0)
+                            planning={"job_max_s": 40.0})
     assert transcribe_source(settings, str(folder)).done == 1
     found = stored(settings, [call])[call.name]
     from sqlalchemy import create_engine, text
@@ -245,8 +247,8 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     from callscribe.demo.calls import render_speech
     from callscribe.workers.engine import WindowInput, get_engine
 
-    engine = get_engine(Settings(model=str(tiny_en), device="cpu", beam_size=BEAM,
-                                 language="en"))
+    engine = get_engine(Settings(model={"name": str(tiny_en), "device": "cpu"},
+                                 decode={"beam_size": BEAM, "language": "en"}))
     clips = {name: render_speech("slt", text + AFTER) for name, text in TRAPS.items()}
     results = engine.transcribe([WindowInput(n, c, 0) for n, c in clips.items()])
     lost_by_plain = 0

@@ -46,7 +46,7 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
     saved = call.path.read_bytes()
     settings = make_settings(db_url)
     factory = open_database(settings)
-    found = discover(settings, factory, open_source(str(folder), settings))
+    found = discover(settings, factory, open_source(str(folder), settings.storage))
     call.path.unlink()  # the share was briefly unavailable: the job fails for good
     ctx = WorkerContext(settings=settings, factory=factory)
     execute(ctx, queued_jobs(factory, found.registration.source_id), Progress(), in_flight=1)
@@ -77,9 +77,9 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     folder.mkdir()
     make_call(folder / "a.wav", [Turn(0, "Good morning.")], channels=1)
     make_call(folder / "b.wav", [Turn(0, "Good evening.")], channels=1)
-    settings = make_settings(db_url, requeue_grace_s=0.0)
+    settings = make_settings(db_url, jobs={"requeue_grace_s": 0.0})
     factory = open_database(settings)
-    found = discover(settings, factory, open_source(str(folder), settings))
+    found = discover(settings, factory, open_source(str(folder), settings.storage))
     ctx = WorkerContext(settings=settings, factory=factory)
     first, second = (job.job_id for job in queued_jobs(factory, found.registration.source_id))
     prepared = prepare(ctx, first)
@@ -92,7 +92,7 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
                        finalize=lambda: finalize_unfinished(settings, factory))
     assert report.finalized == 1 and enqueuer.sent == [second]  # b was never sent
     assert recordings_by_key(db_url)["a.wav"].status == RecordingStatus.DONE
-    assert (Path(settings.output) / "a.wav.json").is_file()
+    assert (Path(settings.storage.output) / "a.wav.json").is_file()
     with factory.begin() as s:
         assert s.scalar(select(Job.status).where(Job.id == second)) == JobStatus.QUEUED
     assert db.claim_job(factory, second, "w", 60.0, 3) is not None

@@ -39,7 +39,8 @@ def test_s3_prefix_to_s3_exports(s3: Any, s3_settings: dict[str, Any], db_url: s
     _upload(s3, tmp_path, {"in/2024/a.wav": a.path, "in/odd/../x ü y.mp3": b.path,
                            "in/bad.wav": bad, "elsewhere/c.wav": a.path})
     bucket = s3.bucket_name
-    settings = make_settings(db_url, output=f"s3://{bucket}/out", **s3_settings)
+    settings = make_settings(db_url,
+                             storage={**s3_settings["storage"], "output": f"s3://{bucket}/out"})
     summary = transcribe_source(settings, f"s3://{bucket}/in")
     assert summary.done == 2
     assert [(f.key, f.reason) for f in summary.failed] == [
@@ -62,7 +63,8 @@ def test_s3_object_deleted_after_listing_fails_alone(
     settings = make_settings(pg_url, **s3_settings)
     factory = open_database(settings)
     registration = discover(settings, factory,
-                            open_source(f"s3://{s3.bucket_name}/calls", settings)).registration
+                            open_source(f"s3://{s3.bucket_name}/calls",
+                                        settings.storage)).registration
     s3.delete_object(Bucket=s3.bucket_name, Key="calls/gone.wav")
     execute(WorkerContext(settings=settings, factory=factory), queued_jobs(factory,
                                                                            registration.source_id),
@@ -84,8 +86,8 @@ def test_a_prefix_without_slash_is_a_folder(s3: Any, s3_settings: dict[str, Any]
     keys = {"calls/2/a.wav": a.path, "calls2/a.wav": a.path, "calls-old/x.wav": a.path,
             "calls//c.wav": a.path, "calls/c.wav": a.path}
     _upload(s3, tmp_path, keys)
-    settings = make_settings(f"sqlite:///{tmp_path / 'cs.db'}", output=str(tmp_path / "out"),
-                             **s3_settings)
+    settings = make_settings(f"sqlite:///{tmp_path / 'cs.db'}",
+                             storage={**s3_settings["storage"], "output": str(tmp_path / "out")})
     summary = transcribe_source(settings, f"s3://{s3.bucket_name}/calls")
     assert summary.done == 3 and not summary.failed, summary.failed
     recs = recordings_by_key(settings.database_url)

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from callscribe.settings import SegmentSection
 from callscribe.workers.audio import decode, is_dual_mono
 from callscribe.workers.decoding import Decoded, Word, compression_ratio
-from callscribe.workers.segments import SegmentRule, place_words, segment_text, split_segments
+from callscribe.workers.segments import place_words, segment_text, split_segments
 from callscribe.workers.vad import PackedWindow
 
-RULE = SegmentRule(pause_s=0.6, max_s=12.0)
+RULE = SegmentSection(pause_s=0.6, max_s=12.0)
 
 
 def decoded(words: list[tuple[float, float, str]]) -> Decoded:

@@ -5,48 +5,51 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callscribe.settings import Settings, load_settings
+from callscribe.settings import Settings, configuration_table, environment_for, load_settings
 
 
 def test_defaults_are_embedded() -> None:
     settings = Settings()
     assert settings.database_url == "sqlite:///./callscribe.db"
     assert settings.broker_url is None
-    assert settings.window_max_seconds == 30
-    assert settings.speaker_for(0, 2) == "agent"
-    assert settings.speaker_for(1, 2) == "customer"
-    assert settings.speaker_for(0, 1) == "agent"
-    assert settings.speaker_for(3, 4) == "channel3"
+    assert settings.vad.window_max_s == 30
+    assert settings.segments.speaker_for(0, 2) == "agent"
+    assert settings.segments.speaker_for(1, 2) == "customer"
+    assert settings.segments.speaker_for(0, 1) == "agent"
+    assert settings.segments.speaker_for(3, 4) == "channel3"
 
 
 def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "callscribe.toml"
-    config.write_text('[callscribe]\nmodel = "from-file"\nbeam_size = 2\nlanguage = "de"\n')
-    monkeypatch.setenv("CALLSCRIBE_BEAM_SIZE", "3")
-    monkeypatch.setenv("CALLSCRIBE_SPEAKER_LABELS", '["caller", "rep"]')
-    settings = load_settings(config, language="fr", model=None)
-    assert settings.model == "from-file"  # file only
-    assert settings.beam_size == 3  # env beats file
-    assert settings.language == "fr"  # explicit override beats both
-    assert settings.speaker_labels == ["caller", "rep"]
+    config.write_text('[callscribe]\ndatabase_url = "sqlite:///file.db"\n'
+                      '[callscribe.model]\nname = "from-file"\ndevice = "cpu"\n'
+                      '[callscribe.decode]\nbeam_size = 2\nlanguage = "de"\n')
+    monkeypatch.setenv("CALLSCRIBE_DECODE__BEAM_SIZE", "3")
+    monkeypatch.setenv("CALLSCRIBE_SEGMENTS__SPEAKER_LABELS", '["caller", "rep"]')
+    settings = load_settings(config, decode={"language": "fr"}, model={"name": None})
+    assert settings.model.name == "from-file"  # file only
+    assert settings.decode.beam_size == 3  # env beats file
+    assert settings.decode.language == "fr"  # explicit override beats both
+    assert settings.segments.speaker_labels == ("caller", "rep")
+    assert settings.model.device == "cpu" and settings.database_url == "sqlite:///file.db"
 
 
 def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CALLSCRIBE_AWS_SECRET_ACCESS_KEY", "very-secret")
+    monkeypatch.setenv("CALLSCRIBE_STORAGE__AWS_SECRET_ACCESS_KEY", "very-secret")
     monkeypatch.setenv("CALLSCRIBE_DATABASE_URL", "postgresql://u:hunter2@db/x")
     settings = load_settings()
     shown = repr(settings) + str(settings.redacted())
     assert "very-secret" not in shown
     assert "hunter2" not in shown
-    assert settings.aws_secret_access_key is not None
-    assert settings.aws_secret_access_key.get_secret_value() == "very-secret"
+    assert settings.storage.aws_secret_access_key is not None
+    assert settings.storage.aws_secret_access_key.get_secret_value() == "very-secret"
 
 
 def test_invalid_values_are_rejected() -> None:
     with pytest.raises(ValidationError):
-        Settings(window_max_seconds=45)
+        Settings(vad={"window_max_s": 45})
     with pytest.raises(ValidationError):
-        Settings(export_formats=["json", "docx"])
+        Settings(exports={"formats": ["json", "docx"]})
     with pytest.raises(ValidationError):
         Settings(no_such_setting=1)  # type: ignore[call-arg]
 
@@ -57,7 +60,7 @@ def test_celery_config_is_json_only_with_ordered_limits_and_tls() -> None:
     from callscribe.broker import celery_config
 
     conf = celery_config(Settings(broker_url="rediss://:pw@redis.example:6380/0",
-                                  broker_ssl_ca_certs="/etc/ssl/ca.pem"))
+                                  queue={"broker_ssl_ca_certs": "/etc/ssl/ca.pem"}))
     assert conf["accept_content"] == ["json"] and conf["task_serializer"] == "json"
     assert conf["task_acks_late"] and conf["worker_prefetch_multiplier"] == 1
     assert conf["worker_cancel_long_running_tasks_on_connection_loss"]
@@ -66,11 +69,59 @@ def test_celery_config_is_json_only_with_ordered_limits_and_tls() -> None:
     assert conf["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED,
                                       "ssl_ca_certs": "/etc/ssl/ca.pem"}
     with pytest.raises(ValidationError):
-        Settings(task_soft_time_limit_s=100, task_time_limit_s=90)
+        Settings(jobs={"soft_time_limit_s": 100}, queue={"time_limit_s": 90})
     with pytest.raises(ValidationError):
-        Settings(heartbeat_seconds=60, lease_seconds=30)
+        Settings(jobs={"heartbeat_s": 60, "lease_s": 30})
 
 
 def test_broker_password_is_not_in_repr() -> None:
     settings = Settings(broker_url="redis://:hunter2@queue:6379/0")
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.redacted())
+
+
+def test_sections_come_from_nested_env_and_toml_tables(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[model]\nname = "file-model"\ncompute_type = "int8"\n'
+                      '[jobs]\nmax_attempts = 7\n')
+    monkeypatch.setenv("CALLSCRIBE_MODEL__COMPUTE_TYPE", "float16")
+    monkeypatch.setenv("CALLSCRIBE_VAD__PACKING", "false")
+    monkeypatch.setenv("CALLSCRIBE_COST__DEVICE_PRICES", '{"NVIDIA L4": 0.8}')
+    settings = load_settings(config)
+    assert settings.model.name == "file-model"  # the file's field survives …
+    assert settings.model.compute_type == "float16"  # … beside the environment's
+    assert settings.jobs.max_attempts == 7 and settings.vad.packing is False
+    assert settings.cost.device_prices == {"NVIDIA L4": 0.8}
+
+
+def test_environment_for_gives_back_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"database_url": "sqlite:///x.db", "broker_url": "redis://h:6379/3",
+              "model": {"name": "tiny.en", "cpu_threads": 2},
+              "segments": {"speaker_labels": ["caller", "rep"]},
+              "redaction": {"by_source": {"/calls": "off"}}, "jobs": {"lease_s": 90.5}}
+    expected = Settings(**values)  # type: ignore[arg-type]
+    for name, value in environment_for(values).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == expected
+
+
+def test_updated_validates_and_keeps_other_fields() -> None:
+    settings = Settings(model={"name": "a", "device": "cpu"})  # type: ignore[arg-type]
+    changed = settings.updated(model={"name": "b"}, decode={"language": "es"})
+    assert (changed.model.name, changed.model.device, changed.decode.language) == ("b", "cpu", "es")
+    assert settings.model.name == "a"  # frozen: the original is untouched
+    with pytest.raises(ValidationError):
+        settings.updated(decode={"beam_size": 0})
+    with pytest.raises(ValidationError):
+        settings.model.name = "c"  # type: ignore[misc]
+
+
+def test_configuration_table_lists_every_section_field() -> None:
+    table = configuration_table()
+    for name, info in Settings.model_fields.items():
+        fields = getattr(info.annotation, "model_fields", None)
+        if fields is None:
+            assert f"| `{name}` | `CALLSCRIBE_{name.upper()}`" in table
+            continue
+        for field in fields:
+            assert f"| `{name}.{field}` | `CALLSCRIBE_{name.upper()}__{field.upper()}`" in table

@@ -30,9 +30,9 @@ def test_local_fetch_missing_file(tmp_path: Path) -> None:
 
 def test_open_source_rejects_unknown_schemes(tmp_path: Path) -> None:
     with pytest.raises(SourceError):
-        open_source("ftp://host/x", Settings())
+        open_source("ftp://host/x", Settings().storage)
     with pytest.raises(SourceError):
-        open_source(str(tmp_path / "missing"), Settings())
+        open_source(str(tmp_path / "missing"), Settings().storage)
 
 
 @pytest.mark.parametrize(("key", "expected"), [
@@ -53,7 +53,7 @@ def test_s3_listing_paginates_and_filters(s3: Any, s3_settings: dict[str, Any]) 
         s3.put_object(Bucket=bucket, Key=f"calls/2024/{i:04d}.wav", Body=b"RIFF")
     s3.put_object(Bucket=bucket, Key="calls/readme.txt", Body=b"hi")
     s3.put_object(Bucket=bucket, Key="other/x.wav", Body=b"RIFF")
-    source = open_source(f"s3://{bucket}/calls", Settings(**s3_settings))
+    source = open_source(f"s3://{bucket}/calls", Settings(**s3_settings).storage)
     assert isinstance(source, S3Source)
     objects = list(source.list())
     assert len(objects) == 1003
@@ -66,7 +66,7 @@ def test_s3_fetch_and_missing_object(s3: Any, s3_settings: dict[str, Any],
                                      tmp_path: Path) -> None:
     bucket = s3.bucket_name
     s3.put_object(Bucket=bucket, Key="in/a b/ü.wav", Body=b"payload")
-    source = open_source(f"s3://{bucket}/in/", Settings(**s3_settings))
+    source = open_source(f"s3://{bucket}/in/", Settings(**s3_settings).storage)
     [obj] = list(source.list())
     assert obj.key == "a b/ü.wav"
     assert source.fetch(obj.key, tmp_path).read_bytes() == b"payload"
@@ -75,7 +75,7 @@ def test_s3_fetch_and_missing_object(s3: Any, s3_settings: dict[str, Any],
 
 
 def test_s3_listing_of_missing_bucket_is_a_source_error(s3_settings: dict[str, Any]) -> None:
-    source = open_source("s3://no-such-bucket-here/x", Settings(**s3_settings))
+    source = open_source("s3://no-such-bucket-here/x", Settings(**s3_settings).storage)
     with pytest.raises(SourceError):
         list(source.list())
 

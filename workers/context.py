@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.failures import RetryPolicy
 from callscribe.models.metering import Device
 from callscribe.settings import Settings
 from callscribe.storage.sources import RecordingSource, open_source
 
-from . import finalize
 from . import persistence as db
 from .batching import Batcher
 from .engine import (
@@ -29,7 +27,6 @@ from .engine import (
 )
 from .isolation import SoloGate
 from .metering import detect_device
-from .vad import VadConfig
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -57,43 +54,35 @@ class WorkerContext:
     """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
 
     @property
-    def retry_policy(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(s.max_attempts, s.retry_delay_s, s.retry_max_delay_s)
-
-    @property
     def device(self) -> Device:
         if self._device is None:
-            kind = resolve_device(self.settings.device)
-            self._device = detect_device(kind, self.settings.device_index)
+            kind = resolve_device(self.settings.model.device)
+            self._device = detect_device(kind, self.settings.model.device_index)
         return self._device
 
-    @property
-    def vad(self) -> VadConfig:
-        return finalize.vad_config(self.settings)
-
     def engine(self) -> Engine:
-        return get_engine(self.settings)
+        return get_engine(self.settings, processes=self.settings.queue.worker_concurrency)
 
     def batcher(self) -> Batcher:
         """This process's batcher: every job in flight here shares its model batches."""
         with self._lock:
             if self._batcher is None:
                 engine = self.engine()
-                self._batcher = Batcher(engine, engine.options.batch_size,
-                                        batch_wait_s(self.settings))
+                device = resolve_device(self.settings.model.device)
+                self._batcher = Batcher(engine, engine.batch_size,
+                                        batch_wait_s(self.settings.execution, device))
             return self._batcher
 
     def source(self, uri: str) -> RecordingSource:
         with self._lock:
             if uri not in self._sources:
-                self._sources[uri] = open_source(uri, self.settings)
+                self._sources[uri] = open_source(uri, self.settings.storage)
             return self._sources[uri]
 
 
 class Heartbeat:
     """Renews a claimed job's lease on a thread until stopped, so a long job keeps it and a
-    dead worker loses it within ``lease_seconds``."""
+    dead worker loses it within ``jobs.lease_s``."""
 
     def __init__(self, ctx: WorkerContext, job_id: int, attempt: int) -> None:
         self.ctx = ctx
@@ -112,16 +101,16 @@ class Heartbeat:
         self._stop.set()
 
     def _run(self) -> None:
-        s = self.ctx.settings
+        jobs, hard_limit_s = self.ctx.settings.jobs, self.ctx.settings.queue.time_limit_s
         began = time.monotonic()
-        while not self._stop.wait(s.heartbeat_seconds):
-            if time.monotonic() - began > s.task_time_limit_s:  # stuck: let the lease lapse
+        while not self._stop.wait(jobs.heartbeat_s):
+            if time.monotonic() - began > hard_limit_s:  # stuck: let the lease lapse
                 log.error("job %s: past the hard time limit of %s s; lease left to expire",
-                          self.job_id, s.task_time_limit_s)
+                          self.job_id, hard_limit_s)
                 return
             try:
                 if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
-                                    self.attempt, s.lease_seconds):
+                                    self.attempt, jobs.lease_s):
                     self.lost = True
                     log.warning("job %s: lease lost to another worker", self.job_id)
                     return

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from callscribe.settings import DecodeSection
+
 #: A failing window is not cut into parts shorter than this (seconds).
 MIN_SPLIT_S = 4.0
 #: How many times a part of a window is cut again.
@@ -57,21 +59,6 @@ _FRAMES_PER_S = 100
 #: Punctuation merged into the neighbouring word (faster-whisper's defaults).
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecodeSettings:
-    """What decoding a batch needs to know (a slice of the engine's options)."""
-
-    beam_size: int
-    best_of: int
-    temperatures: tuple[float, ...]
-    compression_ratio_threshold: float
-    log_prob_threshold: float
-    no_speech_threshold: float
-    tail_s: float
-    initial_prompt: str | None
-    hotwords: str | None
 
 
 @dataclass(frozen=True)
@@ -116,18 +103,18 @@ class _Attempt:
 
 
 def decode_batch(model: Any, tokenizer: Any, features: Sequence[np.ndarray],
-                 frames: Sequence[int], settings: DecodeSettings) -> list[Decoded]:
+                 frames: Sequence[int], options: DecodeSection) -> list[Decoded]:
     """Decode windows (log-mel features padded to 30 s; ``frames``: each window's real
     length in mel frames) with temperature fallback and word alignment."""
     from faster_whisper.transcribe import get_suppressed_tokens
 
     prompt = model.get_prompt(
         tokenizer,
-        previous_tokens=tokenizer.encode(settings.initial_prompt)
-        if settings.initial_prompt else [],
-        without_timestamps=True, hotwords=settings.hotwords)
+        previous_tokens=tokenizer.encode(options.initial_prompt)
+        if options.initial_prompt else [],
+        without_timestamps=True, hotwords=options.hotwords)
     suppress = list(get_suppressed_tokens(tokenizer, [-1]))
-    run = _Run(model, tokenizer, prompt, suppress, settings)
+    run = _Run(model, tokenizer, prompt, suppress, options)
     return [_drop_unvoiced_repeats(d) if looped else d
             for d, looped in run.complete(list(features), list(frames))]
 
@@ -136,9 +123,9 @@ class _Run:
     """One call of :func:`decode_batch`: what every temperature round shares."""
 
     def __init__(self, model: Any, tokenizer: Any, prompt: list[int], suppress: list[int],
-                 settings: DecodeSettings) -> None:
+                 options: DecodeSection) -> None:
         self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
-        self.suppress, self.settings = suppress, settings
+        self.suppress, self.options = suppress, options
 
     def complete(self, features: list[np.ndarray], frames: list[int], depth: int = 0
                  ) -> list[tuple[Decoded, bool]]:
@@ -172,9 +159,9 @@ class _Run:
             if frames >= 2 * MIN_SPLIT_S * _FRAMES_PER_S:
                 return "split", _quiet_frame(features, frames)
             return None
-        if d.words and self.settings.tail_s > 0:
+        if d.words and self.options.tail_s > 0:
             said_until = round(d.words[-1].end * _FRAMES_PER_S)
-            if frames - said_until >= self.settings.tail_s * _FRAMES_PER_S:
+            if frames - said_until >= self.options.tail_s * _FRAMES_PER_S:
                 return "tail", said_until
         return None
 
@@ -183,9 +170,9 @@ class _Run:
         """One temperature round over these windows; the failures go to the next round.
         Each result says whether any of its attempts looped."""
         encoded = self.model.encode(np.stack(features))
-        attempts = self._generate(encoded, len(features), self.settings.temperatures[round_])
+        attempts = self._generate(encoded, len(features), self.options.temperatures[round_])
         results = [(d, self._looped(d)) for d in self._align(encoded, attempts, frames)]
-        if round_ + 1 < len(self.settings.temperatures):
+        if round_ + 1 < len(self.options.temperatures):
             redo = [i for i, (d, _looped) in enumerate(results) if self._fails(d)]
             if redo:
                 again = self.decode([features[i] for i in redo], [frames[i] for i in redo],
@@ -196,7 +183,7 @@ class _Run:
         return results
 
     def _generate(self, encoded: Any, size: int, temperature: float) -> list[_Attempt]:
-        s = self.settings
+        s = self.options
         if temperature > 0:  # the same windows sample the same text on every run
             import ctranslate2
 
@@ -219,20 +206,20 @@ class _Run:
         return attempts
 
     def _silent(self, a: _Attempt) -> bool:
-        s = self.settings
+        s = self.options
         return a.no_speech_prob > s.no_speech_threshold and a.avg_logprob < s.log_prob_threshold
 
     def _looped(self, d: Decoded) -> bool:
         """The text repeats itself: it compresses too well as a whole, or one stretch of it
         (a token, or two or three) runs on more than :data:`MAX_REPEATS` times in a row.
         The second catches a loop that the rest of a long window dilutes."""
-        return (d.compression_ratio > self.settings.compression_ratio_threshold
+        return (d.compression_ratio > self.options.compression_ratio_threshold
                 or longest_repeat(d.text) > MAX_REPEATS)
 
     def _fails(self, d: Decoded) -> bool:
         """Too repetitive, or too unsure (and not silence): decode again, hotter."""
         return not d.silent and (self._looped(d)
-                                 or d.avg_logprob < self.settings.log_prob_threshold)
+                                 or d.avg_logprob < self.options.log_prob_threshold)
 
     def _better(self, first: Decoded, later: Decoded) -> Decoded:
         """Among a window's attempts, the most likely of those that pass the repetition

@@ -13,64 +13,17 @@ import logging
 import os
 import threading
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from callscribe.errors import ModelLoadError, one_line
-from callscribe.settings import Settings
+from callscribe.settings import DecodeSection, ExecutionSection, ModelSection, Settings
 
-from .decoding import Decoded, DecodeSettings, decode_batch
+from .decoding import Decoded, decode_batch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecodeOptions:
-    """Decoding options, recorded with every result."""
-
-    model: str
-    device: str
-    compute_type: str
-    beam_size: int
-    language: str | None
-    initial_prompt: str | None
-    hotwords: str | None
-    batch_size: int
-    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    compression_ratio_threshold: float = 2.4
-    log_prob_threshold: float = -1.0
-    no_speech_threshold: float = 0.6
-    best_of: int = 5
-    tail_s: float = 2.0
-    word_timestamps: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DecodeOptions:
-        return cls(
-            model=settings.model, device=settings.device,
-            compute_type=compute_type_for(settings),
-            beam_size=settings.beam_size, language=settings.language,
-            initial_prompt=settings.initial_prompt, hotwords=settings.hotwords,
-            batch_size=batch_size_for(settings),
-            temperatures=tuple(settings.temperatures),
-            compression_ratio_threshold=settings.compression_ratio_threshold,
-            log_prob_threshold=settings.log_prob_threshold,
-            no_speech_threshold=settings.no_speech_threshold,
-            tail_s=settings.decode_tail_seconds,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def decode_settings(self) -> DecodeSettings:
-        return DecodeSettings(
-            beam_size=self.beam_size, best_of=self.best_of, temperatures=self.temperatures,
-            compression_ratio_threshold=self.compression_ratio_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-            no_speech_threshold=self.no_speech_threshold, tail_s=self.tail_s,
-            initial_prompt=self.initial_prompt, hotwords=self.hotwords)
 
 
 @dataclass(frozen=True)
@@ -122,60 +75,60 @@ DEFAULT_JOBS_IN_FLIGHT = {"cpu": 2, "cuda": 8}
 DEFAULT_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 
 
-def compute_type_for(settings: Settings) -> str:
+def compute_type_for(model: ModelSection) -> str:
     """The compute type to load the model with: as set, or the device's default."""
-    if settings.compute_type != "auto":
-        return settings.compute_type
-    return DEFAULT_COMPUTE_TYPE[resolve_device(settings.device)]
+    if model.compute_type != "auto":
+        return model.compute_type
+    return DEFAULT_COMPUTE_TYPE[resolve_device(model.device)]
 
 
 #: How long a partial batch waits for more windows while jobs are being prepared (ms).
 DEFAULT_BATCH_WAIT_MS = {"cpu": 1000.0, "cuda": 50.0}
 
 
-def batch_wait_s(settings: Settings) -> float:
-    """Seconds a partial batch waits for more windows: as set, or the device default."""
-    wait = settings.batch_wait_ms
-    return (wait if wait is not None else DEFAULT_BATCH_WAIT_MS[resolve_device(
-        settings.device)]) / 1000
+def batch_wait_s(execution: ExecutionSection, device: str) -> float:
+    """Seconds a partial batch waits for more windows on ``device`` (``cpu``/``cuda``): as
+    set, or the device default."""
+    wait = execution.batch_wait_ms
+    return (wait if wait is not None else DEFAULT_BATCH_WAIT_MS[device]) / 1000
 
 
-def batch_size_for(settings: Settings) -> int:
-    """Windows per model batch: as set, or the default for the device."""
-    return settings.batch_size or DEFAULT_BATCH_SIZE[resolve_device(settings.device)]
+def batch_size_for(execution: ExecutionSection, device: str) -> int:
+    """Windows per model batch on ``device``: as set, or the default for the device."""
+    return execution.batch_size or DEFAULT_BATCH_SIZE[device]
 
 
-def jobs_in_flight(settings: Settings) -> int:
+def jobs_in_flight(execution: ExecutionSection, device: str) -> int:
     """Jobs prepared and waiting for the model at once: as set, or the device default."""
-    return settings.workers or DEFAULT_JOBS_IN_FLIGHT[resolve_device(settings.device)]
+    return execution.workers or DEFAULT_JOBS_IN_FLIGHT[device]
 
 
-def cpu_threads(settings: Settings) -> int:
+def cpu_threads(model: ModelSection, processes: int = 1) -> int:
     """CTranslate2 threads: as set, or this machine's cores shared among the worker's
-    processes (the library's own default oversubscribes small machines badly)."""
-    if settings.cpu_threads:
-        return settings.cpu_threads
+    ``processes`` (the library's own default oversubscribes small machines badly)."""
+    if model.cpu_threads:
+        return model.cpu_threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // settings.worker_concurrency)
+    return max(1, (cores or 1) // processes)
 
 
-def load_whisper(settings: Settings) -> Any:
-    """Load the model named by the settings: a local CTranslate2 directory, or a
+def load_whisper(model: ModelSection, processes: int = 1) -> Any:
+    """Load faster-whisper from ``model.name``: a local CTranslate2 directory, or a
     faster-whisper model name downloaded on first use. Fails with one clear line."""
     from faster_whisper import WhisperModel
 
-    name = settings.model
+    name = model.name
     looks_like_path = os.sep in name or name.startswith(".") or os.path.exists(name)
     if looks_like_path and not os.path.isdir(name):
         raise ModelLoadError(f"model directory {name!r} does not exist")
     if looks_like_path and not os.path.isfile(os.path.join(name, "model.bin")):
         raise ModelLoadError(f"{name!r} is not a CTranslate2 model directory (no model.bin)")
-    device = resolve_device(settings.device)
+    device = resolve_device(model.device)
     try:
         return WhisperModel(
-            name, device=device, device_index=settings.device_index,
-            compute_type=compute_type_for(settings), cpu_threads=cpu_threads(settings),
-            download_root=settings.model_cache_dir,
+            name, device=device, device_index=model.device_index,
+            compute_type=compute_type_for(model), cpu_threads=cpu_threads(model, processes),
+            download_root=model.cache_dir,
         )
     except Exception as exc:  # hub errors, CUDA errors, bad files: all mean "cannot load"
         reason = _short_reason(exc)
@@ -195,9 +148,10 @@ def _short_reason(exc: BaseException) -> str:
 class Engine:
     """A loaded model plus the options to decode with. Thread-safe."""
 
-    def __init__(self, model: Any, options: DecodeOptions) -> None:
+    def __init__(self, model: Any, decode: DecodeSection, batch_size: int) -> None:
         self.model = model
-        self.options = options
+        self.decode_options = decode
+        self.batch_size = batch_size
         self._lock = threading.Lock()  # one batch on the model at a time
 
     def warm_up(self) -> None:
@@ -207,7 +161,7 @@ class Engine:
         if self.model.model.device != "cuda":
             return
         silence = np.zeros(16000, dtype=np.float32)
-        batch = [WindowInput(i, silence, "warm-up") for i in range(self.options.batch_size)]
+        batch = [WindowInput(i, silence, "warm-up") for i in range(self.batch_size)]
         self.transcribe(batch)
 
     def transcribe(self, windows: Sequence[WindowInput]) -> list[WindowResult]:
@@ -218,8 +172,8 @@ class Engine:
         for index, item in enumerate(ready):
             by_language.setdefault(item.language, []).append(index)
         for language, indices in by_language.items():
-            for first in range(0, len(indices), self.options.batch_size):
-                batch = indices[first:first + self.options.batch_size]
+            for first in range(0, len(indices), self.batch_size):
+                batch = indices[first:first + self.batch_size]
                 outputs = self.decode([ready[i] for i in batch])
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = WindowResult(windows[i].key, language, output)
@@ -247,7 +201,7 @@ class Engine:
         frames = [item.features.shape[-1] for item in batch]
         with self._lock:
             return decode_batch(self.model, tokenizer, features, frames,
-                                self.options.decode_settings())
+                                self.decode_options)
 
     def _features(self, audio: np.ndarray) -> np.ndarray:
         features: np.ndarray = self.model.feature_extractor(audio)[..., :-1]
@@ -255,8 +209,8 @@ class Engine:
 
     def _languages(self, windows: Sequence[WindowInput],
                    features: list[np.ndarray]) -> dict[Hashable, str]:
-        if self.options.language:
-            return {w.group: self.options.language for w in windows}
+        if self.decode_options.language:
+            return {w.group: self.decode_options.language for w in windows}
         if not self.model.model.is_multilingual:
             return {w.group: "en" for w in windows}
         found: dict[Hashable, str] = {}
@@ -271,19 +225,31 @@ _ENGINES: dict[tuple[Any, ...], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def get_engine(settings: Settings) -> Engine:
-    """The process-wide engine for these settings: the model is loaded once per process."""
-    options = DecodeOptions.from_settings(settings)
-    key = (settings.model, settings.device, settings.device_index, settings.cpu_threads,
-           options)
+def get_engine(settings: Settings, processes: int = 1) -> Engine:
+    """The process-wide engine for these settings (its ``model``, ``decode`` and
+    ``execution`` sections): the model is loaded once per process. ``processes``: worker
+    processes sharing this machine's cores."""
+    model, decode = settings.model, settings.decode
+    batch_size = batch_size_for(settings.execution, resolve_device(model.device))
+    key = (model, decode, batch_size, processes)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            log.info("loading model %s on %s", settings.model, settings.device)
-            engine = Engine(load_whisper(settings), options)
+            log.info("loading model %s on %s", model.name, model.device)
+            engine = Engine(load_whisper(model, processes), decode, batch_size)
             engine.warm_up()
             _ENGINES[key] = engine
         return engine
+
+
+def decode_record(settings: Settings) -> dict[str, Any]:
+    """The decoding options a result records: the model as loaded (device and compute type
+    resolved), the batch size, and the ``decode`` section."""
+    device = resolve_device(settings.model.device)
+    return {"model": settings.model.name, "device": device,
+            "compute_type": compute_type_for(settings.model),
+            "batch_size": batch_size_for(settings.execution, device),
+            **settings.decode.model_dump(mode="json")}
 
 
 def unload_engines() -> None:

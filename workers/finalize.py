@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy import exists, select
@@ -17,7 +16,7 @@ from callscribe.settings import Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
 from . import recordings
-from .engine import DecodeOptions
+from .engine import decode_record
 from .exports import (
     Transcript,
     TranscriptRedaction,
@@ -28,32 +27,17 @@ from .exports import (
     write_file_export,
 )
 from .redacted_audio import write_redacted_audio
-from .segments import SegmentRule
-from .vad import VadConfig
 
 log = logging.getLogger(__name__)
-
-
-def segment_rule(settings: Settings) -> SegmentRule:
-    """Where these settings end segments."""
-    return SegmentRule(settings.segment_pause_seconds, settings.segment_max_seconds)
-
-
-def vad_config(settings: Settings) -> VadConfig:
-    """The VAD and windowing options of these settings."""
-    return VadConfig(threshold=settings.vad_threshold, min_silence_ms=settings.vad_min_silence_ms,
-                     speech_pad_ms=settings.vad_speech_pad_ms,
-                     window_max_s=settings.window_max_seconds,
-                     merge_gap_s=settings.window_merge_gap_seconds, pack=settings.window_packing)
 
 
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done."""
     rec, transcript = build_transcript(settings, factory, recording_id)
-    written = write_exports(transcript, settings.output, settings.export_formats,
-                            lambda: make_s3_client(settings))
-    if settings.redacted_audio:
+    written = write_exports(transcript, settings.storage.output, settings.exports.formats,
+                            lambda: make_s3_client(settings.storage))
+    if settings.exports.redacted_audio:
         written.append(export_redacted_audio(settings, rec, transcript))
     recordings.mark_recording_done(factory, recording_id, transcript.language,
                            {"transcription": transcript.options, "exports": written},
@@ -66,10 +50,10 @@ def build_transcript(settings: Settings, factory: sessionmaker[Session],
     rec, segments, words = recordings.load_transcript_rows(factory, recording_id, latest=True)
     duration = recordings.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
-    options = {"decode": DecodeOptions.from_settings(settings).as_dict(),
-               "vad": asdict(vad_config(settings)),
-               "segments": asdict(segment_rule(settings)),
-               "redaction": settings.redaction_for(rec.source.uri)}
+    options = {"decode": decode_record(settings),
+               "vad": settings.vad.model_dump(mode="json"),
+               "segments": settings.segments.model_dump(mode="json"),
+               "redaction": settings.redaction.mode_for(rec.source.uri)}
     return rec, Transcript(
         recording_id=rec.id, source=rec.source.uri, key=rec.key,
         duration_s=rec.duration_s if duration is None else duration,
@@ -98,13 +82,13 @@ def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transc
         targets = [item.channel] if len(transcribed) > 1 or item.channel else list(spans)
         for channel in targets:
             spans.setdefault(channel, []).append((item.start, item.end))
-    source = open_source(rec.source.uri, settings)
+    source = open_source(rec.source.uri, settings.storage)
     with tempfile.TemporaryDirectory(prefix="callscribe-redact-") as tmp:
         path = source.fetch(rec.key, Path(tmp), rec.uri)
         out = Path(tmp) / "redacted.wav"
         write_redacted_audio(path, out, spans)
-        return write_file_export(transcript, settings.output, ".redacted.wav", out,
-                                 lambda: make_s3_client(settings))
+        return write_file_export(transcript, settings.storage.output, ".redacted.wav", out,
+                                 lambda: make_s3_client(settings.storage))
 
 
 def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:

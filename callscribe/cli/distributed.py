@@ -34,7 +34,7 @@ def ingest(
 
     _logging(False)
     settings = _settings(config, database_url=database_url)
-    enqueuer = CeleryEnqueuer(_celery(settings), settings.queue)
+    enqueuer = CeleryEnqueuer(_celery(settings), settings.queue.name)
     try:
         result = run_ingest(settings, source, enqueuer)
     except CallscribeError as exc:
@@ -68,16 +68,17 @@ def worker(
 
     from callscribe.tasks import concurrency_for, pool_for, register_tasks
 
-    settings = _settings(config, device=device, device_index=device_index, model=model,
-                         compute_type=compute_type, worker_concurrency=concurrency,
-                         database_url=database_url, worker_pool=pool)
+    settings = _settings(config, database_url=database_url,
+                         model={"device": device, "device_index": device_index, "name": model,
+                                "compute_type": compute_type},
+                         queue={"worker_concurrency": concurrency, "worker_pool": pool})
     app_ = _celery(settings)
     chosen = pool_for(settings)
     register_tasks(app_, settings, chosen)
-    name = f"callscribe-{settings.device}{settings.device_index}-{os.getpid()}@%h"
+    name = f"callscribe-{settings.model.device}{settings.model.device_index}-{os.getpid()}@%h"
     argv = ["worker", f"--pool={chosen}",
             f"--concurrency={concurrency_for(settings, chosen)}",
-            "-Q", settings.queue, f"--loglevel={loglevel}", "-n", name,
+            "-Q", settings.queue.name, f"--loglevel={loglevel}", "-n", name,
             "--without-mingle", "--without-gossip"]
     if beat:
         schedule = os.path.join(tempfile.gettempdir(), f"callscribe-beat-{os.getpid()}")
@@ -112,7 +113,8 @@ def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
 
     settings = _settings(config, database_url=database_url)
     factory = open_database(settings)
-    report = run_reconcile(settings, factory, CeleryEnqueuer(_celery(settings), settings.queue),
+    report = run_reconcile(settings, factory, CeleryEnqueuer(_celery(settings),
+                                                             settings.queue.name),
                            finalize=lambda: finalize_unfinished(settings, factory))
     out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
               f"finalized {report.finalized}", highlight=False)
@@ -135,5 +137,5 @@ def retry(
         raise typer.Exit(2)
     settings = _settings(config, database_url=database_url)
     job_ids = requeue_failed(open_database(settings))
-    sent = CeleryEnqueuer(_celery(settings), settings.queue).send(job_ids)
+    sent = CeleryEnqueuer(_celery(settings), settings.queue.name).send(job_ids)
     out.print(f"re-queued {sent} jobs", highlight=False)

@@ -54,10 +54,13 @@ def transcribe(
     from callscribe.run import transcribe_source
 
     _logging(verbose)
-    settings = _settings(config, model=model, device=device, compute_type=compute_type,
-                         language=language, initial_prompt=initial_prompt, hotwords=hotwords,
-                         output=output, beam_size=beam_size, batch_size=batch_size,
-                         redaction=redaction, database_url=database_url)
+    settings = _settings(
+        config, database_url=database_url,
+        model={"name": model, "device": device, "compute_type": compute_type},
+        decode={"language": language, "initial_prompt": initial_prompt, "hotwords": hotwords,
+                "beam_size": beam_size},
+        storage={"output": output}, execution={"batch_size": batch_size},
+        redaction={"mode": redaction})
     bar = _Bar(disabled=quiet)
     try:
         summary = transcribe_source(settings, source, bar.callbacks())

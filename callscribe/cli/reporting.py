@@ -51,7 +51,7 @@ def report(
     if start is not None:
         start = as_utc(start)
     factory = session_factory(make_engine(settings.database_url))
-    result = build_report(factory, by, start, settings.reference_usd_per_audio_hour)  # type: ignore[arg-type]
+    result = build_report(factory, by, start, settings.cost.reference_usd_per_audio_hour)  # type: ignore[arg-type]
     if plot_file is not None:
         plot(result, plot_file)
         err.print(f"wrote {escape(str(plot_file))}", highlight=False)

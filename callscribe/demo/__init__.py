@@ -72,13 +72,13 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
     show(f"wrote {len(calls)} calls and 1 corrupt file to {directory}; transcribing with "
          "Whisper tiny.en (CPU)…")
     model = real_model_dir("tiny.en")
-    run = settings.model_copy(update={"model": str(model), "language": "en"})
+    run = settings.updated(model={"name": str(model)}, decode={"language": "en"})
     summary = transcribe_source(run, str(directory))
     for failure in summary.failed:
         show(f"  ✗ {failure.key}: {failure.reason}")
     found = stored_segments(run.database_url, calls)
     results = []
-    masked = run.redaction_for(summary.source) == "mask"
+    masked = run.redaction.mode_for(summary.source) == "mask"
     for call in calls:
         segments = found.get(call.name, [])
         pairs = channel_pairs(call, segments)

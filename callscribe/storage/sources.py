@@ -23,7 +23,7 @@ from callscribe.errors import (
     one_line,
 )
 from callscribe.models.enums import SourceKind
-from callscribe.settings import Settings
+from callscribe.settings import StorageSection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,19 +194,20 @@ def _s3_reason(exc: Exception) -> str:
     return one_line(exc) or type(exc).__name__
 
 
-def make_s3_client(settings: Settings) -> Any:
-    """A boto3 S3 client from the settings (endpoint for MinIO/moto, explicit keys if set)."""
+def make_s3_client(storage: StorageSection) -> Any:
+    """A boto3 S3 client for the ``storage`` section (endpoint for MinIO/moto, explicit keys
+    if set)."""
     import boto3
     from botocore.config import Config
 
     kwargs: dict[str, Any] = {
-        "endpoint_url": settings.s3_endpoint_url,
-        "region_name": settings.s3_region,
+        "endpoint_url": storage.s3_endpoint_url,
+        "region_name": storage.s3_region,
         "config": Config(retries={"max_attempts": 5, "mode": "standard"}),
     }
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        kwargs["aws_access_key_id"] = settings.aws_access_key_id.get_secret_value()
-        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
+    if storage.aws_access_key_id and storage.aws_secret_access_key:
+        kwargs["aws_access_key_id"] = storage.aws_access_key_id.get_secret_value()
+        kwargs["aws_secret_access_key"] = storage.aws_secret_access_key.get_secret_value()
     return boto3.client("s3", **kwargs)
 
 
@@ -218,22 +219,22 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def open_source(uri: str, settings: Settings) -> RecordingSource:
+def open_source(uri: str, storage: StorageSection) -> RecordingSource:
     """The source behind ``uri``: ``s3://…``, ``file://…`` or a directory path."""
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
-        return S3Source(bucket, prefix, settings.include, make_s3_client(settings))
+        return S3Source(bucket, prefix, storage.include, make_s3_client(storage))
     if uri.startswith("file://"):
-        return _local_or_manifest(Path(urlparse(uri).path), settings)
+        return _local_or_manifest(Path(urlparse(uri).path), storage)
     if "://" in uri:
         raise SourceError(f"unsupported source {uri!r}: use a directory or s3://bucket/prefix")
-    return _local_or_manifest(Path(uri), settings)
+    return _local_or_manifest(Path(uri), storage)
 
 
-def _local_or_manifest(path: Path, settings: Settings) -> RecordingSource:
+def _local_or_manifest(path: Path, storage: StorageSection) -> RecordingSource:
     if path.suffix == ".jsonl" and path.is_file():
-        return ManifestSource(path, settings)
-    return LocalSource(path, settings.include)
+        return ManifestSource(path, storage)
+    return LocalSource(path, storage.include)
 
 
 def safe_relative_path(key: str) -> PurePosixPath:
@@ -271,10 +272,10 @@ class ManifestSource:
 
     kind = SourceKind.MANIFEST
 
-    def __init__(self, path: Path, settings: Settings) -> None:
+    def __init__(self, path: Path, storage: StorageSection) -> None:
         self.path = path.resolve()
         self.uri = self.path.as_uri()
-        self.settings = settings
+        self.storage = storage
         self._s3: Any = None
         if not self.path.is_file():
             raise SourceError(f"manifest {path} does not exist")
@@ -302,7 +303,7 @@ class ManifestSource:
         if uri.startswith("s3://"):
             bucket, object_key = parse_s3_uri(uri)
             if self._s3 is None:
-                self._s3 = make_s3_client(self.settings)
+                self._s3 = make_s3_client(self.storage)
             return S3Source(bucket, "", ["*"], self._s3), object_key
         path = Path(urlparse(uri).path if uri.startswith("file://") else uri)
         if not path.parent.is_dir():

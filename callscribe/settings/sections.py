@@ -1,0 +1,289 @@
+"""The sections of :class:`callscribe.settings.Settings`: one frozen record per component
+(the engine takes ``model`` and ``decode``, the VAD ``vad``, the Celery app ``queue`` …),
+which is also what a result records as the options that produced it."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Device = Literal["auto", "cpu", "cuda"]
+RedactionMode = Literal["off", "mask"]
+EXPORT_FORMATS = ("json", "words", "srt", "vtt", "txt", "dialogue")
+
+
+class Section(BaseModel):
+    """A group of settings given to one component (immutable, hashable)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
+                              use_attribute_docstrings=True)
+
+
+class StorageSection(Section):
+    """Which objects of a source are recordings, where exports go, how S3 is reached."""
+
+    include: tuple[str, ...] = ("*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a",
+                                "*.mp4")
+    """Glob patterns (on the file name) of recordings to pick up from a source."""
+    output: str = "./transcripts"
+    """Where exports go: a local directory or an ``s3://bucket/prefix``."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto, …). Unset: AWS."""
+    s3_region: str | None = None
+    """Region for the S3 client. Unset: boto3's default chain."""
+    aws_access_key_id: SecretStr | None = None
+    """S3 access key. Unset: boto3's default credential chain (env, profile, role)."""
+    aws_secret_access_key: SecretStr | None = None
+    """S3 secret key. Never logged, never stored in the database."""
+
+
+class ExportSection(Section):
+    """What is written per recording."""
+
+    formats: tuple[str, ...] = EXPORT_FORMATS
+    """Which exports to write per recording (json, words, srt, vtt, txt, dialogue)."""
+    redacted_audio: bool = False
+    """Also export ``<name>.redacted.wav``: the recording with every redacted span silenced
+    (for QA who listen)."""
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(EXPORT_FORMATS))
+        if unknown:
+            raise ValueError(f"unknown export format(s) {unknown}; known: {list(EXPORT_FORMATS)}")
+        return value
+
+
+class RedactionSection(Section):
+    """PII removed before anything is stored, exported or indexed."""
+
+    mode: RedactionMode = "mask"
+    """``mask`` replaces card numbers, SSNs, phone numbers, e-mail addresses and ``patterns``
+    with typed tags ([CARD] …) before anything is stored, exported or indexed; ``off`` keeps
+    the words as heard."""
+    by_source: dict[str, RedactionMode] = {}
+    """Per source: source URI (as ``callscribe status`` shows it) → ``off`` | ``mask``,
+    overriding ``mode``."""
+    patterns: dict[str, str] = {}
+    """More to redact: tag name → regular expression (e.g. ``{"ACCOUNT": "AC[- ]?\\d{6}"}``),
+    matched on the words as written and with spoken digits as numerals."""
+
+    def __hash__(self) -> int:
+        return hash((self.mode, tuple(sorted(self.by_source.items())),
+                     tuple(sorted(self.patterns.items()))))
+
+    def mode_for(self, source_uri: str) -> str:
+        """``off`` or ``mask`` for recordings of ``source_uri``."""
+        return self.by_source.get(source_uri, self.mode)
+
+    @field_validator("patterns")
+    @classmethod
+    def _valid_patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,31}", name):
+                raise ValueError(f"redaction tag {name!r} must be upper case letters, digits "
+                                 "and underscores")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression for {name}: {exc}") from exc
+        return value
+
+
+class PlanningSection(Section):
+    """How recordings become jobs."""
+
+    job_max_s: float = Field(default=600.0, gt=30)
+    """Longest span of one recording given to one job. Long calls become several jobs."""
+    max_recording_hours: float = Field(default=24.0, gt=0)
+    """Longest recording planned; a longer one (or a header or manifest claiming one) fails
+    with the reason instead of becoming thousands of jobs."""
+
+
+class ModelSection(Section):
+    """Which model a worker loads, and where it runs."""
+
+    name: str = "small"
+    """faster-whisper model name (downloaded on first use) or a local CTranslate2 directory."""
+    cache_dir: str | None = None
+    """Where downloaded models are kept (faster-whisper's ``download_root``)."""
+    device: Device = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when present)."""
+    device_index: int = 0
+    """Which GPU a worker process uses."""
+    compute_type: str = "auto"
+    """CTranslate2 compute type: int8, int8_float16, float16, float32, or ``auto``: int8 on
+    CPU, float16 on CUDA."""
+    cpu_threads: int = 0
+    """CTranslate2 threads on CPU; 0 = the cores available, shared among worker processes."""
+    load_timeout_s: float = Field(default=300.0, gt=0)
+    """How long a worker child may take to load the model before Celery gives up on it."""
+
+
+class DecodeSection(Section):
+    """How each window is decoded (recorded with every result)."""
+
+    language: str | None = None
+    """Spoken language code (e.g. ``en``). Unset: detected per recording channel."""
+    initial_prompt: str | None = None
+    """Text given to the model as prior context for every window (domain words)."""
+    hotwords: str | None = None
+    """Words to bias decoding toward (product names)."""
+    beam_size: int = Field(default=5, ge=1)
+    """Beam width for decoding."""
+    best_of: int = Field(default=5, ge=1)
+    """Candidates sampled at a temperature above 0 (temperature fallback)."""
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    """Decoding temperatures: a window is decoded at the first; one whose text fails the
+    checks below is decoded again at the next (temperature fallback, as in
+    ``WhisperModel.transcribe``)."""
+    compression_ratio_threshold: float = Field(default=2.4, gt=0)
+    """A window whose text compresses better than this (gzip ratio) is a repetition loop:
+    decoded again at the next temperature."""
+    log_prob_threshold: float = -1.0
+    """A window whose average token log-probability is below this is decoded again at the
+    next temperature (unless it is silence, see ``no_speech_threshold``)."""
+    no_speech_threshold: float = Field(default=0.6, gt=0, lt=1)
+    """A window the model thinks is not speech (no-speech probability above this and log
+    probability below ``log_prob_threshold``) gives no text."""
+    tail_s: float = Field(default=2.0, ge=0)
+    """When a window's last word ends this long before its audio does, the model stopped
+    early: the rest is decoded on its own and appended. 0: never (for a model whose word
+    times mean nothing, like the random-weight test model)."""
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(t < 0 for t in value) or list(value) != sorted(value):
+            raise ValueError("temperatures must be a non-empty, ascending list of values ≥ 0")
+        return value
+
+
+class VadSection(Section):
+    """Speech detection and how speech is cut into windows (recorded with results)."""
+
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Silero VAD speech probability threshold."""
+    min_silence_ms: int = Field(default=500, ge=0)
+    """Silence needed to end a speech chunk."""
+    speech_pad_ms: int = Field(default=200, ge=0)
+    """Padding kept around each speech chunk."""
+    window_max_s: float = Field(default=30.0, gt=1, le=30)
+    """Longest window handed to the model (Whisper sees 30 s at most)."""
+    merge_gap_s: float = Field(default=1.0, ge=0)
+    """Speech chunks closer than this become one piece, the pause kept in. Longer pauses
+    are left out of the audio the model reads (with packing): keeping them would spend the
+    30-s window on silence."""
+    packing: bool = True
+    """Pack a channel's speech pieces, silences left out, into windows of up to
+    ``window_max_s`` of speech (fewer, fuller windows); off: one window per piece."""
+
+
+class SegmentSection(Section):
+    """How a window's words become segments, and whose they are (recorded with results)."""
+
+    pause_s: float = Field(default=0.6, gt=0)
+    """A pause between two words at least this long (from word timings) ends a segment; half
+    as long after a sentence end. A segment also ends wherever the window's audio jumps over
+    left-out silence."""
+    max_s: float = Field(default=12.0, gt=1)
+    """A segment longer than this ends at its next sentence or clause end (subtitle-sized
+    cues)."""
+    speaker_labels: tuple[str, ...] = ("agent", "customer")
+    """Speaker label per channel index; a mono recording uses the first."""
+
+    def speaker_for(self, channel: int, channels: int) -> str:
+        """Speaker label of ``channel`` in a recording with ``channels`` channels."""
+        if channels == 1:
+            return self.speaker_labels[0] if self.speaker_labels else "speaker"
+        if channel < len(self.speaker_labels):
+            return self.speaker_labels[channel]
+        return f"channel{channel}"
+
+
+class ExecutionSection(Section):
+    """How one process runs jobs and fills model batches."""
+
+    workers: int | None = Field(default=None, ge=1)
+    """Jobs in flight in one process (embedded run, or a ``threads`` worker): each is fetched,
+    decoded and run through VAD on its own CPU thread while the model runs, and their
+    windows share model batches. Bounds memory. Unset: 2 on CPU, 8 on CUDA."""
+    batch_size: int | None = Field(default=None, ge=1)
+    """Windows per model batch, filled from several jobs and both channels. Unset: 8 on CPU,
+    32 on CUDA."""
+    batch_wait_ms: float | None = Field(default=None, ge=0)
+    """How long the model waits for more windows to fill a batch while a job is still being
+    prepared; when no job is being prepared a partial batch runs at once. Unset: 1000 on CPU
+    (a window costs the CPU seconds; a half-empty batch costs nearly as much as a full one),
+    50 on CUDA."""
+
+
+class JobSection(Section):
+    """How a job is claimed, kept, timed out and retried (embedded and distributed)."""
+
+    lease_s: float = Field(default=60.0, gt=0)
+    """How long a claimed job stays a worker's without a heartbeat; then another may take it."""
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    """How often a worker renews the lease of the job it runs."""
+    soft_time_limit_s: int = Field(default=3300, gt=0)
+    """Soft time limit of one job: past it the attempt stops and counts as a retryable
+    failure (same on both pools and in the embedded run)."""
+    max_attempts: int = Field(default=3, ge=1)
+    """A job that failed this many times is failed for good."""
+    retry_delay_s: float = Field(default=5.0, ge=0)
+    """Delay before a job that failed with a retryable error is delivered again; doubled
+    after each further failure (``callscribe.failures``)."""
+    retry_max_delay_s: float = Field(default=300.0, ge=0)
+    """Longest delay between two attempts of a job."""
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    """How often the periodic reconciler runs (``callscribe worker --beat``)."""
+    requeue_grace_s: float = Field(default=30.0, ge=0)
+    """A queued job missing from the broker for longer than this is sent again."""
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> JobSection:
+        if self.heartbeat_s >= self.lease_s:
+            raise ValueError("heartbeat_s must be shorter than lease_s")
+        return self
+
+
+class QueueSection(Section):
+    """The Celery side of the distributed mode."""
+
+    name: str = "callscribe"
+    """Celery queue the transcription tasks go to."""
+    broker_ssl_ca_certs: str | None = None
+    """CA bundle for a ``rediss://`` broker (certificates are always verified)."""
+    time_limit_s: int = Field(default=3600, gt=0)
+    """Hard time limit of one job: the worker child is killed (model reloaded). Longer than
+    ``jobs.soft_time_limit_s``."""
+    visibility_timeout_s: int = Field(default=7200, gt=0)
+    """Redis visibility timeout: an unacknowledged message is redelivered after this. Longer
+    than ``time_limit_s``."""
+    worker_concurrency: int = Field(default=1, ge=1)
+    """Celery worker processes per ``callscribe worker`` with the prefork pool (one per GPU
+    is the rule); ignored by the threads pool, which runs ``execution.workers`` jobs at
+    once."""
+    worker_pool: Literal["auto", "prefork", "threads"] = "auto"
+    """Celery pool: ``threads`` runs several jobs in one process whose windows share model
+    batches (for GPUs: no fork, one CUDA context); ``prefork`` runs one job per child process
+    with Celery's time limits (for CPUs). ``auto``: threads on CUDA, else prefork."""
+
+
+class CostSection(Section):
+    """What a device-hour costs, and what callscribe is compared with."""
+
+    device_prices: dict[str, float] = {}
+    """USD per device-hour by exact device name (e.g. ``{"NVIDIA H100 80GB HBM3": 2.49}``)."""
+    device_kind_prices: dict[str, float] = {"cpu": 0.10, "cuda": 2.50}
+    """USD per device-hour for devices not named in ``device_prices``, by kind."""
+    reference_usd_per_audio_hour: float = Field(default=0.36, ge=0)
+    """The cloud API price callscribe is compared with (OpenAI whisper-1: $0.006/min)."""
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.device_prices.items())),
+                     tuple(sorted(self.device_kind_prices.items())),
+                     self.reference_usd_per_audio_hour))
