@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ def test_many_threads_submitting_at_once(engine: Engine) -> None:
 
 def test_one_language_per_batch(engine: Engine) -> None:
     ready = engine.prepare(_windows("x", [0.5, 0.5], seed=9))
-    mixed = [ready[0], type(ready[1])(ready[1].key, ready[1].features, ready[1].samples, "de")]
+    mixed = [ready[0], replace(ready[1], language="de")]
     with pytest.raises(ValueError, match="one language per batch"):
         engine.decode(mixed)
 

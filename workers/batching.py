@@ -6,8 +6,10 @@ partial batch runs when no job is being prepared any more (nothing else is comin
 its oldest window has waited ``max_wait_s``. So a short call's few windows travel with other
 calls' windows, both channels together, and the device never waits for a file to decode.
 
-Each window's result is what ``Engine.transcribe`` gives for it alone (batch composition does
-not change the output; tested). Device time is shared out: every batch's wall time, plus any
+A batch holds windows of one language and one set of decode options (jobs may bring their
+own: ``WindowInput.options``), one queue for each. Each window's result is what
+``Engine.transcribe`` gives for it alone (batch composition does not change the output;
+tested). Device time is shared out: every batch's wall time, plus any
 idle gap right before it while its jobs were being prepared, is split over the jobs in it by
 their number of windows.
 """
@@ -23,8 +25,13 @@ from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
+from callscribe.settings import DecodeSection
+
 from .decoding import Decoded
 from .engine import Engine, ReadyWindow, WindowInput, WindowResult
+
+#: What windows must share to share a model batch: language and decode options.
+BatchKey = tuple[str, DecodeSection]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +75,7 @@ class Batcher:
         self.batch_size = batch_size
         self.max_wait_s = max_wait_s
         self._cond = threading.Condition()
-        self._queues: dict[str, deque[_Item]] = {}
+        self._queues: dict[BatchKey, deque[_Item]] = {}  # one per language and options
         self._preparing = 0
         self._device_free_at = 0.0
         self._thread: threading.Thread | None = None
@@ -101,7 +108,7 @@ class Batcher:
         now = time.perf_counter()
         with self._cond:
             for index, window in enumerate(request.ready):
-                self._queues.setdefault(window.language, deque()).append(
+                self._queues.setdefault(window.batch_key, deque()).append(
                     _Item(request, index, now))
             self._start()
             self._cond.notify_all()
@@ -127,29 +134,41 @@ class Batcher:
     def _next_batch(self) -> list[_Item]:
         with self._cond:
             while True:
-                language, wait = self._choose()
-                if language is not None and wait <= 0:
-                    queue = self._queues[language]
+                key, wait = self._choose()
+                if key is not None and wait <= 0:
+                    queue = self._queues[key]
                     batch: list[_Item] = []
                     while queue and len(batch) < self.batch_size:
                         item = queue.popleft()
                         if not item.request.future.done():  # skip cancelled jobs
                             batch.append(item)
                     if not queue:
-                        del self._queues[language]
+                        del self._queues[key]
                     if batch:
                         return batch
                     continue
-                self._cond.wait(timeout=wait if language is not None else None)
+                self._cond.wait(timeout=wait if key is not None else None)
 
-    def _choose(self) -> tuple[str | None, float]:
-        """The fullest queue, and how long to wait before running it (≤ 0: now)."""
+    def _choose(self) -> tuple[BatchKey | None, float]:
+        """The queue to run next, and how long to wait before running it (≤ 0: now). A
+        queue may run when it fills a batch, when no job is being prepared, or when its
+        oldest window has waited ``max_wait_s``; of those, the ones that waited that long
+        go first, oldest first (no language or set of options starves behind full batches
+        of another), then the fullest. None may run yet: the one whose wait ends first."""
         if not self._queues:
             return None, 0.0
-        language, queue = max(self._queues.items(), key=lambda kv: len(kv[1]))
-        if len(queue) >= self.batch_size or self._preparing == 0:
-            return language, 0.0
-        return language, queue[0].queued + self.max_wait_s - time.perf_counter()
+        now = time.perf_counter()
+
+        def wait(queue: deque[_Item]) -> float:
+            return queue[0].queued + self.max_wait_s - now
+
+        runnable = [((0, q[0].queued) if wait(q) <= 0 else (1, -len(q)), k)
+                    for k, q in self._queues.items()
+                    if len(q) >= self.batch_size or self._preparing == 0 or wait(q) <= 0]
+        if runnable:
+            return min(runnable, key=lambda r: r[0])[1], 0.0
+        key = min(self._queues, key=lambda k: wait(self._queues[k]))
+        return key, wait(self._queues[key])
 
     def _run(self, batch: list[_Item]) -> None:
         try:
@@ -179,7 +198,7 @@ class Batcher:
         for item, decoded in zip(batch, outputs, strict=True):
             request = item.request
             ready = request.ready[item.index]
-            request.results[item.index] = WindowResult(ready.key, ready.language, decoded)
+            request.results[item.index] = ready.result(decoded)
             request.left -= 1
             request.device_s += share
             touched[id(request)] = request

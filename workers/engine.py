@@ -5,6 +5,10 @@ Each window is decoded without timestamp tokens, with temperature fallback and w
 alignment (``workers.decoding``), so a window gives the same text as
 ``WhisperModel.transcribe(without_timestamps=True)`` on the same clip with the same options
 (tested), plus the time of every word.
+
+A window may carry its own decode options (its job's: language, prompt, hotwords, task …);
+a model batch holds only windows of one language and one set of options, and is decoded
+with those, so a window's result does not depend on what it was batched with.
 """
 
 from __future__ import annotations
@@ -22,35 +26,53 @@ from callscribe.errors import ModelLoadError, one_line
 from callscribe.settings import DecodeSection, ExecutionSection, ModelSection, Settings
 
 from .decoding import Decoded, decode_batch
+from .language import window_languages
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class WindowInput:
-    """One window to transcribe; ``group`` windows share a detected language."""
+    """One window to transcribe; ``group`` windows share a detected language (give the
+    windows of one group the same options). ``options``: how to decode this window (its
+    job's options); None: the engine's own."""
 
     key: Hashable
     audio: np.ndarray
     group: Hashable
+    options: DecodeSection | None = None
 
 
 @dataclass(frozen=True)
 class ReadyWindow:
-    """A window with its features computed and its language known: what a batch takes."""
+    """A window with its features computed, its language known and its options resolved:
+    what a batch takes. Windows with equal ``batch_key`` may share a model batch."""
 
     key: Hashable
     features: np.ndarray
     samples: int
     language: str
+    language_probability: float
+    options: DecodeSection
+
+    @property
+    def batch_key(self) -> tuple[str, DecodeSection]:
+        return self.language, self.options
+
+    def result(self, decoded: Decoded) -> WindowResult:
+        return WindowResult(key=self.key, language=self.language,
+                            language_probability=self.language_probability, decoded=decoded)
 
 
 @dataclass(frozen=True)
 class WindowResult:
-    """What the model made of one window (word times relative to the window's audio)."""
+    """What the model made of one window (word times relative to the window's audio).
+    ``language_probability``: how sure detection was of its group's language (1.0 when the
+    language was fixed by the options, or the model is English-only)."""
 
     key: Hashable
     language: str
+    language_probability: float
     decoded: Decoded
 
 
@@ -150,7 +172,7 @@ class Engine:
 
     def __init__(self, model: Any, decode: DecodeSection, batch_size: int) -> None:
         self.model = model
-        self.decode_options = decode
+        self.decode_options = decode  # for windows without options of their own
         self.batch_size = batch_size
         self._lock = threading.Lock()  # one batch on the model at a time
 
@@ -165,60 +187,53 @@ class Engine:
         self.transcribe(batch)
 
     def transcribe(self, windows: Sequence[WindowInput]) -> list[WindowResult]:
-        """Transcribe windows in batches of ``batch_size``; results in input order."""
+        """Transcribe windows in batches of ``batch_size`` (each of one language and one set
+        of options); results in input order."""
         ready = self.prepare(windows)
         results: dict[int, WindowResult] = {}
-        by_language: dict[str, list[int]] = {}
+        by_key: dict[tuple[str, DecodeSection], list[int]] = {}
         for index, item in enumerate(ready):
-            by_language.setdefault(item.language, []).append(index)
-        for language, indices in by_language.items():
+            by_key.setdefault(item.batch_key, []).append(index)
+        for indices in by_key.values():
             for first in range(0, len(indices), self.batch_size):
                 batch = indices[first:first + self.batch_size]
                 outputs = self.decode([ready[i] for i in batch])
                 for i, output in zip(batch, outputs, strict=True):
-                    results[i] = WindowResult(windows[i].key, language, output)
+                    results[i] = ready[i].result(output)
         return [results[i] for i in range(len(windows))]
 
     def prepare(self, windows: Sequence[WindowInput]) -> list[ReadyWindow]:
-        """CPU side of a window, done on the caller's thread: log-mel features, and the
-        language of each group (detected once per group when not fixed)."""
+        """CPU side of a window, done on the caller's thread: log-mel features, its options
+        (its own or the engine's), and the language of each group (detected once per group
+        when not fixed, see ``workers.language``)."""
+        options = [self.decode_options if w.options is None else w.options for w in windows]
         features = [self._features(w.audio) for w in windows]
-        languages = self._languages(windows, features)
-        return [ReadyWindow(w.key, f, w.audio.size, languages[w.group])
-                for w, f in zip(windows, features, strict=True)]
+        languages = window_languages(self.model, [w.group for w in windows], features,
+                                     options)
+        return [ReadyWindow(w.key, f, w.audio.size, found.language, found.probability, o)
+                for w, f, found, o in zip(windows, features, languages, options, strict=True)]
 
     def decode(self, batch: Sequence[ReadyWindow]) -> list[Decoded]:
-        """One model batch; every window must have the same language."""
+        """One model batch; every window must have the same language and options."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import pad_or_trim
 
         languages = {item.language for item in batch}
         if len(languages) != 1:
             raise ValueError(f"one language per batch, got {sorted(languages)}")
+        if len({item.options for item in batch}) != 1:
+            raise ValueError("one set of decode options per batch")
+        options = batch[0].options
         tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                              task="transcribe", language=languages.pop())
+                              task=options.task, language=languages.pop())
         features = [pad_or_trim(item.features) for item in batch]
         frames = [item.features.shape[-1] for item in batch]
         with self._lock:
-            return decode_batch(self.model, tokenizer, features, frames,
-                                self.decode_options)
+            return decode_batch(self.model, tokenizer, features, frames, options)
 
     def _features(self, audio: np.ndarray) -> np.ndarray:
         features: np.ndarray = self.model.feature_extractor(audio)[..., :-1]
         return features
-
-    def _languages(self, windows: Sequence[WindowInput],
-                   features: list[np.ndarray]) -> dict[Hashable, str]:
-        if self.decode_options.language:
-            return {w.group: self.decode_options.language for w in windows}
-        if not self.model.model.is_multilingual:
-            return {w.group: "en" for w in windows}
-        found: dict[Hashable, str] = {}
-        for window, feats in zip(windows, features, strict=True):
-            if window.group not in found:
-                language, _prob, _all = self.model.detect_language(features=feats)
-                found[window.group] = language
-        return found
 
 
 _ENGINES: dict[tuple[Any, ...], Engine] = {}
@@ -242,14 +257,16 @@ def get_engine(settings: Settings, processes: int = 1) -> Engine:
         return engine
 
 
-def decode_record(settings: Settings) -> dict[str, Any]:
+def decode_record(settings: Settings, options: DecodeSection | None = None
+                  ) -> dict[str, Any]:
     """The decoding options a result records: the model as loaded (device and compute type
-    resolved), the batch size, and the ``decode`` section."""
+    resolved), the batch size, and the decode options (``options``, the job's own, or the
+    ``decode`` section)."""
     device = resolve_device(settings.model.device)
     return {"model": settings.model.name, "device": device,
             "compute_type": compute_type_for(settings.model),
             "batch_size": batch_size_for(settings.execution, device),
-            **settings.decode.model_dump(mode="json")}
+            **(options or settings.decode).model_dump(mode="json")}
 
 
 def unload_engines() -> None:

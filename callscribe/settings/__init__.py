@@ -34,6 +34,7 @@ from .sections import (
     RedactionSection,
     Section,
     SegmentSection,
+    SourceOptions,
     StorageSection,
     VadSection,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "EXPORT_FORMATS", "CostSection", "DecodeSection", "Device", "ExecutionSection",
     "ExportSection", "JobSection", "ModelSection", "PlanningSection", "QueueSection",
     "RedactionMode", "RedactionSection", "Section", "SegmentSection", "Settings",
+    "SourceOptions",
     "StorageSection", "VadSection", "configuration_table", "environment_for", "load_settings",
     "merge_values",
 ]
@@ -116,6 +118,22 @@ class Settings(BaseSettings):
         data = _mask_secrets(self.model_dump())
         data["database_url"] = _hide_password(self.database_url)
         return data
+
+    def for_source(self, options: SourceOptions | dict[str, Any] | None) -> Settings:
+        """These settings with a source's options over them (``SourceOptions``)."""
+        if not options:
+            return self
+        if isinstance(options, dict):
+            options = SourceOptions.model_validate(options)
+        changes = options.overrides()
+        if not changes:
+            return self
+        updated = self.updated(**changes)
+        if options.redaction is None:
+            return updated
+        # the source's own choice beats ``redaction.by_source``
+        redaction = updated.redaction.model_copy(update={"by_source": {}})
+        return updated.model_copy(update={"redaction": redaction})
 
     def updated(self, **changes: Any) -> Settings:
         """A validated copy with ``changes``: top-level values, or sections as dicts of the

@@ -5,13 +5,21 @@ which is also what a result records as the options that produced it."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Device = Literal["auto", "cpu", "cuda"]
 RedactionMode = Literal["off", "mask"]
 EXPORT_FORMATS = ("json", "words", "srt", "vtt", "txt", "dialogue")
+
+
+def known_formats(value: tuple[str, ...]) -> tuple[str, ...]:
+    """``value`` if every export format in it exists."""
+    unknown = sorted(set(value) - set(EXPORT_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown export format(s) {unknown}; known: {list(EXPORT_FORMATS)}")
+    return value
 
 
 class Section(BaseModel):
@@ -27,6 +35,10 @@ class StorageSection(Section):
     include: tuple[str, ...] = ("*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a",
                                 "*.mp4")
     """Glob patterns (on the file name) of recordings to pick up from a source."""
+    metadata_files: tuple[str, ...] = ("callscribe-metadata.csv", "callscribe-metadata.jsonl")
+    """Call metadata files read at the root of a folder or S3 source, in this order (a key
+    in two counts as the later says): ``.csv`` or ``.jsonl``, one row per recording
+    (docs/metadata.md). Never picked up as recordings."""
     output: str = "./transcripts"
     """Where exports go: a local directory or an ``s3://bucket/prefix``."""
     s3_endpoint_url: str | None = None
@@ -37,6 +49,16 @@ class StorageSection(Section):
     """S3 access key. Unset: boto3's default credential chain (env, profile, role)."""
     aws_secret_access_key: SecretStr | None = None
     """S3 secret key. Never logged, never stored in the database."""
+
+    @field_validator("metadata_files")
+    @classmethod
+    def _plain_metadata_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if (name in ("", ".", "..") or "/" in name or "\\" in name
+                    or not name.lower().endswith((".csv", ".jsonl"))):
+                raise ValueError(f"metadata file {name!r} must be a plain file name ending "
+                                 "in .csv or .jsonl")
+        return value
 
 
 class ExportSection(Section):
@@ -51,10 +73,7 @@ class ExportSection(Section):
     @field_validator("formats")
     @classmethod
     def _known_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(value) - set(EXPORT_FORMATS))
-        if unknown:
-            raise ValueError(f"unknown export format(s) {unknown}; known: {list(EXPORT_FORMATS)}")
-        return value
+        return known_formats(value)
 
 
 class RedactionSection(Section):
@@ -127,7 +146,15 @@ class DecodeSection(Section):
     """How each window is decoded (recorded with every result)."""
 
     language: str | None = None
-    """Spoken language code (e.g. ``en``). Unset: detected per recording channel."""
+    """Spoken language code (e.g. ``en``). Unset: detected per recording channel (in each
+    job), from up to ``detect_windows`` of its windows."""
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """``transcribe`` writes what was said in the language it was said in; ``translate``
+    writes it in English (Whisper's translation task; multilingual models only)."""
+    detect_windows: int = Field(default=4, ge=1)
+    """How many windows of a channel language detection listens to (the longest ones): each
+    window's language probabilities, weighted by its seconds of audio, are summed; the most
+    likely language wins. Music or noise in one window does not decide the language."""
     initial_prompt: str | None = None
     """Text given to the model as prior context for every window (domain words)."""
     hotwords: str | None = None
@@ -287,3 +314,52 @@ class CostSection(Section):
         return hash((tuple(sorted(self.device_prices.items())),
                      tuple(sorted(self.device_kind_prices.items())),
                      self.reference_usd_per_audio_hour))
+
+
+class SourceOptions(Section):
+    """What one source overrides of the global settings (``callscribe source add|set``):
+    stored with the source, copied onto each run and job planned from it (so results say
+    what produced them), and applied by the worker to that job. Unset fields keep the
+    global value."""
+
+    language: str | None = None
+    """Spoken language (``decode.language``); ``auto`` for detection whatever the global."""
+    task: Literal["transcribe", "translate"] | None = None
+    """``decode.task``."""
+    initial_prompt: str | None = None
+    """``decode.initial_prompt``."""
+    hotwords: str | None = None
+    """``decode.hotwords``."""
+    speaker_labels: tuple[str, ...] | None = None
+    """``segments.speaker_labels``: the label of each channel (``customer,agent`` for a
+    source whose customer is on the left)."""
+    model: str | None = None
+    """``model.name``: this source's recordings are decoded with another model."""
+    redaction: RedactionMode | None = None
+    """``redaction.mode`` for this source."""
+    export_formats: tuple[str, ...] | None = None
+    """``exports.formats`` for this source."""
+
+    @field_validator("export_formats")
+    @classmethod
+    def _known_formats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else known_formats(value)
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        """The settings sections these options change, as :meth:`Settings.updated` takes
+        them."""
+        decode: dict[str, Any] = {k: v for k, v in (
+            ("task", self.task), ("initial_prompt", self.initial_prompt),
+            ("hotwords", self.hotwords)) if v is not None}
+        if self.language is not None:
+            decode["language"] = None if self.language == "auto" else self.language
+        changes: dict[str, dict[str, Any]] = {"decode": decode}
+        if self.speaker_labels is not None:
+            changes["segments"] = {"speaker_labels": self.speaker_labels}
+        if self.model is not None:
+            changes["model"] = {"name": self.model}
+        if self.redaction is not None:
+            changes["redaction"] = {"mode": self.redaction}
+        if self.export_formats is not None:
+            changes["exports"] = {"formats": self.export_formats}
+        return {name: section for name, section in changes.items() if section}
