@@ -35,6 +35,8 @@ from callscribe.settings import DecodeSection
 MIN_SPLIT_S = 4.0
 #: How many times a part of a window is cut again.
 MAX_DEPTH = 3
+#: A window that looped and was decoded at a temperature above this is cut in two.
+SPLIT_ABOVE_T = 0.5
 #: A word repeated in a loop with less audio than this (seconds) is dropped.
 MIN_WORD_S = 0.05
 #: More consecutive repeats of one token, or of a run of two or three, than this is a loop
@@ -154,8 +156,12 @@ class _Run:
 
     def _plan(self, d: Decoded, looped: bool, features: np.ndarray, frames: int
               ) -> tuple[str, int] | None:
-        """``("split", frame)``, ``("tail", frame)`` or None (the result stands)."""
-        if looped and self._fails(d):
+        """``("split", frame)``, ``("tail", frame)`` or None (the result stands). A window
+        whose attempts looped is cut in two when its best is still failing, is silence (the
+        only attempt that did not loop said nothing: not the same as hearing nothing), or
+        was only found by sampling hot (above :data:`SPLIT_ABOVE_T`: a guess, often a
+        misheard one); each half is decoded afresh, from temperature 0."""
+        if looped and (self._fails(d) or d.silent or d.temperature > SPLIT_ABOVE_T):
             if frames >= 2 * MIN_SPLIT_S * _FRAMES_PER_S:
                 return "split", _quiet_frame(features, frames)
             return None
