@@ -3,6 +3,7 @@
 from .base import Base, utcnow
 from .enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
 from .tables import (
+    CallMetric,
     CostHourly,
     Job,
     JobCostHour,
@@ -18,6 +19,7 @@ from .tables import (
 
 __all__ = [
     "Base",
+    "CallMetric",
     "CostHourly",
     "Job",
     "JobCostHour",

@@ -135,11 +135,14 @@ def parse_query(query: str) -> ParsedQuery:
 def search(session: Session, query: str, *, speaker: str | None = None,
            source_uri: str | None = None, since: datetime | None = None,
            until: datetime | None = None, where: Mapping[str, str] | None = None,
+           queue: str | None = None, agent: str | None = None,
            limit: int = 20, offset: int = 0) -> list[Hit]:
     """Segments matching ``query``, best first. ``speaker``: 'agent' or 'customer';
     ``source_uri``: the source's ``uri``; ``since`` (inclusive) and ``until`` (exclusive)
-    bound the recording's ``finished_at``; ``where``: the recording's ``metadata`` has
-    these keys with these values (compared as text)."""
+    bound the recording's ``finished_at``; ``queue``, ``agent``: the call's (its metadata,
+    docs/metadata.md); ``where``: the recording has these keys with these values (compared
+    as text) in its call metadata (a standard field or another column) or its
+    ``metadata``."""
     if limit < 0 or offset < 0:
         raise ValueError("limit and offset must not be negative")
     parsed = parse_query(query)
@@ -147,6 +150,9 @@ def search(session: Session, query: str, *, speaker: str | None = None,
         return []
     sqlite = session.get_bind().dialect.name == "sqlite"
     filters = _filters(sqlite, speaker, source_uri, since, until, where or {})
+    filters += [column == value for column, value in ((Recording.queue, queue),
+                                                      (Recording.agent, agent))
+                if value is not None]
     if sqlite:
         return _search_sqlite(session, parsed, filters, limit, offset)
     return _search_postgresql(session, parsed, filters, limit, offset)
@@ -200,16 +206,29 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+#: Call metadata fields stored in columns of their own (``where`` looks there for them).
+CALL_COLUMNS = ("call_id", "agent", "queue", "direction")
+
+
 def _metadata_is(sqlite: bool, i: int, key: str, value: str) -> ColumnElement[bool]:
-    """``recordings.metadata`` has ``key`` with ``value`` (any key, bound, never spliced;
-    JSON true/false as 'true'/'false', numbers as written)."""
+    """The recording's call metadata has ``key`` with ``value`` (a standard field's column,
+    or another column in ``call_meta``), or its ``metadata`` has (any key, bound, never
+    spliced; JSON true/false as 'true'/'false', numbers as written)."""
+    call: ColumnElement[bool] = (getattr(Recording, key) == value if key in CALL_COLUMNS
+                                 else _json_has(sqlite, "call_meta", f"c{i}", key, value))
+    return or_(call, _json_has(sqlite, "metadata", f"m{i}", key, value))
+
+
+def _json_has(sqlite: bool, column: str, name: str, key: str,
+              value: str) -> ColumnElement[bool]:
     if not sqlite:
-        return func.jsonb_extract_path_text(Recording.meta, key) == value
+        return func.jsonb_extract_path_text(literal_column(f"recordings.{column}"),
+                                            key) == value
     return text(
-        f"EXISTS (SELECT 1 FROM json_each(recordings.metadata) AS m WHERE m.key = :mk{i} "
+        f"EXISTS (SELECT 1 FROM json_each(recordings.{column}) AS m WHERE m.key = :{name}k "
         f"AND CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        f"ELSE CAST(m.value AS TEXT) END = :mv{i})"
-    ).bindparams(**{f"mk{i}": key, f"mv{i}": value})  # type: ignore[return-value]
+        f"ELSE CAST(m.value AS TEXT) END = :{name}v)"
+    ).bindparams(**{f"{name}k": key, f"{name}v": value})  # type: ignore[return-value]
 
 
 def _hits_query(rank: ColumnElement[Any], extra: Sequence[Any] = ()) -> Select[Any]:

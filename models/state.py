@@ -99,13 +99,13 @@ def job_claimed(job: Job, worker: str, lease_s: float) -> None:
     job.error = None
 
 
-def job_done(job: Job, compute_seconds: float, speech_seconds: float) -> None:
+def job_done(job: Job, device_seconds: float, speech_seconds: float) -> None:
     """Results stored: running → done."""
     _require(job.status, {JobStatus.RUNNING}, "job_done")
     job.status = JobStatus.DONE
     job.finished_at = utcnow()
     job.lease_expires_at = None
-    job.compute_seconds = compute_seconds
+    job.device_seconds = device_seconds
     job.speech_seconds = speech_seconds
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, utcnow
@@ -54,6 +56,8 @@ class Source(Base):
     kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind, "source_kind"))
     created_at: Mapped[datetime] = _ts(default=utcnow)
     last_scanned_at: Mapped[datetime | None] = _ts(nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """What this source overrides of the global settings (``SourceOptions``)."""
 
     recordings: Mapped[list[Recording]] = relationship(back_populates="source")
 
@@ -72,6 +76,8 @@ class Run(Base):
     new: Mapped[int] = mapped_column(Integer, default=0)
     changed: Mapped[int] = mapped_column(Integer, default=0)
     jobs_enqueued: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The source's options when the run began (what its jobs were planned with)."""
 
 
 class Recording(Base):
@@ -82,6 +88,9 @@ class Recording(Base):
         UniqueConstraint("source_id", "key"),
         Index("ix_recordings_status", "status"),
         Index("ix_recordings_export_name", "export_name", unique=True),
+        Index("ix_recordings_queue", "queue"),
+        Index("ix_recordings_agent", "agent"),
+        Index("ix_recordings_started_at", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -113,6 +122,16 @@ class Recording(Base):
     discovered_at: Mapped[datetime] = _ts(default=utcnow)
     updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)
+    # the call's metadata, from the source's metadata file or manifest (docs/metadata.md)
+    call_id: Mapped[str | None] = mapped_column(Text)
+    agent: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text)
+    direction: Mapped[str | None] = mapped_column(Text)
+    """``inbound`` or ``outbound``."""
+    started_at: Mapped[datetime | None] = _ts(nullable=True)
+    call_meta: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"))
+    """The metadata's other columns (name → text); NULL (not JSON null) when none."""
 
     source: Mapped[Source] = relationship(back_populates="recordings")
     jobs: Mapped[list[Job]] = relationship(
@@ -152,7 +171,7 @@ class Job(Base):
     cut_start_s: Mapped[float | None] = mapped_column(Float)
     cut_end_s: Mapped[float | None] = mapped_column(Float)
     speech_seconds: Mapped[float | None] = mapped_column(Float)
-    compute_seconds: Mapped[float | None] = mapped_column(Float)
+    device_seconds: Mapped[float | None] = mapped_column(Float)
     audio_seconds: Mapped[float | None] = mapped_column(Float)
     device_kind: Mapped[str | None] = mapped_column(String(16))
     device_name: Mapped[str | None] = mapped_column(String(128))
@@ -162,6 +181,10 @@ class Job(Base):
     batch_size: Mapped[int | None] = mapped_column(Integer)
     price_per_device_hour: Mapped[float | None] = mapped_column(Float)
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The source's options the job runs with (copied when it was planned)."""
+    activity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """Per channel: talk and sound spans of this job's part (``workers.activity``)."""
     queued_at: Mapped[datetime] = _ts(default=utcnow)
     started_at: Mapped[datetime | None] = _ts(nullable=True)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)
@@ -195,6 +218,8 @@ class Window(Base):
     pieces: Mapped[list[list[float]]] = mapped_column(JSONType)
     status: Mapped[WindowStatus] = mapped_column(_enum(WindowStatus, "window_status"))
     language: Mapped[str | None] = mapped_column(String(16))
+    language_probability: Mapped[float | None] = mapped_column(Float)
+    """How sure language detection was of the channel's language (1.0 when it was set)."""
     temperature: Mapped[float | None] = mapped_column(Float)
     """Decoding temperature of the kept text: 0, or higher after a fallback."""
 
@@ -265,6 +290,37 @@ class RedactedSpan(Base):
     kind: Mapped[str] = mapped_column(String(32))
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
+
+
+class CallMetric(Base):
+    """How a call went, one row per recording, computed when it is finalized and replaced
+    on re-runs (``workers.call_metrics``; migration 0013). Seconds unless named otherwise;
+    the two-party figures are null for a mono recording."""
+
+    __tablename__ = "call_metrics"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
+    transcript_version: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = _ts(default=utcnow)
+    duration_s: Mapped[float] = mapped_column(Float)
+    channels: Mapped[int] = mapped_column(Integer)
+    talk_s: Mapped[float] = mapped_column(Float)
+    non_talk_s: Mapped[float] = mapped_column(Float)
+    longest_silence_s: Mapped[float] = mapped_column(Float)
+    words_per_minute: Mapped[float | None] = mapped_column(Float)
+    agent_talk_s: Mapped[float | None] = mapped_column(Float)
+    customer_talk_s: Mapped[float | None] = mapped_column(Float)
+    talk_ratio: Mapped[float | None] = mapped_column(Float)
+    hold_s: Mapped[float | None] = mapped_column(Float)
+    overtalk_count: Mapped[int | None] = mapped_column(Integer)
+    overtalk_s: Mapped[float | None] = mapped_column(Float)
+    agent_interruptions: Mapped[int | None] = mapped_column(Integer)
+    customer_interruptions: Mapped[int | None] = mapped_column(Integer)
+    agent_wpm: Mapped[float | None] = mapped_column(Float)
+    customer_wpm: Mapped[float | None] = mapped_column(Float)
+    customer_first_wait_s: Mapped[float | None] = mapped_column(Float)
+    agent_response_gap_s: Mapped[float | None] = mapped_column(Float)
 
 
 class CostHourly(Base):

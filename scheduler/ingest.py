@@ -13,12 +13,18 @@ from callscribe.models import Job, JobStatus, ReferencePrice, Run
 from callscribe.models.base import utcnow
 from callscribe.models.db import make_engine, session_factory, upgrade
 from callscribe.settings import Settings
-from callscribe.storage.sources import ManifestSource, RecordingSource, open_source
+from callscribe.storage.sources import (
+    ManifestSource,
+    RecordingSource,
+    load_call_metadata,
+    open_source,
+)
 
 from . import plan
 from .enqueue import Enqueuer
 from .plan import plan_jobs, probe_pending
 from .register import Registration, ensure_source, register
+from .source_options import options_of
 
 #: The ``reference_prices`` row the dashboard views compare against.
 REFERENCE_PRICE = "cloud_api"
@@ -77,14 +83,17 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
               kind: str, on_planned: Callable[[int], None] | None) -> Discovery:
     source_id = ensure_source(factory, source.uri, source.kind)
     with factory.begin() as session:
-        run = Run(source_id=source_id, kind=kind)
+        options = options_of(session, source_id)
+        run = Run(source_id=source_id, kind=kind, options=options)
         session.add(run)
         session.flush()
         run_id = run.id
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
-    registration = register(factory, source_id, listed)
+    calls, calls_from = load_call_metadata(source, settings.storage)
+    registration = register(factory, source_id, listed, calls, calls_from)
     planned = plan_jobs(factory, source_id, settings.planning.job_max_s, run_id=run_id,
-                         max_duration_s=settings.planning.max_recording_hours * 3600)
+                        max_duration_s=settings.planning.max_recording_hours * 3600,
+                        options=options)
     step = plan.FIRST_PROBE_STEP
     while True:  # manifests arrive probed; files and objects are probed a step at a time
         if planned and on_planned is not None:
@@ -95,7 +104,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
             break
         step *= 2
         planned += plan_jobs(factory, source_id, settings.planning.job_max_s, run_id=run_id,
-                             max_duration_s=settings.planning.max_recording_hours * 3600)
+                             max_duration_s=settings.planning.max_recording_hours * 3600,
+                             options=options)
     with factory.begin() as session:
         run = session.get_one(Run, run_id)
         run.discovered, run.new, run.changed = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,9 +90,11 @@ def _probe_one(source: RecordingSource, key: str, uri: str,
 
 
 def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float, *,
-              max_duration_s: float, run_id: int | None = None) -> int:
+              max_duration_s: float, run_id: int | None = None,
+              options: dict[str, Any] | None = None) -> int:
     """Create jobs for every probed recording of the source (in bulk, a chunk of
-    recordings per transaction); returns how many jobs. A recording longer than
+    recordings per transaction), each with the source's ``options`` (what it runs with);
+    returns how many jobs. A recording longer than
     ``max_duration_s`` (a lying manifest or header, or a stuck line recorded for days)
     fails with the reason instead of becoming thousands of jobs."""
     created = 0
@@ -110,7 +113,7 @@ def plan_jobs(factory: sessionmaker[Session], source_id: int, job_max_s: float, 
             rows = [{"recording_id": rec_id, "seq": seq, "start_s": start, "end_s": end,
                      "is_last": seq == len(spans) - 1, "status": JobStatus.QUEUED,
                      "attempts": 0, "run_id": run_id, "queued_at": utcnow(),
-                     "version": version}
+                     "version": version, "options": options or None}
                     for rec_id, duration, version in chunk
                     for spans in [job_spans(duration or 0.0, job_max_s)]
                     for seq, (start, end) in enumerate(spans)]

@@ -1,11 +1,13 @@
 """Idempotent registration: list a source and record each object once. Re-listing an
 unchanged object does nothing; a changed one (etag, size or mtime) is a new version,
 transcribed again, while the previous version's transcript stays until the new one is
-done."""
+done. Call metadata (from the source's metadata file or a manifest entry) is stored with a
+new recording and, when it differs, written over an existing one's without touching its
+versions or transcript (docs/metadata.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -17,6 +19,7 @@ from callscribe.models import Job, Recording, RecordingStatus, Source, SourceKin
 from callscribe.models.base import as_utc, utcnow
 from callscribe.models.metering import unmeter_jobs
 from callscribe.models.state import recording_changed, recording_probed
+from callscribe.storage.metadata import CallMetadata, warn_unknown
 from callscribe.storage.sources import ManifestEntry, ObjectInfo
 
 BATCH = 1000
@@ -31,6 +34,10 @@ class Registration:
     new: int
     changed: int
     unchanged: int
+    metadata_updated: int = 0
+    """Recordings already registered whose call metadata changed (nothing else did)."""
+    metadata_unknown: int = 0
+    """Metadata rows whose key names no listed recording (skipped, with a warning)."""
 
 
 def ensure_source(factory: sessionmaker[Session], uri: str, kind: SourceKind) -> int:
@@ -53,26 +60,37 @@ def ensure_source(factory: sessionmaker[Session], uri: str, kind: SourceKind) ->
 Listed = ObjectInfo | ManifestEntry
 
 
-def register(factory: sessionmaker[Session], source_id: int,
-             objects: Iterable[Listed]) -> Registration:
+def register(factory: sessionmaker[Session], source_id: int, objects: Iterable[Listed],
+             calls: Mapping[str, CallMetadata] | None = None,
+             calls_from: str = "metadata") -> Registration:
     """Record every listed object of one source; returns the counts. Manifest entries that
-    carry duration, channels and sample rate are registered as already probed."""
-    new = changed = unchanged = discovered = 0
+    carry duration, channels and sample rate are registered as already probed. ``calls``:
+    key → call metadata from the source's metadata files (``calls_from`` names them in
+    warnings); a manifest entry's own metadata counts for it."""
+    new = changed = unchanged = discovered = updated = 0
+    unseen = set(calls or ())
     for batch in _batches(objects, BATCH):
         discovered += len(batch)
         with factory.begin() as session:
-            n_new, n_changed = _register_batch(session, source_id, batch)
+            n_new, n_changed, n_updated = _register_batch(session, source_id, batch,
+                                                          calls or {})
         new += n_new
         changed += n_changed
+        updated += n_updated
         unchanged += len(batch) - n_new - n_changed
+        unseen.difference_update(_info(item).key for item in batch)
     with factory.begin() as session:
         session.get_one(Source, source_id).last_scanned_at = utcnow()
     return Registration(source_id=source_id, discovered=discovered, new=new, changed=changed,
-                        unchanged=unchanged)
+                        unchanged=unchanged, metadata_updated=updated,
+                        metadata_unknown=warn_unknown(unseen, calls_from))
 
 
-def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> tuple[int, int]:
+def _register_batch(session: Session, source_id: int, listed: list[Listed],
+                    calls: Mapping[str, CallMetadata]) -> tuple[int, int, int]:
     known = {_info(item).key: item for item in listed if isinstance(item, ManifestEntry)}
+    metadata = {_info(item).key: call for item in listed
+                if (call := _call(item, calls)) is not None}
     batch = [_info(item) for item in listed]
     keys = [item.key for item in batch]
     existing = {
@@ -84,7 +102,8 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> t
     fresh = [item for item in batch if item.key not in existing]
     if fresh:
         session.execute(insert(Recording),
-                        [_new_row(source_id, item, known.get(item.key)) for item in fresh])
+                        [_new_row(source_id, item, known.get(item.key), metadata.get(item.key))
+                         for item in fresh])
     changed = [
         (existing[item.key], item)
         for item in batch
@@ -99,7 +118,32 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed]) -> t
             if entry is not None and _probed(entry):
                 recording_probed(rec, entry.duration_s or 0.0, entry.channels or 1,
                                  entry.sample_rate or 0, entry.codec or "unknown")
-    return len(fresh), len(changed)
+    changed_keys = {rec.key for rec, _ in changed}
+    updated = 0
+    for key, call in metadata.items():
+        known_rec = existing.get(key)
+        if known_rec is not None and _set_call(known_rec, call) and key not in changed_keys:
+            updated += 1
+    return len(fresh), len(changed), updated
+
+
+def _call(item: Listed, calls: Mapping[str, CallMetadata]) -> CallMetadata | None:
+    if isinstance(item, ManifestEntry) and item.call is not None:
+        return item.call
+    return calls.get(_info(item).key)
+
+
+def _set_call(rec: Recording, call: CallMetadata) -> bool:
+    """Write ``call`` over the recording's metadata; True if anything changed."""
+    columns = call.columns()
+    current = {name: getattr(rec, name) for name in columns}
+    if current["started_at"] is not None:
+        current["started_at"] = as_utc(current["started_at"])
+    if current == columns:
+        return False
+    for name, value in columns.items():
+        setattr(rec, name, value)
+    return True
 
 
 def _set_aside(session: Session, recordings: list[Recording]) -> None:
@@ -124,13 +168,14 @@ def _probed(entry: ManifestEntry) -> bool:
     return bool(entry.duration_s and entry.channels and entry.sample_rate)
 
 
-def _new_row(source_id: int, item: ObjectInfo,
-             entry: ManifestEntry | None) -> dict[str, object]:
+def _new_row(source_id: int, item: ObjectInfo, entry: ManifestEntry | None,
+             call: CallMetadata | None) -> dict[str, object]:
     now = utcnow()
     row: dict[str, object] = {
         "source_id": source_id, "key": item.key, "uri": item.uri, "etag": item.etag,
         "size_bytes": item.size, "mtime": item.mtime, "version": 1,
         "status": RecordingStatus.PENDING, "meta": {}, "discovered_at": now, "updated_at": now,
+        **(call or CallMetadata()).columns(),
     }
     if entry is not None and _probed(entry):
         row.update(status=RecordingStatus.PROBED, duration_s=entry.duration_s,

@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What the dashboard group reads (docs/schema.md, "The read-only roles").
 DOCUMENTED = {"sources", "runs", "recordings", "jobs", "cost_hourly", "reference_prices",
               "v_backlog", "v_throughput_hourly", "v_cost_per_audio_hour",
-              "v_failures_by_reason", "v_worker_utilization", "v_runs"}
+              "v_failures_by_reason", "v_worker_utilization", "v_runs", "v_cost_by_queue",
+              "v_call_metrics"}
 #: What only the transcripts group reads besides DOCUMENTED.
 TRANSCRIPTS = {"segments", "windows", "words"}
 NOT_FOR_DASHBOARDS = [
@@ -74,6 +75,7 @@ def loaded_pg(pg_url: str, make_settings: Callable[..., Settings],
     make_call(folder / "a.wav", [Turn(0, "Thank you for calling."), Turn(1, "Hello there.")])
     make_call(folder / "b.wav", [Turn(0, "Please hold.")], channels=1)
     corrupt_text_as_wav(folder / "bad.wav")
+    (folder / "callscribe-metadata.csv").write_text("key,queue,agent\na.wav,billing,dana\n")
     transcribe_source(make_settings(pg_url), str(folder))
     yield pg_url
     drop_reading_groups(pg_url)
@@ -262,6 +264,11 @@ def test_every_grafana_query_runs_as_the_dashboard_role(dashboard_user: Any) -> 
     assert results["Throughput (audio hours per hour)"], "the run shows up in throughput"
     assert results["Failures by reason"][0][0].startswith("unreadable audio")
     assert results["Backlog by source"][0][1] == 0  # nothing queued after the run
+    assert {row[0] for row in results["Cost by queue"]} == {"billing", "(none)"}
+    assert ("dana", "billing") in {row[:2] for row in results["Cost by agent"]}
+    by_queue = {row[0]: row for row in results["Talk ratio and overtalk by queue"]}
+    assert by_queue and set(by_queue) <= {"billing", "(none)"}
+    assert all(row[1] >= 1 for row in by_queue.values())  # calls per queue
 
 
 def test_dashboards_only_use_documented_relations() -> None:

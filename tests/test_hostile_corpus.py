@@ -21,7 +21,7 @@ from support.hostile import HostileItem, make_hostile_corpus
 
 from callscribe.models import CostHourly, Recording, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
-from callscribe.settings import Settings
+from callscribe.settings import Settings, environment_for
 
 SettingsFactory = Callable[..., Settings]
 
@@ -80,7 +80,7 @@ def _env(settings: Settings) -> dict[str, str]:
               "model": {"name": settings.model.name, "device": "cpu", "compute_type": "int8"},
               "decode": {"beam_size": "1", "tail_s": "0"},
               "storage": {"output": settings.storage.output}, "planning": {"job_max_s": "31"}}
-    return worker_env({f"CALLSCRIBE_{k.upper()}": str(v) for k, v in values.items()})
+    return worker_env(environment_for(values))
 
 
 def test_hostile_corpus_through_transcribe(hostile: tuple[Path, list[HostileItem]],

@@ -142,14 +142,14 @@ def test_pipeline_meters_every_job(db_url: str, make_settings: Callable[..., Set
         jobs = list(s.scalars(select(Job)))
         assert len(jobs) == 5
         # batches are shared: each job pays its share, never more than the device had
-        assert 0 < sum(j.compute_seconds for j in jobs) <= wall
+        assert 0 < sum(j.device_seconds for j in jobs) <= wall
         for job in jobs:
             assert job.device_kind == "cpu" and job.device_name
             assert job.model == settings.model.name and job.compute_type == "int8"
             assert job.batch_size == batch_size_for(settings.execution, "cpu") == 8
             assert job.worker_host
             assert job.price_per_device_hour == 0.5
-            assert job.cost_usd == pytest.approx(job.compute_seconds / 3600 * 0.5)
+            assert job.cost_usd == pytest.approx(job.device_seconds / 3600 * 0.5)
             assert job.audio_seconds == pytest.approx(job.end_s - job.start_s)
         total_cost = sum(j.cost_usd for j in jobs)
         total_audio = sum(j.audio_seconds for j in jobs)

@@ -47,7 +47,7 @@ class WorkerContext:
     _sources: dict[str, RecordingSource] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device: Device | None = None
-    _batcher: Batcher | None = None
+    _batchers: dict[str, Batcher] = field(default_factory=dict)
     gate: SoloGate = field(default_factory=SoloGate)
     """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
     soft_limit_errors: tuple[type[BaseException], ...] = ()
@@ -60,18 +60,24 @@ class WorkerContext:
             self._device = detect_device(kind, self.settings.model.device_index)
         return self._device
 
-    def engine(self) -> Engine:
-        return get_engine(self.settings, processes=self.settings.queue.worker_concurrency)
+    def engine(self, model: str | None = None) -> Engine:
+        """The process's engine for ``model`` (a source's own model), else the settings'."""
+        settings = self.settings
+        if model is not None and model != settings.model.name:
+            settings = settings.updated(model={"name": model})
+        return get_engine(settings, processes=settings.queue.worker_concurrency)
 
-    def batcher(self) -> Batcher:
-        """This process's batcher: every job in flight here shares its model batches."""
+    def batcher(self, model: str | None = None) -> Batcher:
+        """This process's batcher for ``model`` (else the settings' model): every job in
+        flight here with that model shares its model batches."""
+        name = model or self.settings.model.name
         with self._lock:
-            if self._batcher is None:
-                engine = self.engine()
+            if name not in self._batchers:
+                engine = self.engine(name)
                 device = resolve_device(self.settings.model.device)
-                self._batcher = Batcher(engine, engine.batch_size,
-                                        batch_wait_s(self.settings.execution, device))
-            return self._batcher
+                self._batchers[name] = Batcher(engine, engine.batch_size,
+                                               batch_wait_s(self.settings.execution, device))
+            return self._batchers[name]
 
     def source(self, uri: str) -> RecordingSource:
         with self._lock:

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -54,6 +54,19 @@ class TranscriptRedaction:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TranscriptCall:
+    """The call's metadata (docs/metadata.md): the standard fields and every other column
+    (``extra``); ``started_at`` in ISO 8601, UTC."""
+
+    call_id: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    direction: str | None = None
+    started_at: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Transcript:
     """A recording's whole transcript, in time order."""
 
@@ -68,6 +81,10 @@ class Transcript:
     export_name: str = ""
     """Where its exports go under the output (unique per recording); the key if empty."""
     redactions: tuple[TranscriptRedaction, ...] = ()
+    call: TranscriptCall | None = None
+    """The call's metadata, when the source gave any."""
+    metrics: dict[str, Any] | None = None
+    """How the call went (``workers.call_metrics``): talk, silence, hold, overtalk …"""
 
     @property
     def export_base(self) -> str:
@@ -117,14 +134,26 @@ def to_txt(t: Transcript) -> str:
 
 
 def to_dialogue(t: Transcript) -> str:
-    """Speaker turns in time order: consecutive segments of one speaker form one turn."""
+    """Speaker turns in time order: consecutive segments of one speaker form one turn;
+    first, in brackets, the call's agent and queue when its metadata has them."""
     turns: list[tuple[str, list[str]]] = []
     for seg in t.segments:
         if turns and turns[-1][0] == seg.speaker:
             turns[-1][1].append(seg.text)
         else:
             turns.append((seg.speaker, [seg.text]))
-    return "".join(f"{speaker.capitalize()}: {' '.join(texts)}\n" for speaker, texts in turns)
+    return _call_header(t.call) + "".join(
+        f"{speaker.capitalize()}: {' '.join(texts)}\n" for speaker, texts in turns)
+
+
+def _call_header(call: TranscriptCall | None) -> str:
+    """``[agent Dana · queue billing]`` and a blank line, or nothing (the values are one
+    line of printable text: the metadata reader made them so)."""
+    if call is None:
+        return ""
+    parts = [f"{name} {value}" for name, value in (("agent", call.agent),
+                                                   ("queue", call.queue)) if value]
+    return f"[{' · '.join(parts)}]\n\n" if parts else ""
 
 
 RENDERERS: dict[str, Callable[[Transcript], str]] = {

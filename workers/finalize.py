@@ -6,19 +6,24 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
-from callscribe.settings import Settings
+from callscribe.models.base import as_utc
+from callscribe.settings import SegmentSection, Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
 from . import recordings
+from .activity import merge_activity
+from .call_metrics import CallMetrics, compute_metrics
 from .engine import decode_record
 from .exports import (
     Transcript,
+    TranscriptCall,
     TranscriptRedaction,
     TranscriptSegment,
     TranscriptWord,
@@ -33,15 +38,42 @@ log = logging.getLogger(__name__)
 
 def finalize_recording(settings: Settings, factory: sessionmaker[Session],
                        recording_id: int) -> None:
-    """Write the exports of a recording whose jobs are all done and mark it done."""
+    """Write the exports of a recording whose jobs are all done and mark it done, with the
+    settings its jobs ran with (its source's options over ``settings``)."""
+    source_options = recordings.job_options(factory, recording_id)
+    settings = settings.for_source(source_options)
     rec, transcript = build_transcript(settings, factory, recording_id)
+    transcript = replace(transcript, options={
+        **transcript.options, "source_options": source_options,
+        "languages": recordings.channel_languages(factory, recording_id)})
+    metrics = call_metrics(factory, transcript, settings.segments)
+    transcript = replace(transcript, metrics=None if metrics is None else metrics.to_json())
     written = write_exports(transcript, settings.storage.output, settings.exports.formats,
                             lambda: make_s3_client(settings.storage))
     if settings.exports.redacted_audio:
         written.append(export_redacted_audio(settings, rec, transcript))
     recordings.mark_recording_done(factory, recording_id, transcript.language,
-                           {"transcription": transcript.options, "exports": written},
-                           transcript.duration_s)
+                                   {"transcription": transcript.options, "exports": written},
+                                   transcript.duration_s, metrics)
+
+
+def call_metrics(factory: sessionmaker[Session], transcript: Transcript,
+                 segments: SegmentSection) -> CallMetrics | None:
+    """How the call went, from its jobs' activity and its words (``workers.call_metrics``):
+    two parties on a stereo call (the agent's channel is the one labelled ``agent``, else
+    channel 0), one mixed channel otherwise. None when a job of it has no activity (stored
+    by an older worker)."""
+    activity = recordings.load_activity(factory, transcript.recording_id)
+    if not activity or transcript.duration_s is None:
+        return None
+    channels = sorted(activity)[:2]
+    labels = [segments.speaker_for(c, len(channels)) for c in channels]
+    if len(channels) == 2 and labels[1] == "agent":
+        channels.reverse()
+    words = Counter(s.channel for s in transcript.segments for _w in s.words)
+    return compute_metrics(duration_s=transcript.duration_s,
+                           channels=[merge_activity(activity[c]) for c in channels],
+                           words=[words[c] for c in channels])
 
 
 def build_transcript(settings: Settings, factory: sessionmaker[Session],
@@ -70,7 +102,17 @@ def build_transcript(settings: Settings, factory: sessionmaker[Session],
         export_name=recordings.claim_export_name(factory, rec.id,
                                                  export_names(rec.key, rec.source.uri)),
         redactions=tuple(TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
-                         for r in recordings.load_redactions(factory, rec.id, rec.version)))
+                         for r in recordings.load_redactions(factory, rec.id, rec.version)),
+        call=transcript_call(rec))
+
+
+def transcript_call(rec: Recording) -> TranscriptCall | None:
+    """The recording's call metadata as exported; None when it has none."""
+    started = as_utc(rec.started_at).isoformat() if rec.started_at is not None else None
+    call = TranscriptCall(call_id=rec.call_id, agent=rec.agent, queue=rec.queue,
+                          direction=rec.direction, started_at=started,
+                          extra=dict(rec.call_meta or {}))
+    return None if call == TranscriptCall() else call
 
 
 def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transcript) -> str:

@@ -5,8 +5,9 @@ job; a worker that lost its lease writes nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +47,7 @@ from callscribe.models.state import (
 )
 from callscribe.settings import JobSection
 
+from .activity import ChannelActivity
 from .decoding import Word
 from .vad import PackedWindow
 
@@ -68,6 +70,8 @@ class JobSpec:
     key: str
     uri: str
     attempts: int
+    options: dict[str, Any] = field(default_factory=dict)
+    """The source's options this job was planned with (``SourceOptions``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +100,7 @@ class StoredWindow:
     language: str | None
     segments: tuple[StoredSegment, ...]
     temperature: float | None = None
+    language_probability: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +115,8 @@ class JobResult:
     batch_size: int
     redactions: tuple[tuple[int, str, float, float], ...] = ()
     """(channel, kind, start, end) of each redacted entity."""
+    activity: dict[int, ChannelActivity] | None = None
+    """Per channel: talk and sound spans of the job's part (for the call metrics)."""
 
 
 def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
@@ -167,7 +174,8 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
                    is_last=job.is_last, start_s=job.start_s, end_s=job.end_s,
                    duration_s=rec.duration_s or job.end_s, channels=rec.channels or 1,
                    codec=rec.codec, source_uri=rec.source.uri,
-                   key=rec.key, uri=rec.uri, attempts=job.attempts)
+                   key=rec.key, uri=rec.uri, attempts=job.attempts,
+                   options=dict(job.options or {}))
 
 
 def _lapsed(lease_expires_at: datetime | None) -> bool:
@@ -217,6 +225,8 @@ def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
                                      channel=channel, kind=kind, start_s=start, end_s=end)
                         for channel, kind, start, end in result.redactions)
         job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
+        job.activity = None if result.activity is None else {
+            str(channel): activity.to_json() for channel, activity in result.activity.items()}
         _record_usage(job, result)
         job_done(job, result.usage.device_s, result.usage.speech_s)
         meter_job(session, result.usage)
@@ -254,7 +264,8 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
                         start_s=item.window.start, end_s=item.window.end,
                         speech_s=round(item.window.speech_s, 3),
                         pieces=[list(p) for p in item.window.pieces], status=status,
-                        language=item.language, temperature=item.temperature)
+                        language=item.language, temperature=item.temperature,
+                        language_probability=item.language_probability)
         session.add(window)
         session.flush()
         segments += item.segments

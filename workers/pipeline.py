@@ -21,10 +21,11 @@ import numpy as np
 from callscribe.errors import JobTimeoutError, LeaseLostError, one_line
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
-from callscribe.settings import SegmentSection
+from callscribe.settings import SegmentSection, Settings
 
 from . import finalize
 from . import persistence as db
+from .activity import ChannelActivity, activity_from_loud, loud_spans
 from .audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
 from .batching import BatchedResult
 from .context import Heartbeat, WorkerContext
@@ -54,6 +55,8 @@ class ChannelWork:
     cut_start_s: float
     cut_end_s: float
     windows: tuple[tuple[PackedWindow, np.ndarray], ...]
+    loud: tuple[tuple[float, float], ...] = ()
+    """Where the channel is clearly above its noise floor (``workers.activity``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +64,8 @@ class PreparedJob:
     """A claimed job whose audio is decoded and cut into windows, ready for the model."""
 
     spec: db.JobSpec
+    settings: Settings
+    """The worker's settings with the job's source options over them."""
     channels: tuple[ChannelWork, ...]
     speech_seconds: float
     prepare_started: float
@@ -105,7 +110,13 @@ def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) ->
     return cut_point(audio.slice(channel, lo, hi), lo, boundary)
 
 
-def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
+def job_settings(ctx: WorkerContext, spec: db.JobSpec) -> Settings:
+    """What this job runs with: the worker's settings, its source's options over them."""
+    return ctx.settings.for_source(spec.options)
+
+
+def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
+                  ) -> list[ChannelWork]:
     """Per channel: move the job's edges into silences (never past the end of the audio),
     run VAD, pack speech into windows of at most 30 s of speech."""
     works = []
@@ -116,12 +127,11 @@ def detect_speech(ctx: WorkerContext, spec: db.JobSpec, audio: DecodedAudio) -> 
         hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
-        vad = ctx.settings.vad
-        windows = pack_windows(speech_spans(samples, vad), vad)
+        windows = pack_windows(speech_spans(samples, settings.vad), settings.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
-        speaker = ctx.settings.segments.speaker_for(channel, len(audio.channels))
+        speaker = settings.segments.speaker_for(channel, len(audio.channels))
         works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
-                                 windows=absolute))
+                                 windows=absolute, loud=loud_spans(samples, lo)))
     return works
 
 
@@ -130,11 +140,12 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
     """Hand every window of the job (all channels) to the process's batcher, which runs them
     in model batches shared with other jobs; cut each window's words into segments with
     times in the recording. Returns the windows and the job's share of device seconds."""
-    inputs = [WindowInput((c.channel, i), audio, group=c.channel)
+    options = job.settings.decode
+    inputs = [WindowInput((c.channel, i), audio, group=c.channel, options=options)
               for c in job.channels for i, (_window, audio) in enumerate(c.windows)]
     result = _wait_for_model(ctx, job, inputs)
     by_key = {r.key: r for r in result.windows}
-    rule = ctx.settings.segments
+    rule = job.settings.segments
     stored = []
     for work in job.channels:
         for i, (window, audio) in enumerate(work.windows):
@@ -143,7 +154,8 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
             segments = _segments(work, window, decoded, found.language, rule)
             stored.append(db.StoredWindow(channel=work.channel, window=window,
                                           language=found.language, segments=segments,
-                                          temperature=found.decoded.temperature))
+                                          temperature=found.decoded.temperature,
+                                          language_probability=found.language_probability))
     return stored, result.device_s
 
 
@@ -163,7 +175,7 @@ def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
                     inputs: list[WindowInput]) -> BatchedResult:
     """Submit and wait, up to the job's soft time limit (enforced here because a threads
     pool has no Celery time limits)."""
-    future = ctx.batcher().submit(inputs, job.prepare_started)
+    future = ctx.batcher(job.settings.model.name).submit(inputs, job.prepare_started)
     left = ctx.settings.jobs.soft_time_limit_s - (time.perf_counter() - job.prepare_started)
     try:
         return future.result(timeout=max(0.0, left))
@@ -188,7 +200,7 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
     """What the job used: its audio, its speech, and its share of device time (the model
     batches it was in, plus device idle time while it was being prepared), at the price in
     force now."""
-    settings, device = ctx.settings, ctx.device
+    settings, device = job.settings, ctx.device
     return db.Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
                     model=settings.model.name, device=device, worker=ctx.worker_id,
                     audio_s=job.audio_s, speech_s=job.speech_seconds, device_s=device_s,
@@ -198,24 +210,36 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usag
 def redact(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow]
            ) -> tuple[list[db.StoredWindow], list[RedactionSpan]]:
     """Replace PII with typed tags before anything is written, as the job's source is set
-    to (``redaction``, ``redaction.by_source``)."""
-    if ctx.settings.redaction.mode_for(job.spec.source_uri) == "off":
+    to (its own ``redaction`` option, else ``redaction.by_source``, else ``redaction.mode``)."""
+    if job.settings.redaction.mode_for(job.spec.source_uri) == "off":
         return windows, []
-    return redact_windows(windows, ctx.settings.redaction.patterns)
+    return redact_windows(windows, job.settings.redaction.patterns)
+
+
+def measure_activity(job: PreparedJob, windows: list[db.StoredWindow]
+                     ) -> dict[int, ChannelActivity]:
+    """Per channel: who talks when and where there is sound but no talk (hold music), from
+    the channel's loud stretches and the words transcribed on it (``workers.activity``)."""
+    words: dict[int, list[tuple[float, float]]] = {c.channel: [] for c in job.channels}
+    for window in windows:
+        words[window.channel] += [(w.start, w.end) for s in window.segments for w in s.words]
+    return {c.channel: activity_from_loud(c.loud, words[c.channel]) for c in job.channels}
 
 
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
-                     usage: db.Usage, spans: list[RedactionSpan] | None = None) -> bool:
+                     usage: db.Usage, spans: list[RedactionSpan] | None = None,
+                     activity: dict[int, ChannelActivity] | None = None) -> bool:
     """Write the job's windows, segments, redaction spans and usage in one transaction;
     True if the recording is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
     result = db.JobResult(windows=tuple(windows), cut_start_s=cut_start, cut_end_s=cut_end,
                           usage=usage,
-                          compute_type=compute_type_for(ctx.settings.model),
-                          batch_size=ctx.engine().batch_size,
+                          compute_type=compute_type_for(job.settings.model),
+                          batch_size=ctx.engine(job.settings.model.name).batch_size,
                           redactions=tuple((s.channel, s.kind, s.start_s,
-                                            s.end_s) for s in spans or ()))
+                                            s.end_s) for s in spans or ()),
+                          activity=activity)
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
@@ -265,11 +289,12 @@ def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus 
     beat = Heartbeat(ctx, spec.job_id, spec.attempts).start()
     began = time.perf_counter()
     try:
-        with ctx.batcher().preparing(), \
+        settings = job_settings(ctx, spec)
+        with ctx.batcher(settings.model.name).preparing(), \
                 tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
             audio = load_audio(ctx, spec, Path(tmp))
             check_soft_limit(ctx, began)
-            works = detect_speech(ctx, spec, audio)
+            works = detect_speech(settings, spec, audio)
             check_soft_limit(ctx, began)
     except BaseException as exc:
         beat.stop()
@@ -279,7 +304,8 @@ def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus 
             raise  # SystemExit, KeyboardInterrupt, Celery's hard limit: recorded, then up
         return status
     speech = sum(w.speech_s for c in works for w, _audio in c.windows)
-    return PreparedJob(spec=spec, channels=tuple(works), speech_seconds=speech,
+    return PreparedJob(spec=spec, settings=settings, channels=tuple(works),
+                       speech_seconds=speech,
                        prepare_started=began, heartbeat=beat, slot=slot,
                        audio_s=owned_audio_seconds(spec, end_of_stream(spec, audio)))
 
@@ -298,8 +324,10 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     """Transcribe a prepared job, store it, and finalize its recording when complete."""
     try:
         windows, device_s = transcribe_windows(ctx, job)
+        activity = measure_activity(job, windows)
         windows, spans = redact(ctx, job, windows)
-        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s), spans)
+        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s), spans,
+                                    activity)
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None

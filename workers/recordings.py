@@ -5,6 +5,8 @@ transcript and redactions back."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -13,17 +15,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.errors import StorageUnavailableError
 from callscribe.media.probe import duration_warning
 from callscribe.models import (
+    CallMetric,
     Job,
     Recording,
     RecordingStatus,
     RedactedSpan,
     Segment,
     TranscriptWord,
+    Window,
 )
 from callscribe.models.base import utcnow
 from callscribe.models.metering import count_recording, unmeter_jobs
 from callscribe.models.state import recording_done, recording_failed, recording_warned
 
+from .activity import ChannelActivity
+from .call_metrics import CallMetrics
 from .persistence import _job_device
 
 
@@ -58,9 +64,10 @@ def decoded_duration(factory: sessionmaker[Session], recording_id: int) -> float
 
 def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
                         language: str | None, metadata: dict[str, object],
-                        duration_s: float | None = None) -> None:
+                        duration_s: float | None = None,
+                        metrics: CallMetrics | None = None) -> None:
     """All jobs done and exports written; ``duration_s`` is what decoding found (stored,
-    with a warning if the header claimed otherwise)."""
+    with a warning if the header claimed otherwise); ``metrics`` replace the call's."""
     with factory.begin() as session:
         rec = session.scalars(
             select(Recording).where(Recording.id == recording_id).with_for_update()
@@ -75,11 +82,72 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
                 recording_warned(rec, warning)
             rec.duration_s = duration_s
         recording_done(rec, language)
+        _replace_metrics(session, rec, metrics)
         last = session.scalars(select(Job).where(Job.recording_id == rec.id)
                                .order_by(Job.seq.desc()).limit(1)).one_or_none()
         count_recording(session, finished_at=rec.finished_at or utcnow(),
                         source_id=rec.source_id, model=(last.model if last else "") or "",
                         device=_job_device(last), failed=False)
+
+
+def _replace_metrics(session: Session, rec: Recording, metrics: CallMetrics | None) -> None:
+    session.execute(delete(CallMetric).where(CallMetric.recording_id == rec.id))
+    if metrics is not None:
+        session.add(CallMetric(recording_id=rec.id, transcript_version=rec.version,
+                               computed_at=utcnow(), **asdict(metrics)))
+
+
+def load_activity(factory: sessionmaker[Session], recording_id: int
+                  ) -> dict[int, list[ChannelActivity]] | None:
+    """Per channel, the activity of each job of the version being finalized; None when a
+    job has none (stored before activity was measured)."""
+    found: dict[int, list[ChannelActivity]] = {}
+    with factory.begin() as session:
+        version = select(Recording.version).where(Recording.id == recording_id)
+        for activity in session.scalars(select(Job.activity).where(
+                Job.recording_id == recording_id, Job.version == version.scalar_subquery())):
+            if activity is None:
+                return None
+            for channel, spans in activity.items():
+                found.setdefault(int(channel), []).append(ChannelActivity.from_json(spans))
+    return found
+
+
+def job_options(factory: sessionmaker[Session], recording_id: int) -> dict[str, Any]:
+    """The source options the recording's jobs (of the version being finalized) ran with."""
+    with factory.begin() as session:
+        version = select(Recording.version).where(Recording.id == recording_id)
+        options = session.scalar(select(Job.options).where(
+            Job.recording_id == recording_id, Job.version == version.scalar_subquery())
+            .order_by(Job.seq).limit(1))
+    return dict(options or {})
+
+
+def channel_languages(factory: sessionmaker[Session], recording_id: int
+                      ) -> dict[str, dict[str, Any]]:
+    """Per channel of the version being finalized: the language most of its speech was
+    decoded in, and the mean detection probability of those windows (speech-weighted)."""
+    seconds: dict[tuple[int, str], float] = {}
+    weighted: dict[tuple[int, str], float] = {}
+    with factory.begin() as session:
+        version = select(Recording.version).where(Recording.id == recording_id)
+        rows = session.execute(select(Window.channel, Window.language, Window.speech_s,
+                                      Window.language_probability)
+                               .join(Job, Job.id == Window.job_id)
+                               .where(Window.recording_id == recording_id,
+                                      Job.version == version.scalar_subquery()))
+        for channel, language, speech_s, probability in rows:
+            if language is None:
+                continue
+            key, weight = (channel, language), max(speech_s or 0.0, 1e-3)
+            seconds[key] = seconds.get(key, 0.0) + weight
+            weighted[key] = weighted.get(key, 0.0) + weight * (probability or 0.0)
+    best: dict[str, dict[str, Any]] = {}
+    for (channel, language), total in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        if str(channel) not in best:
+            best[str(channel)] = {"language": language, "probability": round(
+                weighted[(channel, language)] / total, 3)}
+    return best
 
 
 def drop_superseded(session: Session, rec: Recording) -> None:

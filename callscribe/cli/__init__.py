@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # isort: off
 from .common import app
-from . import embedded, distributed, reporting, database, demo  # noqa: F401
+from . import embedded, distributed, reporting, sources, database, demo  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -116,6 +116,9 @@ def _print_summary(summary: Any) -> None:
     out.print(f"source      {escape(summary.source)}", highlight=False)
     out.print(f"discovered  {reg.discovered} ({reg.new} new, {reg.changed} changed, "
               f"{reg.unchanged} unchanged)")
+    if reg.metadata_updated or reg.metadata_unknown:
+        out.print(f"metadata    {reg.metadata_updated} updated, {reg.metadata_unknown} rows "
+                  "naming no recording")
     out.print(f"done        {summary.done} recordings, "
               f"{summary.audio_seconds / 3600:.3f} audio hours")
     out.print(f"this run    {summary.processed_audio_seconds / 3600:.3f} audio hours in "

@@ -25,7 +25,10 @@ from .common import (
 @app.command()
 def report(
     since: Annotated[str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01.")] = None,
-    by: Annotated[str, typer.Option(help="hour, day, source, model or device.")] = "day",
+    by: Annotated[str, typer.Option(
+        help="hour, day, source, model, device, queue or agent.")] = "day",
+    queue: Annotated[str | None, typer.Option(help="Only calls of this queue.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only calls of this agent.")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -41,17 +44,18 @@ def report(
 
     from callscribe.models.base import as_utc
     from callscribe.models.db import make_engine, session_factory
-    from callscribe.report import as_dict, build_report, plot
+    from callscribe.report import GROUPS, as_dict, build_report, plot
 
-    if by not in ("hour", "day", "source", "model", "device"):
-        err.print(f"error: --by must be hour, day, source, model or device, not {by!r}")
+    if by not in GROUPS:
+        err.print(f"error: --by must be one of {', '.join(GROUPS)}, not {escape(repr(by))}")
         raise typer.Exit(2)
     settings = _settings(config, database_url=database_url)
     start = datetime.fromisoformat(since) if since else None
     if start is not None:
         start = as_utc(start)
     factory = session_factory(make_engine(settings.database_url))
-    result = build_report(factory, by, start, settings.cost.reference_usd_per_audio_hour)  # type: ignore[arg-type]
+    result = build_report(factory, by, start, settings.cost.reference_usd_per_audio_hour,  # type: ignore[arg-type]
+                          queue=queue, agent=agent)
     if plot_file is not None:
         plot(result, plot_file)
         err.print(f"wrote {escape(str(plot_file))}", highlight=False)
@@ -100,7 +104,9 @@ def _report_table(result: Any, width: int | None) -> tuple[Table, int]:
         headers.append(header)
         cells.append(column)
         needed += extra
-    table = Table(*headers, title=f"callscribe report (reference ${ref:.2f} per audio hour)")
+    only = "".join(f", {name} {value}" for name, value in result.filters.items())
+    table = Table(*headers, title=escape(f"callscribe report (reference ${ref:.2f} per audio "
+                                         f"hour{only})"))
     for i in range(len(rows)):
         table.add_row(*(column[i] for column in cells))
     return table, needed + 1
@@ -119,6 +125,8 @@ def search_command(
     since: Annotated[datetime | None, typer.Option(help="Calls finished from (UTC).")] = None,
     until: Annotated[datetime | None, typer.Option(help="...and before (UTC).")] = None,
     where: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only calls of this queue.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only calls of this agent.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many hits (pages).")] = 0,
     context: Annotated[int, typer.Option(min=0, help="Turns around each hit.")] = 0,
@@ -134,8 +142,8 @@ def search_command(
     settings = _settings(config, database_url=database_url)
     try:
         filters = {"speaker": speaker, "source_uri": source, "since": since, "until": until,
-                   "where": searching.parse_where(where or []), "limit": limit,
-                   "offset": offset}
+                   "where": searching.parse_where(where or []), "queue": queue,
+                   "agent": agent, "limit": limit, "offset": offset}
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -16,6 +16,8 @@ a reference transcript and sample-exact turn times to score the result against (
   leg, and low-level line noise on every channel;
 * ``card_number=True`` makes the customer read a repetitive card number digit by digit and
   then, within a second, a phone number: the classic trigger of Whisper repetition loops.
+* ``overtalk=True`` makes a few turns start 0.5-1.5 s before the other party's turn ends
+  (both parties interrupting), for the overtalk and interruption figures of the call metrics.
 
 Command line::
 
@@ -34,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import sound as audio
+from .overtalk import overtalk_items
 from .scripts import (
     _CARD_TOPIC,
     AGENT,
@@ -300,6 +303,7 @@ def make_real_call(
     noise: bool = True,
     card_number: bool = False,
     email: bool = False,
+    overtalk: bool = False,
 ) -> RealCall:
     """Write one scripted support call to ``out`` and return its exact reference.
 
@@ -316,7 +320,9 @@ def make_real_call(
     card-payment call whose customer turns tagged ``"card"`` and ``"after_card"`` read
     4111 1111 1111 1111 digit by digit and then, < 1 s later, a phone number; with ``email``
     the agent then asks for an e-mail address, which the customer says in a turn tagged
-    ``"email"`` ("pat dot lee at example dot com").
+    ``"email"`` ("pat dot lee at example dot com"). ``overtalk`` makes 2-4 lines start
+    0.5-1.5 s before the other party's line ends (at least one agent interrupting the
+    customer, the others mostly the customer interrupting the agent).
 
     The output is a pure function of the arguments (same seed, same bytes).
     """
@@ -325,6 +331,8 @@ def make_real_call(
     voices = _voices(rng)
     target = minutes * 60 if minutes is not None else rng.uniform(*_SHORT_CALL)
     items = _plan(rng, target, voices, hold, card_number, email)
+    if overtalk:
+        items = overtalk_items(items, voices, seed)
     placed = _place(items, voices, rng.uniform(0.5, 1.2), seed)
     end = max(p.start + len(p.clip) for p in placed)
     n = max(end + round(rng.uniform(0.6, 1.5) * SAMPLE_RATE), round(target * SAMPLE_RATE))
@@ -351,6 +359,7 @@ def make_real_corpus(
     fmt: str = "wav_mulaw",
     hold: bool = True,
     noise: bool = True,
+    overtalk: bool = False,
 ) -> list[RealCall]:
     """Write ``n`` stereo calls ``call_000.*`` ... into ``out_dir``, each with its reference
     as ``call_000.ref.json`` (:meth:`RealCall.to_json`). Call ``i`` uses seed
@@ -363,7 +372,7 @@ def make_real_corpus(
     for i in range(n):
         path = out_dir / f"call_{i:03d}{EXTENSIONS[fmt]}"
         call = make_real_call(path, seed=seed * 1000 + i, minutes=minutes, fmt=fmt, hold=hold,
-                              noise=noise)  # fmt: skip
+                              noise=noise, overtalk=overtalk)  # fmt: skip
         _ref_path(path).write_text(json.dumps(call.to_json(), indent=1), encoding="utf-8")
         calls.append(call)
     return calls

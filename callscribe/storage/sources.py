@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlparse
 
 from callscribe.errors import (
@@ -24,6 +25,10 @@ from callscribe.errors import (
 )
 from callscribe.models.enums import SourceKind
 from callscribe.settings import StorageSection
+
+from .metadata import CallMetadata, manifest_call, read_metadata
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,14 +69,17 @@ def matches(name: str, patterns: Sequence[str]) -> bool:
 
 
 class LocalSource:
-    """A directory, listed recursively; symlinks are followed only inside the root."""
+    """A directory, listed recursively; symlinks are followed only inside the root. The
+    metadata files at the root (``metadata_files``) are never listed as recordings."""
 
     kind = SourceKind.LOCAL
 
-    def __init__(self, root: Path, include: Sequence[str]) -> None:
+    def __init__(self, root: Path, include: Sequence[str],
+                 metadata_files: Sequence[str] = ()) -> None:
         self.root = root.resolve()
         self.uri = self.root.as_uri()
         self.include = tuple(include)
+        self.metadata_files = tuple(metadata_files)
         if not self.root.is_dir():
             raise SourceError(f"{root} is not a directory")
 
@@ -80,6 +88,8 @@ class LocalSource:
             dirnames.sort()
             for name in sorted(filenames):
                 if not matches(name, self.include):
+                    continue
+                if name in self.metadata_files and Path(dirpath) == self.root:
                     continue
                 path = Path(dirpath, name)
                 info = self._info(path)
@@ -117,6 +127,13 @@ class LocalSource:
     def probe_url(self, key: str, uri: str | None = None) -> str:
         return str(self._path(key))
 
+    def open_metadata(self, name: str) -> IO[bytes] | None:
+        """The metadata file ``name`` at the root, if there is one (inside the root)."""
+        path = self.root / name
+        if not path.is_file() or not path.resolve().is_relative_to(self.root):
+            return None
+        return path.open("rb")
+
 
 class S3Source:
     """``s3://bucket/prefix``, listed with a paginator (1,000 keys a page). The prefix is a
@@ -126,13 +143,15 @@ class S3Source:
 
     kind = SourceKind.S3
 
-    def __init__(self, bucket: str, prefix: str, include: Sequence[str], client: Any) -> None:
+    def __init__(self, bucket: str, prefix: str, include: Sequence[str], client: Any,
+                 metadata_files: Sequence[str] = ()) -> None:
         self.bucket = bucket
         self.prefix = prefix
         self.folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.uri = f"s3://{bucket}/{prefix}"
         self.include = tuple(include)
         self.client = client
+        self.metadata_files = tuple(metadata_files)
 
     def list(self) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -151,6 +170,8 @@ class S3Source:
             return None
         key = full_key[len(self.folder):]
         if not key or full_key.endswith("/") or not matches(PurePosixPath(key).name, self.include):
+            return None
+        if key in self.metadata_files:
             return None
         return ObjectInfo(
             key=key,
@@ -178,6 +199,19 @@ class S3Source:
         params = {"Bucket": self.bucket, "Key": self._object_key(key)}
         url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
         return url
+
+    def open_metadata(self, name: str) -> IO[bytes] | None:
+        """The metadata object ``name`` under the prefix, if there is one. One that cannot
+        be read is left out with a warning (it never fails a run)."""
+        try:
+            body: IO[bytes] = self.client.get_object(
+                Bucket=self.bucket, Key=self._object_key(name))["Body"]
+            return body
+        except Exception as exc:
+            if not _is_not_found(exc):
+                log.warning("cannot read %s%s: %s; no call metadata from it", self.uri,
+                            name, _s3_reason(exc))
+            return None
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -223,7 +257,8 @@ def open_source(uri: str, storage: StorageSection) -> RecordingSource:
     """The source behind ``uri``: ``s3://…``, ``file://…`` or a directory path."""
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
-        return S3Source(bucket, prefix, storage.include, make_s3_client(storage))
+        return S3Source(bucket, prefix, storage.include, make_s3_client(storage),
+                        storage.metadata_files)
     if uri.startswith("file://"):
         return _local_or_manifest(Path(urlparse(uri).path), storage)
     if "://" in uri:
@@ -234,7 +269,33 @@ def open_source(uri: str, storage: StorageSection) -> RecordingSource:
 def _local_or_manifest(path: Path, storage: StorageSection) -> RecordingSource:
     if path.suffix == ".jsonl" and path.is_file():
         return ManifestSource(path, storage)
-    return LocalSource(path, storage.include)
+    return LocalSource(path, storage.include, storage.metadata_files)
+
+
+def load_call_metadata(source: RecordingSource,
+                       storage: StorageSection) -> tuple[dict[str, CallMetadata], str]:
+    """Key → call metadata from the metadata files at the root of a folder or S3 source
+    (``storage.metadata_files``, in that order: a later file's row for a key wins), and the
+    names of the files read (for warnings). Nothing for a manifest, which carries its
+    metadata on its entries."""
+    opener = getattr(source, "open_metadata", None)
+    found: dict[str, CallMetadata] = {}
+    read: list[str] = []
+    if opener is None:
+        return found, ""
+    for name in storage.metadata_files:
+        stream = opener(name)
+        if stream is None:
+            continue
+        try:
+            with stream:
+                found.update(read_metadata(stream, name))
+        except Exception as exc:  # a read that broke off (network, disk): never fails a run
+            log.warning("cannot read %s at %s: %s; no call metadata from it", name, source.uri,
+                        _s3_reason(exc))
+            continue
+        read.append(name)
+    return found, " + ".join(read)
 
 
 def safe_relative_path(key: str) -> PurePosixPath:
@@ -254,21 +315,25 @@ def safe_relative_path(key: str) -> PurePosixPath:
 
 @dataclass(frozen=True, kw_only=True)
 class ManifestEntry:
-    """One line of a manifest: where the audio is and, optionally, what probing would say."""
+    """One line of a manifest: where the audio is and, optionally, what probing would say
+    and the call's metadata."""
 
     info: ObjectInfo
     duration_s: float | None
     channels: int | None
     sample_rate: int | None
     codec: str | None
+    call: CallMetadata | None = None
 
 
 class ManifestSource:
     """A JSON-lines manifest (e.g. made from an S3 inventory) listing recordings that live
     elsewhere: one object per line with ``key``, ``uri`` (``s3://…`` or a path), ``size``
     and optionally ``etag``, ``mtime`` (ISO 8601), ``duration_s``, ``channels``,
-    ``sample_rate``, ``codec``. Entries with duration, channels and sample rate skip
-    probing, so a whole archive can be registered and planned from metadata alone."""
+    ``sample_rate``, ``codec``, and ``metadata``: an object with the call's ``call_id``,
+    ``agent``, ``queue``, ``direction``, ``started_at`` and any other field
+    (docs/metadata.md). Entries with duration, channels and sample rate skip probing, so a
+    whole archive can be registered and planned from metadata alone."""
 
     kind = SourceKind.MANIFEST
 
@@ -317,11 +382,12 @@ def _manifest_entry(line: str, number: int, path: Path) -> ManifestEntry:
         mtime = datetime.fromisoformat(row["mtime"]) if row.get("mtime") else None
         info = ObjectInfo(key=str(row["key"]), uri=str(row["uri"]), size=int(row.get("size", 0)),
                           etag=row.get("etag"), mtime=mtime)
-        return ManifestEntry(info=info, duration_s=_opt(row, "duration_s", float),
-                             channels=_opt(row, "channels", int),
-                             sample_rate=_opt(row, "sample_rate", int), codec=row.get("codec"))
+        entry = ManifestEntry(info=info, duration_s=_opt(row, "duration_s", float),
+                              channels=_opt(row, "channels", int),
+                              sample_rate=_opt(row, "sample_rate", int), codec=row.get("codec"))
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{path}:{number}: bad manifest line ({exc})") from exc
+    return replace(entry, call=manifest_call(row.get("metadata"), f"{path.name}:{number}"))
 
 
 def _opt(row: dict[str, Any], key: str, kind: type) -> Any:

@@ -35,6 +35,32 @@ PANELS = [
      "SELECT run_id, kind, source, started_at, finished_at, discovered, new, changed, "
      "recordings_done, recordings_failed, audio_hours, cost_usd FROM v_runs "
      "ORDER BY started_at DESC LIMIT 50", "table"),
+    ("Cost by queue", "table", 0, 35, 12, 9,
+     "SELECT coalesce(queue, '(none)') AS queue, sum(audio_hours) AS \"audio hours\", "
+     "sum(cost_usd) AS \"cost USD\", CASE WHEN sum(audio_hours) > 0 "
+     "THEN sum(cost_usd) / sum(audio_hours) END AS \"USD/audio h\", "
+     "sum(recordings) AS recordings FROM v_cost_by_queue WHERE $__timeFilter(day) "
+     "GROUP BY 1 ORDER BY 3 DESC LIMIT 50", "table"),
+    ("Cost by agent", "table", 12, 35, 12, 9,
+     "SELECT coalesce(agent, '(none)') AS agent, coalesce(queue, '(none)') AS queue, "
+     "sum(audio_hours) AS \"audio hours\", sum(cost_usd) AS \"cost USD\", "
+     "sum(recordings) AS recordings FROM v_cost_by_queue WHERE $__timeFilter(day) "
+     "GROUP BY 1, 2 ORDER BY 4 DESC LIMIT 50", "table"),
+    ("Talk ratio and overtalk by queue", "table", 0, 44, 12, 9,
+     "SELECT coalesce(queue, '(none)') AS queue, count(*) AS calls, "
+     "avg(talk_ratio) AS \"talk ratio (agent/customer)\", "
+     "100 * sum(overtalk_s) / nullif(sum(duration_s), 0) AS \"overtalk %\", "
+     "avg(overtalk_count) AS \"overtalks per call\", "
+     "avg(customer_interruptions) AS \"customer interruptions per call\", "
+     "avg(hold_s) AS \"hold s per call\", avg(customer_first_wait_s) AS \"first wait s\" "
+     "FROM v_call_metrics WHERE channels = 2 AND $__timeFilter(call_time) "
+     "GROUP BY 1 ORDER BY 2 DESC LIMIT 50", "table"),
+    ("Talk ratio and overtalk by day", "timeseries", 12, 44, 12, 9,
+     "SELECT date_trunc('day', call_time) AS time, "
+     "avg(talk_ratio) AS \"talk ratio (agent/customer)\", "
+     "100 * sum(overtalk_s) / nullif(sum(duration_s), 0) AS \"overtalk %\" "
+     "FROM v_call_metrics WHERE channels = 2 AND $__timeFilter(call_time) "
+     "GROUP BY 1 ORDER BY 1", "time_series"),
 ]
 
 

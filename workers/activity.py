@@ -1,0 +1,278 @@
+"""Who is talking when, on one channel of a call: talk spans placed by the transcribed
+words and cut exactly by the channel's energy, and sound spans (music, tones) with no talk.
+
+Whisper's word times say *where* speech is but not exactly where it starts and ends: a
+word's start may be a few tenths of a second off and the last word of a sentence often runs
+on into the silence after it (by seconds, sometimes). The audio's energy says exactly where
+sound starts and ends but not whether it is speech. :func:`channel_activity` uses both:
+
+* the channel is cut into 20-ms frames; its noise floor is a low percentile of the frame
+  levels (the line's own hiss while its party listens, as in
+  :func:`callscribe.workers.vad.sounding_regions`);
+* *loud runs* are stretches of frames more than 3 dB above the floor, with quiet gaps of up
+  to 0.2 s inside them bridged, that reach 12 dB above the floor somewhere; their edges are
+  then placed to 5 ms (on a line with -50..-45 dBFS of noise a run starts and ends within a
+  few hundredths of a second of the speech; noise alone never makes one);
+* each word claims one loud run, going by its start, which Whisper places better than its
+  end: the run its start lies in; else, if it starts in a quiet gap, the next run if that
+  starts within 1 s and before the word's end (+0.3 s): Whisper often starts the first word
+  of a turn early; else the run before if that ended less than 0.3 s earlier. A word far
+  from any loud run (said into silence: a hallucination) claims nothing;
+* talk spans are the claimed runs, joined where less than ``merge_gap_s`` apart (pauses
+  between the sentences of one turn), so a span starts where the loud run of its first word
+  starts and ends where the loud run of its last word ends, however long Whisper stretched
+  that word;
+* short loud runs (up to 2 s) that no word claimed but lie less than 0.5 s from a talk span
+  join it: a word the model left out or timed into the wrong gap ("Maybe." before a pause);
+* sound spans are loud stretches of at least ``min_sound_s`` that no talk span covers.
+
+Speech the model did not transcribe at all (a dropped sentence) has no words to claim it and
+counts as sound.
+
+All times are absolute seconds (``offset_s`` is the time of the first sample).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Span = tuple[float, float]
+
+FRAME_S = 0.02
+#: The floor is this percentile of the frame levels (the line's noise while its party listens).
+FLOOR_PERCENTILE = 10
+#: Frames this much above the floor are loud (3 dB); a loud run must reach ``PEAK_RATIO``.
+LOUD_RATIO = 1.4
+PEAK_RATIO = 4.0  # 12 dB
+#: Frame level below which a frame is never loud, whatever the floor (−76 dBFS).
+MIN_LEVEL = 1.6e-4
+#: The floor is never taken above this level (−34 dBFS): on a leg that is busy nearly all
+#: the time the low percentile may fall inside speech.
+FLOOR_CAP = 0.02
+#: Quiet gaps up to this long inside a loud run do not end it (stops, short pauses).
+BRIDGE_S = 0.2
+#: A word that starts in a quiet gap claims the next loud run if that starts less than
+#: ``EARLY_START_S`` after the word's start and ``WORD_SLACK_S`` after its end, else the
+#: run before if that ended less than ``LATE_START_S`` before the word's start.
+EARLY_START_S = 1.0
+WORD_SLACK_S = 0.3
+LATE_START_S = 0.3
+#: An unclaimed loud run at most ``ORPHAN_MAX_S`` long and less than ``ORPHAN_GAP_S`` from
+#: a talk span is talk too (music and tones are longer, and further from speech).
+ORPHAN_MAX_S = 2.0
+ORPHAN_GAP_S = 0.5
+#: Spans of two consecutive jobs this close are one span.
+JOIN_S = 0.05
+
+
+@dataclass(frozen=True)
+class ChannelActivity:
+    """What one channel carries, as sorted, disjoint (start, end) absolute seconds.
+
+    ``talk``: this channel's party (or, on a mono mix, anybody) is speaking.
+    ``sound``: the channel is clearly above its own noise floor but nobody speaks: hold
+    music, tones, beeps, noise bursts.
+    """
+
+    talk: tuple[Span, ...] = ()
+    sound: tuple[Span, ...] = ()
+
+    def to_json(self) -> dict[str, list[list[float]]]:
+        return {"talk": [list(s) for s in self.talk], "sound": [list(s) for s in self.sound]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChannelActivity:
+        return cls(talk=tuple((float(a), float(b)) for a, b in data.get("talk", ())),
+                   sound=tuple((float(a), float(b)) for a, b in data.get("sound", ())))
+
+
+# --------------------------------------------------------------------------- span algebra
+
+
+def merge_spans(spans: Iterable[Span], gap_s: float = 0.0) -> tuple[Span, ...]:
+    """Sorted, disjoint spans: those overlapping or less than ``gap_s`` apart joined,
+    empty ones dropped."""
+    out: list[Span] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if (out and start - out[-1][1] < gap_s) or (out and start <= out[-1][1]):
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)
+
+
+def intersect_spans(a: Iterable[Span], b: Iterable[Span]) -> tuple[Span, ...]:
+    """Where both sets of spans are (each set is merged first)."""
+    first, second = merge_spans(a), merge_spans(b)
+    out: list[Span] = []
+    i = j = 0
+    while i < len(first) and j < len(second):
+        start, end = max(first[i][0], second[j][0]), min(first[i][1], second[j][1])
+        if end > start:
+            out.append((start, end))
+        if first[i][1] < second[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def subtract_spans(a: Iterable[Span], b: Iterable[Span]) -> tuple[Span, ...]:
+    """Where ``a`` is and ``b`` is not."""
+    holes = merge_spans(b)
+    out: list[Span] = []
+    first = 0  # the first hole that does not end before the current span
+    for start, end in merge_spans(a):
+        while first < len(holes) and holes[first][1] <= start:
+            first += 1
+        cursor, index = start, first
+        while index < len(holes) and holes[index][0] < end:
+            if holes[index][0] > cursor:
+                out.append((cursor, holes[index][0]))
+            cursor = max(cursor, holes[index][1])
+            index += 1
+        if cursor < end:
+            out.append((cursor, end))
+    return tuple(out)
+
+
+def total_s(spans: Iterable[Span]) -> float:
+    """Seconds covered (overlaps counted once)."""
+    return float(sum(end - start for start, end in merge_spans(spans)))
+
+
+# --------------------------------------------------------------------------- energy
+
+
+def frame_levels(samples: np.ndarray, size: int) -> np.ndarray:
+    """RMS of each whole frame of ``size`` samples."""
+    usable = samples.size - samples.size % size
+    frames = np.asarray(samples[:usable], dtype=np.float64).reshape(-1, size)
+    return np.sqrt(np.mean(frames * frames, axis=1))
+
+
+def loud_runs(samples: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """Sample ranges [first, last) clearly above the channel's noise floor (module
+    docstring), their edges placed to 5 ms."""
+    frame = max(1, round(FRAME_S * sample_rate))
+    levels = frame_levels(samples, frame)
+    if levels.size == 0:
+        return []
+    floor = min(float(np.percentile(levels, FLOOR_PERCENTILE)), FLOOR_CAP)
+    threshold = max(MIN_LEVEL, floor * LOUD_RATIO)
+    peak = max(MIN_LEVEL, floor * PEAK_RATIO)
+    bridge = round(BRIDGE_S / FRAME_S)
+    runs: list[tuple[int, int]] = []
+    for index in np.flatnonzero(levels >= threshold).tolist():
+        if runs and index - runs[-1][1] <= bridge:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return [_fine_edges(samples, a * frame, b * frame, frame, threshold)
+            for a, b in runs if float(levels[a:b].max()) >= peak]  # fmt: skip
+
+
+def _fine_edges(samples: np.ndarray, first: int, last: int, frame: int,
+                threshold: float) -> tuple[int, int]:
+    """A run's edges moved to the first and last loud quarter-frame within a frame of them
+    (20-ms frames alone would lengthen each span by a frame on average)."""
+    quarter = max(1, frame // 4)
+    lead = max(0, first - frame)
+    head = np.flatnonzero(frame_levels(samples[lead : first + frame], quarter) >= threshold)
+    tail_start = max(lead, last - frame)
+    tail = np.flatnonzero(frame_levels(samples[tail_start : last + frame], quarter) >= threshold)
+    start = lead + int(head[0]) * quarter if head.size else first
+    end = tail_start + (int(tail[-1]) + 1) * quarter if tail.size else last
+    return (start, end) if end > start else (first, last)
+
+
+# --------------------------------------------------------------------------- activity
+
+
+def _claimed_run(runs: Sequence[Span], starts: Sequence[float], word: Span) -> Span | None:
+    """The loud run a word (start, end) belongs to (module docstring), or None."""
+    start, end = word
+    before = bisect.bisect_right(starts, start) - 1  # the last run that starts by the word
+    if before >= 0 and start < runs[before][1]:
+        return runs[before]
+    after = before + 1
+    if after < len(runs) and runs[after][0] < min(end + WORD_SLACK_S, start + EARLY_START_S):
+        return runs[after]
+    if before >= 0 and runs[before][1] >= start - LATE_START_S:
+        return runs[before]
+    return None
+
+
+def _with_neighbours(talk: Sequence[Span], runs: Sequence[Span]) -> tuple[Span, ...]:
+    """Talk spans grown by the short unclaimed runs right next to them (a word the model
+    left out or timed into the wrong gap), until none is left."""
+    spans = tuple(talk)
+    while True:
+        near = [r for r in subtract_spans(runs, spans) if r[1] - r[0] <= ORPHAN_MAX_S
+                and any(r[0] - b < ORPHAN_GAP_S and a - r[1] < ORPHAN_GAP_S for a, b in spans)]
+        if not near:
+            return spans
+        spans = merge_spans([*spans, *near], ORPHAN_GAP_S)
+
+
+def loud_spans(samples: np.ndarray, offset_s: float,
+               sample_rate: int = 16000) -> tuple[Span, ...]:
+    """The loud runs of a channel (module docstring) as absolute seconds: what
+    :func:`activity_from_loud` needs of the audio, computed while the audio is at hand (a
+    few numbers per spoken phrase, so the samples need not be kept until the words are
+    known)."""
+    return tuple((offset_s + a / sample_rate, offset_s + b / sample_rate)
+                 for a, b in loud_runs(samples, sample_rate))
+
+
+def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]], *,
+                       merge_gap_s: float = 0.8, min_sound_s: float = 0.5) -> ChannelActivity:
+    """Talk and sound spans of one channel from its loud runs (:func:`loud_spans`) and the
+    (start, end) absolute seconds of the words transcribed on it; ``merge_gap_s``: talk
+    spans of one party less than this far apart are one span (a pause inside a turn);
+    ``min_sound_s``: shorter sound is left out."""
+    runs = list(loud)
+    starts = [run[0] for run in runs]
+    claimed = {run for run in (_claimed_run(runs, starts, w) for w in words) if run}
+    talk = merge_spans(_with_neighbours(merge_spans(claimed, merge_gap_s), runs), merge_gap_s)
+    sound = [s for s in subtract_spans(runs, talk) if s[1] - s[0] >= min_sound_s]
+    return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
+
+
+def channel_activity(
+    samples: np.ndarray,
+    offset_s: float,
+    words: Sequence[tuple[float, float]],
+    *,
+    sample_rate: int = 16000,
+    merge_gap_s: float = 0.8,
+    min_sound_s: float = 0.5,
+) -> ChannelActivity:
+    """Talk and sound spans of one channel (module docstring): :func:`activity_from_loud`
+    of :func:`loud_spans` of ``samples`` (mono float; ``offset_s`` is the absolute time of
+    ``samples[0]``)."""
+    return activity_from_loud(loud_spans(samples, offset_s, sample_rate), words,
+                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s)
+
+
+def _rounded(spans: Iterable[Span]) -> tuple[Span, ...]:
+    return tuple((round(a, 3), round(b, 3)) for a, b in spans)
+
+
+def merge_activity(parts: Iterable[ChannelActivity], *, gap_s: float = JOIN_S) -> ChannelActivity:
+    """One channel's activity from that of its consecutive jobs, in any order: talk spans
+    that touch across a job boundary (less than ``gap_s`` apart: 0.05 s) become one; pass the
+    ``merge_gap_s`` given to :func:`channel_activity` to also join a pause that a cut between
+    two jobs fell into. Sound is what talk then leaves of the jobs' sound."""
+    talk: list[Span] = []
+    sound: list[Span] = []
+    for part in parts:
+        talk += part.talk
+        sound += part.sound
+    merged = merge_spans(talk, gap_s)
+    return ChannelActivity(talk=merged, sound=subtract_spans(merge_spans(sound, JOIN_S), merged))
