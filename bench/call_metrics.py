@@ -15,35 +15,17 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import write_results
+from common import timed, write_results
 
 from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.workers import finalize, pipeline
-
-
-def timed(module: Any, name: str) -> list[float]:
-    """Wrap ``module.name``; the list collects each call's seconds."""
-    spent: list[float] = []
-    real: Callable[..., Any] = getattr(module, name)
-
-    def measured(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return real(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - began)
-
-    setattr(module, name, measured)
-    return spent
 
 
 def main(argv: list[str] | None = None) -> int:

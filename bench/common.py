@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -142,3 +142,19 @@ def spawn_worker(values: dict[str, Any], log_path: Path) -> subprocess.Popen[byt
     return subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
                              "INFO"], env=env, stdout=log_path.open("wb"),
                             stderr=subprocess.STDOUT)
+
+
+def timed(module: Any, name: str) -> list[float]:
+    """Wrap ``module.name``; the list collects each call's seconds."""
+    spent: list[float] = []
+    real: Callable[..., Any] = getattr(module, name)
+
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - began)
+
+    setattr(module, name, measured)
+    return spent

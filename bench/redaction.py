@@ -17,33 +17,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import write_results
+from common import timed, write_results
 
 from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.workers import pipeline
-
-
-def timed_redaction() -> list[float]:
-    """Wrap the pipeline's redaction step; the list collects each call's seconds."""
-    spent: list[float] = []
-    real = pipeline.redact_windows
-
-    def measured(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return real(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - began)
-
-    pipeline.redact_windows = measured  # type: ignore[assignment]
-    return spent
 
 
 def run(folder: Path, work: Path, mode: str) -> tuple[float, float]:
@@ -69,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             make_real_call(folder / f"call_{i}.wav", seed=500 + i, card_number=i % 2 == 0,
                            email=i % 2 == 0, minutes=1.5)
         off_s, audio_s = run(folder, Path(tmp) / "off", "off")
-        spent = timed_redaction()
+        spent = timed(pipeline, "redact_windows")
         mask_s, _ = run(folder, Path(tmp) / "mask", "mask")
     step_s = sum(spent)
     record = {"calls": args.calls, "audio_s": round(audio_s, 1), "wall_off_s": round(off_s, 2),

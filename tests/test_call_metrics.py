@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from callscribe.demo.calls import RealCall, make_real_call, render_speech
-from callscribe.demo.realmodels import real_model_dir
 from callscribe.workers.activity import (
     ChannelActivity,
     Span,
@@ -300,18 +299,6 @@ def _overlaps(call: RealCall) -> list[tuple[str, float]]:
 
 
 # ----------------------------------------------------------------- real speech (slow)
-
-
-@pytest.fixture(scope="module")
-def tiny_en() -> Path:
-    return real_model_dir("tiny.en")
-
-
-@pytest.fixture(scope="module")
-def whisper(tiny_en: Path) -> Any:
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(str(tiny_en), device="cpu", compute_type="int8", cpu_threads=4)
 
 
 @pytest.fixture(scope="module")

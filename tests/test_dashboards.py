@@ -269,6 +269,7 @@ def test_every_grafana_query_runs_as_the_dashboard_role(dashboard_user: Any) -> 
     by_queue = {row[0]: row for row in results["Talk ratio and overtalk by queue"]}
     assert by_queue and set(by_queue) <= {"billing", "(none)"}
     assert all(row[1] >= 1 for row in by_queue.values())  # calls per queue
+    assert ("dana", "billing") in {row[:2] for row in results["Call metrics by agent"]}
 
 
 def test_dashboards_only_use_documented_relations() -> None:

@@ -189,7 +189,7 @@ def base_model() -> Any:
 
 
 @pytest.fixture(scope="module")
-def tiny_en() -> Any:
+def tiny_model() -> Any:
     return load_whisper(ModelSection(name=str(real_model_dir("tiny.en")), device="cpu",
                                      compute_type="int8", cpu_threads=2))
 
@@ -224,8 +224,8 @@ def test_clear_speech_is_detected_with_high_probability(base_model: Any) -> None
     assert spanish.language == "es" and 0.8 < spanish.language_probability < 1
 
 
-def test_an_english_only_model_hears_english(tiny_en: Any) -> None:
-    engine = Engine(tiny_en, DecodeSection(), 8)
+def test_an_english_only_model_hears_english(tiny_model: Any) -> None:
+    engine = Engine(tiny_model, DecodeSection(), 8)
     ready = engine.prepare([WindowInput(0, _spanish(0), 0),
                             WindowInput(1, _noise(3, 1), 0, options=DecodeSection(language="es"))])
     assert [(r.language, r.language_probability) for r in ready] == [("en", 1.0)] * 2

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from callscribe.demo.calls import RealCall, make_real_call
-from callscribe.demo.realmodels import real_model_dir
 from callscribe.demo.scoring import (
     HypSegment,
     channel_pairs,
@@ -28,18 +27,6 @@ from callscribe.run import transcribe_source
 from callscribe.settings import Settings, merge_values
 
 BEAM = 5
-
-
-@pytest.fixture(scope="module")
-def tiny_en() -> Path:
-    return real_model_dir("tiny.en")
-
-
-@pytest.fixture(scope="module")
-def whisper(tiny_en: Path) -> Any:
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(str(tiny_en), device="cpu", compute_type="int8", cpu_threads=2)
 
 
 def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Settings:

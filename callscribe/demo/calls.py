@@ -320,11 +320,8 @@ def make_real_call(
     card-payment call whose customer turns tagged ``"card"`` and ``"after_card"`` read
     4111 1111 1111 1111 digit by digit and then, < 1 s later, a phone number; with ``email``
     the agent then asks for an e-mail address, which the customer says in a turn tagged
-    ``"email"`` ("pat dot lee at example dot com"). ``overtalk`` makes 2-4 lines start
-    0.5-1.5 s before the other party's line ends (at least one agent interrupting the
-    customer, the others mostly the customer interrupting the agent).
-
-    The output is a pure function of the arguments (same seed, same bytes).
+    ``"email"`` ("pat dot lee at example dot com"). ``overtalk``: see
+    :func:`callscribe.demo.overtalk.overtalk_items`. Same arguments, same bytes.
     """
     _check_args(layout, fmt, minutes)
     rng = random.Random(seed)

@@ -55,6 +55,14 @@ PANELS = [
      "avg(hold_s) AS \"hold s per call\", avg(customer_first_wait_s) AS \"first wait s\" "
      "FROM v_call_metrics WHERE channels = 2 AND $__timeFilter(call_time) "
      "GROUP BY 1 ORDER BY 2 DESC LIMIT 50", "table"),
+    ("Call metrics by agent", "table", 0, 53, 24, 9,
+     "SELECT coalesce(agent, '(none)') AS agent, coalesce(queue, '(none)') AS queue, "
+     "count(*) AS calls, avg(talk_ratio) AS \"talk ratio (agent/customer)\", "
+     "100 * sum(overtalk_s) / nullif(sum(duration_s), 0) AS \"overtalk %\", "
+     "avg(agent_interruptions) AS \"agent interruptions per call\", "
+     "avg(agent_response_gap_s) AS \"response gap s\", avg(agent_wpm) AS \"agent wpm\" "
+     "FROM v_call_metrics WHERE channels = 2 AND $__timeFilter(call_time) "
+     "GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 50", "table"),
     ("Talk ratio and overtalk by day", "timeseries", 12, 44, 12, 9,
      "SELECT date_trunc('day', call_time) AS time, "
      "avg(talk_ratio) AS \"talk ratio (agent/customer)\", "
