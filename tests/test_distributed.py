@@ -306,7 +306,7 @@ def test_embedded_beat_exits_when_its_worker_is_killed(cluster: Cluster) -> None
     others = worker.pids() - {worker.proc.pid}
     os.kill(worker.proc.pid, signal.SIGKILL)  # the main process only
     worker.proc.wait(10)
-    wait_for(lambda: not (worker.pids() - {worker.proc.pid}), 20,
+    wait_for(lambda: not (worker.pids() - {worker.proc.pid}), 60,
              f"the worker's children {sorted(others)} to exit", cluster.logs)
 
 
