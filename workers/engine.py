@@ -257,16 +257,15 @@ def get_engine(settings: Settings, processes: int = 1) -> Engine:
         return engine
 
 
-def decode_record(settings: Settings, options: DecodeSection | None = None
-                  ) -> dict[str, Any]:
+def decode_record(settings: Settings) -> dict[str, Any]:
     """The decoding options a result records: the model as loaded (device and compute type
-    resolved), the batch size, and the decode options (``options``, the job's own, or the
-    ``decode`` section)."""
+    resolved), the batch size, and the ``decode`` section (of the settings the recording's
+    jobs ran with)."""
     device = resolve_device(settings.model.device)
     return {"model": settings.model.name, "device": device,
             "compute_type": compute_type_for(settings.model),
             "batch_size": batch_size_for(settings.execution, device),
-            **(options or settings.decode).model_dump(mode="json")}
+            **settings.decode.model_dump(mode="json")}
 
 
 def unload_engines() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,15 +97,19 @@ def _replace_metrics(session: Session, rec: Recording, metrics: CallMetrics | No
                                computed_at=utcnow(), **asdict(metrics)))
 
 
+def _finalizing(recording_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Where a job is one of the recording's version being finalized (its latest)."""
+    version = select(Recording.version).where(Recording.id == recording_id).scalar_subquery()
+    return Job.recording_id == recording_id, Job.version == version
+
+
 def load_activity(factory: sessionmaker[Session], recording_id: int
                   ) -> dict[int, list[ChannelActivity]] | None:
     """Per channel, the activity of each job of the version being finalized; None when a
     job has none (stored before activity was measured)."""
     found: dict[int, list[ChannelActivity]] = {}
     with factory.begin() as session:
-        version = select(Recording.version).where(Recording.id == recording_id)
-        for activity in session.scalars(select(Job.activity).where(
-                Job.recording_id == recording_id, Job.version == version.scalar_subquery())):
+        for activity in session.scalars(select(Job.activity).where(*_finalizing(recording_id))):
             if activity is None:
                 return None
             for channel, spans in activity.items():
@@ -116,10 +120,8 @@ def load_activity(factory: sessionmaker[Session], recording_id: int
 def job_options(factory: sessionmaker[Session], recording_id: int) -> dict[str, Any]:
     """The source options the recording's jobs (of the version being finalized) ran with."""
     with factory.begin() as session:
-        version = select(Recording.version).where(Recording.id == recording_id)
-        options = session.scalar(select(Job.options).where(
-            Job.recording_id == recording_id, Job.version == version.scalar_subquery())
-            .order_by(Job.seq).limit(1))
+        options = session.scalar(select(Job.options).where(*_finalizing(recording_id))
+                                 .order_by(Job.seq).limit(1))
     return dict(options or {})
 
 
@@ -130,12 +132,10 @@ def channel_languages(factory: sessionmaker[Session], recording_id: int
     seconds: dict[tuple[int, str], float] = {}
     weighted: dict[tuple[int, str], float] = {}
     with factory.begin() as session:
-        version = select(Recording.version).where(Recording.id == recording_id)
         rows = session.execute(select(Window.channel, Window.language, Window.speech_s,
                                       Window.language_probability)
                                .join(Job, Job.id == Window.job_id)
-                               .where(Window.recording_id == recording_id,
-                                      Job.version == version.scalar_subquery()))
+                               .where(*_finalizing(recording_id)))
         for channel, language, speech_s, probability in rows:
             if language is None:
                 continue
