@@ -12,6 +12,11 @@ hold music or silence, the worst turn's word recall, repetition loops, and RTFx.
     python bench/accuracy.py --calls 8 --minutes 3.5            # tiny.en from its package
     python bench/accuracy.py --model base --calls 4             # the multilingual base model
     python bench/accuracy.py --model /models/whisper-small-ct2  # any CTranslate2 directory
+    python bench/accuracy.py --modes a,b,c,bt  # bt: b rerun with callscribe's malloc settings
+
+On a CPU, callscribe's engine tunes glibc's malloc for the process (``workers.allocator``).
+a and b run before c, as a user's program would run them; ``bt`` runs b again afterwards,
+in the tuned process, to show how much of c's lead is that setting.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from callscribe.demo.scoring import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from callscribe.workers.allocator import tune_allocator
 from callscribe.workers.engine import cpu_threads, unload_engines
 
 Transcripts = dict[str, list[HypSegment]]
@@ -143,7 +149,7 @@ def markdown(meta: dict[str, Any], scores: list[ModeScore], ratios: dict[str, fl
     rows = ["| mode | WER | dialogue WER | segments in one turn | words in hold/silence | "
             "worst turn recall | loops | wall s | RTFx |", "|---|---|---|---|---|---|---|---|---|"]
     names = {"a": "a `WhisperModel.transcribe`", "b": "b `BatchedInferencePipeline`",
-             "c": "c callscribe"}
+             "c": "c callscribe", "bt": "bt: b with c's malloc settings"}
     rows += [f"| {names[s.mode]} | {s.wer:.1%} | {s.dialogue_wer:.1%} | {s.in_turn:.1%} | "
              f"{s.words_outside} | {s.worst_turn_recall:.2f} | {s.loops} | {s.wall_s} | "
              f"{s.rtfx} |" for s in scores]
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="tiny.en or base (from their PyPI packages) or a model directory")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8, help="b's and c's batch")
-    parser.add_argument("--modes", default="a,b,c")
+    parser.add_argument("--modes", default="a,b,c,bt")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     model_path = real_model_dir(args.model) if not Path(args.model).is_dir() else Path(args.model)
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = run_modes(args, settings, calls, work, audio_s)
     by_mode = {s.mode: s for s in scores}
     ratios = {f"c/{m}": round(by_mode["c"].rtfx / by_mode[m].rtfx, 3)
-              for m in ("a", "b") if "c" in by_mode and m in by_mode}
+              for m in ("a", "b", "bt") if "c" in by_mode and m in by_mode}
     meta = {"calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
             "model": args.model, "compute_type": "int8", "cpu_threads": cpu_threads(settings.model),
             "beam_size": args.beam_size, "batch_size": args.batch_size, "seed": args.seed}
@@ -213,6 +219,15 @@ def run_modes(args: argparse.Namespace, settings: Settings, calls: list[RealCall
     if "c" in modes:
         found, wall = timed(lambda: run_callscribe(settings, work / "calls", calls))
         scores.append(_report(score("c", calls, found, wall, audio_s)))
+    if "bt" in modes:  # b again, in this process whose malloc c's engine has tuned
+        from faster_whisper import WhisperModel
+
+        tune_allocator()
+        model = WhisperModel(settings.model.name, device="cpu", compute_type="int8",
+                             cpu_threads=cpu_threads(settings.model))
+        found, wall = timed(lambda: run_batched(model, calls, args.beam_size,
+                                                args.batch_size))
+        scores.append(_report(score("bt", calls, found, wall, audio_s)))
     return scores
 
 

@@ -5,7 +5,10 @@ word_timestamps=True)`` on the same clip with the same options (word times: see
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +16,9 @@ from support.audio import place, speak
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings, merge_values
+from callscribe.workers import engine as engine_module
 from callscribe.workers.audio import decode
+from callscribe.workers.decoding import encode_windows
 from callscribe.workers.engine import Engine, WindowInput, get_engine, load_whisper
 
 OPTION_SETS = [
@@ -95,3 +100,67 @@ def test_model_name_without_network_explains_local_directory(
     assert "cannot download model 'tiny'" in message
     assert "--model /path/to/model" in message
     assert "\n" not in message
+
+
+def test_per_window_encoding_equals_one_batch(whisper: Any, clips: list[np.ndarray]) -> None:
+    """On CPU the engine encodes one window at a time (``encode_windows``): the same
+    encoder output as one batch, in the same order, for the real model."""
+    from faster_whisper.transcribe import pad_or_trim
+
+    features = [pad_or_trim(whisper.feature_extractor(c)[..., :-1]) for c in clips]
+    batched = np.asarray(whisper.encode(np.stack(features)))
+    ours = np.asarray(encode_windows(whisper, features))
+    assert ours.shape == batched.shape == (len(clips), 1500, 384)
+    np.testing.assert_allclose(ours, batched, atol=2e-3)
+    assert np.abs(ours[0] - ours[1]).max() > 0.1, "the clips differ, so must their outputs"
+
+
+#: A model thread's steady state in small: buffers of several sizes up to 30 MiB taken,
+#: filled and freed, round after round; prints the page faults of each round.
+ALLOCATING_THREAD = """
+import resource, sys, threading, numpy as np
+from callscribe.workers.allocator import tune_allocator
+if sys.argv[1] == "tuned":
+    assert tune_allocator() and tune_allocator()  # idempotent
+def rounds(out):
+    for _ in range(6):
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        held = []
+        for mib in (30, 20, 12, 6, 3, 25):
+            block = np.empty(mib << 20, dtype=np.uint8)
+            block.fill(1)
+            held = held[-1:] + [block]
+        del held, block
+        out.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+out = []
+thread = threading.Thread(target=rounds, args=(out,))
+thread.start()
+thread.join()
+print(*out)
+"""
+
+
+@pytest.mark.parametrize("mode", ["default", "tuned"])
+def test_tuned_allocator_reuses_freed_model_memory(mode: str) -> None:
+    """With glibc's defaults a thread that keeps taking and freeing large buffers (as the
+    model does for every window) faults their pages in again every round; after
+    ``tune_allocator`` the later rounds reuse the heap and fault in (almost) nothing."""
+    run = subprocess.run([sys.executable, "-c", ALLOCATING_THREAD, mode], check=True,
+                         capture_output=True, text=True, timeout=120)
+    steady = [int(n) for n in run.stdout.split()][2:]
+    pages_per_round = (30 + 20 + 12 + 6 + 3 + 25) * 256
+    if mode == "tuned":
+        assert max(steady) < pages_per_round // 100, steady
+    else:  # what the tuning is for: without it the faults never stop
+        assert min(steady) > pages_per_round // 20, steady
+
+
+def test_allocator_is_tuned_only_when_asked_on_cpu(model_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(engine_module, "tune_allocator", lambda: calls.append(True) or True)
+    load_whisper(Settings(model={"name": str(model_dir), "device": "cpu",
+                                 "tune_allocator": False}).model)
+    assert calls == []
+    load_whisper(Settings(model={"name": str(model_dir), "device": "cpu"}).model)
+    assert calls == [True]

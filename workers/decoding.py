@@ -175,7 +175,7 @@ class _Run:
                round_: int) -> list[tuple[Decoded, bool]]:
         """One temperature round over these windows; the failures go to the next round.
         Each result says whether any of its attempts looped."""
-        encoded = self.model.encode(np.stack(features))
+        encoded = encode_windows(self.model, features)
         attempts = self._generate(encoded, len(features), self.options.temperatures[round_])
         results = [(d, self._looped(d)) for d in self._align(encoded, attempts, frames)]
         if round_ + 1 < len(self.options.temperatures):
@@ -239,6 +239,19 @@ class _Run:
         aligned = self.model.find_alignment(self.tokenizer, speaking, encoded, frames)
         return [_decoded(a, _words(alignment) if tokens else ())
                 for a, tokens, alignment in zip(attempts, speaking, aligned, strict=True)]
+
+
+def encode_windows(model: Any, features: Sequence[np.ndarray]) -> Any:
+    """The encoder's output for windows of 30-s features, as one batch. On a GPU in one
+    call; on a CPU one window at a time: a batch's attention buffers are too large for the
+    heap to keep between calls (``workers.allocator``), and every call would fault them in
+    afresh. Same values either way (tested)."""
+    if model.model.device != "cpu" or len(features) == 1:
+        return model.encode(np.stack(features))
+    import ctranslate2
+
+    outputs = [np.asarray(model.encode(item[np.newaxis])) for item in features]
+    return ctranslate2.StorageView.from_array(np.concatenate(outputs))
 
 
 def _drop_unvoiced_repeats(d: Decoded) -> Decoded:

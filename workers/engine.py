@@ -25,6 +25,7 @@ import numpy as np
 from callscribe.errors import ModelLoadError, one_line
 from callscribe.settings import DecodeSection, ExecutionSection, ModelSection, Settings
 
+from .allocator import tune_allocator
 from .decoding import Decoded, decode_batch
 from .language import window_languages
 
@@ -146,6 +147,8 @@ def load_whisper(model: ModelSection, processes: int = 1) -> Any:
     if looks_like_path and not os.path.isfile(os.path.join(name, "model.bin")):
         raise ModelLoadError(f"{name!r} is not a CTranslate2 model directory (no model.bin)")
     device = resolve_device(model.device)
+    if device == "cpu" and model.tune_allocator:
+        tune_allocator()
     try:
         return WhisperModel(
             name, device=device, device_index=model.device_index,

@@ -22,6 +22,8 @@ import numpy as np
 
 from callscribe.settings import DecodeSection
 
+from .decoding import encode_windows
+
 #: Mel frames per second of audio.
 FRAMES_PER_S = 100
 #: Mel frames the encoder reads (30 s).
@@ -79,10 +81,10 @@ def detect(model: Any, features: Sequence[np.ndarray]) -> Detected:
 
 
 def distributions(model: Any, features: Sequence[np.ndarray]) -> list[dict[str, float]]:
-    """Every language's probability for each window (one encoder pass for them all)."""
+    """Every language's probability for each window (one encoder batch for them all)."""
     from faster_whisper.transcribe import pad_or_trim
 
-    encoded = model.encode(np.stack([pad_or_trim(f[..., :MAX_FRAMES]) for f in features]))
+    encoded = encode_windows(model, [pad_or_trim(f[..., :MAX_FRAMES]) for f in features])
     return [{token[2:-2]: float(probability) for token, probability in pairs}
             for pairs in model.model.detect_language(encoded)]
 

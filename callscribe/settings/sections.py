@@ -138,6 +138,11 @@ class ModelSection(Section):
     CPU, float16 on CUDA."""
     cpu_threads: int = 0
     """CTranslate2 threads on CPU; 0 = the cores available, shared among worker processes."""
+    tune_allocator: bool = True
+    """On CPU with glibc: keep the model's freed working memory in the heap for the next
+    window instead of handing it back to the kernel and faulting it in again (about a
+    third less model time on CPU; docs/benchmarks.md). Memory the model once used stays
+    with the worker process."""
     load_timeout_s: float = Field(default=300.0, gt=0)
     """How long a worker child may take to load the model before Celery gives up on it."""
 
