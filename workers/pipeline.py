@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from .engine import (
     WindowInput,
     compute_type_for,
 )
+from .fusion import Clip, fuse, split
 from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
@@ -137,26 +138,42 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
 
 def transcribe_windows(ctx: WorkerContext, job: PreparedJob
                        ) -> tuple[list[db.StoredWindow], float]:
-    """Hand every window of the job (all channels) to the process's batcher, which runs them
-    in model batches shared with other jobs; cut each window's words into segments with
-    times in the recording. Returns the windows and the job's share of device seconds."""
+    """Hand every window of the job (all channels; short ones fused into shared clips,
+    ``workers.fusion``) to the process's batcher, which runs them in model batches shared
+    with other jobs; cut each window's words into segments with times in the recording.
+    Returns the windows and the job's share of device seconds."""
+    clips = job_clips(ctx, job)
     options = job.settings.decode
-    inputs = [WindowInput((c.channel, i), audio, group=c.channel, options=options)
-              for c in job.channels for i, (_window, audio) in enumerate(c.windows)]
+    inputs = [WindowInput(n, clip.audio, group=clip.parts[0].key[0], options=options)
+              for n, clip in enumerate(clips)]
     result = _wait_for_model(ctx, job, inputs)
-    by_key = {r.key: r for r in result.windows}
+    by_key = {key: (decoded, found) for found in result.windows
+              for key, decoded in split(clips[cast(int, found.key)], found.decoded).items()}
     rule = job.settings.segments
     stored = []
     for work in job.channels:
         for i, (window, audio) in enumerate(work.windows):
-            found = by_key[(work.channel, i)]
-            decoded = replace(found.decoded, words=trim_to_sound(found.decoded.words, audio))
+            mine, found = by_key[(work.channel, i)]
+            decoded = replace(mine, words=trim_to_sound(mine.words, audio))
             segments = _segments(work, window, decoded, found.language, rule)
             stored.append(db.StoredWindow(channel=work.channel, window=window,
                                           language=found.language, segments=segments,
-                                          temperature=found.decoded.temperature,
+                                          temperature=mine.temperature,
                                           language_probability=found.language_probability))
     return stored, result.device_s
+
+
+def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]]]:
+    """What the model reads for this job: its windows, the short ones fused (when
+    ``vad.fuse`` is on and the language is known), keyed ``(channel, index)``."""
+    windows = [((c.channel, i), audio) for c in job.channels
+               for i, (_window, audio) in enumerate(c.windows)]
+    settings = job.settings
+    known = (settings.decode.language is not None
+             or not ctx.engine(settings.model.name).model.model.is_multilingual)
+    if settings.vad.fuse and known:
+        return fuse(windows, settings.vad.window_max_s)
+    return [Clip.single(key, audio) for key, audio in windows]
 
 
 def _segments(work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str,
