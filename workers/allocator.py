@@ -4,8 +4,10 @@ CTranslate2 allocates every activation afresh on every call (``posix_memalign``/
 With glibc's defaults, a large block comes from a new ``mmap`` and goes back to the kernel
 when freed, and the freed top of the heap is trimmed, so the next call's buffers are new
 zero pages again: each window encoded or decoded page-faults its activations in. Measured
-on tiny.en, int8, 2 CPU threads, 48 windows of real calls: 7 million minor faults and 22 s
-of system time against 50 s of user time (``bench/accuracy.py``, docs/benchmarks.md).
+on tiny.en, int8, 2 CPU threads, the 55 windows of 8 real-voice calls: 7.4 million minor
+faults and 19 s of system time beside 49 s of user time; tuned, with the encoder run one
+window at a time, 1.3 million and 5.8 s, and 33 s of wall time instead of 43 s, for the
+same text (``bench/cpu_memory.py``, docs/benchmarks.md).
 
 :func:`tune_allocator` raises the mmap threshold to glibc's maximum (32 MiB; this also stops
 the threshold's own adjusting) and stops trimming, so freed buffers are reused by the next
