@@ -199,15 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def faster_whisper_model(settings: Settings) -> Any:
+    """faster-whisper's own ``WhisperModel`` for a and b: the same model, int8, threads."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(settings.model.name, device="cpu", compute_type="int8",
+                        cpu_threads=cpu_threads(settings.model))
+
+
 def run_modes(args: argparse.Namespace, settings: Settings, calls: list[RealCall],
               work: Path, audio_s: float) -> list[ModeScore]:
     modes = args.modes.split(",")
     scores = []
     if {"a", "b"} & set(modes):
-        from faster_whisper import WhisperModel
-
-        model = WhisperModel(settings.model.name, device="cpu", compute_type="int8",
-                             cpu_threads=cpu_threads(settings.model))
+        model = faster_whisper_model(settings)
         if "a" in modes:
             found, wall = timed(lambda: run_sequential(model, calls, args.beam_size))
             scores.append(_report(score("a", calls, found, wall, audio_s)))
@@ -220,11 +225,8 @@ def run_modes(args: argparse.Namespace, settings: Settings, calls: list[RealCall
         found, wall = timed(lambda: run_callscribe(settings, work / "calls", calls))
         scores.append(_report(score("c", calls, found, wall, audio_s)))
     if "bt" in modes:  # b again, in this process whose malloc c's engine has tuned
-        from faster_whisper import WhisperModel
-
         tune_allocator()
-        model = WhisperModel(settings.model.name, device="cpu", compute_type="int8",
-                             cpu_threads=cpu_threads(settings.model))
+        model = faster_whisper_model(settings)
         found, wall = timed(lambda: run_batched(model, calls, args.beam_size,
                                                 args.batch_size))
         scores.append(_report(score("bt", calls, found, wall, audio_s)))

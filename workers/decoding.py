@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,12 @@ class Decoded:
     @property
     def silent(self) -> bool:
         return not self.words
+
+    def with_words(self, words: tuple[Word, ...]) -> Decoded:
+        """The same decode with only these words: its text and compression ratio follow
+        them; the scores and temperature stay."""
+        text = "".join(w.text for w in words).strip()
+        return replace(self, text=text, words=words, compression_ratio=compression_ratio(text))
 
 
 def compression_ratio(text: str) -> float:
@@ -264,10 +270,7 @@ def _drop_unvoiced_repeats(d: Decoded) -> Decoded:
             words.append(word)
     if len(words) == len(d.words):
         return d
-    text = "".join(w.text for w in words).strip()
-    return Decoded(text=text, words=tuple(words), avg_logprob=d.avg_logprob,
-                   no_speech_prob=d.no_speech_prob, compression_ratio=compression_ratio(text),
-                   temperature=d.temperature)
+    return d.with_words(tuple(words))
 
 
 def _pad(features: np.ndarray) -> np.ndarray:

@@ -17,13 +17,13 @@ windows of two channels whose languages are detected apart are not read together
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .decoding import Decoded, Word, compression_ratio
+from .decoding import Decoded, Word
 
 K = TypeVar("K", bound=Hashable)
 
@@ -103,7 +103,7 @@ def split(clip: Clip[K], decoded: Decoded) -> dict[K, Decoded]:
         start = min(max(word.start - part.offset_s, 0.0), part.length_s)
         end = min(max(word.end - part.offset_s, start), part.length_s)
         words[index].append(Word(round(start, 3), round(end, 3), word.text, word.probability))
-    return {part.key: _share(decoded, tuple(mine))
+    return {part.key: decoded.with_words(tuple(mine))
             for part, mine in zip(clip.parts, words, strict=True)}
 
 
@@ -113,8 +113,3 @@ def _part_of(parts: tuple[Part[K], ...], t: float) -> int:
         if t < boundary:
             return index
     return len(parts) - 1
-
-
-def _share(decoded: Decoded, words: tuple[Word, ...]) -> Decoded:
-    text = "".join(w.text for w in words).strip()
-    return replace(decoded, text=text, words=words, compression_ratio=compression_ratio(text))
