@@ -13,6 +13,7 @@ hold music or silence, the worst turn's word recall, repetition loops, and RTFx.
     python bench/accuracy.py --model base --calls 4             # the multilingual base model
     python bench/accuracy.py --model /models/whisper-small-ct2  # any CTranslate2 directory
     python bench/accuracy.py --modes a,b,c,bt  # bt: b rerun with callscribe's malloc settings
+    python bench/accuracy.py --conditions all --seeds 1,2,3  # the condition matrix
 
 On a CPU, callscribe's engine tunes glibc's malloc for the process (``workers.allocator``).
 a and b run before c, as a user's program would run them; ``bt`` runs b again afterwards,
@@ -163,7 +164,8 @@ def markdown(meta: dict[str, Any], scores: list[ModeScore], ratios: dict[str, fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=8)
-    parser.add_argument("--minutes", type=float, default=3.5)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="length of each call (3.5; with --conditions the matrix's own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="tiny.en",
                         help="tiny.en or base (from their PyPI packages) or a model directory")
@@ -171,8 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="b's and c's batch")
     parser.add_argument("--modes", default="a,b,c,bt")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--conditions", default=None,
+                        help="all, or a comma list of callscribe.demo.conditions.CONDITIONS: "
+                             "score a, b and c per condition (one call per seed)")
+    parser.add_argument("--seeds", default="1,2,3", help="with --conditions")
     args = parser.parse_args(argv)
     model_path = real_model_dir(args.model) if not Path(args.model).is_dir() else Path(args.model)
+    if args.conditions:
+        return run_conditions(args, model_path)
+    args.minutes = 3.5 if args.minutes is None else args.minutes
     with tempfile.TemporaryDirectory(prefix="cs-accuracy-") as tmp:
         work = Path(tmp)
         print("making corpus…", flush=True)
@@ -196,6 +205,38 @@ def main(argv: list[str] | None = None) -> int:
     record = {**meta, "scores": [asdict(s) for s in scores], "ratios": ratios}
     write_results(args.out, f"accuracy-{Path(args.model).name}", record,
                   markdown(meta, scores, ratios))
+    return 0
+
+
+def base_settings(model_path: Path, args: argparse.Namespace, work: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{work / 'cs.db'}",
+                    model={"name": str(model_path), "device": "cpu"},
+                    decode={"beam_size": args.beam_size, "language": "en"},
+                    execution={"batch_size": args.batch_size},
+                    redaction={"mode": "off"}, storage={"output": str(work / "out")})
+
+
+def run_conditions(args: argparse.Namespace, model_path: Path) -> int:
+    """``--conditions``: bench/conditions.py over a, b and c (c last, as in the default)."""
+    import conditions
+
+    settings = base_settings(model_path, args, Path(tempfile.gettempdir()))
+    model: list[Any] = []
+
+    def whisper() -> Any:
+        if not model:
+            model.append(faster_whisper_model(settings))
+        return model[0]
+
+    runners = {
+        "a": lambda _s, _f, calls: run_sequential(whisper(), calls, args.beam_size),
+        "b": lambda _s, _f, calls: run_batched(whisper(), calls, args.beam_size,
+                                               args.batch_size),
+        "c": lambda s, folder, calls: run_callscribe(s, folder, calls),
+    }
+    record = conditions.run(args, settings, runners)
+    write_results(args.out, f"conditions-{Path(args.model).name}", record,
+                  conditions.markdown(record))
     return 0
 
 

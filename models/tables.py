@@ -321,6 +321,7 @@ class CallMetric(Base):
     customer_wpm: Mapped[float | None] = mapped_column(Float)
     customer_first_wait_s: Mapped[float | None] = mapped_column(Float)
     agent_response_gap_s: Mapped[float | None] = mapped_column(Float)
+    ringing_s: Mapped[float | None] = mapped_column(Float)
 
 
 class CostHourly(Base):

@@ -24,6 +24,10 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
   that word;
 * short loud runs (up to 2 s) that no word claimed but lie less than 0.5 s from a talk span
   join it: a word the model left out or timed into the wrong gap ("Maybe." before a pause);
+* with a speech mask (where the VAD model heard speech: Silero's spans without their
+  padding), a loud run can be talk only where it is speech: music that runs into a turn,
+  hiss around it and tones between are cut off it, and a leg whose noise keeps it loud all
+  call long gets talk only where somebody speaks;
 * sound spans are loud stretches of at least ``min_sound_s`` that no talk span covers.
 
 Speech the model did not transcribe at all (a dropped sentence) has no words to claim it and
@@ -51,9 +55,10 @@ LOUD_RATIO = 1.4
 PEAK_RATIO = 4.0  # 12 dB
 #: Frame level below which a frame is never loud, whatever the floor (−76 dBFS).
 MIN_LEVEL = 1.6e-4
-#: The floor is never taken above this level (−34 dBFS): on a leg that is busy nearly all
-#: the time the low percentile may fall inside speech.
-FLOOR_CAP = 0.02
+#: The floor is never taken above this level (−26 dBFS): on a leg that is busy nearly all
+#: the time the low percentile may fall inside speech. A hissy leg's floor (up to −30 dBFS
+#: of noise) stays below it, so its hiss is never taken for sound.
+FLOOR_CAP = 0.05
 #: Quiet gaps up to this long inside a loud run do not end it (stops, short pauses).
 BRIDGE_S = 0.2
 #: A word that starts in a quiet gap claims the next loud run if that starts less than
@@ -231,17 +236,25 @@ def loud_spans(samples: np.ndarray, offset_s: float,
 
 
 def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]], *,
-                       merge_gap_s: float = 0.8, min_sound_s: float = 0.5) -> ChannelActivity:
+                       merge_gap_s: float = 0.8, min_sound_s: float = 0.5,
+                       speech: Sequence[Span] | None = None) -> ChannelActivity:
     """Talk and sound spans of one channel from its loud runs (:func:`loud_spans`) and the
     (start, end) absolute seconds of the words transcribed on it; ``merge_gap_s``: talk
     spans of one party less than this far apart are one span (a pause inside a turn);
-    ``min_sound_s``: shorter sound is left out."""
-    runs = list(loud)
+    ``min_sound_s``: shorter sound is left out; ``speech``: where the VAD heard speech
+    (None: anywhere), the only places a loud run can be talk."""
+    runs = list(loud) if speech is None else list(_speech_runs(loud, speech))
     starts = [run[0] for run in runs]
     claimed = {run for run in (_claimed_run(runs, starts, w) for w in words) if run}
     talk = merge_spans(_with_neighbours(merge_spans(claimed, merge_gap_s), runs), merge_gap_s)
-    sound = [s for s in subtract_spans(runs, talk) if s[1] - s[0] >= min_sound_s]
+    sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
+
+
+def _speech_runs(loud: Sequence[Span], speech: Sequence[Span]) -> tuple[Span, ...]:
+    """The parts of loud runs that are speech; pieces of one run less than ``BRIDGE_S``
+    apart stay one (a stop inside a word)."""
+    return merge_spans(intersect_spans(loud, speech), BRIDGE_S)
 
 
 def channel_activity(
@@ -252,12 +265,13 @@ def channel_activity(
     sample_rate: int = 16000,
     merge_gap_s: float = 0.8,
     min_sound_s: float = 0.5,
+    speech: Sequence[Span] | None = None,
 ) -> ChannelActivity:
     """Talk and sound spans of one channel (module docstring): :func:`activity_from_loud`
     of :func:`loud_spans` of ``samples`` (mono float; ``offset_s`` is the absolute time of
     ``samples[0]``)."""
     return activity_from_loud(loud_spans(samples, offset_s, sample_rate), words,
-                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s)
+                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s, speech=speech)
 
 
 def _rounded(spans: Iterable[Span]) -> tuple[Span, ...]:

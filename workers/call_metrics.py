@@ -56,6 +56,11 @@ Definitions (all spans are clipped to the call, 0 to ``duration_s``):
     started before the customer spoke again, and took less than ``max_response_gap_s``
     (10 s: longer waits are holds and the like, not responses). ``None`` if there is no such
     exchange. Stereo only.
+``ringing_s``
+    Ringing before the answer: from the start of the first sound on any channel to the end
+    of the last sound that ends before anybody's first word (ringback, a dial tone, an
+    announcement the model heard no words in), if the call has sound before its first
+    word; else (or if nobody talks at all) ``None``. Ringing is neither hold nor talk.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class CallMetrics:
     customer_wpm: float | None = None
     customer_first_wait_s: float | None = None
     agent_response_gap_s: float | None = None
+    ringing_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``None`` stays ``None``)."""
@@ -136,6 +142,7 @@ def compute_metrics(
     anybody = merge_spans(span for talk in talks for span in talk)
     talk_s = total_s(anybody)
     silences = subtract_spans(call, anybody)
+    ringing = ringing_span([intersect_spans(c.sound, call) for c in channels], anybody)
     base = CallMetrics(
         duration_s=round(call[0][1], 3),
         channels=len(channels),
@@ -143,11 +150,23 @@ def compute_metrics(
         non_talk_s=round(max(0.0, call[0][1] - talk_s), 3),
         longest_silence_s=round(max((b - a for a, b in silences), default=0.0), 3),
         words_per_minute=_per_minute(sum(words), talk_s),
+        ringing_s=None if ringing is None else round(ringing[1] - ringing[0], 3),
     )
     if len(channels) == 1:
         return base
-    return _two_party(base, talks[0], talks[1], intersect_spans(channels[0].sound, call),
-                      words, options)  # fmt: skip
+    agent_sound = subtract_spans(intersect_spans(channels[0].sound, call),
+                                 [ringing] if ringing else [])
+    return _two_party(base, talks[0], talks[1], agent_sound, words, options)
+
+
+def ringing_span(sounds: Sequence[Sequence[Span]], talk: Sequence[Span]) -> Span | None:
+    """``ringing_s``'s span (module docstring): the sound before the first talk."""
+    if not talk:
+        return None
+    before = [s for spans in sounds for s in spans if s[1] <= talk[0][0]]
+    if not before:
+        return None
+    return (min(a for a, _ in before), max(b for _, b in before))
 
 
 def _two_party(

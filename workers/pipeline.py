@@ -26,10 +26,11 @@ from callscribe.settings import SegmentSection, Settings
 from . import finalize
 from . import persistence as db
 from .activity import ChannelActivity, activity_from_loud, loud_spans
-from .audio import CUT_SEARCH_S, DecodedAudio, cut_point, decode, is_dual_mono
+from .audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
 from .batching import BatchedResult
 from .context import Heartbeat, WorkerContext
 from .decoding import Decoded
+from .echo import suppress_echo
 from .engine import (
     WindowInput,
     compute_type_for,
@@ -39,7 +40,7 @@ from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
 from .segments import segment_text, split_segments, trim_to_sound
-from .vad import PackedWindow, pack_windows, speech_spans
+from .vad import PackedWindow, pack_windows, speech_spans, unpadded
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -58,6 +59,8 @@ class ChannelWork:
     windows: tuple[tuple[PackedWindow, np.ndarray], ...]
     loud: tuple[tuple[float, float], ...] = ()
     """Where the channel is clearly above its noise floor (``workers.activity``)."""
+    speech: tuple[tuple[float, float], ...] | None = None
+    """Where the VAD model heard speech, unpadded (``vad.unpadded``); None: not known."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +95,15 @@ def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAu
     duration = None if spec.is_last else end - start
     audio = decode(path, spec.channels, start, duration, spec.codec, allow_empty=spec.seq > 0)
     if len(audio.channels) == 2 and is_dual_mono(*audio.channels):
-        audio = DecodedAudio(audio.channels[:1], audio.offset_s)
+        return DecodedAudio(audio.channels[:1], audio.offset_s)
+    if len(audio.channels) == 2:
+        channels, found = suppress_echo(audio.channels, SAMPLE_RATE)
+        for channel, echo in enumerate(found):
+            if echo is not None:
+                log.info("job %s channel %s: echo of the other leg %.0f ms late, %.0f dB "
+                         "down; taken out", spec.job_id, channel, 1000 * echo.delay_s,
+                         20 * np.log10(max(echo.gain, 1e-6)))
+        audio = DecodedAudio(channels, audio.offset_s)
     return audio
 
 
@@ -128,11 +139,13 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
         hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
-        windows = pack_windows(speech_spans(samples, settings.vad), settings.vad)
+        spans = speech_spans(samples, settings.vad)
+        windows = pack_windows(spans, settings.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = settings.segments.speaker_for(channel, len(audio.channels))
+        speech = tuple((lo + a, lo + b) for a, b in unpadded(spans, settings.vad))
         works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
-                                 windows=absolute, loud=loud_spans(samples, lo)))
+                                 windows=absolute, loud=loud_spans(samples, lo), speech=speech))
     return works
 
 
@@ -240,7 +253,8 @@ def measure_activity(job: PreparedJob, windows: list[db.StoredWindow]
     words: dict[int, list[tuple[float, float]]] = {c.channel: [] for c in job.channels}
     for window in windows:
         words[window.channel] += [(w.start, w.end) for s in window.segments for w in s.words]
-    return {c.channel: activity_from_loud(c.loud, words[c.channel]) for c in job.channels}
+    return {c.channel: activity_from_loud(c.loud, words[c.channel], speech=c.speech)
+            for c in job.channels}
 
 
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],

@@ -83,6 +83,21 @@ def _silero_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, fl
     return spans
 
 
+def unpadded(spans: list[tuple[float, float]], config: VadSection) -> list[tuple[float, float]]:
+    """Speech spans without the padding Silero adds at each end (``speech_pad_ms``): where
+    the model heard speech, for measuring talk time. A span too short to lose its padding
+    keeps its middle tenth of a second."""
+    pad = config.speech_pad_ms / 1000
+    out = []
+    for start, end in spans:
+        if end - start > 2 * pad + 0.1:
+            out.append((start + pad, end - pad))
+        else:
+            middle = (start + end) / 2
+            out.append((middle - 0.05, middle + 0.05))
+    return out
+
+
 def make_windows(spans: list[tuple[float, float]], max_s: float,
                  merge_gap_s: float) -> list[tuple[float, float]]:
     """Merge neighbouring speech spans into windows no longer than ``max_s``. A window ends

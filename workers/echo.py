@@ -1,0 +1,129 @@
+"""Line echo on a stereo call: the other party's voice coming back on a leg, late and
+quieter (a telephone hybrid's echo, or crosstalk between the legs of a recorder). Left in, it
+is transcribed twice (once on each leg), counted as this leg's talk and as overtalk.
+
+:func:`suppress_echo` finds it and takes it out, as an echo canceller's non-linear
+processor does:
+
+* both legs are cut into 10-ms frames (RMS levels);
+* *single-talk frames* of the other leg: it is loud (12 dB over its floor) and this leg is
+  not (under the median of its levels in those frames): what this leg carries then is its
+  own noise, plus echo if there is any;
+* over those frames, the log level of this leg is correlated with the other leg's, delayed
+  by 0 to 150 ms; the best delay's correlation says whether there is echo (≥ 0.5), and the
+  median level ratio, where this leg is above its own floor and below the other leg (an
+  echo is weaker than its source: the other leg's loudness may itself be this leg's echo),
+  how loud it is;
+* a frame of this leg is echo when its level is no more than ``MARGIN`` (8 dB) above what
+  the echo of the other leg's frame would be, and the other leg is loud there: its own
+  party is not talking over it. Echo frames (and one frame either side) are scaled down to
+  the leg's noise floor.
+
+A leg's own speech over the other's (overtalk) is far louder than its echo (20-40 dB down)
+and stays. Without echo the correlation stays near 0 and nothing is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME_S = 0.01
+MAX_DELAY_S = 0.15
+#: The correlation over single-talk frames above which a leg has echo.
+MIN_CORRELATION = 0.5
+#: A frame up to this much above the echo it would carry is echo (8 dB).
+MARGIN = 2.5
+#: The other leg is loud where it is this far above its floor (12 dB).
+LOUD = 4.0
+#: Fewer single-talk frames than this (2 s) tell nothing.
+MIN_FRAMES = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class Echo:
+    """Echo found on one leg: of the other leg, ``delay_s`` late, ``gain`` (linear
+    amplitude) of it, with ``correlation`` over the single-talk frames."""
+
+    delay_s: float
+    gain: float
+    correlation: float
+
+
+def _levels(samples: np.ndarray, frame: int) -> np.ndarray:
+    usable = samples.size - samples.size % frame
+    frames = np.asarray(samples[:usable], np.float64).reshape(-1, frame)
+    return np.sqrt(np.mean(frames * frames, axis=1)) + 1e-7
+
+
+def _floor(levels: np.ndarray) -> float:
+    return float(np.percentile(levels, 10))
+
+
+def find_echo(leg: np.ndarray, other: np.ndarray, sample_rate: int) -> Echo | None:
+    """The echo of ``other`` on ``leg`` (module docstring), or None."""
+    frame = max(1, round(FRAME_S * sample_rate))
+    mine, theirs = _levels(leg, frame), _levels(other, frame)
+    n = min(mine.size, theirs.size)
+    mine, theirs = mine[:n], theirs[:n]
+    if n < MIN_FRAMES:
+        return None
+    loud = theirs > LOUD * _floor(theirs)
+    best: tuple[float, int] = (0.0, 0)
+    for lag in range(round(MAX_DELAY_S / FRAME_S) + 1):
+        src, dst = loud[: n - lag], mine[lag:]
+        quiet = src & (dst <= np.median(dst[src])) if src.any() else src
+        if int(quiet.sum()) < MIN_FRAMES:
+            continue
+        r = np.corrcoef(np.log(dst[quiet]), np.log(theirs[: n - lag][quiet]))[0, 1]
+        if np.isfinite(r) and r > best[0]:
+            best = (float(r), lag)
+    correlation, lag = best
+    if correlation < MIN_CORRELATION:
+        return None
+    src, dst = loud[: n - lag], mine[lag:]
+    heard = src & (dst > 2 * _floor(mine)) & (dst < theirs[: n - lag])  # an echo is weaker
+    if int(heard.sum()) < MIN_FRAMES // 4:
+        return None  # under this leg's noise: nothing to take out
+    gain = float(np.median(dst[heard] / theirs[: n - lag][heard]))
+    return Echo(delay_s=lag * FRAME_S, gain=gain, correlation=round(correlation, 3))
+
+
+def echo_frames(leg: np.ndarray, other: np.ndarray, echo: Echo, sample_rate: int
+                ) -> np.ndarray:
+    """A boolean per 10-ms frame of ``leg``: its sound there is the echo (module docstring)."""
+    frame = max(1, round(FRAME_S * sample_rate))
+    mine, theirs = _levels(leg, frame), _levels(other, frame)
+    lag = round(echo.delay_s / FRAME_S)
+    shifted = np.zeros_like(mine)
+    count = min(mine.size - lag, theirs.size)
+    if count > 0:
+        shifted[lag : lag + count] = theirs[:count]
+    floor = _floor(theirs)
+    mask = (shifted > LOUD * floor) & (mine <= MARGIN * echo.gain * shifted + _floor(mine))
+    return mask | np.roll(mask, 1) | np.roll(mask, -1)
+
+
+def suppress_echo(channels: tuple[np.ndarray, ...], sample_rate: int
+                  ) -> tuple[tuple[np.ndarray, ...], tuple[Echo | None, ...]]:
+    """Both legs with the other's echo taken out (module docstring), and what was found on
+    each. Anything but two channels comes back as it is."""
+    if len(channels) != 2:
+        return channels, tuple(None for _ in channels)
+    frame = max(1, round(FRAME_S * sample_rate))
+    found = (find_echo(channels[0], channels[1], sample_rate),
+             find_echo(channels[1], channels[0], sample_rate))
+    out = []
+    for index, (leg, echo) in enumerate(zip(channels, found, strict=True)):
+        if echo is None:
+            out.append(leg)
+            continue
+        mask = echo_frames(leg, channels[1 - index], echo, sample_rate)
+        levels = _levels(leg, frame)
+        gains = np.where(mask, np.minimum(1.0, _floor(levels) / levels), 1.0)
+        per_sample = np.repeat(gains, frame)
+        cleaned = np.array(leg, dtype=np.float32, copy=True)
+        cleaned[: per_sample.size] *= per_sample.astype(np.float32)
+        out.append(cleaned)
+    return tuple(out), found
