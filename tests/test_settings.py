@@ -125,3 +125,51 @@ def test_configuration_table_lists_every_section_field() -> None:
             continue
         for field in fields:
             assert f"| `{name}.{field}` | `CALLSCRIBE_{name.upper()}__{field.upper()}`" in table
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("CALLSCRIBE_MODEL", "/models/x", "CALLSCRIBE_MODEL is a section, not a setting: set its "
+                                      "fields, e.g. CALLSCRIBE_MODEL__NAME=…"),
+    ("CALLSCRIBE_MODEL__NAMEX", "x", "unknown setting CALLSCRIBE_MODEL__NAMEX: model has the "
+                                     "fields CALLSCRIBE_MODEL__NAME,"),
+    ("CALLSCRIBE_FOO", "1", "unknown setting CALLSCRIBE_FOO: known are CALLSCRIBE_BROKER_URL"),
+    ("CALLSCRIBE_NOPE__NAME", "1", "unknown setting CALLSCRIBE_NOPE__NAME"),
+])
+def test_a_wrong_variable_name_is_one_clear_line(variable: str, value: str, says: str) -> None:
+    from callscribe.settings import SettingError, check_environment
+
+    with pytest.raises(SettingError) as raised:
+        check_environment({variable: value, "CALLSCRIBE_DATABASE_URL": "sqlite://"})
+    assert str(raised.value).startswith(says)
+    assert "\n" not in str(raised.value)
+
+
+def test_known_variables_and_other_callscribe_variables_pass() -> None:
+    from callscribe.settings import check_environment
+
+    check_environment({"CALLSCRIBE_MODEL__NAME": "x", "CALLSCRIBE_DATABASE_URL": "sqlite://",
+                       "CALLSCRIBE_DASHBOARD_PASSWORD": "p", "PATH": "/bin"})
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"CALLSCRIBE_MODEL": "/models/x"}, "error: CALLSCRIBE_MODEL is a section, not a setting"),
+    ({"CALLSCRIBE_DECODE__BEAM_SIZE": "abc"},
+     "error: invalid setting decode.beam_size (CALLSCRIBE_DECODE__BEAM_SIZE): Input should be"),
+    ({"CALLSCRIBE_SCHEDULES": "not json"},
+     "error: invalid setting schedules (CALLSCRIBE_SCHEDULES): its value must be JSON"),
+    ({"CALLSCRIBE_CONFIG_FILE": "/no/such/file.toml"}, "error: cannot read the settings file"),
+])
+def test_the_cli_says_one_line_and_exits_2(env: dict[str, str], says: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from callscribe.cli import app
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["status", "--database-url",
+                                      f"sqlite:///{tmp_path / 'x.db'}"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith(says), result.output
+    assert "Traceback" not in result.output

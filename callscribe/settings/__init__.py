@@ -12,7 +12,9 @@ table (``[callscribe.model]``). Durations end in ``_s`` (seconds) or ``_ms``.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,8 @@ from .sections import (
 __all__ = [
     "EXPORT_FORMATS", "CostSection", "DecodeSection", "Device", "ExecutionSection",
     "ExportSection", "JobSection", "ModelSection", "PlanningSection", "QueueSection",
-    "RedactionMode", "RedactionSection", "Section", "SegmentSection", "Settings",
-    "SourceOptions",
+    "RedactionMode", "RedactionSection", "Section", "SegmentSection", "SettingError",
+    "Settings", "SourceOptions", "check_environment",
     "StorageSection", "VadSection", "configuration_table", "environment_for", "load_settings",
     "merge_values",
 ]
@@ -167,6 +169,56 @@ def _hide_password(url: Any) -> Any:
         return "***"
 
 
+class SettingError(ValueError):
+    """A ``CALLSCRIBE_*`` variable that names no setting, or a section given a value: one
+    line that names it and the right form."""
+
+
+#: ``CALLSCRIBE_*`` variables that are not settings: the dashboards' read-only login
+#: (``callscribe db roles``, Grafana's data source) and the test suite's PostgreSQL.
+OTHER_VARIABLES = ("CALLSCRIBE_DASHBOARD_", "CALLSCRIBE_TEST_")
+
+
+def _env_name(*parts: str) -> str:
+    return "CALLSCRIBE_" + "__".join(p.upper() for p in parts)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Every ``CALLSCRIBE_*`` variable must name a setting: a top-level one
+    (``CALLSCRIBE_DATABASE_URL``) or a section's field (``CALLSCRIBE_MODEL__NAME``). A
+    section given a value (``CALLSCRIBE_MODEL=/models/x``), an unknown section or field
+    raises :class:`SettingError` naming the variable and the right form."""
+    environ = os.environ if environ is None else environ
+    top = {name for name in Settings.model_fields if name not in _SECTIONS}
+    for variable in sorted(environ):
+        if not variable.upper().startswith("CALLSCRIBE_") or \
+                variable.upper().startswith(OTHER_VARIABLES):
+            continue
+        parts = variable[len("CALLSCRIBE_"):].lower().split("__")
+        if len(parts) == 1 and parts[0] in top:
+            continue
+        section = parts[0]
+        if section in _SECTIONS:
+            fields = _section_fields(section)
+            if len(parts) == 1:
+                raise SettingError(
+                    f"{variable} is a section, not a setting: set its fields, e.g. "
+                    f"{_env_name(section, fields[0])}=… (fields: {', '.join(fields)})")
+            if len(parts) == 2 and parts[1] in fields:
+                continue
+            raise SettingError(f"unknown setting {variable}: {section} has the fields "
+                               f"{', '.join(_env_name(section, f) for f in fields)}")
+        known = sorted(top) + sorted(f"{s}__…" for s in _SECTIONS)
+        raise SettingError(f"unknown setting {variable}: known are "
+                           f"{', '.join(_env_name(k) for k in known)}")
+
+
+def _section_fields(section: str) -> list[str]:
+    annotation = Settings.model_fields[section].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, Section)
+    return list(annotation.model_fields)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings: TOML file (if any) < environment < explicit ``overrides``.
 
@@ -174,6 +226,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     (``model={"name": "tiny.en"}``); values that are None are ignored, so CLI options that
     were not given fall through to the environment and the file.
     """
+    check_environment()
     given = _without_none(overrides)
     env_only = Settings(**given)
     path = config_file or env_only.config_file
