@@ -33,7 +33,7 @@ import numpy as np
 
 from . import signals
 from . import sound as audio
-from .calls import RealCall, RefTurn, _voices
+from .calls import RealCall, RefTurn, _candidates, _voices
 from .overtalk import overtalk_items
 from .scripts import (
     _CARD_TOPIC,
@@ -165,12 +165,15 @@ def _plan(rng: random.Random, cond: Conditions, voices: dict[str, str]) -> list[
     hold_s = (15, 25) if long else (5, 8)
     head, tail = _head(script, topic, False, False), _tail(script, topic, long)
     holds = [_hold_block(script, rng.uniform(*hold_s)) for _ in range(cond.holds)]
-    extras: list[_Item] = []
-    for exchange in script.extras(topic):
-        _prefetch((voices[i.speaker], i.text) for i in exchange if isinstance(i, _Line))
-        extras += exchange
-        if _seconds([*head, *tail, *extras, *(i for h in holds for i in h)], voices) >= target:
+    fixed = [*head, *tail, *(i for h in holds for i in h)]
+    candidates = _candidates(script, topic, target, fixed, voices)
+    _prefetch((voices[i.speaker], i.text) for i in [*fixed, *candidates] if isinstance(i, _Line))
+    used, extras = _seconds(fixed, voices), []
+    for first in range(0, len(candidates), 2):
+        if used >= target:
             break
+        extras += candidates[first : first + 2]
+        used += _seconds(candidates[first : first + 2], voices)
     pairs = [extras[i : i + 2] for i in range(0, len(extras), 2)]
     body: list[Any] = []
     cuts = {round((k + 1) * len(pairs) / (cond.holds + 1)) for k in range(cond.holds)}
