@@ -77,7 +77,9 @@ def run(args: Any, settings: Settings, runners: dict[str, Any]) -> dict[str, Any
     audio_s = sum(c.call.duration for c in calls)
     return {"conditions": list(names), "seeds": seeds, "audio_s": round(audio_s, 1),
             "scores": [s.__dict__ for s in scores], "metric_errors": errors,
-            "rtfx": {m: round(audio_s / w, 2) for m, w in walls.items()}}
+            "rtfx": {m: round(audio_s / w, 2) for m, w in walls.items()},
+            "ratios": {m: round(walls[m] / walls["c"], 3) for m in walls
+                       if "c" in walls and m != "c"}}
 
 
 def score(name: str, mode: str, calls: list[ConditionCall],
@@ -92,17 +94,19 @@ def score(name: str, mode: str, calls: list[ConditionCall],
 
 def markdown(record: dict[str, Any]) -> str:
     modes = sorted({s["mode"] for s in record["scores"]})
-    rows = ["| condition | " + " | ".join(f"{m} WER" for m in modes)
-            + " | c worst turn | c loops |", "|---" * (len(modes) + 3) + "|"]
+    rows = ["| condition | " + " | ".join(f"{m} WER" for m in modes) + " | "
+            + " | ".join(f"{m} worst turn" for m in modes) + " | loops (" + "/".join(modes)
+            + ") |", "|---" * (2 * len(modes) + 2) + "|"]
     for name in record["conditions"]:
         mine = {s["mode"]: s for s in record["scores"] if s["condition"] == name}
-        c = mine.get("c", {})
         rows.append(f"| {name} | " + " | ".join(f"{mine[m]['wer']:.1%}" for m in modes)
-                    + f" | {c.get('worst_turn_recall', '-')} | {c.get('loops', '-')} |")
+                    + " | " + " | ".join(f"{mine[m]['worst_turn_recall']}" for m in modes)
+                    + " | " + "/".join(str(mine[m]["loops"]) for m in modes) + " |")
     lines = ["\n".join(rows), "", "c's call-metric errors (measured − true, s):", "",
              "| call | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for call, errs in sorted(record["metric_errors"].items()):
         lines.append(f"| {call} | " + " | ".join(
             "-" if errs.get(k) is None else f"{errs[k]:+.1f}" for k in METRICS) + " |")
     rtfx = ", ".join(f"{m} {v}" for m, v in record["rtfx"].items())
-    return "\n".join(lines) + f"\n\nRTFx: {rtfx}\n"
+    ratios = ", ".join(f"c/{m} {v}" for m, v in record["ratios"].items())
+    return "\n".join(lines) + f"\n\nRTFx: {rtfx}; {ratios}\n"

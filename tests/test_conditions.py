@@ -139,3 +139,18 @@ def test_true_metrics_of_a_generated_call(tmp_path: Path) -> None:
     assert out_of_tolerance(call, truth.to_json()) == {}
     worse = {**truth.to_json(), "hold_s": truth.hold_s + 4}  # type: ignore[operator]
     assert set(out_of_tolerance(call, worse)) == {"hold_s"}
+
+
+def test_words_that_repeat_the_other_leg_a_little_later_are_dropped() -> None:
+    from callscribe.workers.echo import echoed_words
+
+    agent = [(1.0, " My"), (1.2, " name"), (1.5, " is"), (1.7, " Anna."), (6.0, " Okay.")]
+    echo = [(1.06, " my"), (1.27, " name"), (1.55, " is"), (1.77, " Anna"), (3.0, " Hi")]
+    assert echoed_words({0: agent, 1: echo}) == {0: set(), 1: {0, 1, 2, 3}}
+    assert echoed_words({0: echo, 1: agent}) == {0: {0, 1, 2, 3}, 1: set()}
+    # two parties saying the same short thing at once is not echo
+    both = [(6.0, " okay"), (6.3, " thanks")]
+    assert echoed_words({0: agent, 1: both}) == {0: set(), 1: set()}
+    # the same words much later (the customer repeating the agent) are not echo either
+    later = [(t + 2.0, w) for t, w in agent]
+    assert echoed_words({0: agent, 1: later}) == {0: set(), 1: set()}

@@ -18,6 +18,9 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
   starts within 1 s and before the word's end (+0.3 s): Whisper often starts the first word
   of a turn early; else the run before if that ended less than 0.3 s earlier. A word far
   from any loud run (said into silence: a hallucination) claims nothing;
+* a claimed run ends at most 0.3 s after the end of its last word: speech that runs
+  straight into music ("please hold" and the hold music) makes one loud run, and the
+  music is not talk;
 * talk spans are the claimed runs, joined where less than ``merge_gap_s`` apart (pauses
   between the sentences of one turn), so a span starts where the loud run of its first word
   starts and ends where the loud run of its last word ends, however long Whisper stretched
@@ -71,6 +74,8 @@ LATE_START_S = 0.3
 #: a talk span is talk too (music and tones are longer, and further from speech).
 ORPHAN_MAX_S = 2.0
 ORPHAN_GAP_S = 0.5
+#: A claimed run ends at most this long after the end of the last word that claimed it.
+END_SLACK_S = 0.3
 #: Spans of two consecutive jobs this close are one span.
 JOIN_S = 0.05
 
@@ -245,7 +250,14 @@ def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]
     (None: anywhere), the only places a loud run can be talk."""
     runs = list(loud) if speech is None else list(_speech_runs(loud, speech))
     starts = [run[0] for run in runs]
-    claimed = {run for run in (_claimed_run(runs, starts, w) for w in words) if run}
+    ends: dict[Span, float] = {}
+    for word in words:
+        run = _claimed_run(runs, starts, word)
+        if run:
+            ends[run] = max(ends.get(run, word[1]), word[1])
+    # a run that goes on well past its last word is speech running into something else
+    # (the music after "please hold"): it ends END_SLACK_S after that word
+    claimed = {(a, min(b, max(a, ends[(a, b)]) + END_SLACK_S)) for a, b in ends}
     talk = merge_spans(_with_neighbours(merge_spans(claimed, merge_gap_s), runs), merge_gap_s)
     sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))

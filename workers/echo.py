@@ -25,9 +25,15 @@ and stays. Without echo the correlation stays near 0 and nothing is touched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from .persistence import StoredWindow
+from .segments import segment_text
+
+_log = logging.getLogger(__name__)
 
 FRAME_S = 0.01
 MAX_DELAY_S = 0.15
@@ -127,3 +133,80 @@ def suppress_echo(channels: tuple[np.ndarray, ...], sample_rate: int
         cleaned[: per_sample.size] *= per_sample.astype(np.float32)
         out.append(cleaned)
     return tuple(out), found
+
+
+# --------------------------------------------------------------------------- echoed words
+
+#: Echoed words: the same word on the other leg starting at most this much earlier (the
+#: echo's delay, up to ``MAX_DELAY_S``, plus the slack of Whisper's word times) or
+#: ``EARLY_S`` later; only runs of at least ``MIN_RUN`` such words in a row count (two
+#: parties saying "yes" together is not echo).
+WORD_SLACK_S = 0.3
+EARLY_S = 0.1
+MIN_RUN = 3
+#: An echoed run is on average at least this much later than what it repeats.
+MIN_LATE_S = 0.015
+
+
+def _token(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def echoed_words(legs: dict[int, list[tuple[float, str]]]) -> dict[int, set[int]]:
+    """The words of a two-leg call that repeat the other leg's words at the same time, a
+    little later (the second line of defence against echo, after :func:`suppress_echo`):
+    ``legs`` maps a channel to its words as (start, text) in time order; returns, per
+    channel, the indexes of the words to drop: runs of :data:`MIN_RUN` or more words in a
+    row that each match a word of the other leg (same letters and digits) that started
+    from ``EARLY_S`` later to ``MAX_DELAY_S + WORD_SLACK_S`` earlier, and that are on the
+    whole later than their matches (the echo comes after what it repeats; the original on
+    the other leg also matches its echo, a little earlier, and stays)."""
+    drop: dict[int, set[int]] = {channel: set() for channel in legs}
+    if len(legs) != 2:
+        return drop
+    first, second = sorted(legs)
+    for mine, theirs in ((first, second), (second, first)):
+        others = [(start, _token(text)) for start, text in legs[theirs]]
+        run: list[tuple[int, float]] = []
+        for index, (start, text) in enumerate([*legs[mine], (float("inf"), "")]):
+            token = _token(text)
+            offsets = [start - when for when, tok in others if token and tok == token
+                       and -EARLY_S <= start - when <= MAX_DELAY_S + WORD_SLACK_S]
+            if offsets:
+                run.append((index, min(offsets, key=abs)))
+                continue
+            if len(run) >= MIN_RUN and sum(o for _, o in run) / len(run) > MIN_LATE_S:
+                drop[mine].update(i for i, _ in run)
+            run = []
+    return drop
+
+
+def without_echoed_words(windows: list[StoredWindow]) -> list[StoredWindow]:
+    """The windows without the words that repeat the other leg's a little later
+    (``echo.echoed_words``); a segment left with no words goes."""
+    legs: dict[int, list[tuple[float, str]]] = {}
+    places: dict[int, list[tuple[int, int, int]]] = {}
+    for w_index, window in enumerate(windows):
+        for s_index, segment in enumerate(window.segments):
+            for i, word in enumerate(segment.words):
+                legs.setdefault(window.channel, []).append((word.start, word.text))
+                places.setdefault(window.channel, []).append((w_index, s_index, i))
+    order = {c: sorted(range(len(words)), key=[w[0] for w in words].__getitem__)
+             for c, words in legs.items()}
+    drop = echoed_words({c: [legs[c][i] for i in order[c]] for c in legs})
+    gone = {places[c][order[c][i]] for c, indexes in drop.items() for i in indexes}
+    if not gone:
+        return windows
+    _log.info("dropped %d words that echo the other leg", len(gone))
+    out = []
+    for w_index, window in enumerate(windows):
+        segments = []
+        for s_index, segment in enumerate(window.segments):
+            words = [w for i, w in enumerate(segment.words) if (w_index, s_index, i) not in gone]
+            if len(words) == len(segment.words):
+                segments.append(segment)
+            elif words and segment_text(words):
+                segments.append(replace(segment, words=tuple(words), text=segment_text(words),
+                                        start_s=words[0].start, end_s=words[-1].end))
+        out.append(replace(window, segments=tuple(segments)))
+    return out

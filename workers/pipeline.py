@@ -30,7 +30,7 @@ from .audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, i
 from .batching import BatchedResult
 from .context import Heartbeat, WorkerContext
 from .decoding import Decoded
-from .echo import suppress_echo
+from .echo import suppress_echo, without_echoed_words
 from .engine import (
     WindowInput,
     compute_type_for,
@@ -40,7 +40,7 @@ from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
 from .segments import segment_text, split_segments, trim_to_sound
-from .vad import PackedWindow, pack_windows, speech_spans, unpadded
+from .vad import PackedWindow, early_onsets, pack_windows, silero_speech, unpadded
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -139,11 +139,12 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
         hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
-        spans = speech_spans(samples, settings.vad)
+        heard = silero_speech(samples, settings.vad)
+        spans = early_onsets(heard, samples, settings.vad.window_max_s)
         windows = pack_windows(spans, settings.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = settings.segments.speaker_for(channel, len(audio.channels))
-        speech = tuple((lo + a, lo + b) for a, b in unpadded(spans, settings.vad))
+        speech = tuple((lo + a, lo + b) for a, b in unpadded(heard, settings.vad))
         works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
                                  windows=absolute, loud=loud_spans(samples, lo), speech=speech))
     return works
@@ -173,7 +174,7 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
                                           language=found.language, segments=segments,
                                           temperature=mine.temperature,
                                           language_probability=found.language_probability))
-    return stored, result.device_s
+    return without_echoed_words(stored), result.device_s
 
 
 def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]]]:

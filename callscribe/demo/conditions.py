@@ -43,7 +43,6 @@ from .scripts import (
     _head,
     _Hold,
     _hold_block,
-    _Item,
     _Line,
     _Script,
     _tail,

@@ -212,10 +212,12 @@ class VadSection(Section):
     packing: bool = True
     """Pack a channel's speech pieces, silences left out, into windows of up to
     ``window_max_s`` of speech (fewer, fuller windows); off: one window per piece."""
-    fuse: bool = True
+    fuse: bool = False
     """Read a job's short windows (of either channel) together as one clip of up to
     ``window_max_s``, each word going back to its own window: fewer encoder passes. Only
-    when the language is known (``decode.language`` set, or an English-only model)."""
+    when the language is known (``decode.language`` set, or an English-only model). Off by
+    default: on calls with barge-in overtalk the model, reading two parties' windows in one
+    clip, dropped one party's turns and its word times drifted into the other's part."""
 
 
 class SegmentSection(Section):
