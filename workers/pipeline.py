@@ -40,7 +40,7 @@ from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
 from .segments import segment_text, split_segments, trim_to_sound
-from .vad import PackedWindow, early_onsets, pack_windows, silero_speech, unpadded
+from .vad import PackedWindow, pack_windows, speech_spans, unpadded
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -139,9 +139,8 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
         hi = stop if spec.is_last else _cut(audio, channel, spec.end_s, spec.duration_s)
         lo, hi = min(lo, stop), min(hi, stop)
         samples = audio.slice(channel, lo, hi)
-        heard = silero_speech(samples, settings.vad)
-        spans = early_onsets(heard, samples, settings.vad.window_max_s)
-        windows = pack_windows(spans, settings.vad)
+        heard = speech_spans(samples, settings.vad)
+        windows = pack_windows(heard, settings.vad)
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = settings.segments.speaker_for(channel, len(audio.channels))
         speech = tuple((lo + a, lo + b) for a, b in unpadded(heard, settings.vad))

@@ -52,9 +52,8 @@ def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
 
 
 def speech_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
-    """Speech as (start, end) seconds relative to ``audio``: :func:`silero_speech`, each
-    span then starting where the sound it starts in does (:func:`early_onsets`)."""
-    return early_onsets(silero_speech(audio, config), audio, config.window_max_s)
+    """Speech as (start, end) seconds relative to ``audio`` (:func:`silero_speech`)."""
+    return silero_speech(audio, config)
 
 
 def silero_speech(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
@@ -67,49 +66,6 @@ def silero_speech(audio: np.ndarray, config: VadSection) -> list[tuple[float, fl
         spans += [(float(offset + a), float(offset + b))
                   for a, b in _silero_spans(audio[first:last], config)]
     return spans
-
-
-#: How far back a span's start may move to the onset of its sound (s).
-ONSET_LOOKBACK_S = 0.8
-#: A frame this far above the floor is still sound (6 dB); a gap of quiet frames this long
-#: (s) ends the walk back. The floor here is the leg's own (its 10th percentile, up to
-#: −26 dBFS), so that a hissy leg's hiss is not taken for the onset of speech.
-ONSET_RATIO = 2.0
-ONSET_FLOOR_CAP = 0.05
-#: A start moved to an onset keeps this much before it (s), as Silero's padding would.
-ONSET_LEAD_S = 0.1
-ONSET_GAP_S = 0.06
-
-
-def early_onsets(spans: list[tuple[float, float]], audio: np.ndarray,
-                 max_s: float) -> list[tuple[float, float]]:
-    """Spans whose start moved back to the onset of the sound they start in, at most
-    ``ONSET_LOOKBACK_S``, never into the span before, never past ``max_s`` long. Silero's
-    state lags after a loud stretch of something else (hold music, noise), so the first
-    words of a turn right after a hold can trigger it a third of a second late: without
-    them the model, reading a window that starts mid-word, drops the words after too."""
-    frame = SAMPLE_RATE // 100  # 10 ms
-    usable = audio.size - audio.size % frame
-    if not spans or usable == 0:
-        return spans
-    frames = audio[:usable].reshape(-1, frame).astype(np.float32)
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
-    floor = min(float(np.percentile(rms, 10)), ONSET_FLOOR_CAP)
-    sound = rms >= max(SILENCE_RMS, floor * ONSET_RATIO)
-    gap = round(ONSET_GAP_S * 100)
-    out: list[tuple[float, float]] = []
-    for start, end in spans:
-        index, quiet = min(round(start * 100), sound.size), 0
-        limit = max(round((start - ONSET_LOOKBACK_S) * 100), round(out[-1][1] * 100) if out
-                    else 0, round((end - max_s) * 100), 0)  # fmt: skip
-        onset = index
-        while index > limit and quiet < gap:
-            index -= 1
-            quiet = 0 if sound[index] else quiet + 1
-            onset = index if sound[index] else onset
-        moved = onset < min(round(start * 100), sound.size)
-        out.append((max(limit / 100, onset / 100 - ONSET_LEAD_S) if moved else start, end))
-    return out
 
 
 def _silero_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
@@ -132,15 +88,22 @@ def _silero_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, fl
     return spans
 
 
+#: How much of Silero's padding before a span the talk mask keeps (s).
+UNPADDED_LEAD_S = 0.15
+
+
 def unpadded(spans: list[tuple[float, float]], config: VadSection) -> list[tuple[float, float]]:
     """Speech spans without the padding Silero adds at each end (``speech_pad_ms``): where
-    the model heard speech, for measuring talk time. A span too short to lose its padding
-    keeps its middle tenth of a second."""
+    the model heard speech, for measuring talk time. ``UNPADDED_LEAD_S`` of the padding is
+    kept before each span (Silero triggers a frame or more after the onset; the loud run's
+    own edge is exact). A span too short to lose its padding keeps its middle tenth of a
+    second."""
     pad = config.speech_pad_ms / 1000
+    lead = min(pad, UNPADDED_LEAD_S)
     out = []
     for start, end in spans:
         if end - start > 2 * pad + 0.1:
-            out.append((start + pad, end - pad))
+            out.append((start + pad - lead, end - pad))
         else:
             middle = (start + end) / 2
             out.append((middle - 0.05, middle + 0.05))
