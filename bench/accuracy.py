@@ -136,7 +136,7 @@ def score(mode: str, calls: list[RealCall], found: Transcripts, wall: float,
         round(inside / segments, 4) if segments else 0.0,
         sum(words_outside_speech(c, found[c.name]) for c in calls),
         round(min(recalls), 3) if recalls else 0.0,
-        sum(len(repetition_loops(found[c.name])) for c in calls),
+        sum(len(repetition_loops(found[c.name], said=c.reference())) for c in calls),
         round(wall, 2), round(audio_s / wall, 2))
 
 

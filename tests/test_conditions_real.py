@@ -143,7 +143,7 @@ def test_no_turn_loses_half_its_words_and_nothing_loops(name: str, matrix: Any,
         lost = [(t.start, t.text, round(r, 2)) for t, r in turn_recall(call.call, segments)
                 if r < 0.5]
         assert not lost, f"{call.call.name}: {lost}"
-        assert not repetition_loops(segments), call.call.name
+        assert not repetition_loops(segments, said=call.call.reference()), call.call.name
 
 
 @pytest.mark.parametrize("name", _with(KNOWN_METRICS))

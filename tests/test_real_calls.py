@@ -338,6 +338,24 @@ def test_repetition_loops() -> None:
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
 
 
+def test_repetition_loops_against_what_was_said() -> None:
+    """Against the call's reference a number with many equal digits, grouped any way, is
+    no loop; more of them than were said, or a phrase repeated beyond the speech, is."""
+    said = "Yes, the card number is 4111 1111 1111 1111. Thank you. Thank you."
+    texts = {
+        "Yes, the card number is 4-11-11-11-11-11-11-11.": False,  # 14 ones of 15
+        "Yes, the card number is 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1.": False,
+        "Yes, the card number is 4-11-11-11-11-11-11-11-11-11-11-11-11.": True,  # 24 ones
+        "Thank you. " * 4: False,
+        "Thank you. " * 8: True,
+        "1-1-1-1-1-1-1-1-1-1 and then 2-2-2-2-2-2-2-2.": True,
+    }
+    segments = [HypSegment(channel=1, speaker="customer", start=0.0, end=5.0,
+                           text=text) for text in texts]
+    loops = repetition_loops(segments, said=said)
+    assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
+
+
 def test_summary() -> None:
     looped = [*PERFECT, HypSegment(channel=0, speaker="agent", start=15.0, end=20.0,
                                    text="la " * 10)]

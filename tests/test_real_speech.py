@@ -172,7 +172,7 @@ def test_card_number_read_digit_by_digit(tiny_en: Path, tmp_path: Path) -> None:
     assert transcribe_source(settings, str(folder)).done == 2
     found = stored(settings, calls)
     for call in calls:
-        assert not repetition_loops(found[call.name])
+        assert not repetition_loops(found[call.name], said=call.reference())
         recalls = {t.tag: r for t, r in turn_recall(call, found[call.name]) if t.tag}
         assert recalls["after_card"] >= 0.5 and recalls["card"] >= 0.5, recalls
 

@@ -18,15 +18,18 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
   starts within 1 s and before the word's end (+0.3 s): Whisper often starts the first word
   of a turn early; else the run before if that ended less than 0.3 s earlier. A word far
   from any loud run (said into silence: a hallucination) claims nothing;
-* a claimed run ends at most 0.3 s after the end of its last word: speech that runs
-  straight into music ("please hold" and the hold music) makes one loud run, and the
-  music is not talk;
+* a claimed run that goes on more than 2 s past the end of its last word ends 0.3 s after
+  it: speech that runs straight into music ("please hold" and the hold music) makes one
+  loud run, and the music is not talk (a shorter tail is speech: Whisper often ends the
+  last word of a turn early, most of all a number read out);
 * talk spans are the claimed runs, joined where less than ``merge_gap_s`` apart (pauses
   between the sentences of one turn), so a span starts where the loud run of its first word
   starts and ends where the loud run of its last word ends, however long Whisper stretched
   that word;
 * short loud runs (up to 2 s) that no word claimed but lie less than 0.5 s from a talk span
   join it: a word the model left out or timed into the wrong gap ("Maybe." before a pause);
+  a piece the speech mask cut off a long run that holds no talk (the first tenth of a
+  second of hold music, taken for speech) is not such a run;
 * with a speech mask (where the VAD model heard speech: Silero's spans without their
   padding), a loud run can be talk only where it is speech: music that runs into a turn,
   hiss around it and tones between are cut off it, and a leg whose noise keeps it loud all
@@ -74,8 +77,10 @@ LATE_START_S = 0.3
 #: a talk span is talk too (music and tones are longer, and further from speech).
 ORPHAN_MAX_S = 2.0
 ORPHAN_GAP_S = 0.5
-#: A claimed run ends at most this long after the end of the last word that claimed it.
+#: A claimed run that goes on more than ``RUN_ON_S`` past the end of the last word that
+#: claimed it ends ``END_SLACK_S`` after that word.
 END_SLACK_S = 0.3
+RUN_ON_S = 2.0
 #: Spans of two consecutive jobs this close are one span.
 JOIN_S = 0.05
 
@@ -218,13 +223,25 @@ def _claimed_run(runs: Sequence[Span], starts: Sequence[float], word: Span) -> S
     return None
 
 
+def _claimed_end(run: Span, last_word_end: float) -> Span:
+    """A claimed run, ended ``END_SLACK_S`` after its last word if it goes on more than
+    ``RUN_ON_S`` past that word: speech running into something else (the music after
+    "please hold"). A shorter tail is the end of the speech: Whisper often ends the last
+    word early, most of all a number read out."""
+    start, end = run
+    if end - last_word_end > RUN_ON_S:
+        return start, min(end, max(start, last_word_end) + END_SLACK_S)
+    return run
+
+
 def _with_neighbours(talk: Sequence[Span], runs: Sequence[Span]) -> tuple[Span, ...]:
     """Talk spans grown by the short unclaimed runs right next to them (a word the model
-    left out or timed into the wrong gap), until none is left."""
+    left out or timed into the wrong gap), until none is left. ``runs`` are the candidates:
+    :func:`_orphans`."""
     spans = tuple(talk)
     while True:
-        near = [r for r in subtract_spans(runs, spans) if r[1] - r[0] <= ORPHAN_MAX_S
-                and any(r[0] - b < ORPHAN_GAP_S and a - r[1] < ORPHAN_GAP_S for a, b in spans)]
+        near = [r for r in subtract_spans(runs, spans)
+                if any(r[0] - b < ORPHAN_GAP_S and a - r[1] < ORPHAN_GAP_S for a, b in spans)]
         if not near:
             return spans
         spans = merge_spans([*spans, *near], ORPHAN_GAP_S)
@@ -255,12 +272,20 @@ def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]
         run = _claimed_run(runs, starts, word)
         if run:
             ends[run] = max(ends.get(run, word[1]), word[1])
-    # a run that goes on well past its last word is speech running into something else
-    # (the music after "please hold"): it ends END_SLACK_S after that word
-    claimed = {(a, min(b, max(a, ends[(a, b)]) + END_SLACK_S)) for a, b in ends}
-    talk = merge_spans(_with_neighbours(merge_spans(claimed, merge_gap_s), runs), merge_gap_s)
+    claimed = {_claimed_end(run, ends[run]) for run in ends}
+    talk = merge_spans(claimed, merge_gap_s)
+    talk = merge_spans(_with_neighbours(talk, _orphans(loud, runs, talk)), merge_gap_s)
     sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
+
+
+def _orphans(loud: Sequence[Span], runs: Sequence[Span], talk: Sequence[Span]) -> list[Span]:
+    """The runs that may join a talk span next to them: those up to ``ORPHAN_MAX_S`` long
+    that are pieces of a short loud run, or of one that holds talk (the mask cut a word off
+    it). A piece cut off the start of a long loud run with no talk (the first tenth of a
+    second of hold music, taken for speech) is not one."""
+    parents = [r for r in loud if r[1] - r[0] <= ORPHAN_MAX_S or intersect_spans([r], talk)]
+    return [r for r in intersect_spans(runs, parents) if r[1] - r[0] <= ORPHAN_MAX_S]
 
 
 def _speech_runs(loud: Sequence[Span], speech: Sequence[Span]) -> tuple[Span, ...]:

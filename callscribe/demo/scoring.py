@@ -276,12 +276,58 @@ def _has_loop(tokens: Sequence[str], max_repeats: int) -> bool:
     return any(_longest_run(tokens, n) > max_repeats for n in (1, 2, 3))
 
 
-def repetition_loops(segments: Sequence[HypSegment], max_repeats: int = 6) -> list[HypSegment]:
+_DIGIT_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine".split())}
+
+
+def _digits_joined(tokens: Sequence[str]) -> list[str]:
+    """Neighbouring digit tokens as one: a number read digit by digit, however the model
+    grouped it ("4-11-11-…", "4111 1111 …", "4, 1, 1, …" are all "41111…")."""
+    out: list[str] = []
+    for word in tokens:
+        token = _DIGIT_WORDS.get(word, word)  # the normaliser leaves a lone "1" as "one"
+        if token.isdigit() and out and out[-1].isdigit():
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+def _char_runs(token: str) -> list[tuple[str, int]]:
+    """Each run of one character in ``token``: (character, length)."""
+    return [(m.group()[0], len(m.group())) for m in re.finditer(r"(.)\1*", token)]
+
+
+def _says_more_than(tokens: Sequence[str], said: Sequence[str], max_repeats: int) -> bool:
+    """A loop measured against what was said: a digit repeated, or an n-gram repeated back
+    to back, more than ``max_repeats`` times and more than two beyond the most the speech
+    itself repeats it (a digit: that digit; the card number "4111 1111 1111 1111" says
+    fifteen ones)."""
+    hyp, ref = _digits_joined(tokens), _digits_joined(said)
+    said_runs: dict[str, int] = {}
+    for token in (t for t in ref if t.isdigit()):
+        for digit, run in _char_runs(token):
+            said_runs[digit] = max(said_runs.get(digit, 0), run)
+    for token in (t for t in hyp if t.isdigit()):
+        if any(run > max(max_repeats, said_runs.get(d, 0) + 2) for d, run in _char_runs(token)):
+            return True
+    return any(_longest_run(hyp, n) > max(max_repeats, _longest_run(ref, n) + 2)
+               for n in (1, 2, 3))
+
+
+def repetition_loops(segments: Sequence[HypSegment], max_repeats: int = 6,
+                     said: str | None = None) -> list[HypSegment]:
     """Segments in which one token, or an n-gram of up to 3 tokens, occurs more than
     ``max_repeats`` times in a row after normalisation ("1-1-1-1-1-1-1-1", "thank you thank
     you ..."), or with a token that is one character repeated more than ``max_repeats`` times
-    (the normaliser turns "one one one one one one one one" into "11111111")."""
-    return [s for s in segments if _has_loop(_tokens(s.text), max_repeats)]
+    (the normaliser turns "one one one one one one one one" into "11111111"). With ``said``
+    (the reference text of the call), repeats are measured against it
+    (:func:`_says_more_than`): reading out a number with many equal digits, grouped in any
+    way, is not a loop; saying more of them than the speaker did is."""
+    if said is None:
+        return [s for s in segments if _has_loop(_tokens(s.text), max_repeats)]
+    reference = _tokens(said)
+    return [s for s in segments if _says_more_than(_tokens(s.text), reference, max_repeats)]
 
 
 def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
@@ -299,7 +345,7 @@ def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
         "words_outside_speech": words_outside_speech(call, segments),
         "turn_recall_mean": round(sum(r for _, r in recall) / max(len(recall), 1), 4),
         "turns_missed": sum(r < 0.5 for _, r in recall),
-        "repetition_loops": len(repetition_loops(segments)),
+        "repetition_loops": len(repetition_loops(segments, said=call.reference())),
         "tagged_turn_recall": tagged,
     }
     if call.layout == "stereo":
