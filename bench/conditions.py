@@ -88,8 +88,8 @@ def score(name: str, mode: str, calls: list[ConditionCall],
     recalls = [r for c in calls for _t, r in turn_recall(c.call, found.get(c.call.name, []))]
     return ConditionScore(name, mode, round(corpus_wer(pairs), 4),
                           round(min(recalls), 3) if recalls else 0.0,
-                          sum(len(repetition_loops(found.get(c.call.name, []), said=c.call.reference()))
-                              for c in calls),
+                          sum(len(repetition_loops(found.get(c.call.name, []),
+                                                   said=c.call.reference())) for c in calls),
                           wall)
 
 

@@ -29,8 +29,9 @@ Definitions (all spans are clipped to the call, 0 to ``duration_s``):
     hold is a silence here.
 ``hold_s``
     Seconds in which the agent's leg carries sound but no speech (hold music, tones) while
-    the customer does not talk. Stereo only: in a mono mix music cannot be told from either
-    party's line.
+    the customer does not talk; pauses of up to ``HOLD_GAP_S`` (2 s) inside that sound
+    count too (plucked notes die away between phrases of the music). Stereo only: in a mono
+    mix music cannot be told from either party's line.
 ``overtalk_count``, ``overtalk_s``
     Stretches in which both parties talk at once, at least ``min_overtalk_s`` (0.1 s) long;
     shorter touches (the end of one turn meeting the start of the next) are left out of
@@ -79,6 +80,8 @@ from .activity import (
 )
 
 AGENT, CUSTOMER = "agent", "customer"
+#: Pauses up to this long inside the agent leg's sound are part of a hold (``hold_s``).
+HOLD_GAP_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,7 +189,8 @@ def _two_party(
         agent_talk_s=round(agent_s, 3),
         customer_talk_s=round(customer_s, 3),
         talk_ratio=round(agent_s / customer_s, 3) if customer_s > 0 else None,
-        hold_s=round(total_s(subtract_spans(agent_sound, customer)), 3),
+        hold_s=round(total_s(subtract_spans(merge_spans(agent_sound, HOLD_GAP_S),
+                                            [*agent, *customer])), 3),
         overtalk_count=len(overtalk),
         overtalk_s=round(sum(b - a for a, b in overtalk), 3),
         agent_interruptions=interruptions(agent, customer, margin),

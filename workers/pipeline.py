@@ -39,6 +39,7 @@ from .fusion import Clip, fuse, split
 from .isolation import Slot
 from .metering import price_per_device_hour
 from .protect import RedactionSpan, redact_windows
+from .recovery import piece_audio, skipped_pieces, with_piece
 from .segments import segment_text, split_segments, trim_to_sound
 from .vad import PackedWindow, pack_windows, speech_spans, unpadded
 
@@ -162,18 +163,41 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
     result = _wait_for_model(ctx, job, inputs)
     by_key = {key: (decoded, found) for found in result.windows
               for key, decoded in split(clips[cast(int, found.key)], found.decoded).items()}
+    recovered, again_s = recover_skipped(ctx, job, {k: d for k, (d, _f) in by_key.items()})
     rule = job.settings.segments
     stored = []
     for work in job.channels:
         for i, (window, audio) in enumerate(work.windows):
-            mine, found = by_key[(work.channel, i)]
+            found = by_key[(work.channel, i)][1]
+            mine = recovered[(work.channel, i)]
             decoded = replace(mine, words=trim_to_sound(mine.words, audio))
             segments = _segments(work, window, decoded, found.language, rule)
             stored.append(db.StoredWindow(channel=work.channel, window=window,
                                           language=found.language, segments=segments,
                                           temperature=mine.temperature,
                                           language_probability=found.language_probability))
-    return without_echoed_words(stored), result.device_s
+    return without_echoed_words(stored), result.device_s + again_s
+
+
+def recover_skipped(ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[int, int], Decoded]
+                    ) -> tuple[dict[tuple[int, int], Decoded], float]:
+    """Each window's decode, with the pieces it seems to have skipped decoded again alone
+    (``workers.recovery``), and the device seconds that took."""
+    suspects = [((work.channel, i), piece, piece_audio(audio, piece))
+                for work in job.channels for i, (window, audio) in enumerate(work.windows)
+                for piece in skipped_pieces(window, decoded[(work.channel, i)])]
+    if not suspects:
+        return decoded, 0.0
+    options = job.settings.decode
+    inputs = [WindowInput(n, audio, group=key[0], options=options)
+              for n, (key, _piece, audio) in enumerate(suspects)]
+    result = _wait_for_model(ctx, job, inputs)
+    out = dict(decoded)
+    for found in result.windows:
+        key, piece, _audio = suspects[cast(int, found.key)]
+        out[key] = with_piece(out[key], piece, found.decoded, options)
+    log.debug("job %s: %d skipped pieces decoded again", job.spec.job_id, len(suspects))
+    return out, result.device_s
 
 
 def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]]]:
