@@ -45,3 +45,25 @@ def test_concurrent_finalizers_of_one_recording_all_succeed(tmp_path: Path) -> N
     assert len(json.loads((tmp_path / "a" / "b.wav.words.json").read_text())["words"]) >= 50
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
         "b.wav.json", "b.wav.srt", "b.wav.words.json"]
+
+
+def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
+    """Exports are written to a 0600 temporary file and renamed; they end with the mode a
+    plain ``open()`` gives under the worker's umask, so the output's group (dashboards,
+    reviewers) can read them (issue 28, item 8)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    script = ("import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, 'tests')\n"
+              "from test_exports import transcript\n"
+              "from callscribe.workers.exports import write_exports\n"
+              "write_exports(transcript(3), sys.argv[2], ['json', 'srt'], lambda: None)\n")
+    for umask, mode in (("022", 0o644), ("002", 0o664), ("027", 0o640)):
+        out = tmp_path / umask
+        subprocess.run([sys.executable, "-c", script, umask, str(out)], check=True,
+                       cwd=Path(__file__).parent.parent)
+        files = sorted((out / "a").iterdir())
+        assert [f.name for f in files] == ["b.wav.json", "b.wav.srt"]
+        assert {stat.S_IMODE(os.stat(f).st_mode) for f in files} == {mode}, umask

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from callscribe.errors import StorageUnavailableError
+from callscribe.storage.modes import make_readable
 from callscribe.storage.sources import parse_s3_uri, safe_relative_path
 
 
@@ -250,6 +251,7 @@ def _replace_atomically(path: Path, fill: Callable[[BinaryIO], object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         try:
+            make_readable(handle)
             with os.fdopen(handle, "wb") as out:
                 fill(out)
             os.replace(tmp, path)

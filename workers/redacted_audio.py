@@ -22,6 +22,7 @@ import numpy as np
 from pydub.utils import get_encoder_name
 
 from callscribe.errors import BadAudioError
+from callscribe.storage.modes import make_readable
 
 Span = tuple[float, float]
 
@@ -73,6 +74,7 @@ def write_redacted_audio(src_path: str | Path, out_path: str | Path,
     out = Path(out_path)
     fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
     try:
+        make_readable(fd)
         with os.fdopen(fd, "wb") as handle, wave.open(handle, "wb") as writer:
             writer.setnchannels(samples.shape[1])
             writer.setsampwidth(2)
