@@ -92,7 +92,45 @@ class UnexpectedError(RetryableError):
         """``exc`` itself if it is one of ours, else wrapped."""
         if isinstance(exc, CallscribeError):
             return exc
+        if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt, a hard limit
+            wrapped = cls(interrupted_reason(exc))
+            wrapped.__cause__ = exc
+            return wrapped
         text = one_line(exc)
         wrapped = cls(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
         wrapped.__cause__ = exc
         return wrapped
+
+
+#: Why a job stopped, by the name of what stopped it (Celery's and billiard's classes,
+#: named here so that this module imports neither).
+_INTERRUPTIONS = {
+    "WorkerShutdown": "warm shutdown (SIGTERM)",
+    "WorkerTerminate": "cold shutdown (SIGQUIT)",
+    "TimeLimitExceeded": "hard time limit",
+    "KeyboardInterrupt": "keyboard interrupt (SIGINT)",
+}
+
+
+def interrupted_reason(exc: BaseException) -> str:
+    """The reason stored for a job that did not fail but was stopped:
+    ``interrupted: cold shutdown (SIGQUIT)``, not ``SystemExit: -241``."""
+    for kind in type(exc).__mro__:
+        if kind.__name__ in _INTERRUPTIONS:
+            return f"interrupted: {_INTERRUPTIONS[kind.__name__]}"
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if isinstance(code, int) and code < 0:  # a signal: -N, or -(256 - N) as billiard has it
+            number = -code if -code < 65 else code % 256
+            return f"interrupted: the worker process is exiting ({_signal_name(number)})"
+        return f"interrupted: the worker process is exiting (code {code})"
+    return f"interrupted: {type(exc).__name__}"
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

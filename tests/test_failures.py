@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from celery.exceptions import WorkerShutdown, WorkerTerminate
 from cluster import Cluster, poison_corpus, poison_ffmpeg
 
 from callscribe.errors import (
@@ -78,3 +79,17 @@ def test_soft_time_limit_means_the_same_on_both_pools(pool: str, cluster: Cluste
     assert status == "failed"
     assert reason == "gave up after 2 attempts: job ran past its soft time limit of 3 s"
     assert worker.proc.poll() is None
+
+
+@pytest.mark.parametrize(("exc", "reason"), [
+    (WorkerShutdown(), "interrupted: warm shutdown (SIGTERM)"),
+    (WorkerTerminate(1), "interrupted: cold shutdown (SIGQUIT)"),
+    (SystemExit(-241), "interrupted: the worker process is exiting (SIGTERM)"),
+    (SystemExit(-9), "interrupted: the worker process is exiting (SIGKILL)"),
+    (SystemExit(3), "interrupted: the worker process is exiting (code 3)"),
+    (KeyboardInterrupt(), "interrupted: keyboard interrupt (SIGINT)"),
+])
+def test_an_interrupted_job_says_why(exc: BaseException, reason: str) -> None:
+    """Issue 28, item 7: a stopped job's reason says what stopped it, not 'SystemExit: -241'."""
+    outcome = classify(exc, 1, JobSection())
+    assert outcome.retry and outcome.reason == reason
