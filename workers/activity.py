@@ -34,7 +34,9 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
   padding), a loud run can be talk only where it is speech: music that runs into a turn,
   hiss around it and tones between are cut off it, and a leg whose noise keeps it loud all
   call long gets talk only where somebody speaks;
-* sound spans are loud stretches of at least ``min_sound_s`` that no talk span covers.
+* sound spans are loud stretches of at least ``min_sound_s`` that no talk span covers and
+  that reach the peak level somewhere (:func:`peak_spans`): on a noisy leg a loud run that
+  holds speech trails the line's noise, which is not sound.
 
 Speech the model did not transcribe at all (a dropped sentence) has no words to claim it and
 counts as sound.
@@ -178,9 +180,7 @@ def loud_runs(samples: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
     levels = frame_levels(samples, frame)
     if levels.size == 0:
         return []
-    floor = min(float(np.percentile(levels, FLOOR_PERCENTILE)), FLOOR_CAP)
-    threshold = max(MIN_LEVEL, floor * LOUD_RATIO)
-    peak = max(MIN_LEVEL, floor * PEAK_RATIO)
+    threshold, peak = _thresholds(levels)
     bridge = round(BRIDGE_S / FRAME_S)
     runs: list[tuple[int, int]] = []
     for index in np.flatnonzero(levels >= threshold).tolist():
@@ -190,6 +190,26 @@ def loud_runs(samples: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
             runs.append((index, index + 1))
     return [_fine_edges(samples, a * frame, b * frame, frame, threshold)
             for a, b in runs if float(levels[a:b].max()) >= peak]  # fmt: skip
+
+
+def _thresholds(levels: np.ndarray) -> tuple[float, float]:
+    """The loud and the peak frame level of a channel (module docstring)."""
+    floor = min(float(np.percentile(levels, FLOOR_PERCENTILE)), FLOOR_CAP)
+    return max(MIN_LEVEL, floor * LOUD_RATIO), max(MIN_LEVEL, floor * PEAK_RATIO)
+
+
+def peak_spans(samples: np.ndarray, offset_s: float,
+               sample_rate: int = 16000) -> tuple[Span, ...]:
+    """Where a channel reaches its peak level (12 dB above its floor), as absolute seconds,
+    frames less than ``BRIDGE_S`` apart joined. A loud run that holds speech often runs on
+    into the line's noise (a noisy leg's swells keep it 3 dB above the floor): that tail
+    never reaches the peak level, music and tones do."""
+    frame = max(1, round(FRAME_S * sample_rate))
+    levels = frame_levels(samples, frame)
+    if levels.size == 0:
+        return ()
+    strong = np.flatnonzero(levels >= _thresholds(levels)[1]) * FRAME_S + offset_s
+    return merge_spans(((float(t), float(t) + FRAME_S) for t in strong), BRIDGE_S)
 
 
 def _fine_edges(samples: np.ndarray, first: int, last: int, frame: int,
@@ -259,12 +279,15 @@ def loud_spans(samples: np.ndarray, offset_s: float,
 
 def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]], *,
                        merge_gap_s: float = 0.8, min_sound_s: float = 0.5,
-                       speech: Sequence[Span] | None = None) -> ChannelActivity:
+                       speech: Sequence[Span] | None = None,
+                       peaks: Sequence[Span] | None = None) -> ChannelActivity:
     """Talk and sound spans of one channel from its loud runs (:func:`loud_spans`) and the
     (start, end) absolute seconds of the words transcribed on it; ``merge_gap_s``: talk
     spans of one party less than this far apart are one span (a pause inside a turn);
     ``min_sound_s``: shorter sound is left out; ``speech``: where the VAD heard speech
-    (None: anywhere), the only places a loud run can be talk."""
+    (None: anywhere), the only places a loud run can be talk; ``peaks``: where the channel
+    reaches its peak level (:func:`peak_spans`; None: not known), which a stretch of sound
+    must touch (the noise a speech run trails is not sound)."""
     runs = list(loud) if speech is None else list(_speech_runs(loud, speech))
     starts = [run[0] for run in runs]
     ends: dict[Span, float] = {}
@@ -275,7 +298,8 @@ def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]
     claimed = {_claimed_end(run, ends[run]) for run in ends}
     talk = merge_spans(claimed, merge_gap_s)
     talk = merge_spans(_with_neighbours(talk, _orphans(loud, runs, talk)), merge_gap_s)
-    sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s]
+    sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s
+             and (peaks is None or intersect_spans([s], peaks))]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
 
 
@@ -308,7 +332,8 @@ def channel_activity(
     of :func:`loud_spans` of ``samples`` (mono float; ``offset_s`` is the absolute time of
     ``samples[0]``)."""
     return activity_from_loud(loud_spans(samples, offset_s, sample_rate), words,
-                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s, speech=speech)
+                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s, speech=speech,
+                              peaks=peak_spans(samples, offset_s, sample_rate))
 
 
 def _rounded(spans: Iterable[Span]) -> tuple[Span, ...]:
