@@ -35,8 +35,9 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
   hiss around it and tones between are cut off it, and a leg whose noise keeps it loud all
   call long gets talk only where somebody speaks;
 * sound spans are loud stretches of at least ``min_sound_s`` that no talk span covers and
-  that reach the peak level somewhere (:func:`peak_spans`): on a noisy leg a loud run that
-  holds speech trails the line's noise, which is not sound.
+  that are at least half of the time 4 dB above the floor (:func:`clear_spans`): on a
+  noisy leg a loud run that holds speech trails the line's noise, which is not sound (hold
+  music that runs on from the agent's "please hold" is).
 
 Speech the model did not transcribe at all (a dropped sentence) has no words to claim it and
 counts as sound.
@@ -61,6 +62,10 @@ FLOOR_PERCENTILE = 10
 #: Frames this much above the floor are loud (3 dB); a loud run must reach ``PEAK_RATIO``.
 LOUD_RATIO = 1.4
 PEAK_RATIO = 4.0  # 12 dB
+#: Sound (not talk) must be this far above the floor for at least ``CLEAR_SHARE`` of it
+#: (4 dB): the noise a speech run trails is not sound.
+CLEAR_RATIO = 1.6
+CLEAR_SHARE = 0.5
 #: Frame level below which a frame is never loud, whatever the floor (−76 dBFS).
 MIN_LEVEL = 1.6e-4
 #: The floor is never taken above this level (−26 dBFS): on a leg that is busy nearly all
@@ -198,18 +203,19 @@ def _thresholds(levels: np.ndarray) -> tuple[float, float]:
     return max(MIN_LEVEL, floor * LOUD_RATIO), max(MIN_LEVEL, floor * PEAK_RATIO)
 
 
-def peak_spans(samples: np.ndarray, offset_s: float,
-               sample_rate: int = 16000) -> tuple[Span, ...]:
-    """Where a channel reaches its peak level (12 dB above its floor), as absolute seconds,
-    frames less than ``BRIDGE_S`` apart joined. A loud run that holds speech often runs on
-    into the line's noise (a noisy leg's swells keep it 3 dB above the floor): that tail
-    never reaches the peak level, music and tones do."""
+def clear_spans(samples: np.ndarray, offset_s: float,
+                sample_rate: int = 16000) -> tuple[Span, ...]:
+    """Where a channel is clearly above its floor (``CLEAR_RATIO``: 4 dB), as absolute
+    seconds, frames less than ``BRIDGE_S`` apart joined. A loud run that holds speech often
+    runs on into the line's noise (a noisy leg's swells keep it 3 dB above the floor): that
+    tail is seldom 4 dB above the floor, music and tones mostly are."""
     frame = max(1, round(FRAME_S * sample_rate))
     levels = frame_levels(samples, frame)
     if levels.size == 0:
         return ()
-    strong = np.flatnonzero(levels >= _thresholds(levels)[1]) * FRAME_S + offset_s
-    return merge_spans(((float(t), float(t) + FRAME_S) for t in strong), BRIDGE_S)
+    floor = _thresholds(levels)[0] / LOUD_RATIO
+    clear = np.flatnonzero(levels >= max(MIN_LEVEL, floor * CLEAR_RATIO)) * FRAME_S + offset_s
+    return merge_spans(((float(t), float(t) + FRAME_S) for t in clear), BRIDGE_S)
 
 
 def _fine_edges(samples: np.ndarray, first: int, last: int, frame: int,
@@ -280,14 +286,14 @@ def loud_spans(samples: np.ndarray, offset_s: float,
 def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]], *,
                        merge_gap_s: float = 0.8, min_sound_s: float = 0.5,
                        speech: Sequence[Span] | None = None,
-                       peaks: Sequence[Span] | None = None) -> ChannelActivity:
+                       clear: Sequence[Span] | None = None) -> ChannelActivity:
     """Talk and sound spans of one channel from its loud runs (:func:`loud_spans`) and the
     (start, end) absolute seconds of the words transcribed on it; ``merge_gap_s``: talk
     spans of one party less than this far apart are one span (a pause inside a turn);
     ``min_sound_s``: shorter sound is left out; ``speech``: where the VAD heard speech
-    (None: anywhere), the only places a loud run can be talk; ``peaks``: where the channel
-    reaches its peak level (:func:`peak_spans`; None: not known), which a stretch of sound
-    must touch (the noise a speech run trails is not sound)."""
+    (None: anywhere), the only places a loud run can be talk; ``clear``: where the channel
+    is clearly above its floor (:func:`clear_spans`; None: not known), which a stretch of
+    sound must mostly be (the noise a speech run trails is not sound)."""
     runs = list(loud) if speech is None else list(_speech_runs(loud, speech))
     starts = [run[0] for run in runs]
     ends: dict[Span, float] = {}
@@ -299,7 +305,8 @@ def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]
     talk = merge_spans(claimed, merge_gap_s)
     talk = merge_spans(_with_neighbours(talk, _orphans(loud, runs, talk)), merge_gap_s)
     sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s
-             and (peaks is None or intersect_spans([s], peaks))]
+             and (clear is None
+                  or total_s(intersect_spans([s], clear)) >= CLEAR_SHARE * (s[1] - s[0]))]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
 
 
@@ -333,7 +340,7 @@ def channel_activity(
     ``samples[0]``)."""
     return activity_from_loud(loud_spans(samples, offset_s, sample_rate), words,
                               merge_gap_s=merge_gap_s, min_sound_s=min_sound_s, speech=speech,
-                              peaks=peak_spans(samples, offset_s, sample_rate))
+                              clear=clear_spans(samples, offset_s, sample_rate))
 
 
 def _rounded(spans: Iterable[Span]) -> tuple[Span, ...]:

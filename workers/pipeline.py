@@ -25,7 +25,7 @@ from callscribe.settings import SegmentSection, Settings
 
 from . import finalize
 from . import persistence as db
-from .activity import ChannelActivity, activity_from_loud, loud_spans, peak_spans
+from .activity import ChannelActivity, activity_from_loud, clear_spans, loud_spans
 from .audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
 from .batching import BatchedResult
 from .context import Heartbeat, WorkerContext
@@ -62,8 +62,8 @@ class ChannelWork:
     """Where the channel is clearly above its noise floor (``workers.activity``)."""
     speech: tuple[tuple[float, float], ...] | None = None
     """Where the VAD model heard speech, unpadded (``vad.unpadded``); None: not known."""
-    peaks: tuple[tuple[float, float], ...] | None = None
-    """Where the channel reaches its peak level (``workers.activity.peak_spans``)."""
+    clear: tuple[tuple[float, float], ...] | None = None
+    """Where the channel is clearly above its floor (``workers.activity.clear_spans``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,7 +149,7 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
         speech = tuple((lo + a, lo + b) for a, b in unpadded(heard, settings.vad))
         works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
                                  windows=absolute, loud=loud_spans(samples, lo), speech=speech,
-                                 peaks=peak_spans(samples, lo)))
+                                 clear=clear_spans(samples, lo)))
     return works
 
 
@@ -281,7 +281,7 @@ def measure_activity(job: PreparedJob, windows: list[db.StoredWindow]
     for window in windows:
         words[window.channel] += [(w.start, w.end) for s in window.segments for w in s.words]
     return {c.channel: activity_from_loud(c.loud, words[c.channel], speech=c.speech,
-                                          peaks=c.peaks) for c in job.channels}
+                                          clear=c.clear) for c in job.channels}
 
 
 def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
