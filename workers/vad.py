@@ -52,11 +52,6 @@ def sounding_regions(audio: np.ndarray) -> list[tuple[int, int]]:
 
 
 def speech_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
-    """Speech as (start, end) seconds relative to ``audio`` (:func:`silero_speech`)."""
-    return silero_speech(audio, config)
-
-
-def silero_speech(audio: np.ndarray, config: VadSection) -> list[tuple[float, float]]:
     """Silero's speech spans (padded) in seconds relative to ``audio``. Long digital
     silences are skipped; Silero splits speech longer than the window limit at its longest
     inner pause, so no span exceeds ``window_max_s``."""
