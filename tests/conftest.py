@@ -168,7 +168,8 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
             "database_url": database_url,
             "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
             "storage": {"output": str(tmp_path / "out")},
-            "decode": {"beam_size": 1, "tail_s": 0},  # the test model's word times are random
+            # the test model's word times are random: no tail or skipped-piece re-reads
+            "decode": {"beam_size": 1, "tail_s": 0, "reread_skipped": False},
             "execution": {"workers": 2}}
         return Settings(**merge_values(values, overrides))
 

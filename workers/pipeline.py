@@ -186,6 +186,8 @@ def recover_skipped(ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[in
                     ) -> tuple[dict[tuple[int, int], Decoded], float]:
     """Each window's decode, with the pieces it seems to have skipped decoded again alone
     (``workers.recovery``), and the device seconds that took."""
+    if not job.settings.decode.reread_skipped:
+        return decoded, 0.0
     suspects = [((work.channel, i), piece, piece_audio(audio, piece))
                 for work in job.channels for i, (window, audio) in enumerate(work.windows)
                 for piece in skipped_pieces(window, decoded[(work.channel, i)])]

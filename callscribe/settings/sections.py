@@ -185,6 +185,10 @@ class DecodeSection(Section):
     """When a window's last word ends this long before its audio does, the model stopped
     early: the rest is decoded on its own and appended. 0: never (for a model whose word
     times mean nothing, like the random-weight test model)."""
+    reread_skipped: bool = True
+    """A piece of a packed window that got fewer than 1.5 words a second is decoded again
+    alone, and its words replaced when that found more (``workers.recovery``). Off: never
+    (for a model whose word times mean nothing, like the random-weight test model)."""
 
     @field_validator("temperatures")
     @classmethod
