@@ -11,6 +11,8 @@ that raises one fails at once without burning its attempts. What a failure means
     │   └── RecordingMissingError
     └── RetryableError                              (may pass next time: retried)
         ├── StorageUnavailableError
+        ├── ServiceUnavailableError                 (the database or broker is away:
+        │                                            the job is handed back, no attempt spent)
         ├── LeaseLostError
         ├── JobTimeoutError
         ├── IllegalTransition
@@ -68,6 +70,11 @@ class RetryableError(CallscribeError):
 
 class StorageUnavailableError(RetryableError):
     """The object store or file system failed transiently."""
+
+
+class ServiceUnavailableError(RetryableError):
+    """The database or the broker cannot be reached: nothing is wrong with the job, so it
+    is handed back without spending an attempt, and the worker backs off."""
 
 
 class LeaseLostError(RetryableError):
@@ -134,3 +141,59 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+#: Exceptions that mean a service is away, not that the input or the code is wrong: by the
+#: module their class comes from and its name (this module imports none of them).
+_OUTAGES = (
+    ("psycopg", ("OperationalError", "InterfaceError"), "the database is unreachable"),
+    ("psycopg2", ("OperationalError", "InterfaceError"), "the database is unreachable"),
+    ("sqlalchemy", ("InterfaceError", "DisconnectionError", "TimeoutError"),
+     "the database is unreachable"),
+    ("kombu", ("OperationalError",), "the broker is unreachable"),
+    ("redis", ("ConnectionError", "TimeoutError", "BusyLoadingError"),
+     "the broker is unreachable"),
+    ("amqp", ("ConnectionError", "RecoverableConnectionError"), "the broker is unreachable"),
+    ("botocore", ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError",
+                  "ReadTimeoutError"), "the object store is unreachable"),
+)
+
+
+def outage(exc: BaseException, only: str | None = None) -> str | None:
+    """What is away when ``exc`` (or an exception it was raised from) means a service is
+    unreachable: ``"the database is unreachable: connection … refused"``; None when it is
+    some other error. A SQLAlchemy error whose connection was invalidated counts too. With
+    ``only`` (``"database"``, ``"broker"``, ``"object store"``), that service's only."""
+    reason = _outage(exc)
+    if reason is None or (only is not None and not reason.startswith(f"the {only} ")):
+        return None
+    return reason
+
+
+def _outage(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ServiceUnavailableError):
+            return current.one_line()
+        module = type(current).__module__.split(".")[0]
+        # psycopg's subclasses (a deadlock, a serialization failure, a cancelled query) are
+        # the statement's trouble, not an outage: its classes match by exact name only
+        exact = module in ("psycopg", "psycopg2")
+        kinds = (type(current),) if exact else type(current).__mro__
+        for kind in kinds:
+            for owner, names, what in _OUTAGES:
+                if module == owner and kind.__name__ in names:
+                    return f"{what}: {one_line(_message(current), 300)}"
+        if getattr(current, "connection_invalidated", False):
+            return f"the database is unreachable: {one_line(_message(current), 300)}"
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return None
+
+
+def _message(exc: BaseException) -> str:
+    """An exception's own message (a SQLAlchemy error's without its SQL and link)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return text.split("\n(Background on this error")[0] or type(exc).__name__

@@ -13,6 +13,8 @@ error                              outcome
 ``RetryableError``                 retry after a backoff while attempts are
                                    left, then fail "gave up after N attempts"
 ``ConfigurationError`` (worker)    as retryable: another worker may do it
+the database away (``outage``)     hand the job back once it answers; the
+                                   attempt is not spent
 anything else                      wrapped as ``UnexpectedError``: retryable
 =================================  =========================================
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PermanentError, UnexpectedError
+from .errors import PermanentError, UnexpectedError, outage
 from .settings import JobSection
 
 
@@ -44,10 +46,16 @@ class Outcome:
     retry: bool
     delay_s: float
     reason: str
+    hand_back: bool = False
+    """Not the job's fault (the database went away): re-queued without spending the
+    attempt, once the database answers."""
 
 
 def classify(exc: BaseException, attempts: int, jobs: JobSection) -> Outcome:
     """The outcome of ``exc`` raised by the ``attempts``-th attempt of a job."""
+    away = outage(exc, only="database")
+    if away is not None:
+        return Outcome(True, 0.0, f"handed back: {away}", hand_back=True)
     error = UnexpectedError.wrap(exc)
     reason = error.one_line()
     if isinstance(error, PermanentError):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.errors import ConfigurationError, one_line
+from callscribe.errors import ConfigurationError, ServiceUnavailableError, one_line, outage
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.models.base import utcnow
 from callscribe.models.db import make_engine, session_factory
@@ -49,9 +49,13 @@ def read_status(settings: Settings, failures: int = 10) -> StatusSnapshot:
                 .group_by(Job.status).order_by(Job.status)).all()
             failed = session.execute(
                 select(Recording.key, Recording.error)
-                .where(Recording.status == RecordingStatus.FAILED)
+                .where(Recording.status.in_([RecordingStatus.FAILED,
+                                             RecordingStatus.EXPORT_FAILED]))
                 .order_by(Recording.updated_at.desc()).limit(failures)).all()
     except (OperationalError, ProgrammingError) as exc:
+        reason = outage(exc, only="database")
+        if reason is not None:
+            raise ServiceUnavailableError(reason) from exc
         raise ConfigurationError(
             "cannot read the database (run `callscribe db upgrade` or a transcription first): "
             + one_line(exc.orig, 200)) from exc

@@ -24,10 +24,18 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import beat_embedded_init, worker_init, worker_process_init
+from celery.signals import (
+    beat_embedded_init,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
+from callscribe.errors import ServiceUnavailableError, one_line, outage
 from callscribe.failures import retry_delay
+from callscribe.healing import Healer, reconcile_pass
 from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
@@ -118,10 +126,24 @@ def _dev_entries() -> list[str]:
         return []
 
 
+def _resend(app: Celery, settings: Settings, job_id: int, delay_s: float) -> None:
+    """Deliver the job again after ``delay_s``. If the broker is away too, the job is still
+    queued in the database, and the healing pass sends it once the broker is back."""
+    try:
+        app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue.name,
+                      countdown=delay_s or None, retry=False)
+    except Exception as exc:
+        log.warning("job %s: cannot send it again now (%s); the healing pass will",
+                    job_id, outage(exc) or one_line(exc, 300))
+
+
 def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> None:
     """Define callscribe's tasks on ``app``; ``settings`` are the worker's settings. The
     model is loaded in each prefork child, or once in the main process of a threads pool."""
     _STATE.settings = settings
+    healer = Healer(settings, app)
+    worker_ready.connect(lambda **_: healer.start(), weak=False)
+    worker_shutdown.connect(lambda **_: healer.stop(), weak=False)
     if pool == "prefork":
         worker_process_init.connect(_load_in_child, weak=False)
     else:
@@ -130,25 +152,23 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
     @app.task(name=TRANSCRIBE_TASK, bind=True)  # type: ignore[untyped-decorator]
     def transcribe_job(self: Any, job_id: int) -> str | None:
         ctx = worker_context(settings)
-        status = run_job(ctx, int(job_id))
+        try:
+            status = run_job(ctx, int(job_id))
+        except ServiceUnavailableError as exc:  # the job cannot be claimed: give it back
+            ctx.backoff.pause(exc.one_line())  # and hold this slot, so no more are taken
+            _resend(self.app, settings, int(job_id), 0.0)
+            return "handed back"
         if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
             attempts = job_attempts(ctx.factory, int(job_id))
-            self.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue.name,
-                               countdown=retry_delay(ctx.settings.jobs, attempts))
+            _resend(self.app, settings, int(job_id), retry_delay(ctx.settings.jobs, attempts))
         return status.value if status is not None else None
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
-    def reconcile_task() -> dict[str, int]:
+    def reconcile_task() -> dict[str, int] | None:
         from dataclasses import asdict
 
-        from callscribe.scheduler.enqueue import CeleryEnqueuer
-        from callscribe.scheduler.reconcile import reconcile
-        from callscribe.workers.finalize import finalize_unfinished
-
-        ctx = worker_context(settings)
-        report = reconcile(settings, ctx.factory, CeleryEnqueuer(app, settings.queue.name),
-                           finalize=lambda: finalize_unfinished(settings, ctx.factory))
-        return asdict(report)
+        report = reconcile_pass(settings, worker_context(settings).factory, app, wait=False)
+        return None if report is None else asdict(report)
 
     @app.task(name=SCAN_TASK)  # type: ignore[untyped-decorator]
     def scan_task(source_uri: str) -> dict[str, Any]:

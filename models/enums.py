@@ -15,7 +15,9 @@ class SourceKind(StrEnum):
 
 class RecordingStatus(StrEnum):
     """pending → probed → queued → running → done | failed. A changed object goes back
-    to pending."""
+    to pending. A recording whose jobs are all done but whose exports could not be written
+    is ``export_failed`` (with the reason) until a retry writes them (→ done) or the
+    retries run out (→ failed)."""
 
     PENDING = "pending"
     PROBED = "probed"
@@ -23,6 +25,7 @@ class RecordingStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    EXPORT_FAILED = "export_failed"
 
 
 class JobStatus(StrEnum):

@@ -47,6 +47,47 @@ def exclusive(url: str, name: str) -> Iterator[None]:
 
 
 @contextmanager
+def try_exclusive(url: str, name: str) -> Iterator[bool]:
+    """Hold the lock ``name`` for the block if nobody else holds it: yields True when this
+    process holds it, False (at once, without waiting) when another does. A holder that
+    dies or loses its connection releases it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = make_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                key = lock_key(name)
+                held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                         {"k": key}).scalar())
+                conn.commit()
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+        finally:
+            engine.dispose()
+        return
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield True
+        return
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    path = Path(database).with_name(f".{Path(database).name}.{digest}.lock")
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _advisory(url: str, key: int) -> Iterator[None]:
     engine = make_engine(url, poolclass=NullPool)
     try:

@@ -66,13 +66,36 @@ def recording_running(rec: Recording) -> None:
 
 
 def recording_done(rec: Recording, language: str | None) -> None:
-    """All jobs done and exports written: running → done."""
-    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING}, "recording_done")
+    """All jobs done and exports written: running (or export_failed) → done."""
+    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING,
+                          RecordingStatus.EXPORT_FAILED}, "recording_done")
     rec.status = RecordingStatus.DONE
+    rec.meta = {k: v for k, v in (rec.meta or {}).items() if k != EXPORT_ATTEMPTS}
     rec.transcript_version = rec.version
     rec.language = language
     rec.error = None
     rec.finished_at = utcnow()
+
+
+#: Where a recording's count of failed export attempts is kept (``recordings.metadata``).
+EXPORT_ATTEMPTS = "export_attempts"
+
+
+def export_attempts(rec: Recording) -> int:
+    """How many times writing the recording's exports failed since its jobs finished."""
+    value = (rec.meta or {}).get(EXPORT_ATTEMPTS, 0)
+    return value if isinstance(value, int) else 0
+
+
+def recording_export_failed(rec: Recording, reason: str) -> None:
+    """All jobs done, but the exports could not be written (a full or read-only disk, the
+    object store away): running → export_failed, with the reason and one more attempt
+    counted; retried later (``workers.finalize``)."""
+    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING,
+                          RecordingStatus.EXPORT_FAILED}, "recording_export_failed")
+    rec.status = RecordingStatus.EXPORT_FAILED
+    rec.error = one_line(reason)
+    rec.meta = {**(rec.meta or {}), EXPORT_ATTEMPTS: export_attempts(rec) + 1}
 
 
 def recording_failed(rec: Recording, reason: str) -> None:
@@ -113,6 +136,18 @@ def job_retry(job: Job, reason: str) -> None:
     """A retryable failure with attempts left: running → queued."""
     _require(job.status, {JobStatus.RUNNING}, "job_retry")
     job.status = JobStatus.QUEUED
+    job.error = reason
+    job.worker = None
+    job.lease_expires_at = None
+    job.queued_at = utcnow()
+
+
+def job_handed_back(job: Job, reason: str) -> None:
+    """The worker could not finish for a reason not the job's (the database was away while
+    it stored): running → queued, and the attempt does not count."""
+    _require(job.status, {JobStatus.RUNNING}, "job_handed_back")
+    job.status = JobStatus.QUEUED
+    job.attempts = max(0, job.attempts - 1)
     job.error = reason
     job.worker = None
     job.lease_expires_at = None

@@ -78,6 +78,8 @@ class Run(Base):
     jobs_enqueued: Mapped[int] = mapped_column(Integer, default=0)
     options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The source's options when the run began (what its jobs were planned with)."""
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    """Why the run stopped before it finished (its broker went away); None if it did not."""
 
 
 class Recording(Base):

@@ -42,6 +42,9 @@ class CeleryEnqueuer:
     def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
         from callscribe.broker import TRANSCRIBE_TASK
 
+        job_ids = list(job_ids)
+        if not job_ids:
+            return 0
         sent = 0
         with self.app.producer_or_acquire() as producer:
             for job_id in job_ids:

@@ -3,12 +3,14 @@ distributed ``ingest``: discover, then enqueue the run's jobs and return."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.errors import UnexpectedError, one_line, outage
 from callscribe.models import Job, JobStatus, ReferencePrice, Run
 from callscribe.models.base import utcnow
 from callscribe.models.db import make_engine, session_factory, upgrade
@@ -23,6 +25,7 @@ from callscribe.storage.sources import (
 from . import plan
 from .enqueue import Enqueuer
 from .plan import plan_jobs, probe_pending
+from .reconcile import lost_jobs
 from .register import Registration, ensure_source, register
 from .source_options import options_of
 
@@ -64,23 +67,25 @@ def open_database(settings: Settings) -> sessionmaker[Session]:
 
 
 def discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
-             kind: str = "embedded", on_planned: Callable[[int], None] | None = None
-             ) -> Discovery:
+             kind: str = "embedded", on_planned: Callable[[int], None] | None = None,
+             on_run: Callable[[int], None] | None = None) -> Discovery:
     """Register, probe and plan every new or changed recording of the source, as a run.
     Probing and planning go a step of recordings at a time (``plan.FIRST_PROBE_STEP``,
     doubling up to ``plan.PROBE_STEP``); after each step
     ``on_planned(run_id)`` may send the new jobs on, so workers start while the rest of a
-    large archive is still being probed. Two discoveries of one source (two ``ingest`` or
+    large archive is still being probed; ``on_run(run_id)`` is told the run's id as soon as
+    it exists. Two discoveries of one source (two ``ingest`` or
     ``transcribe`` runs, a nightly scan) take turns: the second finds what the first
     registered and planned."""
     from callscribe.models.locks import exclusive
 
     with exclusive(settings.database_url, f"discover:{source.uri}"):
-        return _discover(settings, factory, source, kind, on_planned)
+        return _discover(settings, factory, source, kind, on_planned, on_run)
 
 
 def _discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,
-              kind: str, on_planned: Callable[[int], None] | None) -> Discovery:
+              kind: str, on_planned: Callable[[int], None] | None,
+              on_run: Callable[[int], None] | None) -> Discovery:
     source_id = ensure_source(factory, source.uri, source.kind)
     with factory.begin() as session:
         options = options_of(session, source_id)
@@ -88,6 +93,8 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
         session.add(run)
         session.flush()
         run_id = run.id
+    if on_run is not None:
+        on_run(run_id)
     listed = source.entries() if isinstance(source, ManifestSource) else source.list()
     calls, calls_from = load_call_metadata(source, settings.storage)
     registration = register(factory, source_id, listed, calls, calls_from)
@@ -113,12 +120,14 @@ def _discover(settings: Settings, factory: sessionmaker[Session], source: Record
     return Discovery(run_id, registration, planned)
 
 
-def finish_run(factory: sessionmaker[Session], run_id: int, jobs: int) -> None:
-    """Record the end of a run."""
+def finish_run(factory: sessionmaker[Session], run_id: int, jobs: int,
+               error: str | None = None) -> None:
+    """Record the end of a run; ``error``: why it stopped before it finished."""
     with factory.begin() as session:
         run = session.get_one(Run, run_id)
         run.jobs_enqueued = jobs
         run.finished_at = utcnow()
+        run.error = None if error is None else one_line(error)
 
 
 def ingest(settings: Settings, source_uri: str, enqueuer: Enqueuer) -> IngestResult:
@@ -128,8 +137,12 @@ def ingest(settings: Settings, source_uri: str, enqueuer: Enqueuer) -> IngestRes
 
 def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: str,
                 enqueuer: Enqueuer, kind: str) -> IngestResult:
-    """``ingest`` on an open database, recorded as a run of ``kind``."""
+    """``ingest`` on an open database, recorded as a run of ``kind``. Jobs an earlier run
+    planned but could not send (its broker went away) are sent too. If this one stops half
+    way, its run is finished with the reason, and what it planned stays queued in the
+    database: the workers' healing pass, or the next ingest, sends it."""
     sent: list[int] = []
+    runs: list[int] = []
 
     def send_new(run_id: int) -> None:
         with factory.begin() as session:
@@ -140,8 +153,19 @@ def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: 
             enqueuer.send(job_ids)
             sent.extend(job_ids)
 
-    found = discover(settings, factory, open_source(source_uri, settings.storage), kind=kind,
-                     on_planned=send_new)
-    send_new(found.run_id)
-    finish_run(factory, found.run_id, len(sent))
-    return IngestResult(found.run_id, found.registration, len(sent))
+    try:
+        found = discover(settings, factory, open_source(source_uri, settings.storage),
+                         kind=kind, on_planned=send_new, on_run=runs.append)
+        send_new(found.run_id)
+        resent = lost_jobs(factory, enqueuer, settings.jobs.requeue_grace_s, set())
+        resent = [job_id for job_id in resent if job_id not in set(sent)]
+        if resent:
+            enqueuer.send(resent)
+    except BaseException as exc:
+        if runs:
+            with contextlib.suppress(Exception):  # the database may be what went away
+                finish_run(factory, runs[0], len(sent),
+                           f"stopped: {outage(exc) or UnexpectedError.wrap(exc).one_line()}")
+        raise
+    finish_run(factory, found.run_id, len(sent) + len(resent))
+    return IngestResult(found.run_id, found.registration, len(sent) + len(resent))

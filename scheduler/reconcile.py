@@ -7,7 +7,11 @@ One pass (periodic task, or ``callscribe reconcile``):
    ``FLUSHALL``, or just re-queued above) is sent again — duplicates are harmless because a
    claim only succeeds on a queued job;
 3. a recording whose jobs are all done but that is not ``done`` yet (its worker died between
-   storing results and writing exports) is finalized.
+   storing results and writing exports, or the exports failed and their retry is due) is
+   finalized.
+
+Every worker runs a pass on a jittered interval under a database lock
+(``callscribe.healing``), so nothing waits for an operator.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.models import Job, JobStatus
+from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.models.base import as_utc, utcnow
 from callscribe.models.state import job_lease_expired
 from callscribe.settings import Settings
@@ -37,6 +41,13 @@ class ReconcileReport:
     lease_expired: int
     resent: int
     finalized: int
+    exports_failed: int = 0
+    """Recordings still ``export_failed`` after the pass (their exports will be retried)."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether every recording the pass could finish is finished."""
+        return not self.exports_failed
 
 
 def expire_leases(factory: sessionmaker[Session]) -> list[int]:
@@ -72,7 +83,14 @@ def reconcile(settings: Settings, factory: sessionmaker[Session], enqueuer: Enqu
     lost = lost_jobs(factory, enqueuer, settings.jobs.requeue_grace_s, set(expired))
     enqueuer.send(lost)
     finalized = finalize()  # failures: the next pass tries again
-    report = ReconcileReport(len(expired), len(lost), finalized)
+    report = ReconcileReport(len(expired), len(lost), finalized, export_failed_count(factory))
     if any((report.lease_expired, report.resent, report.finalized)):
         log.info("reconcile: %s", report)
     return report
+
+
+def export_failed_count(factory: sessionmaker[Session]) -> int:
+    """Recordings whose exports failed and are waiting for a retry."""
+    with factory.begin() as session:
+        return int(session.scalar(select(func.count()).select_from(Recording).where(
+            Recording.status == RecordingStatus.EXPORT_FAILED)) or 0)

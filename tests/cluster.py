@@ -170,6 +170,8 @@ class Cluster:
         self.values = merge_values(self.values, changes)
 
     def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
+        """Start a worker, the schema migrated first (a worker refuses an old schema)."""
+        open_database(Settings(**self.values)).kw["bind"].dispose()
         w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])
         self.workers.append(w)
         return w

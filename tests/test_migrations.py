@@ -103,6 +103,46 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
         assert speech == pytest.approx(end - start) and pieces == [[start, end]]
 
 
+def test_0016_keeps_every_row_and_allows_export_failed(db_url: str, make_settings: Any,
+                                                       tmp_path: Path) -> None:
+    """0016 changes the status check of ``recordings``: down and up again on a database
+    with results, every job, segment and word is still there (a SQLite table rebuild would
+    have deleted them through ON DELETE CASCADE); ``export_failed`` is accepted only at 0016."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+    from support.audio import Turn, make_call
+
+    from callscribe.run import transcribe_source
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "a.wav", [Turn(0, "Hello, thanks for calling."),
+                                 Turn(1, "Hi, my parcel is late.")], channels=2)
+    assert transcribe_source(make_settings(db_url), str(folder)).done == 1
+    engine = make_engine(db_url)
+    count = text("SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM segments), "
+                 "(SELECT count(*) FROM words), (SELECT count(*) FROM runs)")
+    mark = text("UPDATE recordings SET status = 'export_failed'")
+    with engine.connect() as conn:
+        before = tuple(conn.execute(count).one())
+    engine.dispose()
+    assert before[0] and before[3]
+
+    downgrade(db_url, "0015")
+    with engine.connect() as conn:
+        assert tuple(conn.execute(count).one()) == before
+        with pytest.raises(IntegrityError):
+            conn.execute(mark)
+        conn.rollback()
+    engine.dispose()
+    upgrade(db_url)
+    with engine.begin() as conn:
+        assert tuple(conn.execute(count).one()) == before
+        conn.execute(mark)
+        conn.execute(text("UPDATE runs SET error = 'the broker is unreachable'"))
+    engine.dispose()
+
+
 def _privileges(url: str, checks: list[str]) -> list[bool]:
     import psycopg2
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.errors import one_line
 from callscribe.models.metering import Device
 from callscribe.settings import Settings
 from callscribe.storage.sources import RecordingSource, open_source
@@ -27,6 +28,7 @@ from .engine import (
 )
 from .isolation import SoloGate
 from .metering import detect_device
+from .outage import Backoff
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -52,6 +54,8 @@ class WorkerContext:
     """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
     soft_limit_errors: tuple[type[BaseException], ...] = ()
     """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """This process's view of a database outage, shared by its job threads."""
 
     @property
     def device(self) -> Device:
@@ -109,6 +113,7 @@ class Heartbeat:
     def _run(self) -> None:
         jobs, hard_limit_s = self.ctx.settings.jobs, self.ctx.settings.queue.time_limit_s
         began = time.monotonic()
+        failing = False
         while not self._stop.wait(jobs.heartbeat_s):
             if time.monotonic() - began > hard_limit_s:  # stuck: let the lease lapse
                 log.error("job %s: past the hard time limit of %s s; lease left to expire",
@@ -117,8 +122,13 @@ class Heartbeat:
             try:
                 if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
                                     self.attempt, jobs.lease_s):
+                    if self._stop.is_set():  # the job was stored (done) meanwhile
+                        return
                     self.lost = True
                     log.warning("job %s: lease lost to another worker", self.job_id)
                     return
+                failing = False
             except Exception as exc:  # the database may be briefly away; keep trying
-                log.warning("job %s: heartbeat failed: %s", self.job_id, exc)
+                if not failing:  # once per run of failures, not every beat
+                    log.warning("job %s: heartbeat failed: %s", self.job_id, one_line(exc, 300))
+                failing = True

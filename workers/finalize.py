@@ -12,8 +12,10 @@ from pathlib import Path
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callscribe.errors import one_line, outage
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
-from callscribe.models.base import as_utc
+from callscribe.models.base import as_utc, utcnow
+from callscribe.models.state import export_attempts
 from callscribe.settings import SegmentSection, Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
@@ -133,28 +135,56 @@ def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transc
                                  lambda: make_s3_client(settings.storage))
 
 
-def unfinished_recordings(factory: sessionmaker[Session]) -> list[int]:
-    """Recordings all of whose jobs are done, still not marked done."""
+def unfinished_recordings(factory: sessionmaker[Session],
+                          settings: Settings | None = None) -> list[int]:
+    """Recordings all of whose jobs are done, still not marked done: those a worker did not
+    finalize (it died, or finalizing raised), and ``export_failed`` ones whose retry is due
+    (with ``settings``; without, all of them)."""
     open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
     any_job = exists().where(Job.recording_id == Recording.id, Job.version == Recording.version)
     with factory.begin() as session:
-        return list(session.scalars(select(Recording.id).where(
-            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]),
-            any_job, ~open_job)))
+        rows = session.execute(select(Recording).where(
+            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING,
+                                  RecordingStatus.EXPORT_FAILED]),
+            any_job, ~open_job).order_by(Recording.id)).scalars().all()
+        now = utcnow()
+        return [rec.id for rec in rows if settings is None
+                or rec.status != RecordingStatus.EXPORT_FAILED
+                or as_utc(rec.updated_at).timestamp() + export_retry_delay(
+                    settings, export_attempts(rec)) <= now.timestamp()]
+
+
+def export_retry_delay(settings: Settings, attempts: int) -> float:
+    """Seconds between the ``attempts``-th failed export attempt and the next one."""
+    return min(settings.jobs.retry_max_delay_s,
+               settings.exports.retry_delay_s * 2 ** max(0, attempts - 1))
+
+
+def export_failed(settings: Settings, factory: sessionmaker[Session], recording_id: int,
+                  exc: BaseException, give_up: bool = False) -> RecordingStatus:
+    """Writing the recording's exports raised ``exc``: one warning, and the recording is
+    ``export_failed`` (retried by the healing pass) or, with ``give_up`` or once
+    ``exports.max_attempts`` have failed, ``failed``, with the reason."""
+    reason = f"exports failed: {one_line(exc, 500)}"
+    status = recordings.mark_export_failed(
+        factory, recording_id, reason, 1 if give_up else settings.exports.max_attempts)
+    log.warning("recording %s: %s (%s)", recording_id, reason,
+                "failed" if status == RecordingStatus.FAILED else "will be retried")
+    return status
 
 
 def finalize_unfinished(settings: Settings, factory: sessionmaker[Session],
                         give_up: bool = False) -> int:
-    """Finalize every recording whose jobs are all done; returns how many. With
-    ``give_up``, a recording that still cannot be finalized is failed with the reason."""
+    """Finalize every recording whose jobs are all done (an ``export_failed`` one when its
+    retry is due); returns how many were. With ``give_up``, a recording that still cannot
+    be finalized is failed with the reason (the embedded run, which leaves nothing behind)."""
     finalized = 0
-    for recording_id in unfinished_recordings(factory):
+    for recording_id in unfinished_recordings(factory, None if give_up else settings):
         try:
             finalize_recording(settings, factory, recording_id)
             finalized += 1
         except Exception as exc:
-            reason = f"exports failed: {' '.join(str(exc).split())}"[:500]
-            log.error("recording %s: %s", recording_id, reason)
-            if give_up:
-                recordings.mark_recording_failed(factory, recording_id, reason)
+            if outage(exc, only="database") is not None:
+                raise  # not the exports' fault: the caller backs off and tries again
+            export_failed(settings, factory, recording_id, exc, give_up)
     return finalized

@@ -40,6 +40,7 @@ from callscribe.models.state import (
     job_claimed,
     job_done,
     job_failed,
+    job_handed_back,
     job_lease_expired,
     job_retry,
     recording_failed,
@@ -299,6 +300,17 @@ def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
         else:
             _give_up(session, job, outcome.reason)
         return outcome
+
+
+def hand_back(factory: sessionmaker[Session], spec: JobSpec, worker: str, reason: str) -> bool:
+    """Give the job back to the queue without spending the attempt (``job_handed_back``);
+    False if it is not this attempt's any more."""
+    with factory.begin() as session:
+        job = _locked_job(session, spec.job_id)
+        if job is None or not _held(job, spec, worker):
+            return False
+        job_handed_back(job, reason)
+        return True
 
 
 def job_attempts(factory: sessionmaker[Session], job_id: int) -> int:

@@ -18,7 +18,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from callscribe.errors import JobTimeoutError, LeaseLostError, one_line
+from callscribe.errors import (
+    JobTimeoutError,
+    LeaseLostError,
+    ServiceUnavailableError,
+    one_line,
+    outage,
+)
+from callscribe.failures import classify
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
 from callscribe.settings import SegmentSection, Settings
@@ -319,9 +326,15 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
         slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))
         spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.jobs.lease_s,
                             ctx.settings.jobs.max_attempts)
-    except Exception as exc:  # e.g. the database is briefly away: the job stays queued
+    except Exception as exc:
+        if slot is not None:
+            slot.release()
+        reason = outage(exc, only="database")
+        if reason is not None:  # the job stays queued; the entry point hands its message back
+            raise ServiceUnavailableError(reason) from exc
         log.warning("job %s: cannot claim it now: %s", job_id, one_line(exc, 300))
-        spec = None
+        return None  # it stays queued: the healing pass sends it again
+    ctx.backoff.succeeded()
     if spec is None or slot is None:
         if slot is not None:
             slot.release()
@@ -399,12 +412,27 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     finally:
         job.finish()
     if complete:
-        try:
-            finalize_recording(ctx, job.spec.recording_id)
-        except Exception as exc:  # results are safe; the reconciler finalizes it later
-            log.warning("recording %s: finalizing failed, will be retried: %s",
-                        job.spec.recording_id, one_line(exc, 300))
+        finish_recording(ctx, job.spec.recording_id)
     return JobStatus.DONE
+
+
+def finish_recording(ctx: WorkerContext, recording_id: int) -> None:
+    """Finalize the recording whose last job this was. Its results are stored, so when the
+    exports cannot be written it is ``export_failed`` and the healing pass retries them;
+    when even that cannot be recorded (the database away), the pass finds it unfinished."""
+    try:
+        finalize_recording(ctx, recording_id)
+        return
+    except Exception as exc:
+        failure: BaseException = exc
+    try:
+        if outage(failure, only="database") is None:
+            finalize.export_failed(ctx.settings, ctx.factory, recording_id, failure)
+            return
+    except Exception as exc:
+        failure = exc
+    log.warning("recording %s: cannot finalize it now (%s); the healing pass will",
+                recording_id, outage(failure) or one_line(failure, 300))
 
 
 def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
@@ -413,11 +441,42 @@ def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> 
     what ``JobTimeoutError`` means on the threads pool and in the embedded run."""
     if isinstance(exc, ctx.soft_limit_errors):
         exc = _past_soft_limit(ctx)
-    log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
-    outcome = db.record_failure(ctx.factory, spec, ctx.worker_id, exc, ctx.settings.jobs)
-    if outcome is None:
+    outcome = classify(exc, spec.attempts, ctx.settings.jobs)
+    if not outcome.hand_back:
+        log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
+        try:
+            recorded = db.record_failure(ctx.factory, spec, ctx.worker_id, exc,
+                                         ctx.settings.jobs)
+        except Exception as again:  # the database went away while recording it
+            outcome = classify(again, spec.attempts, ctx.settings.jobs)
+            if not outcome.hand_back:
+                raise
+        else:
+            if recorded is None:
+                return None
+            return JobStatus.QUEUED if recorded.retry else JobStatus.FAILED
+    return hand_back(ctx, spec, outcome.reason)
+
+
+#: How long a job the database went away under waits for it before its lease is left to
+#: expire (the healing pass then re-queues it).
+HAND_BACK_WAIT_S = 600.0
+
+
+def hand_back(ctx: WorkerContext, spec: db.JobSpec, reason: str) -> JobStatus | None:
+    """The database went away while the job ran: one warning, then give the job back to the
+    queue without spending its attempt once the database answers again (waiting, with the
+    process's backoff, up to ``HAND_BACK_WAIT_S``, within the hard time limit). ``reason``:
+    ``handed back: the database is unreachable: …``."""
+    log.warning("job %s (%s): %s", spec.job_id, spec.key, reason)
+    wait_s = min(HAND_BACK_WAIT_S, ctx.settings.queue.time_limit_s / 2)
+    handed = ctx.backoff.retry(lambda: db.hand_back(ctx.factory, spec, ctx.worker_id,
+                                                    reason), wait_s)
+    if handed is None:
+        log.warning("job %s: the database is still unreachable after %.0f s; its lease will "
+                    "expire and the healing pass re-queues it", spec.job_id, wait_s)
         return None
-    return JobStatus.QUEUED if outcome.retry else JobStatus.FAILED
+    return JobStatus.QUEUED if handed else None
 
 
 def run_job(ctx: WorkerContext, job_id: int) -> JobStatus | None:

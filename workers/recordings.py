@@ -26,7 +26,13 @@ from callscribe.models import (
 )
 from callscribe.models.base import utcnow
 from callscribe.models.metering import count_recording, unmeter_jobs
-from callscribe.models.state import recording_done, recording_failed, recording_warned
+from callscribe.models.state import (
+    export_attempts,
+    recording_done,
+    recording_export_failed,
+    recording_failed,
+    recording_warned,
+)
 
 from .activity import ChannelActivity
 from .call_metrics import CallMetrics
@@ -167,6 +173,24 @@ def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
             recording_failed(rec, reason)
             count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
                             device=None, failed=True)
+
+
+def mark_export_failed(factory: sessionmaker[Session], recording_id: int, reason: str,
+                       max_attempts: int) -> RecordingStatus:
+    """Writing the exports failed: the recording is ``export_failed`` with the reason, to be
+    retried, or ``failed`` once ``max_attempts`` have failed. Returns its new status."""
+    with factory.begin() as session:
+        rec = session.scalars(
+            select(Recording).where(Recording.id == recording_id).with_for_update()).one()
+        if rec.status in (RecordingStatus.DONE, RecordingStatus.FAILED):
+            return rec.status
+        recording_export_failed(rec, reason)
+        attempts = export_attempts(rec)
+        if attempts >= max_attempts:
+            recording_failed(rec, f"gave up after {attempts} export attempts: {reason}")
+            count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
+                            device=None, failed=True)
+        return rec.status
 
 
 def load_redactions(factory: sessionmaker[Session], recording_id: int,

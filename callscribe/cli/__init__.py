@@ -5,6 +5,8 @@ the order ``--help`` lists them."""
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 # isort: off
 from .common import app
 from . import embedded, distributed, reporting, sources, database, demo  # noqa: F401
@@ -14,4 +16,21 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    """Run the command line. An unreachable or misconfigured database, broker or object
+    store ends any command with one line and exit code 2 (``callscribe -v …`` also prints
+    the traceback)."""
+    import sys
+    import traceback
+
+    from .common import err, service_failure, wants_traceback
+
+    try:
+        app()
+    except Exception as exc:
+        reason = service_failure(exc)
+        if reason is None:
+            raise
+        if wants_traceback():
+            traceback.print_exc()
+        err.print(f"[red]error:[/red] {escape(reason)}", soft_wrap=True, highlight=False)
+        sys.exit(2)

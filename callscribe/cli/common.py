@@ -69,9 +69,41 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=(
+        "Print the traceback of a failure (a service away, a bad setting) under its "
+        "one-line message."))] = False,
+) -> None:
+    """Batch transcription of call-center recordings."""
+
+
+def wants_traceback() -> bool:
+    """``-v``/``--verbose`` on the command line (``callscribe -v ingest …``, or a command's
+    own ``-v``): a failure also prints its traceback."""
+    return bool({"-v", "--verbose"} & set(sys.argv[1:]))
+
+
 def _fail(exc: CallscribeError) -> NoReturn:
+    if wants_traceback():
+        import traceback
+
+        traceback.print_exception(exc)
     err.print(f"[red]error:[/red] {escape(exc.one_line())}", soft_wrap=True, highlight=False)
     raise typer.Exit(2) from None
+
+
+def _broker(settings: Settings) -> Any:
+    """The Celery app, its broker checked first: a command that will send jobs says at once,
+    in one line, that it cannot (before it probes an archive)."""
+    from callscribe.checks import check_broker
+
+    app_ = _celery(settings)
+    try:
+        check_broker(app_)
+    except CallscribeError as exc:
+        _fail(exc)
+    return app_
 
 
 def _celery(settings: Settings) -> Any:
@@ -81,3 +113,27 @@ def _celery(settings: Settings) -> Any:
         return make_celery(settings)
     except CallscribeError as exc:
         _fail(exc)
+
+
+def service_failure(exc: BaseException) -> str | None:
+    """One line for an error that means a service is away or set up wrong (the database,
+    the broker, the object store), naming it; None for any other error (a bug: its
+    traceback is shown)."""
+    from callscribe.errors import outage
+
+    reason = outage(exc)
+    if reason is not None:
+        return reason
+    if isinstance(exc, CallscribeError):
+        return exc.one_line()
+    kind, module = type(exc).__name__, type(exc).__module__
+    if module.startswith("sqlalchemy") and kind in ("OperationalError", "ProgrammingError",
+                                                    "ArgumentError", "NoSuchModuleError"):
+        detail = str(getattr(exc, "orig", None) or exc).split("\n(Background")[0]
+        return (f"the database cannot be used ({' '.join(detail.split())[:300]}): check "
+                f"CALLSCRIBE_DATABASE_URL and run `callscribe db upgrade`")
+    if module.startswith("botocore") or module.startswith("boto3"):
+        return f"the object store cannot be used: {' '.join(str(exc).split())[:300]}"
+    if module.startswith("kombu") or module.startswith("redis"):
+        return f"the broker cannot be used: {' '.join(str(exc).split())[:300]}"
+    return None

@@ -12,6 +12,7 @@ from callscribe.errors import CallscribeError
 from .common import (
     ConfigOpt,
     DbOpt,
+    _broker,
     _celery,
     _fail,
     _logging,
@@ -34,7 +35,7 @@ def ingest(
 
     _logging(False)
     settings = _settings(config, database_url=database_url)
-    enqueuer = CeleryEnqueuer(_celery(settings), settings.queue.name)
+    enqueuer = CeleryEnqueuer(_broker(settings), settings.queue.name)
     try:
         result = run_ingest(settings, source, enqueuer)
     except CallscribeError as exc:
@@ -55,8 +56,12 @@ def worker(
     = None,
     model: Annotated[str | None, typer.Option(help="Model name or local directory.")] = None,
     compute_type: Annotated[str | None, typer.Option(help="int8, float16, …")] = None,
-    beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler.")]
+    beat: Annotated[bool, typer.Option("--beat", help="Also run Celery beat (scheduled "
+                                                      "scans and the reconciler).")]
     = False,
+    check: Annotated[bool, typer.Option("--check", help="Only check the database and the "
+                                                        "broker (exit 0 ready, 2 not), e.g. "
+                                                        "as a readiness probe.")] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     database_url: DbOpt = None,
     config: ConfigOpt = None,
@@ -66,6 +71,7 @@ def worker(
     import os
     import tempfile
 
+    from callscribe.checks import check_worker
     from callscribe.tasks import concurrency_for, pool_for, register_tasks
 
     settings = _settings(config, database_url=database_url,
@@ -73,6 +79,13 @@ def worker(
                                 "compute_type": compute_type},
                          queue={"worker_concurrency": concurrency, "worker_pool": pool})
     app_ = _celery(settings)
+    try:
+        ready = check_worker(settings, app_)
+    except CallscribeError as exc:
+        _fail(exc)
+    if check:
+        out.print(ready.one_line(), highlight=False)
+        return
     chosen = pool_for(settings)
     register_tasks(app_, settings, chosen)
     name = f"callscribe-{settings.model.device}{settings.model.device_index}-{os.getpid()}@%h"
@@ -104,20 +117,23 @@ def schedule(
 
 @app.command()
 def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
-    """One reconciliation pass: re-queue expired leases, re-send jobs the broker lost,
-    finalize finished recordings."""
-    from callscribe.scheduler.enqueue import CeleryEnqueuer
+    """One reconciliation pass (what every worker's healing pass does on its own): re-queue
+    expired leases, re-send jobs the broker lost, finalize finished recordings and retry
+    failed exports. Exits 1 when recordings are left waiting for their exports."""
+    from callscribe.healing import reconcile_pass
     from callscribe.scheduler.ingest import open_database
-    from callscribe.scheduler.reconcile import reconcile as run_reconcile
-    from callscribe.workers.finalize import finalize_unfinished
 
     settings = _settings(config, database_url=database_url)
-    factory = open_database(settings)
-    report = run_reconcile(settings, factory, CeleryEnqueuer(_celery(settings),
-                                                             settings.queue.name),
-                           finalize=lambda: finalize_unfinished(settings, factory))
+    app_ = _broker(settings)
+    report = reconcile_pass(settings, open_database(settings), app_)
+    assert report is not None
     out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
-              f"finalized {report.finalized}", highlight=False)
+              f"finalized {report.finalized}, exports failed {report.exports_failed}",
+              highlight=False)
+    if not report.finished:
+        err.print(f"{report.exports_failed} recordings could not be finished: their exports "
+                  f"failed (`callscribe status` lists why); they are retried", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -136,6 +152,7 @@ def retry(
         err.print("nothing to do: pass --failed")
         raise typer.Exit(2)
     settings = _settings(config, database_url=database_url)
+    app_ = _broker(settings)
     job_ids = requeue_failed(open_database(settings))
-    sent = CeleryEnqueuer(_celery(settings), settings.queue.name).send(job_ids)
+    sent = CeleryEnqueuer(app_, settings.queue.name).send(job_ids)
     out.print(f"re-queued {sent} jobs", highlight=False)

@@ -69,6 +69,12 @@ class ExportSection(Section):
     redacted_audio: bool = False
     """Also export ``<name>.redacted.wav``: the recording with every redacted span silenced
     (for QA who listen)."""
+    max_attempts: int = Field(default=6, ge=1)
+    """Attempts at writing a recording's exports (a full or read-only disk, the object store
+    away) before the recording is failed; until then it is ``export_failed``."""
+    retry_delay_s: float = Field(default=30.0, ge=0)
+    """Delay before exports that failed are written again; doubled after each failure, at
+    most ``jobs.retry_max_delay_s``."""
 
     @field_validator("formats")
     @classmethod
@@ -281,7 +287,9 @@ class JobSection(Section):
     retry_max_delay_s: float = Field(default=300.0, ge=0)
     """Longest delay between two attempts of a job."""
     reconcile_interval_s: float = Field(default=30.0, gt=0)
-    """How often the periodic reconciler runs (``callscribe worker --beat``)."""
+    """How often each worker's healing pass runs (the reconciler, one worker at a time under a
+    database lock), jittered between half of it and all of it: jobs lost with the broker,
+    expired leases and failed exports are dealt with within this long."""
     requeue_grace_s: float = Field(default=30.0, ge=0)
     """A queued job missing from the broker for longer than this is sent again."""
 
