@@ -181,3 +181,33 @@ def test_exports_fail_for_good_after_max_attempts(
         assert rec.error.startswith("gave up after 2 export attempts: exports failed: ")
     assert finalize_unfinished(direct, factory) == 0  # nothing left to try
     proxy.close()
+
+
+def test_one_healing_pass_at_a_time(db_url: str) -> None:
+    """``try_exclusive``: while one process holds the lock another gets False at once (a
+    worker skips its turn); once released the next takes it."""
+    import multiprocessing
+
+    from callscribe.models.locks import try_exclusive
+
+    context = multiprocessing.get_context("spawn")
+    for expected in (False, True):
+        results = context.Queue()
+        if expected is False:
+            with try_exclusive(db_url, "reconcile") as mine:
+                assert mine
+                child = context.Process(target=_hold_once, args=(db_url, results))
+                child.start()
+                child.join(60)
+        else:
+            child = context.Process(target=_hold_once, args=(db_url, results))
+            child.start()
+            child.join(60)
+        assert results.get(timeout=10) is expected
+
+
+def _hold_once(url: str, out: Any) -> None:
+    from callscribe.models.locks import try_exclusive
+
+    with try_exclusive(url, "reconcile") as held:
+        out.put(held)
