@@ -32,11 +32,17 @@ from .errors import PermanentError, UnexpectedError, outage
 from .settings import JobSection
 
 
+def backoff(first_s: float, longest_s: float, failures: int) -> float:
+    """The pause after the ``failures``-th failure in a row: ``first_s``, doubled after each
+    further one, at most ``longest_s`` (0 when ``first_s`` is)."""
+    if first_s <= 0:
+        return 0.0
+    return min(longest_s, first_s * 2 ** max(0, failures - 1))
+
+
 def retry_delay(jobs: JobSection, attempts: int) -> float:
     """Seconds to wait before attempt ``attempts + 1``."""
-    if jobs.retry_delay_s <= 0:
-        return 0.0
-    return min(jobs.retry_max_delay_s, jobs.retry_delay_s * 2 ** max(0, attempts - 1))
+    return backoff(jobs.retry_delay_s, jobs.retry_max_delay_s, attempts)
 
 
 @dataclass(frozen=True)

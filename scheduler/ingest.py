@@ -157,8 +157,10 @@ def ingest_with(settings: Settings, factory: sessionmaker[Session], source_uri: 
         found = discover(settings, factory, open_source(source_uri, settings.storage),
                          kind=kind, on_planned=send_new, on_run=runs.append)
         send_new(found.run_id)
-        resent = lost_jobs(factory, enqueuer, settings.jobs.requeue_grace_s, set())
-        resent = [job_id for job_id in resent if job_id not in set(sent)]
+        already = set(sent)
+        resent = [job_id for job_id in lost_jobs(factory, enqueuer,
+                                                 settings.jobs.requeue_grace_s, set())
+                  if job_id not in already]
         if resent:
             enqueuer.send(resent)
     except BaseException as exc:

@@ -130,6 +130,22 @@ class Db:
         self.engine.dispose()
 
 
+def embedded_transcript(corpus: Path, model_dir: Path,
+                        base: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The embedded run's transcript of ``corpus`` (SQLite under ``base``, the cluster's model
+    and options): what a distributed run must store."""
+    from callscribe.run import transcribe_source
+
+    url = f"sqlite:///{base / 'ref.db'}"
+    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url),
+                      str(corpus))
+    db = Db(url)
+    try:
+        return db.transcript()
+    finally:
+        db.close()
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str,
              logs: Callable[[], str] = lambda: "", interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ from cluster import (
     Cluster,
     Db,
     Worker,
-    common_settings,
+    embedded_transcript,
     poison_corpus,
     poison_ffmpeg,
     wait_for,
@@ -25,7 +25,6 @@ from support.audio import Turn, make_call, make_demo_corpus
 
 from callscribe.broker import TRANSCRIBE_TASK
 from callscribe.models import Job
-from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 
@@ -41,14 +40,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(corpus: Path, model_dir: Path,
               tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
     """The embedded mode's transcript of the corpus (SQLite, same model and options)."""
-    base = tmp_path_factory.mktemp("reference")
-    url = f"sqlite:///{base / 'ref.db'}"
-    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url), str(corpus))
-    db = Db(url)
-    try:
-        return db.transcript()
-    finally:
-        db.close()
+    return embedded_transcript(corpus, model_dir, tmp_path_factory.mktemp("reference"))
 
 
 def _running_job_of(cluster: Cluster, worker: Worker) -> int | None:

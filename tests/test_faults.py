@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Cluster, Db, common_settings, wait_for, worker_env
+from cluster import Cluster, Db, embedded_transcript, wait_for, worker_env
 from sqlalchemy import func, select
 from support.audio import Turn, make_call, make_demo_corpus
 from support.proxy import CuttableProxy
 
 from callscribe.models import CostHourly, Job, JobStatus, Recording, RecordingStatus, Run
-from callscribe.run import transcribe_source
-from callscribe.settings import Settings, environment_for
+from callscribe.settings import environment_for
 
 #: How long PostgreSQL stays away (``FAULTS_OUTAGE_S=60`` for the issue's minute).
 OUTAGE_S = float(os.environ.get("FAULTS_OUTAGE_S", "8"))
@@ -46,15 +45,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(corpus: Path, model_dir: Path,
               tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
     """The embedded run's transcript of the corpus (SQLite, same model and options)."""
-    base = tmp_path_factory.mktemp("faults-reference")
-    url = f"sqlite:///{base / 'ref.db'}"
-    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url),
-                      str(corpus))
-    db = Db(url)
-    try:
-        return db.transcript()
-    finally:
-        db.close()
+    return embedded_transcript(corpus, model_dir, tmp_path_factory.mktemp("faults-reference"))
 
 
 def assert_healed(cluster: Cluster, reference: dict[str, list[tuple[Any, ...]]],

@@ -13,6 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import one_line, outage
+from callscribe.failures import backoff
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 from callscribe.models.base import as_utc, utcnow
 from callscribe.models.state import export_attempts
@@ -156,8 +157,7 @@ def unfinished_recordings(factory: sessionmaker[Session],
 
 def export_retry_delay(settings: Settings, attempts: int) -> float:
     """Seconds between the ``attempts``-th failed export attempt and the next one."""
-    return min(settings.jobs.retry_max_delay_s,
-               settings.exports.retry_delay_s * 2 ** max(0, attempts - 1))
+    return backoff(settings.exports.retry_delay_s, settings.jobs.retry_max_delay_s, attempts)
 
 
 def export_failed(settings: Settings, factory: sessionmaker[Session], recording_id: int,

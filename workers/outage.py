@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from callscribe.errors import outage
+from callscribe.failures import backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,7 +46,7 @@ class Backoff:
             if self._failures == 1:
                 self._since = time.monotonic()
                 log.warning("%s; backing off until it is back", reason)
-            pause = min(self.longest_s, self.first_s * 2 ** (self._failures - 1))
+            pause = backoff(self.first_s, self.longest_s, self._failures)
         return pause * random.uniform(0.8, 1.2)
 
     def succeeded(self) -> None:
