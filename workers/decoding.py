@@ -196,7 +196,10 @@ class _Run:
 
     def _generate(self, encoded: Any, size: int, temperature: float) -> list[_Attempt]:
         s = self.options
-        if temperature > 0:  # the same windows sample the same text on every run
+        if temperature > 0:
+            # CTranslate2 seeds each of its threads once, at its first sampling, from the
+            # seed set then: a fresh model fed the same batches samples the same text on every
+            # run (one job in flight); later rounds continue that thread's sequence.
             import ctranslate2
 
             ctranslate2.set_random_seed(round(temperature * 1000))
