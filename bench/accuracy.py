@@ -15,7 +15,8 @@ hold music or silence, the worst turn's word recall, repetition loops, and RTFx.
     python bench/accuracy.py --modes a,b,c,bt  # bt: b rerun with callscribe's malloc settings
     python bench/accuracy.py --conditions all --seeds 1,2,3  # the condition matrix
 
-On a CPU, callscribe's engine tunes glibc's malloc for the process (``workers.allocator``).
+On a CPU, callscribe's engine tunes glibc's malloc for the process
+(``workers.transcription.allocator``).
 a and b run before c, as a user's program would run them; ``bt`` runs b again afterwards,
 in the tuned process, to show how much of c's lead is that setting.
 """
@@ -51,8 +52,8 @@ from callscribe.demo.scoring import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers.allocator import tune_allocator
-from callscribe.workers.engine import cpu_threads, unload_engines
+from callscribe.workers.transcription.allocator import tune_allocator
+from callscribe.workers.transcription.engine import cpu_threads, unload_engines
 
 Transcripts = dict[str, list[HypSegment]]
 

@@ -25,7 +25,8 @@ from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers import finalize, pipeline
+from callscribe.workers import job as pipeline
+from callscribe.workers.results import finalize
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,9 +21,9 @@ from support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
 from callscribe.media.probe import probe
 from callscribe.settings import Settings, environment_for, merge_values
-from callscribe.workers.audio import decode
-from callscribe.workers.engine import WindowInput, get_engine
-from callscribe.workers.vad import pack_windows, speech_spans
+from callscribe.workers.audio.decode import decode
+from callscribe.workers.audio.vad import pack_windows, speech_spans
+from callscribe.workers.transcription.engine import WindowInput, get_engine
 
 
 def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],

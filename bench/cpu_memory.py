@@ -41,8 +41,8 @@ def windows_of(calls: int, minutes: float, seed: int) -> list[Any]:
 
     from callscribe.demo.calls import make_real_corpus
     from callscribe.settings import Settings
-    from callscribe.workers.audio import decode
-    from callscribe.workers.vad import pack_windows, speech_spans
+    from callscribe.workers.audio.decode import decode
+    from callscribe.workers.audio.vad import pack_windows, speech_spans
 
     vad = Settings().vad
     extract = FeatureExtractor()
@@ -62,8 +62,8 @@ def run_variant(variant: str, features_file: Path, model_dir: Path, beam: int) -
     from faster_whisper.transcribe import pad_or_trim
 
     from callscribe.settings import DecodeSection, ModelSection
-    from callscribe.workers import decoding
-    from callscribe.workers.engine import load_whisper
+    from callscribe.workers.transcription import decoding
+    from callscribe.workers.transcription.engine import load_whisper
 
     features = pickle.loads(features_file.read_bytes())
     model = load_whisper(ModelSection(name=str(model_dir), device="cpu", cpu_threads=2,

@@ -26,7 +26,7 @@ from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers import pipeline
+from callscribe.workers import job as pipeline
 
 
 def run(folder: Path, work: Path, mode: str) -> tuple[float, float]:

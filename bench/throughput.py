@@ -52,7 +52,7 @@ from callscribe.demo.realmodels import real_model_dir
 from callscribe.media.probe import probe
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers.engine import (
+from callscribe.workers.transcription.engine import (
     batch_size_for,
     cpu_threads,
     get_engine,
@@ -153,7 +153,7 @@ def _channels(path: Path) -> list[Any]:
     absent."""
     if not pyav_present():
         from callscribe.media.probe import probe
-        from callscribe.workers.audio import decode
+        from callscribe.workers.audio.decode import decode
 
         return list(decode(path, probe(str(path)).channels).channels)
     from faster_whisper import decode_audio

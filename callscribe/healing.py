@@ -25,8 +25,8 @@ from callscribe.models.locks import exclusive, try_exclusive
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.reconcile import ReconcileReport, reconcile
 from callscribe.settings import Settings
-from callscribe.workers.finalize import finalize_unfinished
-from callscribe.workers.outage import Backoff
+from callscribe.workers.results.finalize import finalize_unfinished
+from callscribe.workers.runtime.outage import Backoff
 
 log = logging.getLogger(__name__)
 #: The name of the lock one pass at a time holds.

@@ -24,10 +24,10 @@ from callscribe.scheduler.reconcile import expire_leases
 from callscribe.scheduler.register import Registration
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers.finalize import finalize_unfinished
+from callscribe.workers.results.finalize import finalize_unfinished
 
 if TYPE_CHECKING:
-    from callscribe.workers.context import WorkerContext
+    from callscribe.workers.runtime.context import WorkerContext
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
     """Run the jobs, ``in_flight`` at a time, each on its own thread: a thread prepares its
     job (fetch, decode, VAD) while the model runs other jobs' windows, then hands its windows
     to the process's batcher, so model batches mix jobs and channels."""
-    from callscribe.workers.pipeline import run_job
+    from callscribe.workers.job import run_job
 
     left = Counter(job.recording_id for job in jobs)
     lock = threading.Lock()
@@ -132,7 +132,7 @@ def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None
     """Run again, after the policy's backoff, the jobs a retryable error put back in the queue,
     until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
     recording fail with the reason (the embedded run never ends with work left queued)."""
-    from callscribe.workers.engine import jobs_in_flight, resolve_device
+    from callscribe.workers.transcription.engine import jobs_in_flight, resolve_device
 
     settings = ctx.settings
     for attempt in range(1, settings.jobs.max_attempts + 1):
@@ -164,8 +164,8 @@ def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
 def transcribe_source(settings: Settings, source_uri: str,
                       progress: Progress | None = None) -> RunSummary:
     """The whole embedded job for one source."""
-    from callscribe.workers.context import WorkerContext
-    from callscribe.workers.engine import jobs_in_flight, resolve_device
+    from callscribe.workers.runtime.context import WorkerContext
+    from callscribe.workers.transcription.engine import jobs_in_flight, resolve_device
 
     progress = progress or Progress()
     began = time.perf_counter()

@@ -9,7 +9,7 @@ Pools (``worker_pool``):
   Celery has no time limits for threads: the soft limit is enforced between the steps of a
   job and while it waits for the model, and a job stuck past the hard limit stops renewing
   its lease, so the reconciler hands it to another worker. A job whose last worker was lost
-  runs alone (``workers.isolation``).
+  runs alone (``workers.runtime.isolation``).
 * ``prefork`` (CPUs): one job per child process. The parent never touches CUDA; each child
   loads the model in ``worker_process_init`` (after the fork); Celery's soft and hard time
   limits apply.
@@ -39,10 +39,10 @@ from callscribe.healing import Healer, reconcile_pass
 from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings
-from callscribe.workers.context import WorkerContext
-from callscribe.workers.engine import DEFAULT_JOBS_IN_FLIGHT
-from callscribe.workers.persistence import job_attempts
-from callscribe.workers.pipeline import run_job
+from callscribe.workers.job import run_job
+from callscribe.workers.results.store import job_attempts
+from callscribe.workers.runtime.context import WorkerContext
+from callscribe.workers.transcription.engine import DEFAULT_JOBS_IN_FLIGHT
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ again) or removed (its recording changed), its old contribution is subtracted an
 one added, with atomic ``INSERT … ON CONFLICT DO UPDATE SET x = x + delta`` statements, so
 concurrent workers never lose an update and the rollup always equals the sum of the jobs.
 Which device a worker has and what it costs an hour are the workers' business
-(``callscribe.workers.metering``).
+(``callscribe.workers.runtime.device``).
 """
 
 from __future__ import annotations

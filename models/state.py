@@ -90,7 +90,7 @@ def export_attempts(rec: Recording) -> int:
 def recording_export_failed(rec: Recording, reason: str) -> None:
     """All jobs done, but the exports could not be written (a full or read-only disk, the
     object store away): running → export_failed, with the reason and one more attempt
-    counted; retried later (``workers.finalize``)."""
+    counted; retried later (``workers.results.finalize``)."""
     _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING,
                           RecordingStatus.EXPORT_FAILED}, "recording_export_failed")
     rec.status = RecordingStatus.EXPORT_FAILED

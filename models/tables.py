@@ -186,7 +186,7 @@ class Job(Base):
     options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The source's options the job runs with (copied when it was planned)."""
     activity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    """Per channel: talk and sound spans of this job's part (``workers.activity``)."""
+    """Per channel: talk and sound spans of this job's part (``workers.analytics.activity``)."""
     queued_at: Mapped[datetime] = _ts(default=utcnow)
     started_at: Mapped[datetime | None] = _ts(nullable=True)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)
@@ -296,7 +296,7 @@ class RedactedSpan(Base):
 
 class CallMetric(Base):
     """How a call went, one row per recording, computed when it is finalized and replaced
-    on re-runs (``workers.call_metrics``; migration 0013). Seconds unless named otherwise;
+    on re-runs (``workers.analytics.call_metrics``; migration 0013). Seconds unless named otherwise;
     the two-party figures are null for a mono recording."""
 
     __tablename__ = "call_metrics"

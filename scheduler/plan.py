@@ -3,7 +3,7 @@
 A job is a contiguous span of one recording. Spans are equal and at most
 ``planning.job_max_s`` long, so a 25-minute call becomes three ~8.3-minute jobs and a
 3-minute call stays whole. The exact cut between two jobs is moved into a silence by the
-workers (see ``workers.audio.cut_point``), never mid-word.
+workers (see ``workers.audio.decode.cut_point``), never mid-word.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest, open_database
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings, environment_for, merge_values
-from callscribe.workers.finalize import finalize_unfinished
+from callscribe.workers.results.finalize import finalize_unfinished
 
 
 class Worker:

@@ -12,8 +12,14 @@ from support.audio import Turn, encode, make_call, place, speak
 from callscribe.errors import BadAudioError
 from callscribe.media.probe import probe
 from callscribe.settings import VadSection
-from callscribe.workers.audio import CUT_SEARCH_S, SAMPLE_RATE, cut_point, decode, is_dual_mono
-from callscribe.workers.vad import make_windows, speech_spans
+from callscribe.workers.audio.decode import (
+    CUT_SEARCH_S,
+    SAMPLE_RATE,
+    cut_point,
+    decode,
+    is_dual_mono,
+)
+from callscribe.workers.audio.vad import make_windows, speech_spans
 
 LINES = ["Thank you for calling, how can I help you today?",
          "I was charged twice this month and I would like a refund please.",
@@ -154,7 +160,7 @@ def test_make_windows_merges_close_spans() -> None:
 
 
 def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
-    from callscribe.workers.vad import sounding_regions
+    from callscribe.workers.audio.vad import sounding_regions
 
     rate = SAMPLE_RATE
     audio = np.zeros(rate * 20, np.float32)
@@ -170,7 +176,7 @@ def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
 def test_pack_windows_packs_speech_not_silence() -> None:
     import random
 
-    from callscribe.workers.vad import make_windows, pack_windows
+    from callscribe.workers.audio.vad import make_windows, pack_windows
 
     rng = random.Random(5)
     spans, t = [], 0.0
@@ -194,7 +200,7 @@ def test_pack_windows_packs_speech_not_silence() -> None:
 
 
 def test_packed_window_maps_clip_times_back_to_the_recording() -> None:
-    from callscribe.workers.vad import PackedWindow
+    from callscribe.workers.audio.vad import PackedWindow
 
     w = PackedWindow(((10.0, 12.0), (20.0, 25.0), (40.0, 41.0)))
     assert (w.start, w.end, w.speech_s) == (10.0, 41.0, 8.0)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from callscribe.settings import Settings
-from callscribe.workers.batching import Batcher
-from callscribe.workers.engine import Engine, WindowInput, get_engine
+from callscribe.workers.transcription.batching import Batcher
+from callscribe.workers.transcription.engine import Engine, WindowInput, get_engine
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     from callscribe.models import Job
     from callscribe.scheduler.ingest import discover, open_database
     from callscribe.storage.sources import open_source
-    from callscribe.workers.context import WorkerContext
+    from callscribe.workers.runtime.context import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -174,7 +174,7 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
     past ``jobs.soft_time_limit_s`` is failed with a one-line reason and re-queued (an
     attempt counted), and its windows never reach a batch."""
     from callscribe.models import Job, JobStatus
-    from callscribe.workers.pipeline import run_job
+    from callscribe.workers.job import run_job
 
     ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
     factory = ctx.factory
@@ -206,8 +206,8 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
     """The soft limit is also checked between the preparation steps: a job whose audio took
     too long to fetch and decode is re-queued without running VAD or the model."""
     from callscribe.models import Job, JobStatus
-    from callscribe.workers import pipeline
-    from callscribe.workers.pipeline import run_job
+    from callscribe.workers import job as pipeline
+    from callscribe.workers.job import run_job
 
     ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
     factory = ctx.factory
@@ -272,8 +272,8 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     from callscribe.models.base import as_utc, utcnow
     from callscribe.scheduler.ingest import discover, open_database
     from callscribe.storage.sources import open_source
-    from callscribe.workers import persistence
-    from callscribe.workers.context import Heartbeat, WorkerContext
+    from callscribe.workers.results import store as persistence
+    from callscribe.workers.runtime.context import Heartbeat, WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()

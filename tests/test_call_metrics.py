@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from callscribe.demo.calls import RealCall, make_real_call, render_speech
-from callscribe.workers.activity import (
+from callscribe.workers.analytics.activity import (
     ChannelActivity,
     Span,
     channel_activity,
@@ -23,7 +23,7 @@ from callscribe.workers.activity import (
     subtract_spans,
     total_s,
 )
-from callscribe.workers.call_metrics import (
+from callscribe.workers.analytics.call_metrics import (
     CallMetrics,
     MetricOptions,
     compute_metrics,

@@ -16,7 +16,7 @@ from callscribe.models.metering import Device, Usage
 from callscribe.scheduler.ingest import discover, open_database
 from callscribe.settings import JobSection, Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers import persistence as db
+from callscribe.workers.results import store as db
 
 
 @pytest.mark.postgres

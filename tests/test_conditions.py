@@ -1,6 +1,7 @@
 """The condition matrix (``callscribe.demo.conditions``) and what callscribe does with it
-before the model: echo found and taken out (``workers.echo``), talk only where the VAD
-hears speech (``workers.activity``), and the ringing figure. No Whisper model here; what the
+before the model: echo found and taken out (``workers.transcription.echo``), talk only where the VAD
+hears speech (``workers.analytics.activity``), and the ringing figure. No Whisper model here; what
+the
 model then hears is tests/test_conditions_real.py."""
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from callscribe.demo.conditions import (
     make_condition_call,
 )
 from callscribe.demo.matrix import out_of_tolerance, true_metrics
-from callscribe.workers.activity import ChannelActivity
-from callscribe.workers.audio import SAMPLE_RATE, decode
-from callscribe.workers.call_metrics import compute_metrics
-from callscribe.workers.echo import suppress_echo
+from callscribe.workers.analytics.activity import ChannelActivity
+from callscribe.workers.analytics.call_metrics import compute_metrics
+from callscribe.workers.audio.decode import SAMPLE_RATE, decode
+from callscribe.workers.transcription.echo import suppress_echo
 
 SEEDS = (1, 2, 3)
 
@@ -105,7 +106,7 @@ def test_no_echo_is_found_where_there_is_none(tmp_path: Path, name: str) -> None
 
 
 def test_speech_mask_keeps_music_and_hiss_out_of_talk() -> None:
-    from callscribe.workers.activity import activity_from_loud
+    from callscribe.workers.analytics.activity import activity_from_loud
 
     loud = [(10.0, 30.0)]  # music from 10 s running into speech at 27 s, all one loud run
     words = [(27.2, 27.6), (28.0, 29.5)]
@@ -122,7 +123,7 @@ def test_the_noise_a_speech_run_trails_is_not_sound() -> None:
     the floor and is no sound, while music is (a 4-min noisy call measured 14 s of such tails
     as hold)."""
     from callscribe.demo import signals
-    from callscribe.workers.activity import activity_from_loud, clear_spans, loud_spans
+    from callscribe.workers.analytics.activity import activity_from_loud, clear_spans, loud_spans
 
     t = np.arange(12 * SAMPLE_RATE) / SAMPLE_RATE
     speech, music = (t >= 1.0) & (t < 4.0), (t >= 7.0) & (t < 10.0)
@@ -172,7 +173,7 @@ def test_true_metrics_of_a_generated_call(tmp_path: Path) -> None:
 
 
 def test_words_that_repeat_the_other_leg_a_little_later_are_dropped() -> None:
-    from callscribe.workers.echo import echoed_words
+    from callscribe.workers.transcription.echo import echoed_words
 
     agent = [(1.0, " My"), (1.2, " name"), (1.5, " is"), (1.7, " Anna."), (6.0, " Okay.")]
     echo = [(1.06, " my"), (1.27, " name"), (1.55, " is"), (1.77, " Anna"), (3.0, " Hi")]

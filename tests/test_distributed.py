@@ -304,7 +304,7 @@ def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path)
     from sqlalchemy import insert
 
     from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
-    from callscribe.workers.persistence import claim_next
+    from callscribe.workers.results.store import claim_next
 
     factory = open_database(Settings(database_url=pg_url))
     with factory.begin() as s:
@@ -369,7 +369,7 @@ def test_scheduler_side_imports_no_model_code() -> None:
     code = ("import sys, callscribe.cli, callscribe.scheduler.ingest, "
             "callscribe.scheduler.reconcile, callscribe.scheduler.enqueue, "
             "callscribe.broker, callscribe.tasks, "
-            "callscribe.workers.finalize\n"
+            "callscribe.workers.results.finalize\n"
             "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
             "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -190,7 +190,7 @@ def test_file_deleted_after_listing_fails_alone(
     from callscribe.run import execute, queued_jobs
     from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
-    from callscribe.workers.context import WorkerContext
+    from callscribe.workers.runtime.context import WorkerContext
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -236,7 +236,7 @@ def test_speech_across_job_and_window_boundaries_is_transcribed_once(
 
 
 def speak_samples(clip: Path) -> list[float]:
-    from callscribe.workers.audio import decode
+    from callscribe.workers.audio.decode import decode
 
     return list(decode(clip, 1).channels[0])
 
@@ -279,7 +279,7 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
     run; one that persists fails its recording after max_attempts with the reason. Nothing
     is left queued or running, and the summary (so the exit code) says what failed."""
     from callscribe.errors import StorageUnavailableError
-    from callscribe.workers import pipeline
+    from callscribe.workers import job as pipeline
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -16,10 +16,10 @@ from support.audio import place, speak
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings, merge_values
-from callscribe.workers import engine as engine_module
-from callscribe.workers.audio import decode
-from callscribe.workers.decoding import encode_windows
-from callscribe.workers.engine import Engine, WindowInput, get_engine, load_whisper
+from callscribe.workers.audio.decode import decode
+from callscribe.workers.transcription import engine as engine_module
+from callscribe.workers.transcription.decoding import encode_windows
+from callscribe.workers.transcription.engine import Engine, WindowInput, get_engine, load_whisper
 
 OPTION_SETS = [
     {"decode": {"beam_size": 1}},
@@ -119,7 +119,7 @@ def test_per_window_encoding_equals_one_batch(whisper: Any, clips: list[np.ndarr
 #: filled and freed, round after round; prints the page faults of each round.
 ALLOCATING_THREAD = """
 import resource, sys, threading, numpy as np
-from callscribe.workers.allocator import tune_allocator
+from callscribe.workers.transcription.allocator import tune_allocator
 if sys.argv[1] == "tuned":
     assert tune_allocator() and tune_allocator()  # idempotent
 def rounds(out):

@@ -6,7 +6,12 @@ import json
 import threading
 from pathlib import Path
 
-from callscribe.workers.exports import Transcript, TranscriptSegment, TranscriptWord, write_exports
+from callscribe.workers.results.exports import (
+    Transcript,
+    TranscriptSegment,
+    TranscriptWord,
+    write_exports,
+)
 
 
 def transcript(n: int) -> Transcript:
@@ -58,7 +63,7 @@ def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
 
     script = ("import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, 'tests')\n"
               "from test_exports import transcript\n"
-              "from callscribe.workers.exports import write_exports\n"
+              "from callscribe.workers.results.exports import write_exports\n"
               "write_exports(transcript(3), sys.argv[2], ['json', 'srt'], lambda: None)\n")
     for umask, mode in (("022", 0o644), ("002", 0o664), ("027", 0o640)):
         out = tmp_path / umask

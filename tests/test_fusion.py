@@ -1,4 +1,5 @@
-"""Short windows of a job read as one clip (``workers.fusion``): the packing, the way words
+"""Short windows of a job read as one clip (``workers.transcription.fusion``): the packing, the way
+words
 go back to their windows, and, with the real model, that a fused stereo call is transcribed
 as well as faster-whisper transcribes each channel, with every word on its own channel."""
 
@@ -18,10 +19,10 @@ from callscribe.demo.scoring import (
     words_outside_speech,
 )
 from callscribe.run import transcribe_source
-from callscribe.workers import pipeline
-from callscribe.workers.audio import SAMPLE_RATE
-from callscribe.workers.decoding import Decoded, Word
-from callscribe.workers.fusion import GAP_S, fuse, split
+from callscribe.workers import job as pipeline
+from callscribe.workers.audio.decode import SAMPLE_RATE
+from callscribe.workers.transcription.decoding import Decoded, Word
+from callscribe.workers.transcription.fusion import GAP_S, fuse, split
 
 
 def audio_of(seconds: float, level: float = 0.1) -> np.ndarray:

@@ -17,7 +17,7 @@ from callscribe.models import Job, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers.recordings import load_transcript_rows
+from callscribe.workers.results.recordings import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]
 LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",

@@ -1,11 +1,11 @@
-"""The gate that runs a suspect job alone in its process (``workers.isolation``)."""
+"""The gate that runs a suspect job alone in its process (``workers.runtime.isolation``)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from callscribe.workers.isolation import SoloGate
+from callscribe.workers.runtime.isolation import SoloGate
 
 
 def _enter_on_thread(gate: SoloGate, solo: bool, log: list[str], name: str

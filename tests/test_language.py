@@ -19,9 +19,9 @@ import pytest
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.demo.voices import hold_music, render_speech
 from callscribe.settings import DecodeSection, ModelSection
-from callscribe.workers import language as language_module
-from callscribe.workers.batching import Batcher
-from callscribe.workers.engine import Engine, ReadyWindow, WindowInput, load_whisper
+from callscribe.workers.transcription import language as language_module
+from callscribe.workers.transcription.batching import Batcher
+from callscribe.workers.transcription.engine import Engine, ReadyWindow, WindowInput, load_whisper
 
 SR = 16000
 TEST_MODEL = {"device": "cpu", "compute_type": "int8", "cpu_threads": 2}

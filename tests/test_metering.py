@@ -26,7 +26,7 @@ from callscribe.models.metering import Device, Usage, hour_shares, meter_job
 from callscribe.run import transcribe_source
 from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
-from callscribe.workers.engine import batch_size_for
+from callscribe.workers.transcription.engine import batch_size_for
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")
 CPU = Device("cpu", "AMD EPYC", "cpu-host")

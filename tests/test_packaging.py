@@ -25,7 +25,7 @@ def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
         top_level = next(n for n in names if n.endswith("top_level.txt"))
         assert archive.read(top_level).decode().split() == ["callscribe"]
     assert all(n.startswith(("callscribe/", "callscribe-")) for n in names), names
-    for part in ("models/tables.py", "scheduler/plan.py", "workers/pipeline.py",
+    for part in ("models/tables.py", "scheduler/plan.py", "workers/job.py",
                  "migrations/env.py", "migrations/alembic.ini",
                  "migrations/versions/0011_redactions.py"):
         assert f"callscribe/{part}" in names, part
@@ -33,7 +33,7 @@ def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)
-    code = (f"import importlib.util, callscribe.models, callscribe.workers.pipeline\n"
+    code = (f"import importlib.util, callscribe.models, callscribe.workers.job\n"
             f"assert callscribe.models.__file__.startswith({str(target)!r})\n"
             f"assert importlib.util.find_spec('models') is None\n"
             f"from callscribe.models.db import upgrade\n"

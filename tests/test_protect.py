@@ -26,8 +26,8 @@ from callscribe.models.db import make_engine, session_factory
 from callscribe.models.search import search
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers.engine import unload_engines
-from callscribe.workers.redacted_audio import decode_pcm16
+from callscribe.workers.protection.redacted_audio import decode_pcm16
+from callscribe.workers.transcription.engine import unload_engines
 
 DIGITS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
           "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}

@@ -144,7 +144,7 @@ def test_engine_words_match_faster_whisper_word_timestamps(whisper: Any, tiny_en
     """On one ≤ 30-s clip the engine's words are faster-whisper's ``word_timestamps``."""
     from faster_whisper import decode_audio
 
-    from callscribe.workers.engine import Engine, WindowInput, get_engine
+    from callscribe.workers.transcription.engine import Engine, WindowInput, get_engine
 
     call = corpus[0]
     left, _right = decode_audio(str(call.path), split_stereo=True)
@@ -232,7 +232,7 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     do not run away. faster-whisper decoding the same window at temperature 0 without
     timestamps (what a batched pipeline does) loses that sentence in some of them."""
     from callscribe.demo.calls import render_speech
-    from callscribe.workers.engine import WindowInput, get_engine
+    from callscribe.workers.transcription.engine import WindowInput, get_engine
 
     engine = get_engine(Settings(model={"name": str(tiny_en), "device": "cpu"},
                                  decode={"beam_size": BEAM, "language": "en"}))

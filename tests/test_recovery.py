@@ -1,4 +1,4 @@
-"""Pieces of a packed window that the decode skipped (``workers.recovery``): which are
+"""Pieces of a packed window that the decode skipped (``workers.transcription.recovery``): which are
 suspect, and how a piece's own decode goes back into its window."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from callscribe.settings import DecodeSection
-from callscribe.workers.decoding import Decoded, Word
-from callscribe.workers.recovery import (
+from callscribe.workers.audio.vad import PackedWindow
+from callscribe.workers.transcription.decoding import Decoded, Word
+from callscribe.workers.transcription.recovery import (
     piece_audio,
     pieces_in_clip,
     skipped_pieces,
     with_piece,
 )
-from callscribe.workers.vad import PackedWindow
 
 OPTIONS = DecodeSection()
 #: Three pieces: 5 s of greeting, 4 s, then 2 s after a hold; in the clip 0-5, 5-9, 9-11.

@@ -1,4 +1,5 @@
-"""PII redaction (``workers.redaction``) and redacted audio (``workers.redacted_audio``)."""
+"""PII redaction (``workers.protection.redaction``) and redacted audio
+(``workers.protection.redacted_audio``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from callscribe.workers.decoding import Word
-from callscribe.workers.redacted_audio import decode_pcm16, silence_spans, write_redacted_audio
-from callscribe.workers.redaction import (
+from callscribe.workers.protection.redacted_audio import (
+    decode_pcm16,
+    silence_spans,
+    write_redacted_audio,
+)
+from callscribe.workers.protection.redaction import (
     Redacted,
     Redaction,
     TimedWord,
@@ -19,6 +23,7 @@ from callscribe.workers.redaction import (
     redact_text,
     redact_words,
 )
+from callscribe.workers.transcription.decoding import Word
 
 VISA, MASTERCARD, AMEX = "4111111111111111", "5555555555554444", "378282246310005"
 SPOKEN = dict(zip("0123456789", ["zero", "one", "two", "three", "four", "five", "six",

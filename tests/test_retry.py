@@ -18,8 +18,8 @@ from callscribe.scheduler.reconcile import reconcile
 from callscribe.scheduler.retry import requeue_failed
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers.context import WorkerContext
-from callscribe.workers.finalize import finalize_unfinished
+from callscribe.workers.results.finalize import finalize_unfinished
+from callscribe.workers.runtime.context import WorkerContext
 
 
 class ListEnqueuer:
@@ -65,13 +65,8 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
 
 def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[..., Settings],
                                           tmp_path: Path) -> None:
-    from callscribe.workers import persistence as db
-    from callscribe.workers.pipeline import (
-        meter_cost,
-        persist_segments,
-        prepare,
-        transcribe_windows,
-    )
+    from callscribe.workers.job import meter_cost, persist_segments, prepare, transcribe_windows
+    from callscribe.workers.results import store as db
 
     folder = tmp_path / "calls"
     folder.mkdir()

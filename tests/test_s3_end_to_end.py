@@ -21,7 +21,7 @@ from callscribe.run import (
 )
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers.context import WorkerContext
+from callscribe.workers.runtime.context import WorkerContext
 
 
 def _upload(s3: Any, folder: Path, keys: dict[str, Path]) -> None:

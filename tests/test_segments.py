@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from callscribe.settings import SegmentSection
-from callscribe.workers.audio import decode, is_dual_mono
-from callscribe.workers.decoding import Decoded, Word, compression_ratio
-from callscribe.workers.segments import place_words, segment_text, split_segments
-from callscribe.workers.vad import PackedWindow
+from callscribe.workers.audio.decode import decode, is_dual_mono
+from callscribe.workers.audio.vad import PackedWindow
+from callscribe.workers.transcription.decoding import Decoded, Word, compression_ratio
+from callscribe.workers.transcription.segments import place_words, segment_text, split_segments
 
 RULE = SegmentSection(pause_s=0.6, max_s=12.0)
 

@@ -23,9 +23,9 @@ from callscribe.models.db import make_engine, session_factory
 from callscribe.scheduler.ingest import discover, open_database
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers import pipeline
-from callscribe.workers.context import WorkerContext
-from callscribe.workers.outage import Backoff
+from callscribe.workers import job as pipeline
+from callscribe.workers.runtime.context import WorkerContext
+from callscribe.workers.runtime.outage import Backoff
 
 
 def _one_job(pg_url: str, make_settings: Any, tmp_path: Path, proxy: CuttableProxy,
@@ -127,7 +127,7 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
     is ``failed`` after ``exports.max_attempts``."""
     from callscribe.broker import make_celery
     from callscribe.healing import Healer
-    from callscribe.workers.finalize import finalize_unfinished
+    from callscribe.workers.results.finalize import finalize_unfinished
 
     blocked = tmp_path / "out"
     blocked.write_text("not a directory")
@@ -165,7 +165,7 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
 
 def test_exports_fail_for_good_after_max_attempts(
         pg_url: str, make_settings: Any, tmp_path: Path) -> None:
-    from callscribe.workers.finalize import finalize_unfinished
+    from callscribe.workers.results.finalize import finalize_unfinished
 
     (tmp_path / "out").write_text("not a directory")
     proxy = CuttableProxy("127.0.0.1", 5432)

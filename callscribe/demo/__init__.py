@@ -63,7 +63,7 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
                   show: Callable[[str], None]) -> list[DemoCall]:
     """Write the calls, transcribe them with tiny.en, and score each against its script."""
     from callscribe.run import transcribe_source
-    from callscribe.workers.redaction import redact_text
+    from callscribe.workers.protection.redaction import redact_text
 
     from .realmodels import real_model_dir
     from .scoring import channel_pairs, corpus_wer, stored_segments

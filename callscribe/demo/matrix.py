@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from callscribe.workers.activity import ChannelActivity, merge_spans, subtract_spans
-from callscribe.workers.call_metrics import AGENT, CUSTOMER, CallMetrics, compute_metrics
+from callscribe.workers.analytics.activity import ChannelActivity, merge_spans, subtract_spans
+from callscribe.workers.analytics.call_metrics import AGENT, CUSTOMER, CallMetrics, compute_metrics
 
 from .conditions import ConditionCall
 

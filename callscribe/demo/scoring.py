@@ -363,7 +363,7 @@ def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, l
 
     from callscribe.models import Recording
     from callscribe.models.db import make_engine, session_factory
-    from callscribe.workers.recordings import load_transcript_rows
+    from callscribe.workers.results.recordings import load_transcript_rows
 
     factory = session_factory(make_engine(database_url))
     with factory.begin() as session:

@@ -4,7 +4,7 @@ it needs) to get duration, channels, sample rate and codec without decoding the 
 A header can lie (a FLAC whose STREAMINFO claims 2^36 samples, a WAV whose data size is
 wrong). Where the header's figures are implausible for the file's size, the audio is
 decoded once, cheaply (mono, 8 kHz), and the samples that exist decide the duration; the
-header's figure is kept beside it. The workers check again (``workers.audio``): the last
+header's figure is kept beside it. The workers check again (``workers.audio.decode``): the last
 job decodes to the end of the stream, whatever the header said."""
 
 from __future__ import annotations

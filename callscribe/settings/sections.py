@@ -193,7 +193,8 @@ class DecodeSection(Section):
     times mean nothing, like the random-weight test model)."""
     reread_skipped: bool = True
     """A piece of a packed window that got fewer than 1.5 words a second is decoded again
-    alone, and its words replaced when that found more (``workers.recovery``). Off: never
+    alone, and its words replaced when that found more (``workers.transcription.recovery``). Off:
+    never
     (for a model whose word times mean nothing, like the random-weight test model)."""
 
     @field_validator("temperatures")

@@ -5,7 +5,7 @@ Revises: 0012
 Create Date: 2026-12-02 06:00:00
 
 ``call_metrics``: one row per finalized recording (talk, silence, hold, overtalk,
-interruptions, pace, response gaps; ``workers.call_metrics``), replaced on re-runs, and
+interruptions, pace, response gaps; ``workers.analytics.call_metrics``), replaced on re-runs, and
 ``v_call_metrics`` for dashboards (with the recording's source, key, queue and agent).
 ``jobs.activity``: each job's talk and sound spans per channel, from which the metrics are
 computed when the recording is finalized. ``jobs.compute_seconds`` is renamed

@@ -20,10 +20,11 @@ from callscribe.models.state import export_attempts
 from callscribe.settings import SegmentSection, Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
+from ..analytics.activity import merge_activity
+from ..analytics.call_metrics import CallMetrics, compute_metrics
+from ..protection.redacted_audio import write_redacted_audio
+from ..transcription.engine import decode_record
 from . import recordings
-from .activity import merge_activity
-from .call_metrics import CallMetrics, compute_metrics
-from .engine import decode_record
 from .exports import (
     Transcript,
     TranscriptCall,
@@ -34,7 +35,6 @@ from .exports import (
     write_exports,
     write_file_export,
 )
-from .redacted_audio import write_redacted_audio
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def finalize_recording(settings: Settings, factory: sessionmaker[Session],
 
 def call_metrics(factory: sessionmaker[Session], transcript: Transcript,
                  segments: SegmentSection) -> CallMetrics | None:
-    """How the call went, from its jobs' activity and its words (``workers.call_metrics``):
+    """How the call went, from its jobs' activity and its words
+    (``workers.analytics.call_metrics``):
     two parties on a stereo call (the agent's channel is the one labelled ``agent``, else
     channel 0), one mixed channel otherwise. None when a job of it has no activity (stored
     by an older worker)."""

@@ -85,7 +85,7 @@ class Transcript:
     call: TranscriptCall | None = None
     """The call's metadata, when the source gave any."""
     metrics: dict[str, Any] | None = None
-    """How the call went (``workers.call_metrics``): talk, silence, hold, overtalk …"""
+    """How the call went (``workers.analytics.call_metrics``): talk, silence, hold, overtalk …"""
 
     @property
     def export_base(self) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from callscribe.settings import VadSection
 
-from .audio import SAMPLE_RATE
+from .decode import SAMPLE_RATE
 
 #: Frame RMS below which audio counts as silence whatever the line's noise (−70 dBFS).
 SILENCE_RMS = 3e-4

@@ -8,7 +8,7 @@ sound starts and ends but not whether it is speech. :func:`channel_activity` use
 
 * the channel is cut into 20-ms frames; its noise floor is a low percentile of the frame
   levels (the line's own hiss while its party listens, as in
-  :func:`callscribe.workers.vad.sounding_regions`);
+  :func:`callscribe.workers.audio.vad.sounding_regions`);
 * *loud runs* are stretches of frames more than 3 dB above the floor, with quiet gaps of up
   to 0.2 s inside them bridged, that reach 12 dB above the floor somewhere; their edges are
   then placed to 5 ms (on a line with -50..-45 dBFS of noise a run starts and ends within a

@@ -17,12 +17,41 @@ import numpy as np
 
 from callscribe.settings import SegmentSection
 
+from ..audio.vad import PackedWindow
 from .decoding import Decoded, Word
-from .vad import PackedWindow
 
 #: Word text ending a sentence or clause: where a long segment may end.
 _CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredSegment:
+    """A segment ready to insert: its times and its words' times absolute in the
+    recording."""
+
+    channel: int
+    speaker: str
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    language: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredWindow:
+    """A window and the segments the model gave for it."""
+
+    channel: int
+    window: PackedWindow
+    language: str | None
+    segments: tuple[StoredSegment, ...]
+    temperature: float | None = None
+    language_probability: float | None = None
 
 
 @dataclass(frozen=True)

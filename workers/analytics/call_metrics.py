@@ -70,14 +70,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from .activity import (
-    ChannelActivity,
-    Span,
-    intersect_spans,
-    merge_spans,
-    subtract_spans,
-    total_s,
-)
+from .activity import ChannelActivity, Span, intersect_spans, merge_spans, subtract_spans, total_s
 
 AGENT, CUSTOMER = "agent", "customer"
 #: Pauses up to this long inside the agent leg's sound are part of a hold (``hold_s``).

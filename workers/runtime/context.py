@@ -18,16 +18,11 @@ from callscribe.models.metering import Device
 from callscribe.settings import Settings
 from callscribe.storage.sources import RecordingSource, open_source
 
-from . import persistence as db
-from .batching import Batcher
-from .engine import (
-    Engine,
-    batch_wait_s,
-    get_engine,
-    resolve_device,
-)
+from ..results import store as db
+from ..transcription.batching import Batcher
+from ..transcription.engine import Engine, batch_wait_s, get_engine, resolve_device
+from .device import detect_device
 from .isolation import SoloGate
-from .metering import detect_device
 from .outage import Backoff
 
 log = logging.getLogger(__name__)
@@ -51,7 +46,7 @@ class WorkerContext:
     _device: Device | None = None
     _batchers: dict[str, Batcher] = field(default_factory=dict)
     gate: SoloGate = field(default_factory=SoloGate)
-    """Jobs in flight here run side by side; a suspect one alone (``workers.isolation``)."""
+    """Jobs in flight here run side by side; a suspect one alone (``workers.runtime.isolation``)."""
     soft_limit_errors: tuple[type[BaseException], ...] = ()
     """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
     backoff: Backoff = field(default_factory=Backoff)

@@ -253,7 +253,8 @@ class _Run:
 def encode_windows(model: Any, features: Sequence[np.ndarray]) -> Any:
     """The encoder's output for windows of 30-s features, as one batch. On a GPU in one
     call; on a CPU one window at a time: a batch's attention buffers are too large for the
-    heap to keep between calls (``workers.allocator``), and every call would fault them in
+    heap to keep between calls (``workers.transcription.allocator``), and every call would fault
+    them in
     afresh. Same values either way (tested)."""
     if model.model.device != "cpu" or len(features) == 1:
         return model.encode(np.stack(features))

@@ -14,7 +14,8 @@ the threshold's own adjusting) and stops trimming, so freed buffers are reused b
 window. The cost is that memory once used by the model stays with the process (its peak is
 set by the batch size); a worker keeps the model loaded for its whole life anyway. Blocks
 above 32 MiB are still mapped afresh, which is one reason the engine encodes one window at a
-time on CPU (``workers.decoding``). It changes nothing but speed and does nothing off glibc.
+time on CPU (``workers.transcription.decoding``). It changes nothing but speed and does nothing off
+glibc.
 """
 
 from __future__ import annotations

@@ -28,27 +28,31 @@ from callscribe.errors import (
 from callscribe.failures import classify
 from callscribe.models import JobStatus
 from callscribe.models.base import utcnow
+from callscribe.models.metering import Usage
 from callscribe.settings import SegmentSection, Settings
 
-from . import finalize
-from . import persistence as db
-from .activity import ChannelActivity, activity_from_loud, clear_spans, loud_spans
-from .audio import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
-from .batching import BatchedResult
-from .context import Heartbeat, WorkerContext
-from .decoding import Decoded
-from .echo import suppress_echo, without_echoed_words
-from .engine import (
-    WindowInput,
-    compute_type_for,
+from .analytics.activity import ChannelActivity, activity_from_loud, clear_spans, loud_spans
+from .audio.decode import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
+from .audio.vad import PackedWindow, pack_windows, speech_spans, unpadded
+from .protection.step import RedactionSpan, redact_windows
+from .results import finalize
+from .results import store as db
+from .runtime.context import Heartbeat, WorkerContext
+from .runtime.device import price_per_device_hour
+from .runtime.isolation import Slot
+from .transcription.batching import BatchedResult
+from .transcription.decoding import Decoded
+from .transcription.echo import suppress_echo, without_echoed_words
+from .transcription.engine import WindowInput, compute_type_for
+from .transcription.fusion import Clip, fuse, split
+from .transcription.recovery import piece_audio, skipped_pieces, with_piece
+from .transcription.segments import (
+    StoredSegment,
+    StoredWindow,
+    segment_text,
+    split_segments,
+    trim_to_sound,
 )
-from .fusion import Clip, fuse, split
-from .isolation import Slot
-from .metering import price_per_device_hour
-from .protect import RedactionSpan, redact_windows
-from .recovery import piece_audio, skipped_pieces, with_piece
-from .segments import segment_text, split_segments, trim_to_sound
-from .vad import PackedWindow, pack_windows, speech_spans, unpadded
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -66,11 +70,11 @@ class ChannelWork:
     cut_end_s: float
     windows: tuple[tuple[PackedWindow, np.ndarray], ...]
     loud: tuple[tuple[float, float], ...] = ()
-    """Where the channel is clearly above its noise floor (``workers.activity``)."""
+    """Where the channel is clearly above its noise floor (``workers.analytics.activity``)."""
     speech: tuple[tuple[float, float], ...] | None = None
     """Where the VAD model heard speech, unpadded (``vad.unpadded``); None: not known."""
     clear: tuple[tuple[float, float], ...] | None = None
-    """Where the channel is clearly above its floor (``workers.activity.clear_spans``)."""
+    """Where the channel is clearly above its floor (``workers.analytics.activity.clear_spans``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,9 +165,10 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
 
 
 def transcribe_windows(ctx: WorkerContext, job: PreparedJob
-                       ) -> tuple[list[db.StoredWindow], float]:
+                       ) -> tuple[list[StoredWindow], float]:
     """Hand every window of the job (all channels; short ones fused into shared clips,
-    ``workers.fusion``) to the process's batcher, which runs them in model batches shared
+    ``workers.transcription.fusion``) to the process's batcher, which runs them in model batches
+    shared
     with other jobs; cut each window's words into segments with times in the recording.
     Returns the windows and the job's share of device seconds."""
     clips = job_clips(ctx, job)
@@ -182,7 +187,7 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
             mine = recovered[(work.channel, i)]
             decoded = replace(mine, words=trim_to_sound(mine.words, audio))
             segments = _segments(work, window, decoded, found.language, rule)
-            stored.append(db.StoredWindow(channel=work.channel, window=window,
+            stored.append(StoredWindow(channel=work.channel, window=window,
                                           language=found.language, segments=segments,
                                           temperature=mine.temperature,
                                           language_probability=found.language_probability))
@@ -192,7 +197,7 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
 def recover_skipped(ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[int, int], Decoded]
                     ) -> tuple[dict[tuple[int, int], Decoded], float]:
     """Each window's decode, with the pieces it seems to have skipped decoded again alone
-    (``workers.recovery``), and the device seconds that took."""
+    (``workers.transcription.recovery``), and the device seconds that took."""
     if not job.settings.decode.reread_skipped:
         return decoded, 0.0
     suspects = [((work.channel, i), piece, piece_audio(audio, piece))
@@ -226,9 +231,9 @@ def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]
 
 
 def _segments(work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str,
-              rule: SegmentSection) -> tuple[db.StoredSegment, ...]:
+              rule: SegmentSection) -> tuple[StoredSegment, ...]:
     return tuple(
-        db.StoredSegment(channel=work.channel, speaker=work.speaker, start_s=words[0].start,
+        StoredSegment(channel=work.channel, speaker=work.speaker, start_s=words[0].start,
                          end_s=words[-1].end, text=segment_text(words),
                          avg_logprob=decoded.avg_logprob,
                          no_speech_prob=decoded.no_speech_prob,
@@ -262,19 +267,19 @@ def check_soft_limit(ctx: WorkerContext, began: float) -> None:
         raise _past_soft_limit(ctx)
 
 
-def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> db.Usage:
+def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> Usage:
     """What the job used: its audio, its speech, and its share of device time (the model
     batches it was in, plus device idle time while it was being prepared), at the price in
     force now."""
     settings, device = job.settings, ctx.device
-    return db.Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
+    return Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
                     model=settings.model.name, device=device, worker=ctx.worker_id,
                     audio_s=job.audio_s, speech_s=job.speech_seconds, device_s=device_s,
                     finished_at=utcnow(), price=price_per_device_hour(settings.cost, device))
 
 
-def redact(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow]
-           ) -> tuple[list[db.StoredWindow], list[RedactionSpan]]:
+def redact(ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
+           ) -> tuple[list[StoredWindow], list[RedactionSpan]]:
     """Replace PII with typed tags before anything is written, as the job's source is set
     to (its own ``redaction`` option, else ``redaction.by_source``, else ``redaction.mode``)."""
     if job.settings.redaction.mode_for(job.spec.source_uri) == "off":
@@ -282,10 +287,11 @@ def redact(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow]
     return redact_windows(windows, job.settings.redaction.patterns)
 
 
-def measure_activity(job: PreparedJob, windows: list[db.StoredWindow]
+def measure_activity(job: PreparedJob, windows: list[StoredWindow]
                      ) -> dict[int, ChannelActivity]:
     """Per channel: who talks when and where there is sound but no talk (hold music), from
-    the channel's loud stretches and the words transcribed on it (``workers.activity``)."""
+    the channel's loud stretches and the words transcribed on it
+    (``workers.analytics.activity``)."""
     words: dict[int, list[tuple[float, float]]] = {c.channel: [] for c in job.channels}
     for window in windows:
         words[window.channel] += [(w.start, w.end) for s in window.segments for w in s.words]
@@ -293,8 +299,8 @@ def measure_activity(job: PreparedJob, windows: list[db.StoredWindow]
                                           clear=c.clear) for c in job.channels}
 
 
-def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[db.StoredWindow],
-                     usage: db.Usage, spans: list[RedactionSpan] | None = None,
+def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow],
+                     usage: Usage, spans: list[RedactionSpan] | None = None,
                      activity: dict[int, ChannelActivity] | None = None) -> bool:
     """Write the job's windows, segments, redaction spans and usage in one transaction;
     True if the recording is complete."""
@@ -320,7 +326,7 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
     """Take the job and a place in this process's gate, in that order of waiting: a job
     whose last worker was lost first waits until it can run alone, holding no claim, so a
-    crash while it runs costs no other job an attempt (``workers.isolation``)."""
+    crash while it runs costs no other job an attempt (``workers.runtime.isolation``)."""
     slot: Slot | None = None
     try:
         slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))

@@ -1,6 +1,6 @@
 """Speech that a packed window's decode skipped, read again on its own.
 
-A packed window is several speech pieces back to back (``workers.vad.pack_windows``). Now
+A packed window is several speech pieces back to back (``workers.audio.vad.pack_windows``). Now
 and then the model, reading them as one clip, passes over a whole piece: on a hissy leg the
 greeting before the first reply, or the "thank you for waiting" after a hold, whose words
 then go missing or are timed into a neighbour. Each piece is checked after the first pass:
@@ -18,9 +18,9 @@ import numpy as np
 
 from callscribe.settings import DecodeSection
 
-from .audio import SAMPLE_RATE
+from ..audio.decode import SAMPLE_RATE
+from ..audio.vad import PackedWindow
 from .decoding import Decoded
-from .vad import PackedWindow
 
 #: Pieces shorter than this are not checked (a one-word "yes" is fine with one word).
 MIN_PIECE_S = 1.0

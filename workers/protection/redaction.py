@@ -1,12 +1,13 @@
 """PII redaction at word level: card numbers, SSNs, phone numbers, e-mail addresses and
 named custom patterns become typed tags ("[CARD]") that keep the times of the words they
-replace, so the same spans can be silenced in the audio (``workers.redacted_audio``).
+replace, so the same spans can be silenced in the audio (``workers.protection.redacted_audio``).
 Nothing here keeps the original text: the outputs are the redacted words and
 :class:`Redaction` records (kind, times, word indices).
 
 Words are the model's: text with its leading space (" four", " 4111,"), start and end in
 seconds; any object with ``text`` (or ``word``) and ``start``/``end`` (or ``start_s``/
-``end_s``) will do (``workers.decoding.Word``, rows of ``words``). An entity spread over
+``end_s``) will do (``workers.transcription.decoding.Word``, rows of ``words``). An entity spread
+over
 several words becomes ONE tag from the start of its first word to the end of its last,
 with the first one's leading space and the last one's trailing punctuation.
 
@@ -53,8 +54,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .pii_numbers import DIGIT_WORDS, number_spans
-from .pii_tokens import Span, Tok, tok
+from .numbers import DIGIT_WORDS, number_spans
+from .tokens import Span, Tok, tok
 
 
 @dataclass(frozen=True)

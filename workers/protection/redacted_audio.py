@@ -1,7 +1,7 @@
 """Redacted audio: a copy of a recording with the redacted words' spans silenced.
 
 The source is decoded by ffmpeg at its own sample rate with all its channels, as 16-bit
-PCM; each channel's spans (the :class:`~callscribe.workers.redaction.Redaction` times of
+PCM; each channel's spans (the :class:`~callscribe.workers.protection.redaction.Redaction` times of
 its words, padded by ``pad_s`` on both sides) are set to zero, and the result is written as
 a 16-bit PCM WAV with the same channels and rate. Everything outside the spans is exactly
 what the plain decode gives. The whole recording is held in memory (an hour of 8 kHz

@@ -1,13 +1,13 @@
 """Numbers in a transcript: runs of written digits ("4111", "555-123-4567", " 5", "-5") and
 spoken digit words ("four one one one", "double four", "oh"), classified as a card (Luhn, or
-after "card"), an SSN or a phone number (the rules: ``workers.redaction``)."""
+after "card"), an SSN or a phone number (the rules: ``workers.protection.redaction``)."""
 
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
 
-from .pii_tokens import SENTENCE_END, Span, Tok
+from .tokens import SENTENCE_END, Span, Tok
 
 DIGIT_WORDS = {"oh": "0", "o": "0", "niner": "9"} | {
     w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import (
     LeaseLostError,
-    RetryableError,
 )
 from callscribe.failures import Outcome, classify
 from callscribe.models import (
@@ -48,9 +47,8 @@ from callscribe.models.state import (
 )
 from callscribe.settings import JobSection
 
-from .activity import ChannelActivity
-from .decoding import Word
-from .vad import PackedWindow
+from ..analytics.activity import ChannelActivity
+from ..transcription.segments import StoredSegment, StoredWindow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,35 +71,6 @@ class JobSpec:
     attempts: int
     options: dict[str, Any] = field(default_factory=dict)
     """The source's options this job was planned with (``SourceOptions``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredSegment:
-    """A segment ready to insert: its times and its words' times absolute in the
-    recording."""
-
-    channel: int
-    speaker: str
-    start_s: float
-    end_s: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    language: str
-    words: tuple[Word, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredWindow:
-    """A window and the segments the model gave for it."""
-
-    channel: int
-    window: PackedWindow
-    language: str | None
-    segments: tuple[StoredSegment, ...]
-    temperature: float | None = None
-    language_probability: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,19 +294,15 @@ def _give_up(session: Session, job: Job, reason: str) -> None:
     if rec.status != RecordingStatus.DONE:
         recording_failed(rec, reason)
         count_recording(session, finished_at=utcnow(), source_id=rec.source_id,
-                        model=job.model or "", device=_job_device(job), failed=True)
+                        model=job.model or "", device=job_device(job), failed=True)
     siblings = select(Job).where(Job.recording_id == rec.id, Job.id != job.id,
                                  Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
     for other in session.scalars(siblings):
         job_cancelled(other, f"recording failed: {reason}")
 
 
-def _job_device(job: Job | None) -> Device | None:
+def job_device(job: Job | None) -> Device | None:
     """The device a metered job ran on (None if it never finished)."""
     if job is None or not job.device_kind:
         return None
     return Device(job.device_kind, job.device_name or "", job.worker_host or "")
-
-
-__all__ = ["JobResult", "JobSpec", "RetryableError", "StoredSegment", "StoredWindow", "Usage",
-           "claim_job", "record_failure", "store_result"]

@@ -2,7 +2,7 @@
 windows (≤ 30 s each, from any recordings and channels) in full batches.
 
 Each window is decoded without timestamp tokens, with temperature fallback and word
-alignment (``workers.decoding``), so a window gives the same text as
+alignment (``workers.transcription.decoding``), so a window gives the same text as
 ``WhisperModel.transcribe(without_timestamps=True)`` on the same clip with the same options
 (tested), plus the time of every word.
 
@@ -208,7 +208,7 @@ class Engine:
     def prepare(self, windows: Sequence[WindowInput]) -> list[ReadyWindow]:
         """CPU side of a window, done on the caller's thread: log-mel features, its options
         (its own or the engine's), and the language of each group (detected once per group
-        when not fixed, see ``workers.language``)."""
+        when not fixed, see ``workers.transcription.language``)."""
         options = [self.decode_options if w.options is None else w.options for w in windows]
         features = [self._features(w.audio) for w in windows]
         languages = window_languages(self.model, [w.group for w in windows], features,

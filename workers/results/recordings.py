@@ -34,9 +34,9 @@ from callscribe.models.state import (
     recording_warned,
 )
 
-from .activity import ChannelActivity
-from .call_metrics import CallMetrics
-from .persistence import _job_device
+from ..analytics.activity import ChannelActivity
+from ..analytics.call_metrics import CallMetrics
+from .store import job_device
 
 
 def claim_export_name(factory: sessionmaker[Session], recording_id: int,
@@ -93,7 +93,7 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
                                .order_by(Job.seq.desc()).limit(1)).one_or_none()
         count_recording(session, finished_at=rec.finished_at or utcnow(),
                         source_id=rec.source_id, model=(last.model if last else "") or "",
-                        device=_job_device(last), failed=False)
+                        device=job_device(last), failed=False)
 
 
 def _replace_metrics(session: Session, rec: Recording, metrics: CallMetrics | None) -> None:

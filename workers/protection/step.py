@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .decoding import Word
-from .persistence import StoredSegment, StoredWindow
+from ..transcription.decoding import Word
+from ..transcription.segments import StoredSegment, StoredWindow, segment_text
 from .redaction import Redacted, redact_segments
-from .segments import segment_text
 
 
 @dataclass(frozen=True, kw_only=True)

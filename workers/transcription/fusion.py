@@ -1,6 +1,6 @@
 """Short windows of one job read as one clip, so the model encodes fewer 30-s windows.
 
-Speech is packed into windows per channel (``workers.vad``), so each channel ends with a
+Speech is packed into windows per channel (``workers.audio.vad``), so each channel ends with a
 partial window, and a stereo call has two: 17 s of the agent and 8 s of the customer cost
 two encoder passes over 30 s each. The encoder's cost is per window whatever it holds, so
 on the calls of ``bench/accuracy.py`` 55 windows became 48 when the windows of a job are
@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from ..audio.decode import SAMPLE_RATE
 from .decoding import Decoded, Word
 
 K = TypeVar("K", bound=Hashable)

@@ -30,8 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .persistence import StoredWindow
-from .segments import segment_text
+from .segments import StoredWindow, segment_text
 
 _log = logging.getLogger(__name__)
 
