@@ -40,8 +40,9 @@ from support.model import build_whisper_model
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus
+from callscribe.models.db import open_database
 from callscribe.scheduler.enqueue import CeleryEnqueuer
-from callscribe.scheduler.ingest import ingest, open_database
+from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
 
 

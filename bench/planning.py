@@ -24,7 +24,8 @@ from common import scratch_database
 from sqlalchemy import func, select
 
 from callscribe.models import Job, Recording
-from callscribe.scheduler.ingest import discover, open_database
+from callscribe.models.db import open_database
+from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 

@@ -31,9 +31,8 @@ from typing import Any
 import psycopg2
 from common import scratch_database, write_results
 
-from callscribe.models.db import make_engine, session_factory
+from callscribe.models.db import make_engine, open_database, session_factory
 from callscribe.report import Report, build_report
-from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 
 QUEUES, AGENTS = 50, 500

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callscribe.failures import retry_delay
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
-from callscribe.scheduler.ingest import discover, finish_run, open_database
+from callscribe.models.db import open_database
+from callscribe.scheduler.ingest import discover, finish_run
 from callscribe.scheduler.reconcile import expire_leases
 from callscribe.scheduler.register import Registration
 from callscribe.settings import Settings
@@ -123,23 +123,43 @@ def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
             raise
 
 
+class Due:
+    """The embedded run's ``reschedule``: when each job a failure put back may run again,
+    as ``callscribe.failures.classify`` decided (its jittered backoff; 0 for a job handed
+    back)."""
+
+    def __init__(self) -> None:
+        self._at: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, job_id: int, delay_s: float) -> None:
+        with self._lock:
+            self._at[job_id] = time.monotonic() + delay_s
+
+    def wait_for(self, job_ids: list[int]) -> None:
+        """Sleep until the last of these jobs is due (at once for one never rescheduled)."""
+        with self._lock:
+            latest = max((self._at.pop(job_id, 0.0) for job_id in job_ids), default=0.0)
+        time.sleep(max(0.0, latest - time.monotonic()))
+
+
 def job_status(factory: sessionmaker[Session], job_id: int) -> JobStatus | None:
     with factory.begin() as session:
         return session.scalar(select(Job.status).where(Job.id == job_id))
 
 
-def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress) -> None:
-    """Run again, after the policy's backoff, the jobs a retryable error put back in the queue,
+def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress, due: Due) -> None:
+    """Run again, once they are ``due``, the jobs a retryable error put back in the queue,
     until none is left: each run counts an attempt, so after ``max_attempts`` the job and its
     recording fail with the reason (the embedded run never ends with work left queued)."""
     from callscribe.workers.transcription.engine import jobs_in_flight, resolve_device
 
     settings = ctx.settings
-    for attempt in range(1, settings.jobs.max_attempts + 1):
+    for _round in range(settings.jobs.max_attempts):
         again = queued_jobs(ctx.factory, source_id)
         if not again:
             return
-        time.sleep(retry_delay(ctx.settings.jobs, attempt))
+        due.wait_for([job.job_id for job in again])
         execute(ctx, again, progress, in_flight=jobs_in_flight(settings.execution,
                                                           resolve_device(settings.model.device)))
 
@@ -170,7 +190,8 @@ def transcribe_source(settings: Settings, source_uri: str,
     progress = progress or Progress()
     began = time.perf_counter()
     factory = open_database(settings)
-    ctx = WorkerContext(settings=settings, factory=factory)
+    due = Due()
+    ctx = WorkerContext(settings=settings, factory=factory, reschedule=due)
     ctx.engine()  # load the model first: a bad --model fails before any work
     source = open_source(source_uri, settings.storage)
     found = discover(settings, factory, source, kind="embedded")
@@ -181,7 +202,7 @@ def transcribe_source(settings: Settings, source_uri: str,
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
     execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings.execution,
                                                           resolve_device(settings.model.device)))
-    retry_queued(ctx, source_id, progress)
+    retry_queued(ctx, source_id, progress, due)
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
     processed = decoded_seconds(factory, [job.job_id for job in jobs]) or processed

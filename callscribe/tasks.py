@@ -34,15 +34,13 @@ from celery.signals import (
 
 from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 from callscribe.errors import ServiceUnavailableError, one_line, outage
-from callscribe.failures import retry_delay
 from callscribe.healing import Healer, reconcile_pass
-from callscribe.models import JobStatus
 from callscribe.models.db import make_engine, session_factory
+from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.settings import Settings
 from callscribe.workers.job import run_job
-from callscribe.workers.results.store import job_attempts
-from callscribe.workers.runtime.context import WorkerContext
-from callscribe.workers.transcription.engine import DEFAULT_JOBS_IN_FLIGHT
+from callscribe.workers.runtime.context import WorkerContext, leave_queued
+from callscribe.workers.transcription.engine import jobs_in_flight
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _ProcessState:
     settings: Settings | None = None
+    app: Celery | None = None
     pid: int = -1
     context: WorkerContext | None = None
 
@@ -63,8 +62,11 @@ def worker_context(settings: Settings) -> WorkerContext:
     what the threads pool's own check means (``callscribe.failures``)."""
     if _STATE.context is None or _STATE.pid != os.getpid():
         factory = session_factory(make_engine(settings.database_url))
-        _STATE.context = WorkerContext(settings=settings, factory=factory,
-                                       soft_limit_errors=(SoftTimeLimitExceeded,))
+        app = _STATE.app
+        _STATE.context = WorkerContext(
+            settings=settings, factory=factory, soft_limit_errors=(SoftTimeLimitExceeded,),
+            reschedule=(lambda job_id, delay_s: _resend(app, settings, job_id, delay_s))
+            if app is not None else leave_queued)
         _STATE.pid = os.getpid()
     return _STATE.context
 
@@ -109,8 +111,7 @@ def concurrency_for(settings: Settings, pool: str) -> int:
     (whose windows share model batches): as set, or the device's default."""
     if pool == "prefork":
         return settings.queue.worker_concurrency
-    return settings.execution.workers or DEFAULT_JOBS_IN_FLIGHT[
-        "cuda" if _expects_gpu(settings) else "cpu"]
+    return jobs_in_flight(settings.execution, "cuda" if _expects_gpu(settings) else "cpu")
 
 
 def _expects_gpu(settings: Settings) -> bool:
@@ -130,8 +131,7 @@ def _resend(app: Celery, settings: Settings, job_id: int, delay_s: float) -> Non
     """Deliver the job again after ``delay_s``. If the broker is away too, the job is still
     queued in the database, and the healing pass sends it once the broker is back."""
     try:
-        app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=settings.queue.name,
-                      countdown=delay_s or None, retry=False)
+        CeleryEnqueuer(app, settings.queue.name).send([job_id], delay_s, once=True)
     except Exception as exc:
         log.warning("job %s: cannot send it again now (%s); the healing pass will",
                     job_id, outage(exc) or one_line(exc, 300))
@@ -141,6 +141,7 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
     """Define callscribe's tasks on ``app``; ``settings`` are the worker's settings. The
     model is loaded in each prefork child, or once in the main process of a threads pool."""
     _STATE.settings = settings
+    _STATE.app = app
     healer = Healer(settings, app)
     worker_ready.connect(lambda **_: healer.start(), weak=False)
     worker_shutdown.connect(lambda **_: healer.stop(), weak=False)
@@ -156,11 +157,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
             status = run_job(ctx, int(job_id))
         except ServiceUnavailableError as exc:  # the job cannot be claimed: give it back
             ctx.backoff.pause(exc.one_line())  # and hold this slot, so no more are taken
-            _resend(self.app, settings, int(job_id), 0.0)
+            ctx.reschedule(int(job_id), 0.0)
             return "handed back"
-        if status == JobStatus.QUEUED:  # a retryable error was recorded: deliver it again
-            attempts = job_attempts(ctx.factory, int(job_id))
-            _resend(self.app, settings, int(job_id), retry_delay(ctx.settings.jobs, attempts))
         return status.value if status is not None else None
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]

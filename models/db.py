@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from callscribe.settings import Settings
+
+#: The ``reference_prices`` row that holds the cloud price cost is compared with.
+REFERENCE_PRICE = "cloud_api"
 
 
 def migrations_dir() -> str:
@@ -48,13 +52,6 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One short transaction: commit on success, roll back on any error."""
-    with factory.begin() as session:
-        yield session
-
-
 def alembic_config(url: str) -> Any:
     """An Alembic config pointing at the bundled migrations and the given database."""
     from alembic.config import Config
@@ -81,3 +78,21 @@ def downgrade(url: str, revision: str = "base") -> None:
     from alembic import command
 
     command.downgrade(alembic_config(url), revision)
+
+
+def open_database(settings: Settings) -> sessionmaker[Session]:
+    """Migrate the configured database to the current schema, record the reference price
+    from the settings, and return a session factory (the embedded run, the scheduler and
+    the CLI open the database this way; workers do not migrate)."""
+    from .tables import ReferencePrice
+
+    upgrade(settings.database_url)
+    factory = session_factory(make_engine(settings.database_url))
+    usd = settings.cost.reference_usd_per_audio_hour
+    with factory.begin() as session:
+        price = session.get(ReferencePrice, REFERENCE_PRICE)
+        if price is None:
+            session.add(ReferencePrice(name=REFERENCE_PRICE, usd_per_audio_hour=usd))
+        elif price.usd_per_audio_hour != usd:
+            price.usd_per_audio_hour = usd
+    return factory

@@ -39,7 +39,9 @@ class CeleryEnqueuer:
         self.app = app
         self.queue = queue
 
-    def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
+    def send(self, job_ids: Iterable[int], delay_s: float = 0.0, *, once: bool = False) -> int:
+        """Send each job, after ``delay_s``. ``once``: a single try, no waiting on a broker
+        that is away (a job thread re-sending its job; the healing pass does the rest)."""
         from callscribe.broker import TRANSCRIBE_TASK
 
         job_ids = list(job_ids)
@@ -49,7 +51,8 @@ class CeleryEnqueuer:
         with self.app.producer_or_acquire() as producer:
             for job_id in job_ids:
                 self.app.send_task(TRANSCRIBE_TASK, args=[int(job_id)], queue=self.queue,
-                                   countdown=delay_s or None, producer=producer)
+                                   countdown=delay_s or None, producer=producer,
+                                   **({"retry": False} if once else {}))
                 sent += 1
         return sent
 
@@ -106,10 +109,12 @@ def _eta(message: dict[str, Any]) -> float:
 
 def _job_ids(message: Any) -> set[int]:
     """Job ids in one kombu message (JSON body, possibly base64-encoded)."""
+    from callscribe.broker import TRANSCRIBE_TASK
+
     if not isinstance(message, dict):
         return set()
     headers = message.get("headers") or {}
-    if not str(headers.get("task", "")).startswith("callscribe.transcribe_job"):
+    if headers.get("task") != TRANSCRIBE_TASK:
         return set()
     body = message.get("body")
     if message.get("properties", {}).get("body_encoding") == "base64" and isinstance(body, str):

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import UnexpectedError, one_line, outage
-from callscribe.models import Job, JobStatus, ReferencePrice, Run
+from callscribe.models import Job, JobStatus, Run
 from callscribe.models.base import utcnow
-from callscribe.models.db import make_engine, session_factory, upgrade
+from callscribe.models.db import open_database
 from callscribe.settings import Settings
 from callscribe.storage.sources import (
     ManifestSource,
@@ -30,7 +30,6 @@ from .register import Registration, ensure_source, register
 from .source_options import options_of
 
 #: The ``reference_prices`` row the dashboard views compare against.
-REFERENCE_PRICE = "cloud_api"
 
 
 @dataclass(frozen=True)
@@ -49,21 +48,6 @@ class IngestResult:
     run_id: int
     registration: Registration
     jobs_enqueued: int
-
-
-def open_database(settings: Settings) -> sessionmaker[Session]:
-    """Migrate the configured database to the current schema, record the reference price
-    from the settings, and return a session factory."""
-    upgrade(settings.database_url)
-    factory = session_factory(make_engine(settings.database_url))
-    with factory.begin() as session:
-        price = session.get(ReferencePrice, REFERENCE_PRICE)
-        if price is None:
-            session.add(ReferencePrice(name=REFERENCE_PRICE,
-                                       usd_per_audio_hour=settings.cost.reference_usd_per_audio_hour))
-        elif price.usd_per_audio_hour != settings.cost.reference_usd_per_audio_hour:
-            price.usd_per_audio_hour = settings.cost.reference_usd_per_audio_hour
-    return factory
 
 
 def discover(settings: Settings, factory: sessionmaker[Session], source: RecordingSource,

@@ -20,9 +20,9 @@ from support.audio import Turn, make_call
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Segment
-from callscribe.models.db import make_engine, session_factory
+from callscribe.models.db import make_engine, open_database, session_factory
 from callscribe.scheduler.enqueue import CeleryEnqueuer
-from callscribe.scheduler.ingest import ingest, open_database
+from callscribe.scheduler.ingest import ingest
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.results.finalize import finalize_unfinished

@@ -149,7 +149,8 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     from support.audio import Turn, make_call
 
     from callscribe.models import Job
-    from callscribe.scheduler.ingest import discover, open_database
+    from callscribe.models.db import open_database
+    from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
     from callscribe.workers.runtime.context import WorkerContext
 
@@ -270,7 +271,8 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
 
     from callscribe.models import Job
     from callscribe.models.base import as_utc, utcnow
-    from callscribe.scheduler.ingest import discover, open_database
+    from callscribe.models.db import open_database
+    from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
     from callscribe.workers.results import store as persistence
     from callscribe.workers.runtime.context import Heartbeat, WorkerContext

@@ -12,8 +12,9 @@ import pytest
 from support.audio import Turn, make_call
 
 from callscribe.models.base import utcnow
+from callscribe.models.db import open_database
 from callscribe.models.metering import Device, Usage
-from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.ingest import discover
 from callscribe.settings import JobSection, Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers.results import store as db
@@ -80,6 +81,7 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     from sqlalchemy import update
 
     from callscribe.errors import BadAudioError, LeaseLostError
+    from callscribe.failures import classify
     from callscribe.models import Job, JobStatus, Recording, RecordingStatus
 
     folder = tmp_path / "calls"
@@ -94,8 +96,8 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
         session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
     second = db.claim_job(factory, job_id, "host:1", 60, 3)
     assert first is not None and second is not None and second.attempts == first.attempts + 1
-    assert db.record_failure(factory, first, "host:1", BadAudioError("late"),
-                             JobSection(max_attempts=3)) is None
+    outcome = classify(BadAudioError("late"), first.attempts, JobSection(max_attempts=3))
+    assert db.record_failure(factory, first, "host:1", outcome) is None
     assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
     usage = Usage(job_id=job_id, source_id=first.source_id, model="m",
                   device=Device("cpu", "c", "h"), worker="host:1", audio_s=1.0, speech_s=1.0,

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from support.audio import Turn, make_call
 
 from callscribe.models import Job, Recording
-from callscribe.models.db import upgrade
-from callscribe.scheduler.ingest import discover, open_database
+from callscribe.models.db import open_database, upgrade
+from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 

@@ -25,7 +25,7 @@ from support.audio import Turn, make_call, make_demo_corpus
 
 from callscribe.broker import TRANSCRIBE_TASK
 from callscribe.models import Job
-from callscribe.scheduler.ingest import open_database
+from callscribe.models.db import open_database
 from callscribe.settings import Settings
 
 

@@ -4,6 +4,7 @@ the random-weight model through faster-whisper, exports on disk."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -36,8 +37,8 @@ from support.audio import (
 from support.model import expected_text
 
 from callscribe.models import RecordingStatus
+from callscribe.models.db import open_database
 from callscribe.run import transcribe_source
-from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 
 SettingsFactory = Callable[..., Settings]
@@ -305,6 +306,55 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
         "fine.wav": RecordingStatus.DONE}
     statuses = {j[5] for j in rows(db_url)["jobs"]}
     assert statuses <= {"done", "failed"}, statuses
+
+
+def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
+        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21, item 3: one failure path. The delay ``classify`` picks (jittered backoff)
+    is the one handed to the runner's ``reschedule`` and the one the embedded run waits;
+    nothing recomputes it from its own round."""
+    from callscribe import run
+    from callscribe.errors import StorageUnavailableError
+    from callscribe.failures import JITTER
+    from callscribe.workers import job as pipeline
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    make_call(folder / "down.wav", [Turn(0, "Thank you for calling.")], channels=1)
+    make_call(folder / "fine.wav", [Turn(0, "Thank you for calling.")], channels=1)
+    real = pipeline.load_audio
+
+    attempts: list[float] = []
+
+    def load_audio(ctx: Any, spec: Any, workdir: Path) -> Any:
+        if spec.key == "down.wav":
+            attempts.append(time.monotonic())
+            raise StorageUnavailableError("the share is not mounted")
+        return real(ctx, spec, workdir)
+
+    monkeypatch.setattr(pipeline, "load_audio", load_audio)
+    chosen: list[float] = []
+    decide = pipeline.classify
+    monkeypatch.setattr(pipeline, "classify", lambda *a, **k: (
+        chosen.append((o := decide(*a, **k)).delay_s), o)[1])
+    handed: list[tuple[float, float]] = []  # (when, delay)
+    schedule = run.Due.__call__
+    monkeypatch.setattr(run.Due, "__call__", lambda self, job_id, delay_s: (
+        handed.append((time.monotonic(), delay_s)), schedule(self, job_id, delay_s))[1])
+    settings = make_settings(db_url, jobs={"retry_delay_s": 0.4, "retry_max_delay_s": 5.0,
+                                           "max_attempts": 3})
+    summary = transcribe_source(settings, str(folder))
+    assert [(f.key, f.reason) for f in summary.failed] == [
+        ("down.wav", "gave up after 3 attempts: the share is not mounted")]
+    assert summary.done == 1
+    delays = [delay for _, delay in handed]
+    assert len(delays) == 2 and delays == chosen[:2]  # the third attempt gave up
+    for delay, backoff in zip(delays, (0.4, 0.8), strict=True):
+        assert backoff * (1 - JITTER) <= delay <= backoff
+    assert len(attempts) == 3
+    for (when, delay), began in zip(handed, attempts[1:], strict=True):
+        assert began - when >= delay  # the next attempt waited the delay it was given
 
 
 def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFactory,

@@ -4,6 +4,7 @@ fail for every path, and a job past its soft time limit means the same on the pr
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from callscribe.errors import (
     StorageUnavailableError,
     UnexpectedError,
 )
-from callscribe.failures import classify, retry_delay
+from callscribe.failures import JITTER, classify, retry_delay
 from callscribe.settings import JobSection
 
 POLICY = JobSection(max_attempts=3, retry_delay_s=5.0, retry_max_delay_s=12.0)
@@ -35,16 +36,26 @@ def test_permanent_errors_fail_at_once_without_spending_attempts() -> None:
                                  ConfigurationError("no GPU here"), IllegalTransition("race"),
                                  KeyError("surprise"), OSError(28, "No space left on device")])
 def test_everything_else_is_retried_with_backoff_then_given_up(exc: Exception) -> None:
-    delays = []
-    for attempts in (1, 2):
+    for attempts, backoff in ((1, 5.0), (2, 10.0)):
         outcome = classify(exc, attempts, POLICY)
         assert outcome.retry, exc
-        delays.append(outcome.delay_s)
-    assert delays == [5.0, 10.0]
+        assert backoff * (1 - JITTER) <= outcome.delay_s <= backoff
     assert retry_delay(POLICY, 3) == 12.0  # capped
     final = classify(exc, 3, POLICY)
     assert not final.retry and final.reason.startswith("gave up after 3 attempts: ")
     assert "\n" not in final.reason
+
+
+def test_retry_delays_are_jittered_within_the_backoff() -> None:
+    """Jobs that failed together come back spread out, never later than the backoff (so
+    ``retry_max_delay_s`` still bounds every wait)."""
+    rng = random.Random(20)
+    delays = [classify(KeyError("x"), 2, POLICY, rng).delay_s for _ in range(50)]
+    assert all(10.0 * (1 - JITTER) <= d <= 10.0 for d in delays)
+    assert max(delays) - min(delays) > 10.0 * JITTER / 2  # spread, not one value
+    assert all(classify(KeyError("x"), 2, JobSection(max_attempts=3, retry_delay_s=50.0,
+                                                     retry_max_delay_s=60.0), rng).delay_s
+               <= 60.0 for _ in range(20))
 
 
 def test_every_error_belongs_to_the_hierarchy() -> None:

@@ -22,9 +22,9 @@ from callscribe.models import (
     Source,
     SourceKind,
 )
+from callscribe.models.db import open_database
 from callscribe.models.metering import Device, Usage, hour_shares, meter_job
 from callscribe.run import transcribe_source
-from callscribe.scheduler.ingest import open_database
 from callscribe.settings import Settings
 from callscribe.workers.transcription.engine import batch_size_for
 

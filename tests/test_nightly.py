@@ -14,8 +14,8 @@ from celery.schedules import crontab
 from support.audio import Turn, make_call
 
 from callscribe.broker import celery_config, make_celery
+from callscribe.models.db import open_database
 from callscribe.scheduler.enqueue import CeleryEnqueuer, _job_ids
-from callscribe.scheduler.ingest import open_database
 from callscribe.scheduler.nightly import scan
 from callscribe.settings import Settings
 

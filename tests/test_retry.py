@@ -3,7 +3,8 @@ worker died between storing the last job and writing exports."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from sqlalchemy import select
 from support.audio import Turn, make_call
 
 from callscribe.models import Job, JobStatus, RecordingStatus
+from callscribe.models.db import open_database
 from callscribe.run import Progress, QueuedJob, execute, queued_jobs
-from callscribe.scheduler.ingest import discover, open_database
+from callscribe.scheduler.ingest import discover
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.scheduler.retry import requeue_failed
 from callscribe.settings import Settings
@@ -130,3 +132,43 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
     assert sent == sorted(set(sent)) and result.jobs_enqueued == len(sent) == 6
     with factory.begin() as session:
         assert sorted(session.scalars(select(Job.id))) == sent
+
+
+def test_a_celery_worker_resends_a_job_with_the_delay_it_is_given(
+        db_url: str, make_settings: Callable[..., Settings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Celery runner's ``reschedule`` (issue 21, item 3) is one send of the transcribe
+    task, by id, on the worker's queue, with the failure policy's delay as its countdown; a
+    broker that refuses it leaves the job queued for the healing pass, and raises nothing."""
+    from callscribe import tasks
+    from callscribe.broker import TRANSCRIBE_TASK
+
+    sent: list[tuple[str, list[int], str, float | None]] = []
+
+    class App:
+        refuse = False
+
+        @contextlib.contextmanager
+        def producer_or_acquire(self) -> Iterator[None]:
+            yield None
+
+        def send_task(self, name: str, *, args: list[int], queue: str,
+                      countdown: float | None, producer: None, retry: bool) -> None:
+            if self.refuse:
+                raise ConnectionError("Connection refused")
+            assert retry is False  # one try: the healing pass owns the rest
+            sent.append((name, args, queue, countdown))
+
+    app = App()
+    monkeypatch.setattr(tasks._STATE, "app", app)
+    monkeypatch.setattr(tasks._STATE, "context", None)
+    settings = make_settings(db_url)
+    ctx = tasks.worker_context(settings)
+    ctx.reschedule(7, 1.5)
+    ctx.reschedule(8, 0.0)
+    assert sent == [(TRANSCRIBE_TASK, [7], settings.queue.name, 1.5),
+                    (TRANSCRIBE_TASK, [8], settings.queue.name, None)]
+    app.refuse = True
+    ctx.reschedule(9, 2.0)
+    assert len(sent) == 2
+    ctx.factory.kw["bind"].dispose()

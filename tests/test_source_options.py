@@ -22,9 +22,8 @@ from support.audio import place, speak
 
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.demo.voices import hold_music
-from callscribe.models.db import make_engine
+from callscribe.models.db import make_engine, open_database
 from callscribe.run import transcribe_source
-from callscribe.scheduler.ingest import open_database
 from callscribe.scheduler.source_options import set_options
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source

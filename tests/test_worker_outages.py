@@ -19,8 +19,8 @@ from support.proxy import CuttableProxy
 
 from callscribe.errors import ServiceUnavailableError, outage
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Window
-from callscribe.models.db import make_engine, session_factory
-from callscribe.scheduler.ingest import discover, open_database
+from callscribe.models.db import make_engine, open_database, session_factory
+from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers import job as pipeline

@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
@@ -443,16 +443,17 @@ def finish_recording(ctx: WorkerContext, recording_id: int) -> None:
 
 def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
     """Record the error as ``callscribe.failures.classify`` decides: re-queue, or fail the
-    job and its recording. The pool's own soft-limit exception (Celery's, on prefork) means
-    what ``JobTimeoutError`` means on the threads pool and in the embedded run."""
+    job and its recording. A re-queued job goes to ``ctx.reschedule`` with the outcome's
+    delay (0 for a job handed back). The pool's own soft-limit exception (Celery's, on
+    prefork) means what ``JobTimeoutError`` means on the threads pool and in the embedded
+    run."""
     if isinstance(exc, ctx.soft_limit_errors):
         exc = _past_soft_limit(ctx)
     outcome = classify(exc, spec.attempts, ctx.settings.jobs)
     if not outcome.hand_back:
         log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
         try:
-            recorded = db.record_failure(ctx.factory, spec, ctx.worker_id, exc,
-                                         ctx.settings.jobs)
+            recorded = db.record_failure(ctx.factory, spec, ctx.worker_id, outcome)
         except Exception as again:  # the database went away while recording it
             outcome = classify(again, spec.attempts, ctx.settings.jobs)
             if not outcome.hand_back:
@@ -460,8 +461,14 @@ def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> 
         else:
             if recorded is None:
                 return None
-            return JobStatus.QUEUED if recorded.retry else JobStatus.FAILED
-    return hand_back(ctx, spec, outcome.reason)
+            if not recorded.retry:
+                return JobStatus.FAILED
+            ctx.reschedule(spec.job_id, recorded.delay_s)
+            return JobStatus.QUEUED
+    status = hand_back(ctx, spec, outcome.reason)
+    if status == JobStatus.QUEUED:
+        ctx.reschedule(spec.job_id, 0.0)
+    return status
 
 
 #: How long a job the database went away under waits for it before its lease is left to
@@ -493,10 +500,3 @@ def run_job(ctx: WorkerContext, job_id: int) -> JobStatus | None:
     if not isinstance(job, PreparedJob):
         return job
     return perform(ctx, job)
-
-
-def describe(job: PreparedJob) -> dict[str, Any]:
-    """A small summary for logs."""
-    return {"job": job.spec.job_id, "key": job.spec.key,
-            "windows": sum(len(c.windows) for c in job.channels),
-            "speech_s": round(job.speech_seconds, 1)}

@@ -121,7 +121,7 @@ def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     expired leases, re-send jobs the broker lost, finalize finished recordings and retry
     failed exports. Exits 1 when recordings are left waiting for their exports."""
     from callscribe.healing import reconcile_pass
-    from callscribe.scheduler.ingest import open_database
+    from callscribe.models.db import open_database
 
     settings = _settings(config, database_url=database_url)
     app_ = _broker(settings)
@@ -144,8 +144,8 @@ def retry(
     config: ConfigOpt = None,
 ) -> None:
     """Give failed jobs (dead letters) a fresh set of attempts and enqueue them."""
+    from callscribe.models.db import open_database
     from callscribe.scheduler.enqueue import CeleryEnqueuer
-    from callscribe.scheduler.ingest import open_database
     from callscribe.scheduler.retry import requeue_failed
 
     if not failed:

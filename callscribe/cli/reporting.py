@@ -137,7 +137,7 @@ def search_command(
     """Full-text search over every transcript: ranked hits with recording, speaker, time
     and the matching words marked « »."""
     from callscribe import searching
-    from callscribe.scheduler.ingest import open_database
+    from callscribe.models.db import open_database
 
     settings = _settings(config, database_url=database_url)
     try:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from callscribe.errors import CallscribeError
-from callscribe.scheduler.ingest import open_database
+from callscribe.models.db import open_database
 from callscribe.scheduler.source_options import list_sources, set_options
 from callscribe.storage.sources import open_source
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callscribe.errors import (
     LeaseLostError,
 )
-from callscribe.failures import Outcome, classify
+from callscribe.failures import Outcome, gave_up
 from callscribe.models import (
     Job,
     JobStatus,
@@ -45,7 +45,6 @@ from callscribe.models.state import (
     recording_failed,
     recording_running,
 )
-from callscribe.settings import JobSection
 
 from ..analytics.activity import ChannelActivity
 from ..transcription.segments import StoredSegment, StoredWindow
@@ -136,7 +135,7 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
         job_cancelled(job, f"recording already {rec.status.value}")
         return None
     if job.attempts >= max_attempts:
-        _give_up(session, job, f"gave up after {job.attempts} attempts: {job.error}")
+        _give_up(session, job, gave_up(job.attempts, job.error or "unknown error"))
         return None
     job_claimed(job, worker, lease_s)
     recording_running(rec)
@@ -256,14 +255,14 @@ def _insert_windows(session: Session, job_id: int, recording_id: int,
 
 
 def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
-                   exc: BaseException, jobs: JobSection) -> Outcome | None:
-    """After an error, what ``classify`` decides: re-queue the job, or fail it and its
-    recording (dead letter). Returns the outcome (None if the job is not ours any more)."""
+                   outcome: Outcome) -> Outcome | None:
+    """After an error, what ``classify`` decided for this attempt: re-queue the job, or fail
+    it and its recording (dead letter). Returns the outcome (None if the job is not this
+    attempt's any more)."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
         if job is None or not _held(job, spec, worker):
             return None
-        outcome = classify(exc, job.attempts, jobs)
         if outcome.retry:
             job_retry(job, outcome.reason)
         else:
@@ -280,12 +279,6 @@ def hand_back(factory: sessionmaker[Session], spec: JobSpec, worker: str, reason
             return False
         job_handed_back(job, reason)
         return True
-
-
-def job_attempts(factory: sessionmaker[Session], job_id: int) -> int:
-    """How many attempts the job has had (0 if it is gone)."""
-    with factory.begin() as session:
-        return session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0
 
 
 def _give_up(session: Session, job: Job, reason: str) -> None:

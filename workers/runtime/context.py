@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,8 +27,15 @@ from .isolation import SoloGate
 from .outage import Backoff
 
 log = logging.getLogger(__name__)
-#: A non-last job that decodes this much less than it asked for reached the stream's end.
-STREAM_END_SLACK_S = 0.1
+
+
+#: How a runner sends a job again after ``delay_s`` (``reschedule(job_id, delay_s)``).
+Reschedule = Callable[[int, float], None]
+
+
+def leave_queued(job_id: int, delay_s: float) -> None:
+    """Send nothing: the job stays queued in the database, where the next round of the
+    embedded run or the healing pass finds it."""
 
 
 def default_worker_id() -> str:
@@ -51,6 +59,10 @@ class WorkerContext:
     """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
     backoff: Backoff = field(default_factory=Backoff)
     """This process's view of a database outage, shared by its job threads."""
+    reschedule: Reschedule = leave_queued
+    """How this runner sends a job again: the Celery task re-sends it with a countdown, the
+    embedded run waits before its next round. Called once per failure, with the delay
+    ``callscribe.failures.classify`` chose."""
 
     @property
     def device(self) -> Device:
@@ -93,7 +105,6 @@ class Heartbeat:
         self.ctx = ctx
         self.job_id = job_id
         self.attempt = attempt
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}",
                                         daemon=True)
@@ -119,7 +130,6 @@ class Heartbeat:
                                     self.attempt, jobs.lease_s):
                     if self._stop.is_set():  # the job was stored (done) meanwhile
                         return
-                    self.lost = True
                     log.warning("job %s: lease lost to another worker", self.job_id)
                     return
                 failing = False
