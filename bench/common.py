@@ -26,8 +26,9 @@ from callscribe.workers.audio.vad import pack_windows, speech_spans
 from callscribe.workers.transcription.engine import WindowInput, get_engine
 
 
-def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],
-                seed: int = 0) -> float:
+def make_corpus(
+    folder: Path, calls: int, minutes: float | tuple[float, float], seed: int = 0
+) -> float:
     """Stereo 8 kHz μ-law calls of ``minutes`` each (or drawn from a (low, high) range):
     speech turns alternating between agent and customer, now and then a pause or a hold
     tone. Returns the total audio seconds."""
@@ -49,8 +50,14 @@ def make_corpus(folder: Path, calls: int, minutes: float | tuple[float, float],
             elif rng.random() < 0.05:
                 turns.append(Turn(0, seconds=4.0))  # both sides quiet
                 length += 4.0
-        info = make_call(folder / f"call_{i:04d}.wav", turns, channels=2, sample_rate=8000,
-                         fmt="wav_mulaw", duration=length_s)
+        info = make_call(
+            folder / f"call_{i:04d}.wav",
+            turns,
+            channels=2,
+            sample_rate=8000,
+            fmt="wav_mulaw",
+            duration=length_s,
+        )
         total += info.duration
     return total
 
@@ -67,8 +74,12 @@ def write_results(out: Path, stem: str, record: dict[str, Any], table: str) -> N
     print(table)
 
 
-def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = None,
-                   vad_seconds: list[float] | None = None) -> list[WindowInput]:
+def corpus_windows(
+    settings: Settings,
+    folder: Path,
+    files: list[Path] | None = None,
+    vad_seconds: list[float] | None = None,
+) -> list[WindowInput]:
     """Every window of the corpus, cut exactly as the workers cut them. The seconds spent
     in VAD (not in decoding) are appended to ``vad_seconds`` when given."""
     vad = settings.vad
@@ -81,8 +92,12 @@ def corpus_windows(settings: Settings, folder: Path, files: list[Path] | None = 
             packed = pack_windows(speech_spans(samples, vad), vad)
             if vad_seconds is not None:
                 vad_seconds.append(time.perf_counter() - began)
-            windows += [WindowInput((path.name, channel, w.start), w.audio(samples),
-                                    group=(path.name, channel)) for w in packed]
+            windows += [
+                WindowInput(
+                    (path.name, channel, w.start), w.audio(samples), group=(path.name, channel)
+                )
+                for w in packed
+            ]
     return windows
 
 
@@ -112,10 +127,16 @@ def cluster_values(model_dir: Path, work: Path, database_url: str, **extra: Any)
     import redis
 
     redis.Redis.from_url(BENCH_BROKER).flushdb()
-    return merge_values({
-        "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
-        "decode": {"beam_size": 1, "language": "en"}, "storage": {"output": str(work / "out")},
-        "database_url": database_url, "broker_url": BENCH_BROKER}, extra)
+    return merge_values(
+        {
+            "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+            "decode": {"beam_size": 1, "language": "en"},
+            "storage": {"output": str(work / "out")},
+            "database_url": database_url,
+            "broker_url": BENCH_BROKER,
+        },
+        extra,
+    )
 
 
 @contextmanager
@@ -139,9 +160,12 @@ def spawn_worker(values: dict[str, Any], log_path: Path) -> subprocess.Popen[byt
     its output to ``log_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
     env.update(environment_for(values))
-    return subprocess.Popen([sys.executable, "-m", "callscribe", "worker", "--loglevel",
-                             "INFO"], env=env, stdout=log_path.open("wb"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "callscribe", "worker", "--loglevel", "INFO"],
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def timed(module: Any, name: str) -> list[float]:

@@ -66,8 +66,11 @@ def run_variant(variant: str, features_file: Path, model_dir: Path, beam: int) -
     from callscribe.workers.transcription.engine import load_whisper
 
     features = pickle.loads(features_file.read_bytes())
-    model = load_whisper(ModelSection(name=str(model_dir), device="cpu", cpu_threads=2,
-                                      tune_allocator=variant == "callscribe"))
+    model = load_whisper(
+        ModelSection(
+            name=str(model_dir), device="cpu", cpu_threads=2, tune_allocator=variant == "callscribe"
+        )
+    )
     if variant == "before":
         decoding.encode_windows = lambda m, f: m.encode(np.stack(f))  # type: ignore[assignment]
     tokenizer = Tokenizer(model.hf_tokenizer, False, task="transcribe", language="en")
@@ -76,17 +79,28 @@ def run_variant(variant: str, features_file: Path, model_dir: Path, beam: int) -
     began = time.perf_counter()
     texts: list[str] = []
     for first in range(0, len(features), 8):
-        batch = features[first:first + 8]
-        texts += [d.text for d in decoding.decode_batch(
-            model, tokenizer, [pad_or_trim(f) for f in batch], [f.shape[-1] for f in batch],
-            options)]
+        batch = features[first : first + 8]
+        texts += [
+            d.text
+            for d in decoding.decode_batch(
+                model,
+                tokenizer,
+                [pad_or_trim(f) for f in batch],
+                [f.shape[-1] for f in batch],
+                options,
+            )
+        ]
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_SELF)
-    return {"variant": variant, "windows": len(features), "wall_s": round(wall, 2),
-            "user_s": round(after.ru_utime - before.ru_utime, 1),
-            "system_s": round(after.ru_stime - before.ru_stime, 1),
-            "minor_faults": after.ru_minflt - before.ru_minflt,
-            "text_crc": zlib.crc32("\n".join(texts).encode())}
+    return {
+        "variant": variant,
+        "windows": len(features),
+        "wall_s": round(wall, 2),
+        "user_s": round(after.ru_utime - before.ru_utime, 1),
+        "system_s": round(after.ru_stime - before.ru_stime, 1),
+        "minor_faults": after.ru_minflt - before.ru_minflt,
+        "text_crc": zlib.crc32("\n".join(texts).encode()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,30 +116,57 @@ def main(argv: list[str] | None = None) -> int:
     if args.variant:  # a child
         from callscribe.demo.realmodels import real_model_dir
 
-        print(json.dumps(run_variant(args.variant, args.features, real_model_dir("tiny.en"),
-                                     args.beam_size)))
+        print(
+            json.dumps(
+                run_variant(args.variant, args.features, real_model_dir("tiny.en"), args.beam_size)
+            )
+        )
         return 0
     with tempfile.TemporaryDirectory(prefix="cs-cpu-memory-") as tmp:
         features_file = Path(tmp) / "features.pkl"
-        features_file.write_bytes(pickle.dumps(
-            windows_of(args.calls, args.minutes, args.seed)))
+        features_file.write_bytes(pickle.dumps(windows_of(args.calls, args.minutes, args.seed)))
         rows = []
         for variant in VARIANTS:
             child = subprocess.run(
-                [sys.executable, __file__, "--variant", variant, "--features",
-                 str(features_file), "--beam-size", str(args.beam_size)],
-                check=True, capture_output=True, text=True)
+                [
+                    sys.executable,
+                    __file__,
+                    "--variant",
+                    variant,
+                    "--features",
+                    str(features_file),
+                    "--beam-size",
+                    str(args.beam_size),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     same = len({r["text_crc"] for r in rows}) == 1
-    table = ["| variant | windows | wall s | user s | system s | minor faults |",
-             "|---|---|---|---|---|---|"]
-    table += [f"| {r['variant']} | {r['windows']} | {r['wall_s']} | {r['user_s']} | "
-              f"{r['system_s']} | {r['minor_faults']:,} |" for r in rows]
+    table = [
+        "| variant | windows | wall s | user s | system s | minor faults |",
+        "|---|---|---|---|---|---|",
+    ]
+    table += [
+        f"| {r['variant']} | {r['windows']} | {r['wall_s']} | {r['user_s']} | "
+        f"{r['system_s']} | {r['minor_faults']:,} |"
+        for r in rows
+    ]
     text = "\n".join(table) + f"\n\nsame text in every variant: {same}\n"
-    write_results(args.out, "cpu-memory", {"calls": args.calls, "minutes": args.minutes,
-                                           "beam_size": args.beam_size, "rows": rows,
-                                           "same_text": same}, text)
+    write_results(
+        args.out,
+        "cpu-memory",
+        {
+            "calls": args.calls,
+            "minutes": args.minutes,
+            "beam_size": args.beam_size,
+            "rows": rows,
+            "same_text": same,
+        },
+        text,
+    )
     return 0 if same else 1
 
 

@@ -73,8 +73,11 @@ def run_distributed(values: dict[str, Any], folder: Path, workers: int, log_dir:
         ingest(settings, str(folder), CeleryEnqueuer(make_celery(settings), settings.queue.name))
         while True:
             with factory.begin() as session:
-                open_jobs = session.scalar(select(func.count()).select_from(Job).where(
-                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
+                open_jobs = session.scalar(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+                )
             if not open_jobs:
                 return time.perf_counter() - began
             time.sleep(0.2)
@@ -88,8 +91,9 @@ def run_distributed(values: dict[str, Any], folder: Path, workers: int, log_dir:
 def _wait_ready(log_dir: Path, workers: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = sum("ready" in (log_dir / f"w{i}.log").read_text(errors="replace")
-                    for i in range(workers))
+        ready = sum(
+            "ready" in (log_dir / f"w{i}.log").read_text(errors="replace") for i in range(workers)
+        )
         if ready >= workers:
             return
         time.sleep(0.5)
@@ -103,30 +107,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
-    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork",
-                        help="the workers' Celery pool (threads: 2 jobs in flight each)")
+    parser.add_argument(
+        "--pool",
+        choices=["prefork", "threads"],
+        default="prefork",
+        help="the workers' Celery pool (threads: 2 jobs in flight each)",
+    )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/distributed.json"))
     args = parser.parse_args(argv)
-    with scratch_database(args.admin_url) as url, \
-            tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp:
+    with (
+        scratch_database(args.admin_url) as url,
+        tempfile.TemporaryDirectory(prefix="cs-dist-") as tmp,
+    ):
         work = Path(tmp)
         audio_s = make_corpus(work / "calls", args.calls, args.minutes)
-        model = build_whisper_model(work / "model", shape=args.shape,
-                                    tokens_per_window=args.tokens)
-        values = cluster_values(model, work, url, model={"cpu_threads": 1},
-                                queue={"worker_pool": args.pool})
+        model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=args.tokens)
+        values = cluster_values(
+            model, work, url, model={"cpu_threads": 1}, queue={"worker_pool": args.pool}
+        )
         engine_s, with_vad_s = engine_baseline(values, work / "calls", args.workers)
         dist_s = run_distributed(values, work / "calls", args.workers, work)
-    result = {"calls": args.calls, "audio_hours": round(audio_s / 3600, 2),
-              "workers": args.workers, "pool": args.pool, "shape": args.shape,
-              "tokens_per_window": args.tokens,
-              "engine_s": round(engine_s, 1), "distributed_s": round(dist_s, 1),
-              "engine_audio_h_per_h": round(audio_s / engine_s, 1),
-              "distributed_audio_h_per_h": round(audio_s / dist_s, 1),
-              "ratio_distributed_over_engine": round(engine_s / dist_s, 3), "target": 0.9,
-              "engine_with_vad_s": round(with_vad_s, 1),
-              "ratio_distributed_over_engine_with_vad": round(with_vad_s / dist_s, 3)}
+    result = {
+        "calls": args.calls,
+        "audio_hours": round(audio_s / 3600, 2),
+        "workers": args.workers,
+        "pool": args.pool,
+        "shape": args.shape,
+        "tokens_per_window": args.tokens,
+        "engine_s": round(engine_s, 1),
+        "distributed_s": round(dist_s, 1),
+        "engine_audio_h_per_h": round(audio_s / engine_s, 1),
+        "distributed_audio_h_per_h": round(audio_s / dist_s, 1),
+        "ratio_distributed_over_engine": round(engine_s / dist_s, 3),
+        "target": 0.9,
+        "engine_with_vad_s": round(with_vad_s, 1),
+        "ratio_distributed_over_engine_with_vad": round(with_vad_s / dist_s, 3),
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     for key, value in result.items():

@@ -45,24 +45,31 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
         work = Path(tmp)
         audio_s = make_corpus(work / "calls", args.calls, args.minutes)
-        model = build_whisper_model(work / "model", shape=args.shape,
-                                    tokens_per_window=args.tokens)
-        settings = Settings(database_url=f"sqlite:///{work / 'bench.db'}",
-                            model={"name": str(model), "device": args.device,
-                                   "compute_type": args.compute_type},
-                            execution={"batch_size": args.batch_size},
-                            decode={"beam_size": args.beam_size, "language": "en"},
-                            storage={"output": str(work / "out")})
+        model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=args.tokens)
+        settings = Settings(
+            database_url=f"sqlite:///{work / 'bench.db'}",
+            model={"name": str(model), "device": args.device, "compute_type": args.compute_type},
+            execution={"batch_size": args.batch_size},
+            decode={"beam_size": args.beam_size, "language": "en"},
+            storage={"output": str(work / "out")},
+        )
         engine_s, n_windows = engine_only(settings, work / "calls")
         began = time.perf_counter()
         summary = transcribe_source(settings, str(work / "calls"))
         embedded_s = time.perf_counter() - began
     result = {
-        "calls": args.calls, "minutes": args.minutes, "audio_s": round(audio_s, 1),
-        "shape": args.shape, "tokens_per_window": args.tokens, "device": args.device,
-        "compute_type": args.compute_type, "batch_size": args.batch_size,
-        "beam_size": args.beam_size, "windows": n_windows,
-        "engine_s": round(engine_s, 2), "embedded_s": round(embedded_s, 2),
+        "calls": args.calls,
+        "minutes": args.minutes,
+        "audio_s": round(audio_s, 1),
+        "shape": args.shape,
+        "tokens_per_window": args.tokens,
+        "device": args.device,
+        "compute_type": args.compute_type,
+        "batch_size": args.batch_size,
+        "beam_size": args.beam_size,
+        "windows": n_windows,
+        "engine_s": round(engine_s, 2),
+        "embedded_s": round(embedded_s, 2),
         "engine_rtfx": round(audio_s / engine_s, 1),
         "embedded_rtfx": round(audio_s / embedded_s, 1),
         "ratio_embedded_over_engine": round(engine_s / embedded_s, 3),

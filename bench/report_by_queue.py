@@ -60,51 +60,159 @@ def fill(url: str, count: int, seed: int = 0) -> dict[str, int]:
         queue = rng.choices(range(QUEUES), weights)[0]
         agent = queue * (AGENTS // QUEUES) + rng.randrange(AGENTS // QUEUES)
         bare = rng.random() < 0.03
-        duration = round(rng.uniform(60, 900) if rng.random() < 0.97 else
-                         rng.uniform(900, 3600), 3)
+        duration = round(rng.uniform(60, 900) if rng.random() < 0.97 else rng.uniform(900, 3600), 3)
         finished = START + timedelta(seconds=rng.uniform(0, 30 * 86400))
         key = f"2026/{rid // 10000:02d}/call-{rid:07d}.wav"
-        recordings.append((
-            rid, 1, key, f"s3://archive/{key}", 1, "done", "{}", finished, finished, finished,
-            duration, 2, 8000, "pcm_mulaw", 1,
-            None if bare else f"CX-{rid}", None if bare else f"agent-{agent:03d}",
-            None if bare else f"queue-{queue:02d}",
-            None if bare else rng.choice(("inbound", "outbound")),
-            None if bare else finished - timedelta(seconds=duration + 600),
-            None if bare else json.dumps({"tier": rng.choice(("gold", "silver", "bronze"))})))
+        recordings.append(
+            (
+                rid,
+                1,
+                key,
+                f"s3://archive/{key}",
+                1,
+                "done",
+                "{}",
+                finished,
+                finished,
+                finished,
+                duration,
+                2,
+                8000,
+                "pcm_mulaw",
+                1,
+                None if bare else f"CX-{rid}",
+                None if bare else f"agent-{agent:03d}",
+                None if bare else f"queue-{queue:02d}",
+                None if bare else rng.choice(("inbound", "outbound")),
+                None if bare else finished - timedelta(seconds=duration + 600),
+                None if bare else json.dumps({"tier": rng.choice(("gold", "silver", "bronze"))}),
+            )
+        )
         spans = max(1, -(-int(duration) // 600))
         for seq in range(spans):
             job_id += 1
             start, end = seq * 600.0, min(duration, (seq + 1) * 600.0)
             audio = end - start
             device = audio / 40
-            jobs.append((job_id, rid, seq, 1, start, end, seq == spans - 1, "done", 1,
-                         finished, finished, audio, "cpu", "bench", "small", device * PRICE / 3600))
+            jobs.append(
+                (
+                    job_id,
+                    rid,
+                    seq,
+                    1,
+                    start,
+                    end,
+                    seq == spans - 1,
+                    "done",
+                    1,
+                    finished,
+                    finished,
+                    audio,
+                    "cpu",
+                    "bench",
+                    "small",
+                    device * PRICE / 3600,
+                )
+            )
             hour = finished.replace(minute=0, second=0, microsecond=0)
-            shares = [(hour, 1.0)] if rng.random() < 0.9 else [(hour - timedelta(hours=1), 0.4),
-                                                              (hour, 0.6)]
+            shares = (
+                [(hour, 1.0)]
+                if rng.random() < 0.9
+                else [(hour - timedelta(hours=1), 0.4), (hour, 0.6)]
+            )
             for index, (bucket, share) in enumerate(shares):
-                ledger.append((job_id, bucket, 1, "small", "cpu", "bench", "bench:1:1",
-                               audio * share, audio * share * 0.6, device * share,
-                               device * share * PRICE / 3600,
-                               1 if index == len(shares) - 1 else 0))
+                ledger.append(
+                    (
+                        job_id,
+                        bucket,
+                        1,
+                        "small",
+                        "cpu",
+                        "bench",
+                        "bench:1:1",
+                        audio * share,
+                        audio * share * 0.6,
+                        device * share,
+                        device * share * PRICE / 3600,
+                        1 if index == len(shares) - 1 else 0,
+                    )
+                )
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO sources (id, uri, kind, created_at) "
-                    "VALUES (1, 's3://archive/', 's3', now())")
-        _copy(cur, "recordings", [
-            "id", "source_id", "key", "uri", "version", "status", "metadata", "discovered_at",
-            "updated_at", "finished_at", "duration_s", "channels", "sample_rate", "codec",
-            "transcript_version", "call_id", "agent", "queue", "direction", "started_at",
-            "call_meta"], recordings)
-        _copy(cur, "jobs", [
-            "id", "recording_id", "seq", "version", "start_s", "end_s", "is_last", "status",
-            "attempts", "queued_at", "finished_at", "audio_seconds", "device_kind",
-            "device_name", "model", "cost_usd"], jobs)
-        _copy(cur, "job_cost_hours", [
-            "job_id", "hour", "source_id", "model", "device_kind", "device_name", "worker",
-            "audio_seconds", "speech_seconds", "device_seconds", "cost_usd", "job_share"],
-            ledger)
+        cur.execute(
+            "INSERT INTO sources (id, uri, kind, created_at) "
+            "VALUES (1, 's3://archive/', 's3', now())"
+        )
+        _copy(
+            cur,
+            "recordings",
+            [
+                "id",
+                "source_id",
+                "key",
+                "uri",
+                "version",
+                "status",
+                "metadata",
+                "discovered_at",
+                "updated_at",
+                "finished_at",
+                "duration_s",
+                "channels",
+                "sample_rate",
+                "codec",
+                "transcript_version",
+                "call_id",
+                "agent",
+                "queue",
+                "direction",
+                "started_at",
+                "call_meta",
+            ],
+            recordings,
+        )
+        _copy(
+            cur,
+            "jobs",
+            [
+                "id",
+                "recording_id",
+                "seq",
+                "version",
+                "start_s",
+                "end_s",
+                "is_last",
+                "status",
+                "attempts",
+                "queued_at",
+                "finished_at",
+                "audio_seconds",
+                "device_kind",
+                "device_name",
+                "model",
+                "cost_usd",
+            ],
+            jobs,
+        )
+        _copy(
+            cur,
+            "job_cost_hours",
+            [
+                "job_id",
+                "hour",
+                "source_id",
+                "model",
+                "device_kind",
+                "device_name",
+                "worker",
+                "audio_seconds",
+                "speech_seconds",
+                "device_seconds",
+                "cost_usd",
+                "job_share",
+            ],
+            ledger,
+        )
         cur.execute(
             "INSERT INTO cost_hourly (hour, source_id, model, device_kind, device_name, "
             "audio_hours, speech_hours, device_hours, cost_usd, cost_per_audio_hour, "
@@ -114,14 +222,18 @@ def fill(url: str, count: int, seed: int = 0) -> dict[str, int]:
             "sum(device_seconds) / 3600, sum(cost_usd), sum(cost_usd) / "
             "nullif(sum(audio_seconds) / 3600, 0), sum(audio_seconds) / "
             "nullif(sum(device_seconds), 0), sum(job_share), 0, 0 FROM job_cost_hours "
-            "GROUP BY hour, source_id, model, device_kind, device_name")
+            "GROUP BY hour, source_id, model, device_kind, device_name"
+        )
         cur.execute(
             "UPDATE cost_hourly c SET recordings_done = d.n FROM (SELECT date_trunc('hour', "
             "finished_at) AS hour, count(*) AS n FROM recordings GROUP BY 1) d "
-            "WHERE c.hour = d.hour")
+            "WHERE c.hour = d.hour"
+        )
         for table in ("sources", "recordings", "jobs", "cost_hourly"):
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT max(id) FROM {table}))")
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
@@ -144,8 +256,12 @@ def _cli(url: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
     env.update(COLUMNS="200")
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "callscribe", "report", "--by", "queue",
-                    "--database-url", url], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "callscribe", "report", "--by", "queue", "--database-url", url],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - began
 
 
@@ -173,37 +289,55 @@ def main(argv: list[str] | None = None) -> int:
             "--by source (rollups, baseline)": lambda: build_report(factory, "source", None, ref),
             "--by queue": lambda: build_report(factory, "queue", None, ref),
             "--by agent": lambda: build_report(factory, "agent", None, ref),
-            "--by day --queue queue-00": lambda: build_report(factory, "day", None, ref,
-                                                              queue="queue-00"),
+            "--by day --queue queue-00": lambda: build_report(
+                factory, "day", None, ref, queue="queue-00"
+            ),
             "--by queue --since (last 7 days)": lambda: build_report(
-                factory, "queue", START + timedelta(days=23), ref),
+                factory, "queue", START + timedelta(days=23), ref
+            ),
         }
         build_report(factory, "queue", None, ref)  # warm the connection pool and caches
         results: dict[str, dict[str, Any]] = {}
         for name, run in cases.items():
             times, report = timed(run, args.repeats)
-            results[name] = {"p50_s": round(statistics.median(times), 3),
-                             "max_s": round(max(times), 3), "rows": len(report.rows),
-                             "audio_hours": round(report.total.audio_hours, 1),
-                             "recordings_done": report.total.recordings_done}
+            results[name] = {
+                "p50_s": round(statistics.median(times), 3),
+                "max_s": round(max(times), 3),
+                "rows": len(report.rows),
+                "audio_hours": round(report.total.audio_hours, 1),
+                "recordings_done": report.total.recordings_done,
+            }
         engine.dispose()
         cli = [_cli(url) for _ in range(3)]
         results["callscribe report --by queue (CLI process)"] = {
-            "p50_s": round(statistics.median(cli), 3), "max_s": round(max(cli), 3),
-            "rows": by_queue_rows(results)}
+            "p50_s": round(statistics.median(cli), 3),
+            "max_s": round(max(cli), 3),
+            "rows": by_queue_rows(results),
+        }
     by_queue, baseline = results["--by queue"], results["--by source (rollups, baseline)"]
     assert abs(by_queue["audio_hours"] - baseline["audio_hours"]) < 1
     assert by_queue["recordings_done"] == counts["recordings"]
-    lines = [f"{counts['recordings']:,} recordings, {counts['jobs']:,} jobs, "
-             f"{counts['ledger_rows']:,} ledger rows, {QUEUES} queues, {AGENTS} agents; "
-             f"filled in {fill_s:.1f} s; {args.repeats} runs each "
-             f"({platform.machine()}, {os.cpu_count()} cores, load average "
-             f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()})", "",
-             "| report | p50 s | max s | rows |", "|---|---|---|---|"]
-    lines += [f"| `{name}` | {r['p50_s']:.3f} | {r['max_s']:.3f} | {r['rows']} |"
-              for name, r in results.items()]
-    record = {"counts": counts, "fill_s": round(fill_s, 1), "repeats": args.repeats,
-              "results": results, "target_s": 2.0}
+    lines = [
+        f"{counts['recordings']:,} recordings, {counts['jobs']:,} jobs, "
+        f"{counts['ledger_rows']:,} ledger rows, {QUEUES} queues, {AGENTS} agents; "
+        f"filled in {fill_s:.1f} s; {args.repeats} runs each "
+        f"({platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()})",
+        "",
+        "| report | p50 s | max s | rows |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{name}` | {r['p50_s']:.3f} | {r['max_s']:.3f} | {r['rows']} |"
+        for name, r in results.items()
+    ]
+    record = {
+        "counts": counts,
+        "fill_s": round(fill_s, 1),
+        "repeats": args.repeats,
+        "results": results,
+        "target_s": 2.0,
+    }
     write_results(args.out, "report_by_queue", record, "\n".join(lines) + "\n")
     return 0 if by_queue["max_s"] < 2.0 else 1
 

@@ -61,8 +61,9 @@ matthew betty anthony margaret mark sandra donald ashley steven kimberly paul em
 joshua michelle kenneth carol kevin amanda brian melissa george deborah smith johnson williams
 brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson anderson
 taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis""".split()
-SEGMENT_COLUMNS = ("id, recording_id, job_id, window_id, channel, speaker, start_s, end_s, text, "
-                   "language")
+SEGMENT_COLUMNS = (
+    "id, recording_id, job_id, window_id, channel, speaker, start_s, end_s, text, language"
+)
 
 
 def sentence(rng: random.Random, weights: list[float]) -> str:
@@ -81,9 +82,11 @@ def sentence(rng: random.Random, weights: list[float]) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def copy_rows(cur: Any, table: str, columns: str, rows: Iterator[tuple[Any, ...]],
-              batch: int = 100_000) -> None:
+def copy_rows(
+    cur: Any, table: str, columns: str, rows: Iterator[tuple[Any, ...]], batch: int = 100_000
+) -> None:
     """COPY rows (tab-separated, \\N for NULL) into ``table`` in batches."""
+
     def flush(lines: list[str]) -> None:
         cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO("".join(lines)))
 
@@ -108,27 +111,73 @@ def load(url: str, segments: int, recordings: int, seed: int) -> dict[str, float
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         began = time.perf_counter()
-        cur.execute("INSERT INTO sources (id, uri, kind, created_at) "
-                    "VALUES (1, 's3://archive/calls', 's3', now())")
-        copy_rows(cur, "recordings", "id, source_id, key, uri, version, status, metadata, "
-                  "transcript_version, discovered_at, updated_at, finished_at",
-                  ((r, 1, f"calls/{r:06d}.wav", f"s3://archive/calls/{r:06d}.wav", 1, "done",
-                    json.dumps({"team": rng.choice(["billing", "support", "sales"])}), 1,
-                    start, start, start + timedelta(minutes=r)) for r in range(1, recordings + 1)))
-        copy_rows(cur, "jobs", "id, recording_id, seq, version, start_s, end_s, is_last, "
-                  "status, attempts, queued_at",
-                  ((r, r, 0, 1, 0, 6 * per + 6, True, "done", 1, start)
-                   for r in range(1, recordings + 1)))
-        copy_rows(cur, "windows", "id, job_id, recording_id, channel, start_s, end_s, speech_s, "
-                  "pieces, status",
-                  ((2 * r - c, r, r, c, 0, 6 * per + 6, 30, "[[0, 30]]", "done")
-                   for r in range(1, recordings + 1) for c in (0, 1)))
+        cur.execute(
+            "INSERT INTO sources (id, uri, kind, created_at) "
+            "VALUES (1, 's3://archive/calls', 's3', now())"
+        )
+        copy_rows(
+            cur,
+            "recordings",
+            "id, source_id, key, uri, version, status, metadata, "
+            "transcript_version, discovered_at, updated_at, finished_at",
+            (
+                (
+                    r,
+                    1,
+                    f"calls/{r:06d}.wav",
+                    f"s3://archive/calls/{r:06d}.wav",
+                    1,
+                    "done",
+                    json.dumps({"team": rng.choice(["billing", "support", "sales"])}),
+                    1,
+                    start,
+                    start,
+                    start + timedelta(minutes=r),
+                )
+                for r in range(1, recordings + 1)
+            ),
+        )
+        copy_rows(
+            cur,
+            "jobs",
+            "id, recording_id, seq, version, start_s, end_s, is_last, status, attempts, queued_at",
+            (
+                (r, r, 0, 1, 0, 6 * per + 6, True, "done", 1, start)
+                for r in range(1, recordings + 1)
+            ),
+        )
+        copy_rows(
+            cur,
+            "windows",
+            "id, job_id, recording_id, channel, start_s, end_s, speech_s, pieces, status",
+            (
+                (2 * r - c, r, r, c, 0, 6 * per + 6, 30, "[[0, 30]]", "done")
+                for r in range(1, recordings + 1)
+                for c in (0, 1)
+            ),
+        )
         timings["load_recordings_s"] = time.perf_counter() - began
         began = time.perf_counter()
-        copy_rows(cur, "segments", SEGMENT_COLUMNS, (
-            (i + 1, i // per + 1, i // per + 1, 2 * (i // per + 1) - i % 2, i % 2,
-             "customer" if i % 2 else "agent", 6.0 * (i % per), 6.0 * (i % per) + 5.5,
-             sentence(rng, weights), "en") for i in range(per * recordings)))
+        copy_rows(
+            cur,
+            "segments",
+            SEGMENT_COLUMNS,
+            (
+                (
+                    i + 1,
+                    i // per + 1,
+                    i // per + 1,
+                    2 * (i // per + 1) - i % 2,
+                    i % 2,
+                    "customer" if i % 2 else "agent",
+                    6.0 * (i % per),
+                    6.0 * (i % per) + 5.5,
+                    sentence(rng, weights),
+                    "en",
+                )
+                for i in range(per * recordings)
+            ),
+        )
         timings["load_segments_s"] = time.perf_counter() - began
     conn.close()
     conn = psycopg2.connect(url)
@@ -137,12 +186,17 @@ def load(url: str, segments: int, recordings: int, seed: int) -> dict[str, float
         began = time.perf_counter()
         cur.execute("VACUUM ANALYZE")
         timings["vacuum_analyze_s"] = time.perf_counter() - began
-        cur.execute("SELECT pg_size_pretty(pg_relation_size('ix_segments_search')), "
-                    "pg_size_pretty(pg_table_size('segments'))")
+        cur.execute(
+            "SELECT pg_size_pretty(pg_relation_size('ix_segments_search')), "
+            "pg_size_pretty(pg_table_size('segments'))"
+        )
         index_size, table_size = cur.fetchone()
     conn.close()
-    return {**{k: round(v, 1) for k, v in timings.items()}, "gin_index_size": index_size,
-            "segments_table_size": table_size}
+    return {
+        **{k: round(v, 1) for k, v in timings.items()},
+        "gin_index_size": index_size,
+        "segments_table_size": table_size,
+    }
 
 
 def _zipf() -> Iterator[float]:
@@ -180,25 +234,46 @@ def run_queries(url: str, count: int, seed: int, frequent: bool) -> dict[str, An
             times.append((time.perf_counter() - began) * 1000)
             assert len(hits) <= 20
         matches = [_count(session, q, s) for q, s in queries]
-        plan = session.execute(text(
-            "EXPLAIN SELECT id FROM segments WHERE language = 'en' AND search @@ "
-            "websearch_to_tsquery('english', :q)"), {"q": queries[0][0]}).scalars().all()
+        plan = (
+            session.execute(
+                text(
+                    "EXPLAIN SELECT id FROM segments WHERE language = 'en' AND search @@ "
+                    "websearch_to_tsquery('english', :q)"
+                ),
+                {"q": queries[0][0]},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     ordered = sorted(times)
 
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 1)
 
-    return {"queries": count, "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
-            "mean_ms": round(statistics.fmean(times), 1), "max_ms": round(ordered[-1], 1),
-            "matches_median": int(statistics.median(matches)), "matches_max": max(matches),
-            "uses_gin_index": any("ix_segments_search" in line for line in plan)}
+    return {
+        "queries": count,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "mean_ms": round(statistics.fmean(times), 1),
+        "max_ms": round(ordered[-1], 1),
+        "matches_median": int(statistics.median(matches)),
+        "matches_max": max(matches),
+        "uses_gin_index": any("ix_segments_search" in line for line in plan),
+    }
 
 
 def _count(session: Any, query: str, speaker: str) -> int:
-    return int(session.execute(text(
-        "SELECT count(*) FROM segments WHERE language = 'en' AND speaker = :s AND search @@ "
-        "websearch_to_tsquery('english', :q)"), {"q": query, "s": speaker}).scalar_one())
+    return int(
+        session.execute(
+            text(
+                "SELECT count(*) FROM segments WHERE language = 'en' AND speaker = :s "
+                "AND search @@ websearch_to_tsquery('english', :q)"
+            ),
+            {"q": query, "s": speaker},
+        ).scalar_one()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,20 +288,26 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database(args.admin_url) as url:
         upgrade(url)
         loaded = load(url, args.segments, args.recordings, args.seed)
-        results = {mix: run_queries(url, args.queries, args.seed, mix == "frequent")
-                   for mix in ("uniform", "frequent")}
+        results = {
+            mix: run_queries(url, args.queries, args.seed, mix == "frequent")
+            for mix in ("uniform", "frequent")
+        }
         _drop_groups(url)
-    record = {"segments": args.segments, "recordings": args.recordings, "load": loaded,
-              **results}
-    rows = [f"{args.segments:,} segments over {args.recordings:,} recordings: loaded (COPY) "
-            f"in {loaded['load_segments_s']} s, GIN index {loaded['gin_index_size']}, table "
-            f"{loaded['segments_table_size']}.", "",
-            "| query words | queries | p50 | p95 | p99 | mean | max | matches median / max |",
-            "|---|---|---|---|---|---|---|---|"]
+    record = {"segments": args.segments, "recordings": args.recordings, "load": loaded, **results}
+    rows = [
+        f"{args.segments:,} segments over {args.recordings:,} recordings: loaded (COPY) "
+        f"in {loaded['load_segments_s']} s, GIN index {loaded['gin_index_size']}, table "
+        f"{loaded['segments_table_size']}.",
+        "",
+        "| query words | queries | p50 | p95 | p99 | mean | max | matches median / max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for mix, r in results.items():
-        rows.append(f"| {mix} | {r['queries']} | {r['p50_ms']} ms | {r['p95_ms']} ms | "
-                    f"{r['p99_ms']} ms | {r['mean_ms']} ms | {r['max_ms']} ms | "
-                    f"{r['matches_median']:,} / {r['matches_max']:,} |")
+        rows.append(
+            f"| {mix} | {r['queries']} | {r['p50_ms']} ms | {r['p95_ms']} ms | "
+            f"{r['p99_ms']} ms | {r['mean_ms']} ms | {r['max_ms']} ms | "
+            f"{r['matches_median']:,} / {r['matches_max']:,} |"
+        )
     write_results(args.out, "search", record, "\n".join(rows) + "\n")
     return 0
 

@@ -100,9 +100,16 @@ class PeakMemory:
         """(used MB, utilisation %) from nvidia-smi, or None without a GPU."""
         if self.gpu_index is None or shutil.which("nvidia-smi") is None:
             return None
-        out = subprocess.run(["nvidia-smi", f"--id={self.gpu_index}",
-                              "--query-gpu=memory.used,utilization.gpu",
-                              "--format=csv,noheader,nounits"], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                f"--id={self.gpu_index}",
+                "--query-gpu=memory.used,utilization.gpu",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+        )
         try:
             used, util = (float(x) for x in out.stdout.strip().split(","))
         except ValueError:
@@ -144,7 +151,8 @@ def pyav_present() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("av") is not None and not getattr(
-        __import__("av"), "CALLSCRIBE_SHIM", False)
+        __import__("av"), "CALLSCRIBE_SHIM", False
+    )
 
 
 def _channels(path: Path) -> list[Any]:
@@ -176,8 +184,9 @@ def run_b(model: Any, files: list[Path], s: Settings, batch_size: int) -> None:
     pipeline = BatchedInferencePipeline(model)
     for path in files:
         for channel in _channels(path):
-            segments, _info = pipeline.transcribe(channel, beam_size=s.decode.beam_size,
-                                                  language="en", batch_size=batch_size)
+            segments, _info = pipeline.transcribe(
+                channel, beam_size=s.decode.beam_size, language="en", batch_size=batch_size
+            )
             for _segment in segments:
                 pass
 
@@ -188,32 +197,49 @@ def run_c(settings: Settings, folder: Path, work: Path, tag: str) -> None:
     database, output = work / f"bench-{tag}.db", work / f"out-{tag}"
     database.unlink(missing_ok=True)
     shutil.rmtree(output, ignore_errors=True)
-    per_run = settings.updated(database_url=f"sqlite:///{database}",
-                               storage={"output": str(output)})
+    per_run = settings.updated(
+        database_url=f"sqlite:///{database}", storage={"output": str(output)}
+    )
     summary = transcribe_source(per_run, str(folder))
     if summary.failed:
-        raise RuntimeError(f"callscribe failed {len(summary.failed)} recordings: "
-                           f"{summary.failed[0].reason}")
+        raise RuntimeError(
+            f"callscribe failed {len(summary.failed)} recordings: {summary.failed[0].reason}"
+        )
 
 
-def measure(mode: str, batch_size: int, audio_s: float, gpu: int | None,
-            body: Callable[[], None], in_flight: int | None = None) -> ModeResult:
+def measure(
+    mode: str,
+    batch_size: int,
+    audio_s: float,
+    gpu: int | None,
+    body: Callable[[], None],
+    in_flight: int | None = None,
+) -> ModeResult:
     peak = PeakMemory(gpu)
     start = PeakMemory.rss_bytes() / 2**20
     with peak.watch():
         began = time.perf_counter()
         body()
         wall = time.perf_counter() - began
-    result = ModeResult(mode=mode, batch_size=batch_size, in_flight=in_flight,
-                        wall_s=round(wall, 2), rtfx=round(audio_s / wall, 1),
-                        start_rss_mb=round(start, 1), peak_rss_mb=round(peak.rss / 2**20, 1),
-                        peak_gpu_mb=peak.gpu, gpu_util_mean=peak.util_mean)
+    result = ModeResult(
+        mode=mode,
+        batch_size=batch_size,
+        in_flight=in_flight,
+        wall_s=round(wall, 2),
+        rtfx=round(audio_s / wall, 1),
+        start_rss_mb=round(start, 1),
+        peak_rss_mb=round(peak.rss / 2**20, 1),
+        peak_gpu_mb=peak.gpu,
+        gpu_util_mean=peak.util_mean,
+    )
     flight = f" in flight {in_flight:>2}" if in_flight is not None else ""
-    print(f"  {mode:<4} batch {batch_size:>3}{flight}  {wall:8.1f} s  RTFx "
-          f"{audio_s / wall:8.1f}  peak RSS {result.peak_rss_mb:8.1f} MB"
-          + (f"  peak GPU {peak.gpu:.0f} MB" if peak.gpu is not None else "")
-          + (f"  GPU busy {peak.util_mean} %" if peak.util_mean is not None else ""),
-          flush=True)
+    print(
+        f"  {mode:<4} batch {batch_size:>3}{flight}  {wall:8.1f} s  RTFx "
+        f"{audio_s / wall:8.1f}  peak RSS {result.peak_rss_mb:8.1f} MB"
+        + (f"  peak GPU {peak.gpu:.0f} MB" if peak.gpu is not None else "")
+        + (f"  GPU busy {peak.util_mean} %" if peak.util_mean is not None else ""),
+        flush=True,
+    )
     return result
 
 
@@ -228,26 +254,34 @@ def _cell(value: float | None) -> str:
 
 def markdown(meta: dict[str, Any], results: list[ModeResult], ratios: dict[str, float]) -> str:
     usd = meta.get("gpu_hour_usd")
-    lines = [f"{meta['calls']} calls, {meta['audio_s'] / 3600:.2f} audio hours, shape "
-             f"{meta['shape']}, {meta['compute_type']} on {meta['device']} "
-             f"({meta['device_name']}), beam {meta['beam_size']}, "
-             f"{meta['tokens_per_window']} tokens/window, a/b decode: {meta['ab_decode']}", "",
-             "| mode | batch | in flight | wall s | RTFx | RSS at start MB | peak RSS MB | "
-             f"peak GPU MB | GPU busy % | $ per audio hour{f' at ${usd}/h' if usd else ''} |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.mode} | {r.batch_size} | {_cell(r.in_flight)} | {r.wall_s} | {r.rtfx} | "
-              f"{r.start_rss_mb} | {r.peak_rss_mb} | "
-              f"{'' if r.peak_gpu_mb is None else round(r.peak_gpu_mb)} | "
-              f"{_cell(r.gpu_util_mean)} | {_cell(cost_per_audio_hour(r.rtfx, usd))} |"
-              for r in results]
+    lines = [
+        f"{meta['calls']} calls, {meta['audio_s'] / 3600:.2f} audio hours, shape "
+        f"{meta['shape']}, {meta['compute_type']} on {meta['device']} "
+        f"({meta['device_name']}), beam {meta['beam_size']}, "
+        f"{meta['tokens_per_window']} tokens/window, a/b decode: {meta['ab_decode']}",
+        "",
+        "| mode | batch | in flight | wall s | RTFx | RSS at start MB | peak RSS MB | "
+        f"peak GPU MB | GPU busy % | $ per audio hour{f' at ${usd}/h' if usd else ''} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.mode} | {r.batch_size} | {_cell(r.in_flight)} | {r.wall_s} | {r.rtfx} | "
+        f"{r.start_rss_mb} | {r.peak_rss_mb} | "
+        f"{'' if r.peak_gpu_mb is None else round(r.peak_gpu_mb)} | "
+        f"{_cell(r.gpu_util_mean)} | {_cell(cost_per_audio_hour(r.rtfx, usd))} |"
+        for r in results
+    ]
     lines += ["", " · ".join(f"{k} = **{v}**" for k, v in ratios.items())]
     return "\n".join(lines) + "\n"
 
 
 def _device_name(device: str) -> str:
     if device == "cuda" and shutil.which("nvidia-smi"):
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.splitlines()[0].strip() if out.stdout else "cuda"
     with open("/proc/cpuinfo") as info:
         for line in info:
@@ -270,28 +304,34 @@ def _corpus_and_model(args: argparse.Namespace, work: Path) -> tuple[float, Path
     Returns the audio seconds and the model directory."""
     calls = work / "calls"
     made = work / "made.json"
-    wanted = json.dumps({k: str(getattr(args, k)) for k in
-                         ("model", "shape", "tokens", "calls", "minutes", "calls_dir")})
+    wanted = json.dumps(
+        {
+            k: str(getattr(args, k))
+            for k in ("model", "shape", "tokens", "calls", "minutes", "calls_dir")
+        }
+    )
     if args.calls_dir:
         calls = Path(args.calls_dir)
     elif not (made.is_file() and made.read_text() == wanted):
         shutil.rmtree(calls, ignore_errors=True)
         if args.model:
             minutes = parse_minutes(args.minutes)
-            make_real_corpus(calls, args.calls, seed=0, minutes=minutes
-                             if isinstance(minutes, float) else sum(minutes) / 2)
+            make_real_corpus(
+                calls,
+                args.calls,
+                seed=0,
+                minutes=minutes if isinstance(minutes, float) else sum(minutes) / 2,
+            )
         else:
             make_corpus(calls, args.calls, parse_minutes(args.minutes))
         for ref in calls.glob("*.ref.json"):
             ref.unlink()  # recordings only in the folder
     if args.model:
         model = Path(args.model) if Path(args.model).is_dir() else real_model_dir(args.model)
-    elif (work / "model" / "model.bin").is_file() and made.is_file() and \
-            made.read_text() == wanted:
+    elif (work / "model" / "model.bin").is_file() and made.is_file() and made.read_text() == wanted:
         model = work / "model"
     else:
-        model = build_whisper_model(work / "model", shape=args.shape,
-                                    tokens_per_window=args.tokens)
+        model = build_whisper_model(work / "model", shape=args.shape, tokens_per_window=args.tokens)
     made.write_text(wanted)
     audio_s = sum(probe(str(p)).duration_s or 0.0 for p in recordings(calls))
     return audio_s, model
@@ -299,16 +339,18 @@ def _corpus_and_model(args: argparse.Namespace, work: Path) -> tuple[float, Path
 
 def recordings(folder: Path) -> list[Path]:
     """The recordings in ``folder``: every file but references and notes."""
-    return sorted(p for p in folder.iterdir() if p.is_file()
-                  and not p.name.endswith((".json", ".md", ".txt")))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.endswith((".json", ".md", ".txt"))
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=8)
     parser.add_argument("--minutes", default="3", help="call length, or a range like 2-8")
-    parser.add_argument("--model", default=None,
-                        help="a real model: tiny.en, base or a CTranslate2 directory")
+    parser.add_argument(
+        "--model", default=None, help="a real model: tiny.en, base or a CTranslate2 directory"
+    )
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--tokens", type=int, default=100, help="tokens per 30-s window")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -318,16 +360,35 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--in-flight", type=int, default=None, help="c: jobs in flight")
     parser.add_argument("--modes", default="a,b,c")
     parser.add_argument("--sweep", default="", help="extra batch sizes for c, e.g. 8,16,32")
-    parser.add_argument("--in-flight-sweep", default="",
-                        help="c at the default batch size with each number of jobs in flight")
-    parser.add_argument("--gpu-hour-usd", type=float, default=None,
-                        help="price of the machine per hour: each mode's cost per audio hour")
-    parser.add_argument("--partial", type=Path, default=None,
-                        help="append each mode's figures to this file as a JSON line")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="keep the corpus and model here (default: a temporary folder)")
-    parser.add_argument("--calls-dir", type=Path, default=None,
-                        help="recordings made elsewhere, instead of a generated corpus")
+    parser.add_argument(
+        "--in-flight-sweep",
+        default="",
+        help="c at the default batch size with each number of jobs in flight",
+    )
+    parser.add_argument(
+        "--gpu-hour-usd",
+        type=float,
+        default=None,
+        help="price of the machine per hour: each mode's cost per audio hour",
+    )
+    parser.add_argument(
+        "--partial",
+        type=Path,
+        default=None,
+        help="append each mode's figures to this file as a JSON line",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the corpus and model here (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--calls-dir",
+        type=Path,
+        default=None,
+        help="recordings made elsewhere, instead of a generated corpus",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     return parser
 
@@ -344,10 +405,11 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
     audio_s, model_dir = _corpus_and_model(args, work)
     calls = Path(args.calls_dir) if args.calls_dir else work / "calls"
     files = recordings(calls)
-    settings = Settings(model={"name": str(model_dir), "device": args.device,
-                               "compute_type": compute},
-                        decode={"beam_size": args.beam_size, "language": "en"},
-                        execution={"batch_size": args.batch_size, "workers": args.in_flight})
+    settings = Settings(
+        model={"name": str(model_dir), "device": args.device, "compute_type": compute},
+        decode={"beam_size": args.beam_size, "language": "en"},
+        execution={"batch_size": args.batch_size, "workers": args.in_flight},
+    )
     device = resolve_device(args.device)
     batch = batch_size_for(settings.execution, device)
     results: list[ModeResult] = []
@@ -364,22 +426,29 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
     if {"a", "b"} & set(modes):
         from faster_whisper import WhisperModel
 
-        model = WhisperModel(str(model_dir), device=args.device, compute_type=compute,
-                             cpu_threads=cpu_threads(settings.model))
+        model = WhisperModel(
+            str(model_dir),
+            device=args.device,
+            compute_type=compute,
+            cpu_threads=cpu_threads(settings.model),
+        )
         if "a" in modes:
             keep(measure("a", 1, audio_s, gpu, lambda: run_a(model, files, settings)))
         if "b" in modes:
-            keep(measure("b", batch, audio_s, gpu,
-                         lambda: run_b(model, files, settings, batch)))
+            keep(measure("b", batch, audio_s, gpu, lambda: run_b(model, files, settings, batch)))
         del model
-    wanted = ([(batch, args.in_flight)] if "c" in modes else []) + [
-        (size, args.in_flight) for size in _ints(args.sweep)] + [
-        (batch, n) for n in _ints(args.in_flight_sweep)]
+    wanted = (
+        ([(batch, args.in_flight)] if "c" in modes else [])
+        + [(size, args.in_flight) for size in _ints(args.sweep)]
+        + [(batch, n) for n in _ints(args.in_flight_sweep)]
+    )
     runs: list[tuple[int, int | None]] = []
     seen: set[tuple[int, int]] = set()
     for size, flight in wanted:  # each (batch size, jobs in flight) once, as resolved
-        key = (size, jobs_in_flight(settings.updated(execution={"workers": flight}).execution,
-                                    device))
+        key = (
+            size,
+            jobs_in_flight(settings.updated(execution={"workers": flight}).execution, device),
+        )
         if key not in seen:
             seen.add(key)
             runs.append((size, flight))
@@ -387,18 +456,32 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
         unload_engines()
         sized = settings.updated(execution={"batch_size": size, "workers": flight})
         get_engine(sized)  # load and warm up outside the clock, like a and b
-        keep(measure("c", size, audio_s, gpu,
-                     lambda s=sized, t=f"{size}-{flight}": run_c(s, calls, work, t),
-                     in_flight=jobs_in_flight(sized.execution, device)))
-    meta = {"calls": len(files), "minutes": args.minutes, "audio_s": round(audio_s, 1),
-            "shape": args.model or args.shape,
-            "tokens_per_window": "real decode" if args.model else args.tokens,
-            "device": args.device, "device_name": _device_name(args.device),
-            "compute_type": compute, "beam_size": args.beam_size,
-            "in_flight": jobs_in_flight(settings.execution, device),
-            "gpu_hour_usd": args.gpu_hour_usd,
-            "ab_decode": "faster-whisper decode_audio (PyAV)" if pyav_present()
-            else "ffmpeg (callscribe's decoder; PyAV absent)"}
+        keep(
+            measure(
+                "c",
+                size,
+                audio_s,
+                gpu,
+                lambda s=sized, t=f"{size}-{flight}": run_c(s, calls, work, t),
+                in_flight=jobs_in_flight(sized.execution, device),
+            )
+        )
+    meta = {
+        "calls": len(files),
+        "minutes": args.minutes,
+        "audio_s": round(audio_s, 1),
+        "shape": args.model or args.shape,
+        "tokens_per_window": "real decode" if args.model else args.tokens,
+        "device": args.device,
+        "device_name": _device_name(args.device),
+        "compute_type": compute,
+        "beam_size": args.beam_size,
+        "in_flight": jobs_in_flight(settings.execution, device),
+        "gpu_hour_usd": args.gpu_hour_usd,
+        "ab_decode": "faster-whisper decode_audio (PyAV)"
+        if pyav_present()
+        else "ffmpeg (callscribe's decoder; PyAV absent)",
+    }
     return meta, results
 
 
@@ -411,14 +494,26 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="cs-throughput-") as tmp:
             meta, results = run_modes(args, Path(tmp))
     first_c = next((r for r in results if r.mode == "c"), None)
-    ratios = {f"c/{r.mode}": round(first_c.rtfx / r.rtfx, 3) for r in results
-              if first_c is not None and r.mode in ("a", "b")}
-    record = {**meta, "results": [asdict(r) for r in results], "ratios": ratios,
-              "cost_per_audio_hour": {f"{r.mode}-{r.batch_size}-{r.in_flight}":
-                                      cost_per_audio_hour(r.rtfx, args.gpu_hour_usd)
-                                      for r in results}}
-    write_results(args.out, f"throughput-{args.device}-{Path(args.model or args.shape).name}",
-                  record, markdown(meta, results, ratios))
+    ratios = {
+        f"c/{r.mode}": round(first_c.rtfx / r.rtfx, 3)
+        for r in results
+        if first_c is not None and r.mode in ("a", "b")
+    }
+    record = {
+        **meta,
+        "results": [asdict(r) for r in results],
+        "ratios": ratios,
+        "cost_per_audio_hour": {
+            f"{r.mode}-{r.batch_size}-{r.in_flight}": cost_per_audio_hour(r.rtfx, args.gpu_hour_usd)
+            for r in results
+        },
+    }
+    write_results(
+        args.out,
+        f"throughput-{args.device}-{Path(args.model or args.shape).name}",
+        record,
+        markdown(meta, results, ratios),
+    )
     return 0
 
 

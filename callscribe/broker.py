@@ -19,8 +19,9 @@ SCAN_TASK = "callscribe.scan"
 def broker_url(settings: Settings) -> str:
     """The broker URL (a secret: never log it)."""
     if settings.broker_url is None:
-        raise ConfigurationError("no broker configured: set CALLSCRIBE_BROKER_URL "
-                                 "(e.g. redis://127.0.0.1:6379/0)")
+        raise ConfigurationError(
+            "no broker configured: set CALLSCRIBE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"
+        )
     return settings.broker_url.get_secret_value()
 
 
@@ -52,8 +53,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": beat_schedule(settings),
     }
     if url.startswith("rediss://"):
-        tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED,
-               "ssl_ca_certs": settings.queue.broker_ssl_ca_certs}
+        tls = {
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            "ssl_ca_certs": settings.queue.broker_ssl_ca_certs,
+        }
         config["broker_use_ssl"] = tls
     return config
 
@@ -63,13 +66,19 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     from celery.schedules import crontab
 
     schedule: dict[str, dict[str, Any]] = {
-        "reconcile": {"task": RECONCILE_TASK, "schedule": settings.jobs.reconcile_interval_s,
-                      "options": {"queue": settings.queue.name}},
+        "reconcile": {
+            "task": RECONCILE_TASK,
+            "schedule": settings.jobs.reconcile_interval_s,
+            "options": {"queue": settings.queue.name},
+        },
     }
     for source, expression in settings.schedules.items():
-        schedule[f"scan {source}"] = {"task": SCAN_TASK, "args": [source],
-                                      "schedule": crontab(*expression.split()),
-                                      "options": {"queue": settings.queue.name}}
+        schedule[f"scan {source}"] = {
+            "task": SCAN_TASK,
+            "args": [source],
+            "schedule": crontab(*expression.split()),
+            "options": {"queue": settings.queue.name},
+        }
     return schedule
 
 

@@ -41,8 +41,9 @@ def check_database(settings: Settings) -> str:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    engine = make_engine(settings.database_url, poolclass=NullPool,
-                         **_connect_timeout(settings.database_url))
+    engine = make_engine(
+        settings.database_url, poolclass=NullPool, **_connect_timeout(settings.database_url)
+    )
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
@@ -56,7 +57,8 @@ def check_database(settings: Settings) -> str:
     if current != head:
         raise ConfigurationError(
             f"the database schema is at {current or 'nothing (empty database)'}, not {head}: "
-            f"run `callscribe db upgrade` (or an ingest) first")
+            f"run `callscribe db upgrade` (or an ingest) first"
+        )
     return str(current)
 
 
@@ -73,7 +75,7 @@ def check_broker(app: Any) -> str:
             conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
             info = conn.info()
     except Exception as exc:
-        raise ServiceUnavailableError(outage(exc, only="broker")
-                                      or f"the broker is unreachable: {one_line(exc, 300)}"
-                                      ) from exc
+        raise ServiceUnavailableError(
+            outage(exc, only="broker") or f"the broker is unreachable: {one_line(exc, 300)}"
+        ) from exc
     return f"{info.get('hostname')}:{info.get('port')}"

@@ -148,14 +148,24 @@ def _signal_name(number: int) -> str:
 _OUTAGES = (
     ("psycopg", ("OperationalError", "InterfaceError"), "the database is unreachable"),
     ("psycopg2", ("OperationalError", "InterfaceError"), "the database is unreachable"),
-    ("sqlalchemy", ("InterfaceError", "DisconnectionError", "TimeoutError"),
-     "the database is unreachable"),
+    (
+        "sqlalchemy",
+        ("InterfaceError", "DisconnectionError", "TimeoutError"),
+        "the database is unreachable",
+    ),
     ("kombu", ("OperationalError",), "the broker is unreachable"),
-    ("redis", ("ConnectionError", "TimeoutError", "BusyLoadingError"),
-     "the broker is unreachable"),
+    ("redis", ("ConnectionError", "TimeoutError", "BusyLoadingError"), "the broker is unreachable"),
     ("amqp", ("ConnectionError", "RecoverableConnectionError"), "the broker is unreachable"),
-    ("botocore", ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError",
-                  "ReadTimeoutError"), "the object store is unreachable"),
+    (
+        "botocore",
+        (
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ConnectionClosedError",
+            "ReadTimeoutError",
+        ),
+        "the object store is unreachable",
+    ),
 )
 
 

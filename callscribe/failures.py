@@ -76,8 +76,9 @@ class Outcome:
     attempt, once the database answers."""
 
 
-def classify(exc: BaseException, attempts: int, jobs: JobSection,
-             rng: random.Random | None = None) -> Outcome:
+def classify(
+    exc: BaseException, attempts: int, jobs: JobSection, rng: random.Random | None = None
+) -> Outcome:
     """The outcome of ``exc`` raised by the ``attempts``-th attempt of a job."""
     away = outage(exc, only="database")
     if away is not None:

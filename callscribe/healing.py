@@ -33,15 +33,17 @@ log = logging.getLogger(__name__)
 LOCK = "reconcile"
 
 
-def reconcile_pass(settings: Settings, factory: sessionmaker[Session], app: Any, *,
-                   wait: bool = True) -> ReconcileReport | None:
+def reconcile_pass(
+    settings: Settings, factory: sessionmaker[Session], app: Any, *, wait: bool = True
+) -> ReconcileReport | None:
     """One reconciliation pass under the deployment's lock: waiting for it (``callscribe
     reconcile``), or, without ``wait``, None at once when another process holds it."""
     enqueuer = CeleryEnqueuer(app, settings.queue.name)
 
     def run() -> ReconcileReport:
-        return reconcile(settings, factory, enqueuer,
-                         finalize=lambda: finalize_unfinished(settings, factory))
+        return reconcile(
+            settings, factory, enqueuer, finalize=lambda: finalize_unfinished(settings, factory)
+        )
 
     if wait:
         with exclusive(settings.database_url, LOCK):
@@ -61,8 +63,7 @@ class Healer:
         self.passes = 0
         self._stop = threading.Event()
         self._backoff = Backoff()
-        self._thread = threading.Thread(target=self._run, name="callscribe-healer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="callscribe-healer", daemon=True)
 
     def start(self) -> Healer:
         self._thread.start()
@@ -97,6 +98,8 @@ class Healer:
         self._backoff.succeeded()
         self.passes += 1
         if report is not None and report.exports_failed:
-            log.info("healing pass: %s recordings wait for their exports to be retried",
-                     report.exports_failed)
+            log.info(
+                "healing pass: %s recordings wait for their exports to be retried",
+                report.exports_failed,
+            )
         return report

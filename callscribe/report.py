@@ -80,21 +80,31 @@ def _bucket(row: CostHourly, source_uri: str, by: GroupBy) -> str:
 
 def _sum(bucket: str, rows: Iterable[ReportRow]) -> ReportRow:
     items = list(rows)
-    return ReportRow(bucket=bucket, audio_hours=sum(r.audio_hours for r in items),
-                     speech_hours=sum(r.speech_hours for r in items),
-                     device_hours=sum(r.device_hours for r in items),
-                     cost_usd=sum(r.cost_usd for r in items),
-                     recordings_done=sum(r.recordings_done for r in items),
-                     recordings_failed=sum(r.recordings_failed for r in items))
+    return ReportRow(
+        bucket=bucket,
+        audio_hours=sum(r.audio_hours for r in items),
+        speech_hours=sum(r.speech_hours for r in items),
+        device_hours=sum(r.device_hours for r in items),
+        cost_usd=sum(r.cost_usd for r in items),
+        recordings_done=sum(r.recordings_done for r in items),
+        recordings_failed=sum(r.recordings_failed for r in items),
+    )
 
 
-def build_report(factory: sessionmaker[Session], by: GroupBy, since: datetime | None,
-                 reference_usd_per_audio_hour: float, *, queue: str | None = None,
-                 agent: str | None = None) -> Report:
+def build_report(
+    factory: sessionmaker[Session],
+    by: GroupBy,
+    since: datetime | None,
+    reference_usd_per_audio_hour: float,
+    *,
+    queue: str | None = None,
+    agent: str | None = None,
+) -> Report:
     """Aggregate ``cost_hourly`` by the requested dimension; by queue or agent, or limited
     to one ``queue`` or ``agent``, the cost ledger over the jobs' recordings."""
-    filters = {name: value for name, value in (("queue", queue), ("agent", agent))
-               if value is not None}
+    filters = {
+        name: value for name, value in (("queue", queue), ("agent", agent)) if value is not None
+    }
     if by in ("queue", "agent") or filters:
         rows = _ledger_rows(factory, by, since, filters)
         return Report(by, since, rows, reference_usd_per_audio_hour, filters)
@@ -104,28 +114,43 @@ def build_report(factory: sessionmaker[Session], by: GroupBy, since: datetime | 
     groups: dict[str, list[ReportRow]] = defaultdict(list)
     with factory.begin() as session:
         for row, uri in session.execute(query):
-            groups[_bucket(row, uri, by)].append(ReportRow(
-                bucket="", audio_hours=row.audio_hours, speech_hours=row.speech_hours,
-                device_hours=row.device_hours, cost_usd=row.cost_usd,
-                recordings_done=row.recordings_done, recordings_failed=row.recordings_failed))
+            groups[_bucket(row, uri, by)].append(
+                ReportRow(
+                    bucket="",
+                    audio_hours=row.audio_hours,
+                    speech_hours=row.speech_hours,
+                    device_hours=row.device_hours,
+                    cost_usd=row.cost_usd,
+                    recordings_done=row.recordings_done,
+                    recordings_failed=row.recordings_failed,
+                )
+            )
     rows = tuple(_sum(bucket, items) for bucket, items in sorted(groups.items()))
     return Report(by, since, rows, reference_usd_per_audio_hour)
 
 
-def _ledger_rows(factory: sessionmaker[Session], by: GroupBy, since: datetime | None,
-                 filters: Mapping[str, str]) -> tuple[ReportRow, ...]:
+def _ledger_rows(
+    factory: sessionmaker[Session], by: GroupBy, since: datetime | None, filters: Mapping[str, str]
+) -> tuple[ReportRow, ...]:
     """The report from ``job_cost_hours`` and ``recordings``, summed in the database by
     the dimension (by hour or day, by the ledger's hours, then bucketed here)."""
     ledger = JobCostHour
     where = [getattr(Recording, name) == value for name, value in filters.items()]
     dims = _dimension(by, ledger)
     cost: Select[Any] = (
-        select(*dims, func.sum(ledger.audio_seconds), func.sum(ledger.speech_seconds),
-               func.sum(ledger.device_seconds), func.sum(ledger.cost_usd))
-        .select_from(ledger).join(Job, Job.id == ledger.job_id)
+        select(
+            *dims,
+            func.sum(ledger.audio_seconds),
+            func.sum(ledger.speech_seconds),
+            func.sum(ledger.device_seconds),
+            func.sum(ledger.cost_usd),
+        )
+        .select_from(ledger)
+        .join(Job, Job.id == ledger.job_id)
         .join(Recording, Recording.id == Job.recording_id)
         .where(*where, *([ledger.hour >= since] if since is not None else []))
-        .group_by(*dims))
+        .group_by(*dims)
+    )
     if by == "source":
         cost = cost.join(Source, Source.id == ledger.source_id)
     with factory.begin() as session:
@@ -141,38 +166,62 @@ def _ledger_rows(factory: sessionmaker[Session], by: GroupBy, since: datetime | 
             item = sums[_label(by, dim)]
             item[4] += int(done or 0)
             item[5] += int(failed or 0)
-    return tuple(ReportRow(bucket=bucket, audio_hours=v[0] / 3600, speech_hours=v[1] / 3600,
-                           device_hours=v[2] / 3600, cost_usd=v[3],
-                           recordings_done=int(v[4]), recordings_failed=int(v[5]))
-                 for bucket, v in sorted(sums.items()))
+    return tuple(
+        ReportRow(
+            bucket=bucket,
+            audio_hours=v[0] / 3600,
+            speech_hours=v[1] / 3600,
+            device_hours=v[2] / 3600,
+            cost_usd=v[3],
+            recordings_done=int(v[4]),
+            recordings_failed=int(v[5]),
+        )
+        for bucket, v in sorted(sums.items())
+    )
 
 
-def _finished(rdims: list[Any], by: GroupBy, since: datetime | None,
-              where: list[Any]) -> Select[Any]:
+def _finished(
+    rdims: list[Any], by: GroupBy, since: datetime | None, where: list[Any]
+) -> Select[Any]:
     """Recordings done and failed (in the range) by the dimension."""
     last = Job
     finished = (
-        select(*rdims,
-               func.count().filter(Recording.status == RecordingStatus.DONE),
-               func.count().filter(Recording.status == RecordingStatus.FAILED))
+        select(
+            *rdims,
+            func.count().filter(Recording.status == RecordingStatus.DONE),
+            func.count().filter(Recording.status == RecordingStatus.FAILED),
+        )
         .select_from(Recording)
-        .where(Recording.status.in_([RecordingStatus.DONE, RecordingStatus.FAILED]), *where,
-               *([Recording.finished_at >= since] if since is not None else []))
-        .group_by(*rdims))
+        .where(
+            Recording.status.in_([RecordingStatus.DONE, RecordingStatus.FAILED]),
+            *where,
+            *([Recording.finished_at >= since] if since is not None else []),
+        )
+        .group_by(*rdims)
+    )
     if by == "source":
         finished = finished.join(Source, Source.id == Recording.source_id)
     if by in ("model", "device"):  # as the rollups count it: by the recording's last job
-        finished = finished.outerjoin(last, and_(last.recording_id == Recording.id,
-                                                 last.is_last, last.version == Recording.version))
+        finished = finished.outerjoin(
+            last,
+            and_(
+                last.recording_id == Recording.id, last.is_last, last.version == Recording.version
+            ),
+        )
     return finished
 
 
 def _dimension(by: GroupBy, ledger: type[JobCostHour]) -> list[Any]:
     """What the ledger's rows are grouped by for ``by``."""
     dims: dict[str, list[Any]] = {
-        "hour": [ledger.hour], "day": [ledger.hour], "source": [Source.uri],
-        "model": [ledger.model], "device": [ledger.device_kind, ledger.device_name],
-        "queue": [Recording.queue], "agent": [Recording.agent]}
+        "hour": [ledger.hour],
+        "day": [ledger.hour],
+        "source": [Source.uri],
+        "model": [ledger.model],
+        "device": [ledger.device_kind, ledger.device_name],
+        "queue": [Recording.queue],
+        "agent": [Recording.agent],
+    }
     return dims[by]
 
 
@@ -180,13 +229,19 @@ def _recording_dimension(by: GroupBy, sqlite: bool) -> list[Any]:
     """What finished recordings are grouped by for ``by`` (hours and days: the UTC hour
     each finished in)."""
     if by in ("hour", "day"):
-        hour = (func.strftime("%Y-%m-%d %H:00:00", Recording.finished_at) if sqlite else
-                func.date_trunc("hour", func.timezone("UTC", Recording.finished_at)))
+        hour = (
+            func.strftime("%Y-%m-%d %H:00:00", Recording.finished_at)
+            if sqlite
+            else func.date_trunc("hour", func.timezone("UTC", Recording.finished_at))
+        )
         return [hour]
     dims: dict[str, list[Any]] = {
-        "source": [Source.uri], "model": [Job.model],
+        "source": [Source.uri],
+        "model": [Job.model],
         "device": [Job.device_kind, Job.device_name],
-        "queue": [Recording.queue], "agent": [Recording.agent]}
+        "queue": [Recording.queue],
+        "agent": [Recording.agent],
+    }
     return dims[by]
 
 
@@ -207,8 +262,10 @@ def figures(report: Report) -> dict[str, object]:
         "by": report.by,
         "buckets": [r.bucket for r in report.rows],
         "audio_hours": [round(r.audio_hours, 6) for r in report.rows],
-        "cost_per_audio_hour": [None if r.cost_per_audio_hour is None
-                                else round(r.cost_per_audio_hour, 6) for r in report.rows],
+        "cost_per_audio_hour": [
+            None if r.cost_per_audio_hour is None else round(r.cost_per_audio_hour, 6)
+            for r in report.rows
+        ],
         "reference_usd_per_audio_hour": report.reference_usd_per_audio_hour,
     }
 
@@ -230,16 +287,29 @@ def plot(report: Report, path: Path) -> Path:
     left.set_ylabel("audio hours transcribed")
     left.set_xticks(list(positions), buckets, rotation=45, ha="right", fontsize=8)
     right = left.twinx()
-    costs = [float("nan") if r.cost_per_audio_hour is None else r.cost_per_audio_hour
-             for r in report.rows]
+    costs = [
+        float("nan") if r.cost_per_audio_hour is None else r.cost_per_audio_hour
+        for r in report.rows
+    ]
     right.plot(list(positions), costs, color="#dd8452", marker="o", label="$ per audio hour")
-    right.axhline(report.reference_usd_per_audio_hour, color="#c44e52", linestyle="--",
-                  label=f"reference API ${report.reference_usd_per_audio_hour:.2f}/audio h")
+    right.axhline(
+        report.reference_usd_per_audio_hour,
+        color="#c44e52",
+        linestyle="--",
+        label=f"reference API ${report.reference_usd_per_audio_hour:.2f}/audio h",
+    )
     right.set_ylabel("USD per audio hour")
     right.set_ylim(bottom=0)
     handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    left.legend(handles, [str(h.get_label()) for h in handles], loc="upper center",
-                bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=8, frameon=False)
+    left.legend(
+        handles,
+        [str(h.get_label()) for h in handles],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     left.set_title(f"callscribe throughput and cost by {report.by}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,5 +319,9 @@ def plot(report: Report, path: Path) -> Path:
 
 
 def as_dict(report: Report) -> dict[str, object]:
-    return {"by": report.by, "filters": dict(report.filters),
-            "rows": [asdict(r) for r in report.rows], "total": asdict(report.total)}
+    return {
+        "by": report.by,
+        "filters": dict(report.filters),
+        "rows": [asdict(r) for r in report.rows],
+        "total": asdict(report.total),
+    }

@@ -79,9 +79,11 @@ def queued_jobs(factory: sessionmaker[Session], source_id: int) -> list[QueuedJo
     """Every queued job of the source, in a stable order."""
     with factory.begin() as session:
         rows = session.execute(
-            select(Job.id, Job.end_s - Job.start_s, Job.recording_id).join(Recording)
+            select(Job.id, Job.end_s - Job.start_s, Job.recording_id)
+            .join(Recording)
             .where(Recording.source_id == source_id, Job.status == JobStatus.QUEUED)
-            .order_by(Recording.id, Job.seq))
+            .order_by(Recording.id, Job.seq)
+        )
         return [QueuedJob(row[0], float(row[1]), row[2]) for row in rows]
 
 
@@ -90,13 +92,18 @@ def decoded_seconds(factory: sessionmaker[Session], job_ids: list[int]) -> float
     total = 0.0
     with factory.begin() as session:
         for first in range(0, len(job_ids), 1000):
-            total += session.scalar(select(func.coalesce(func.sum(Job.audio_seconds), 0.0))
-                                    .where(Job.id.in_(job_ids[first:first + 1000]))) or 0.0
+            total += (
+                session.scalar(
+                    select(func.coalesce(func.sum(Job.audio_seconds), 0.0)).where(
+                        Job.id.in_(job_ids[first : first + 1000])
+                    )
+                )
+                or 0.0
+            )
     return float(total)
 
 
-def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress,
-            in_flight: int) -> None:
+def execute(ctx: WorkerContext, jobs: list[QueuedJob], progress: Progress, in_flight: int) -> None:
     """Run the jobs, ``in_flight`` at a time, each on its own thread: a thread prepares its
     job (fetch, decode, VAD) while the model runs other jobs' windows, then hands its windows
     to the process's batcher, so model batches mix jobs and channels."""
@@ -160,29 +167,65 @@ def retry_queued(ctx: WorkerContext, source_id: int, progress: Progress, due: Du
         if not again:
             return
         due.wait_for([job.job_id for job in again])
-        execute(ctx, again, progress, in_flight=jobs_in_flight(settings.execution,
-                                                          resolve_device(settings.model.device)))
+        execute(
+            ctx,
+            again,
+            progress,
+            in_flight=jobs_in_flight(settings.execution, resolve_device(settings.model.device)),
+        )
 
 
-def summarize(factory: sessionmaker[Session], source_id: int, source_uri: str,
-              registration: Registration, processed_s: float, wall_s: float) -> RunSummary:
+def summarize(
+    factory: sessionmaker[Session],
+    source_id: int,
+    source_uri: str,
+    registration: Registration,
+    processed_s: float,
+    wall_s: float,
+) -> RunSummary:
     """Counts and failure reasons for the whole source, from the database."""
     with factory.begin() as session:
-        done = session.scalar(select(func.count()).where(
-            Recording.source_id == source_id, Recording.status == RecordingStatus.DONE)) or 0
-        audio = session.scalar(select(func.coalesce(func.sum(Recording.duration_s), 0.0)).where(
-            Recording.source_id == source_id, Recording.status == RecordingStatus.DONE)) or 0.0
-        failed = tuple(Failure(row.key, row.error or "unknown error") for row in session.execute(
-            select(Recording.key, Recording.error).where(
-                Recording.source_id == source_id, Recording.status == RecordingStatus.FAILED,
-            ).order_by(Recording.key)))
-    return RunSummary(source=source_uri, registration=registration, done=int(done),
-                      failed=failed, audio_seconds=float(audio),
-                      processed_audio_seconds=processed_s, wall_seconds=wall_s)
+        done = (
+            session.scalar(
+                select(func.count()).where(
+                    Recording.source_id == source_id, Recording.status == RecordingStatus.DONE
+                )
+            )
+            or 0
+        )
+        audio = (
+            session.scalar(
+                select(func.coalesce(func.sum(Recording.duration_s), 0.0)).where(
+                    Recording.source_id == source_id, Recording.status == RecordingStatus.DONE
+                )
+            )
+            or 0.0
+        )
+        failed = tuple(
+            Failure(row.key, row.error or "unknown error")
+            for row in session.execute(
+                select(Recording.key, Recording.error)
+                .where(
+                    Recording.source_id == source_id,
+                    Recording.status == RecordingStatus.FAILED,
+                )
+                .order_by(Recording.key)
+            )
+        )
+    return RunSummary(
+        source=source_uri,
+        registration=registration,
+        done=int(done),
+        failed=failed,
+        audio_seconds=float(audio),
+        processed_audio_seconds=processed_s,
+        wall_seconds=wall_s,
+    )
 
 
-def transcribe_source(settings: Settings, source_uri: str,
-                      progress: Progress | None = None) -> RunSummary:
+def transcribe_source(
+    settings: Settings, source_uri: str, progress: Progress | None = None
+) -> RunSummary:
     """The whole embedded job for one source."""
     from callscribe.workers.runtime.context import WorkerContext
     from callscribe.workers.transcription.engine import jobs_in_flight, resolve_device
@@ -200,11 +243,16 @@ def transcribe_source(settings: Settings, source_uri: str,
     jobs = queued_jobs(factory, source_id)
     processed = sum(job.audio_seconds for job in jobs)
     progress.start(len(jobs), len({job.recording_id for job in jobs}), processed)
-    execute(ctx, jobs, progress, in_flight=jobs_in_flight(settings.execution,
-                                                          resolve_device(settings.model.device)))
+    execute(
+        ctx,
+        jobs,
+        progress,
+        in_flight=jobs_in_flight(settings.execution, resolve_device(settings.model.device)),
+    )
     retry_queued(ctx, source_id, progress, due)
     finalize_unfinished(settings, factory, give_up=True)  # any whose finalizing failed
     finish_run(factory, found.run_id, len(jobs))
     processed = decoded_seconds(factory, [job.job_id for job in jobs]) or processed
-    return summarize(factory, source_id, source.uri, found.registration, processed,
-                     time.perf_counter() - began)
+    return summarize(
+        factory, source_id, source.uri, found.registration, processed, time.perf_counter() - began
+    )

@@ -23,8 +23,9 @@ def parse_where(pairs: list[str]) -> dict[str, str]:
     return found
 
 
-def run_search(factory: sessionmaker[Session], query: str, *, context_turns: int = 0,
-               **filters: Any) -> list[dict[str, Any]]:
+def run_search(
+    factory: sessionmaker[Session], query: str, *, context_turns: int = 0, **filters: Any
+) -> list[dict[str, Any]]:
     """The hits as plain records (JSON-ready), each with its neighbouring turns when
     ``context_turns`` > 0."""
     with factory.begin() as session:
@@ -36,9 +37,16 @@ def _record(session: Session, hit: Hit, turns: int) -> dict[str, Any]:
     record = asdict(hit)
     if turns > 0:
         record["context"] = [
-            {"speaker": s.speaker, "channel": s.channel, "start_s": s.start_s,
-             "end_s": s.end_s, "text": s.text, "hit": s.id == hit.segment_id}
-            for s in context(session, hit, turns)]
+            {
+                "speaker": s.speaker,
+                "channel": s.channel,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+                "text": s.text,
+                "hit": s.id == hit.segment_id,
+            }
+            for s in context(session, hit, turns)
+        ]
     return record
 
 

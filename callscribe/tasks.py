@@ -64,9 +64,13 @@ def worker_context(settings: Settings) -> WorkerContext:
         factory = session_factory(make_engine(settings.database_url))
         app = _STATE.app
         _STATE.context = WorkerContext(
-            settings=settings, factory=factory, soft_limit_errors=(SoftTimeLimitExceeded,),
+            settings=settings,
+            factory=factory,
+            soft_limit_errors=(SoftTimeLimitExceeded,),
             reschedule=(lambda job_id, delay_s: _resend(app, settings, job_id, delay_s))
-            if app is not None else leave_queued)
+            if app is not None
+            else leave_queued,
+        )
         _STATE.pid = os.getpid()
     return _STATE.context
 
@@ -116,8 +120,10 @@ def concurrency_for(settings: Settings, pool: str) -> int:
 
 def _expects_gpu(settings: Settings) -> bool:
     """Whether this worker will run on a GPU, judged without initialising CUDA."""
-    return settings.model.device == "cuda" or (settings.model.device == "auto" and any(
-        name.startswith("nvidia") and name[6:].isdigit() for name in _dev_entries()))
+    return settings.model.device == "cuda" or (
+        settings.model.device == "auto"
+        and any(name.startswith("nvidia") and name[6:].isdigit() for name in _dev_entries())
+    )
 
 
 def _dev_entries() -> list[str]:
@@ -133,8 +139,11 @@ def _resend(app: Celery, settings: Settings, job_id: int, delay_s: float) -> Non
     try:
         CeleryEnqueuer(app, settings.queue.name).send([job_id], delay_s, once=True)
     except Exception as exc:
-        log.warning("job %s: cannot send it again now (%s); the healing pass will",
-                    job_id, outage(exc) or one_line(exc, 300))
+        log.warning(
+            "job %s: cannot send it again now (%s); the healing pass will",
+            job_id,
+            outage(exc) or one_line(exc, 300),
+        )
 
 
 def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> None:
@@ -180,5 +189,8 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
         outcome = scan(settings, ctx.factory, source_uri, CeleryEnqueuer(app, settings.queue.name))
         if outcome.result is None:
             return {"source": source_uri, "skipped": True}
-        return {"source": source_uri, "run_id": outcome.result.run_id,
-                "jobs_enqueued": outcome.result.jobs_enqueued}
+        return {
+            "source": source_uri,
+            "run_id": outcome.result.run_id,
+            "jobs_enqueued": outcome.result.jobs_enqueued,
+        }

@@ -88,8 +88,7 @@ def _try_advisory(url: str, key: int) -> Iterator[bool]:
     engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                     {"k": key}).scalar())
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
             conn.commit()
             try:
                 yield held

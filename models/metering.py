@@ -36,7 +36,6 @@ class Device:
     host: str
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class Usage:
     """What one job used; times in seconds."""
@@ -81,13 +80,18 @@ def _add_to_rollup(session: Session, rows: Iterable[dict[str, Any]], sign: int) 
     insert = _upsert(session)
     for row in rows:
         values = {
-            "hour": row["hour"], "source_id": row["source_id"], "model": row["model"],
-            "device_kind": row["device_kind"], "device_name": row["device_name"],
+            "hour": row["hour"],
+            "source_id": row["source_id"],
+            "model": row["model"],
+            "device_kind": row["device_kind"],
+            "device_name": row["device_name"],
             "audio_hours": sign * row["audio_seconds"] / 3600,
             "speech_hours": sign * row["speech_seconds"] / 3600,
             "device_hours": sign * row["device_seconds"] / 3600,
-            "cost_usd": sign * row["cost_usd"], "jobs_done": sign * row["jobs"],
-            "recordings_done": 0, "recordings_failed": 0,
+            "cost_usd": sign * row["cost_usd"],
+            "jobs_done": sign * row["jobs"],
+            "recordings_done": 0,
+            "recordings_failed": 0,
         }
         _apply(session, insert, values)
 
@@ -95,15 +99,24 @@ def _add_to_rollup(session: Session, rows: Iterable[dict[str, Any]], sign: int) 
 def _apply(session: Session, insert: Any, values: dict[str, Any]) -> None:
     table = CostHourly.__table__
     stmt = insert(table).values(**values, cost_per_audio_hour=None, realtime_factor=None)
-    sums = ("audio_hours", "speech_hours", "device_hours", "cost_usd", "jobs_done",
-            "recordings_done", "recordings_failed")
+    sums = (
+        "audio_hours",
+        "speech_hours",
+        "device_hours",
+        "cost_usd",
+        "jobs_done",
+        "recordings_done",
+        "recordings_failed",
+    )
     new = {name: table.c[name] + stmt.excluded[name] for name in sums}
     audio, device, cost = new["audio_hours"], new["device_hours"], new["cost_usd"]
     new["cost_per_audio_hour"] = case((audio > 1e-12, cost / audio), else_=None)
     new["realtime_factor"] = case((device > 1e-12, audio / device), else_=None)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["hour", "source_id", "model", "device_kind", "device_name"],
-        set_=new))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["hour", "source_id", "model", "device_kind", "device_name"], set_=new
+        )
+    )
 
 
 def unmeter_jobs(session: Session, job_ids: Sequence[int]) -> None:
@@ -112,12 +125,22 @@ def unmeter_jobs(session: Session, job_ids: Sequence[int]) -> None:
     if not job_ids:
         return
     old = [
-        {"hour": r.hour, "source_id": r.source_id, "model": r.model,
-         "device_kind": r.device_kind, "device_name": r.device_name,
-         "audio_seconds": r.audio_seconds, "speech_seconds": r.speech_seconds,
-         "device_seconds": r.device_seconds, "cost_usd": r.cost_usd, "jobs": r.job_share}
-        for r in session.scalars(select(JobCostHour).where(JobCostHour.job_id.in_(job_ids))
-                                 .order_by(JobCostHour.hour))]  # one lock order: no deadlocks
+        {
+            "hour": r.hour,
+            "source_id": r.source_id,
+            "model": r.model,
+            "device_kind": r.device_kind,
+            "device_name": r.device_name,
+            "audio_seconds": r.audio_seconds,
+            "speech_seconds": r.speech_seconds,
+            "device_seconds": r.device_seconds,
+            "cost_usd": r.cost_usd,
+            "jobs": r.job_share,
+        }
+        for r in session.scalars(
+            select(JobCostHour).where(JobCostHour.job_id.in_(job_ids)).order_by(JobCostHour.hour)
+        )
+    ]  # one lock order: no deadlocks
     _add_to_rollup(session, old, -1)
     session.execute(delete(JobCostHour).where(JobCostHour.job_id.in_(job_ids)))
 
@@ -130,27 +153,53 @@ def meter_job(session: Session, usage: Usage) -> None:
     rows = []
     shares = hour_shares(started, finished)
     for index, (hour, share) in enumerate(shares):
-        row = {"hour": hour, "source_id": usage.source_id, "model": usage.model,
-               "device_kind": usage.device.kind, "device_name": usage.device.name,
-               "audio_seconds": usage.audio_s * share, "speech_seconds": usage.speech_s * share,
-               "device_seconds": usage.device_s * share, "cost_usd": usage.cost * share,
-               "jobs": 1 if index == len(shares) - 1 else 0}
+        row = {
+            "hour": hour,
+            "source_id": usage.source_id,
+            "model": usage.model,
+            "device_kind": usage.device.kind,
+            "device_name": usage.device.name,
+            "audio_seconds": usage.audio_s * share,
+            "speech_seconds": usage.speech_s * share,
+            "device_seconds": usage.device_s * share,
+            "cost_usd": usage.cost * share,
+            "jobs": 1 if index == len(shares) - 1 else 0,
+        }
         rows.append(row)
-        session.add(JobCostHour(job_id=usage.job_id, worker=usage.worker,
-                                job_share=row["jobs"],
-                                **{k: v for k, v in row.items() if k != "jobs"}))
+        session.add(
+            JobCostHour(
+                job_id=usage.job_id,
+                worker=usage.worker,
+                job_share=row["jobs"],
+                **{k: v for k, v in row.items() if k != "jobs"},
+            )
+        )
     _add_to_rollup(session, rows, +1)
 
 
-def count_recording(session: Session, *, finished_at: datetime, source_id: int, model: str,
-                    device: Device | None, failed: bool) -> None:
+def count_recording(
+    session: Session,
+    *,
+    finished_at: datetime,
+    source_id: int,
+    model: str,
+    device: Device | None,
+    failed: bool,
+) -> None:
     """Count a recording that became done or failed in its hour."""
     hour = finished_at.replace(minute=0, second=0, microsecond=0)
-    values = {"hour": hour, "source_id": source_id, "model": model,
-              "device_kind": device.kind if device else "none",
-              "device_name": device.name if device else "", "audio_hours": 0.0,
-              "speech_hours": 0.0, "device_hours": 0.0, "cost_usd": 0.0, "jobs_done": 0,
-              "recordings_done": 0 if failed else 1, "recordings_failed": 1 if failed else 0}
+    values = {
+        "hour": hour,
+        "source_id": source_id,
+        "model": model,
+        "device_kind": device.kind if device else "none",
+        "device_name": device.name if device else "",
+        "audio_hours": 0.0,
+        "speech_hours": 0.0,
+        "device_hours": 0.0,
+        "cost_usd": 0.0,
+        "jobs_done": 0,
+        "recordings_done": 0 if failed else 1,
+        "recordings_failed": 1 if failed else 0,
+    }
     _apply(session, _upsert(session), values)
-
-

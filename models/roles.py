@@ -74,8 +74,9 @@ def transcripts_group(database: str) -> str:
     return f"callscribe_transcripts_{_suffix(database)}"
 
 
-def scram_verifier(password: str, salt: bytes | None = None,
-                   iterations: int = SCRAM_ITERATIONS) -> str:
+def scram_verifier(
+    password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS
+) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677, as
     libpq's ``PQencryptPasswordConn`` makes it): the server never sees the password."""
     salt = salt or os.urandom(16)
@@ -84,8 +85,10 @@ def scram_verifier(password: str, salt: bytes | None = None,
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
     b64 = base64.b64encode
-    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
-            f"${b64(stored_key).decode()}:{b64(server_key).decode()}")
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
 
 
 def _duration(ms: int) -> str:
@@ -101,8 +104,10 @@ def _duration(ms: int) -> str:
 def set_timeouts(conn: Connection, role: str, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
     """Make ``timeouts`` the session defaults of ``role`` (a client may still change them
     with SET: they bound honest queries such as Grafana's, not a hostile client)."""
-    settings = {"statement_timeout": timeouts.statement_ms,
-                "idle_in_transaction_session_timeout": timeouts.idle_in_transaction_ms}
+    settings = {
+        "statement_timeout": timeouts.statement_ms,
+        "idle_in_transaction_session_timeout": timeouts.idle_in_transaction_ms,
+    }
     if (conn.dialect.server_version_info or (0,)) >= (14,):
         settings["idle_session_timeout"] = timeouts.idle_session_ms
     for setting, ms in settings.items():
@@ -110,19 +115,22 @@ def set_timeouts(conn: Connection, role: str, timeouts: Timeouts = DEFAULT_TIMEO
 
 
 def _existing(conn: Connection, name: str, group: str) -> _Existing | None:
-    row = conn.execute(text(
-        "SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication "
-        "OR r.rolbypassrls, r.rolname = current_user OR r.rolname = session_user, "
-        "EXISTS (SELECT 1 FROM pg_database d WHERE d.datdba = r.oid) "
-        "OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid), "
-        "pg_has_role(r.oid, :group, 'MEMBER'), "
-        "coalesce((SELECT pg_has_role(r.oid, g.oid, 'MEMBER') FROM pg_roles g "
-        "          WHERE g.rolname = :legacy), false), "
-        "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-        "        WHERE m.member = r.oid AND g.rolname <> :group "
-        "        AND g.rolname ~ '^callscribe_(dashboard|transcripts)_.') "
-        "FROM pg_roles r WHERE r.rolname = :name"),
-        {"name": name, "group": group, "legacy": LEGACY_GROUP}).one_or_none()
+    row = conn.execute(
+        text(
+            "SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication "
+            "OR r.rolbypassrls, r.rolname = current_user OR r.rolname = session_user, "
+            "EXISTS (SELECT 1 FROM pg_database d WHERE d.datdba = r.oid) "
+            "OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid), "
+            "pg_has_role(r.oid, :group, 'MEMBER'), "
+            "coalesce((SELECT pg_has_role(r.oid, g.oid, 'MEMBER') FROM pg_roles g "
+            "          WHERE g.rolname = :legacy), false), "
+            "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "        WHERE m.member = r.oid AND g.rolname <> :group "
+            "        AND g.rolname ~ '^callscribe_(dashboard|transcripts)_.') "
+            "FROM pg_roles r WHERE r.rolname = :name"
+        ),
+        {"name": name, "group": group, "legacy": LEGACY_GROUP},
+    ).one_or_none()
     return None if row is None else _Existing(*row)
 
 
@@ -131,35 +139,48 @@ def _group_of(conn: Connection, transcripts: bool) -> str:
     group = (transcripts_group if transcripts else dashboard_group)(database)
     found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :g"), {"g": group})
     if found.first() is None:
-        raise ConfigurationError(f"group role {group} does not exist: migrate the database "
-                                 "first (callscribe db upgrade)")
+        raise ConfigurationError(
+            f"group role {group} does not exist: migrate the database first (callscribe db upgrade)"
+        )
     return group
 
 
-def make_dashboard_login(conn: Connection, name: str, password: str, *,
-                         transcripts: bool = False,
-                         timeouts: Timeouts = DEFAULT_TIMEOUTS) -> str:
+def make_dashboard_login(
+    conn: Connection,
+    name: str,
+    password: str,
+    *,
+    transcripts: bool = False,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+) -> str:
     """Create the login ``name`` in this database's dashboard group (or its transcripts
     group), or set the password and timeouts of one that is already a plain login of that
     group (a login of the old cluster-wide group is moved into it). Returns ``created`` or
     ``updated``."""
     if not ROLE_NAME.fullmatch(name) or name.startswith("pg_"):
-        raise ConfigurationError(f"role name {name!r} must be lower case letters, digits and "
-                                 "underscores, not starting with pg_")
+        raise ConfigurationError(
+            f"role name {name!r} must be lower case letters, digits and "
+            "underscores, not starting with pg_"
+        )
     group = _group_of(conn, transcripts)
     existing = _existing(conn, name, group)
     verifier = f"'{scram_verifier(password)}'"  # base64 and "$:" only: a plain literal
     if existing is None:
-        conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN PASSWORD {verifier} '
-                             f'IN ROLE "{group}"')
+        conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN PASSWORD {verifier} IN ROLE "{group}"')
         set_timeouts(conn, name, timeouts)
         return "created"
-    if (existing.powerful or existing.is_me or existing.owns or existing.in_other
-            or not (existing.in_group or existing.in_legacy)):
+    if (
+        existing.powerful
+        or existing.is_me
+        or existing.owns
+        or existing.in_other
+        or not (existing.in_group or existing.in_legacy)
+    ):
         raise ConfigurationError(
             f"role {name!r} exists and is not a plain dashboard login of {group} (it is the "
             "connected role, owns objects, has extra privileges, or belongs to another group "
-            "or database); choose another name")
+            "or database); choose another name"
+        )
     if not existing.in_group:  # a login of the cluster-wide group: scope it to this database
         conn.exec_driver_sql(f'REVOKE "{LEGACY_GROUP}" FROM "{name}"')
         conn.exec_driver_sql(f'GRANT "{group}" TO "{name}"')

@@ -22,6 +22,7 @@ def _require(current: object, allowed: set, what: str) -> None:
 
 # -- recordings ---------------------------------------------------------------------------
 
+
 def recording_changed(rec: Recording, etag: str | None, size: int, mtime: datetime | None) -> None:
     """The object behind the recording changed: forget its results and start over."""
     rec.etag, rec.size_bytes, rec.mtime = etag, size, mtime
@@ -48,15 +49,24 @@ def recording_probed(
     """Headers read: pending → probed."""
     _require(rec.status, {RecordingStatus.PENDING}, "recording_probed")
     rec.duration_s, rec.channels, rec.sample_rate, rec.codec = (
-        duration_s, channels, sample_rate, codec)
+        duration_s,
+        channels,
+        sample_rate,
+        codec,
+    )
     rec.status = RecordingStatus.PROBED
 
 
 def recordings_queued(session: Session, ids: list[int], run_id: int | None) -> None:
     """Bulk probed → queued (planning many recordings at once)."""
-    session.execute(update(Recording).where(
-        Recording.id.in_(ids), Recording.status == RecordingStatus.PROBED,
-    ).values(status=RecordingStatus.QUEUED, error=None, run_id=run_id, updated_at=utcnow()))
+    session.execute(
+        update(Recording)
+        .where(
+            Recording.id.in_(ids),
+            Recording.status == RecordingStatus.PROBED,
+        )
+        .values(status=RecordingStatus.QUEUED, error=None, run_id=run_id, updated_at=utcnow())
+    )
 
 
 def recording_running(rec: Recording) -> None:
@@ -67,8 +77,11 @@ def recording_running(rec: Recording) -> None:
 
 def recording_done(rec: Recording, language: str | None) -> None:
     """All jobs done and exports written: running (or export_failed) → done."""
-    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING,
-                          RecordingStatus.EXPORT_FAILED}, "recording_done")
+    _require(
+        rec.status,
+        {RecordingStatus.QUEUED, RecordingStatus.RUNNING, RecordingStatus.EXPORT_FAILED},
+        "recording_done",
+    )
     rec.status = RecordingStatus.DONE
     rec.meta = {k: v for k, v in (rec.meta or {}).items() if k != EXPORT_ATTEMPTS}
     rec.transcript_version = rec.version
@@ -91,8 +104,11 @@ def recording_export_failed(rec: Recording, reason: str) -> None:
     """All jobs done, but the exports could not be written (a full or read-only disk, the
     object store away): running → export_failed, with the reason and one more attempt
     counted; retried later (``workers.results.finalize``)."""
-    _require(rec.status, {RecordingStatus.QUEUED, RecordingStatus.RUNNING,
-                          RecordingStatus.EXPORT_FAILED}, "recording_export_failed")
+    _require(
+        rec.status,
+        {RecordingStatus.QUEUED, RecordingStatus.RUNNING, RecordingStatus.EXPORT_FAILED},
+        "recording_export_failed",
+    )
     rec.status = RecordingStatus.EXPORT_FAILED
     rec.error = one_line(reason)
     rec.meta = {**(rec.meta or {}), EXPORT_ATTEMPTS: export_attempts(rec) + 1}
@@ -109,6 +125,7 @@ def recording_failed(rec: Recording, reason: str) -> None:
 
 
 # -- jobs ---------------------------------------------------------------------------------
+
 
 def job_claimed(job: Job, worker: str, lease_s: float) -> None:
     """A worker takes the job: queued → running, one more attempt, a lease."""

@@ -132,7 +132,8 @@ class Recording(Base):
     """``inbound`` or ``outbound``."""
     started_at: Mapped[datetime | None] = _ts(nullable=True)
     call_meta: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"))
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
     """The metadata's other columns (name → text); NULL (not JSON null) when none."""
 
     source: Mapped[Source] = relationship(back_populates="recordings")
@@ -206,8 +207,10 @@ class Window(Base):
     __table_args__ = (
         Index("ix_windows_job_id", "job_id"),
         CheckConstraint("end_s > start_s", name="span"),
-        CheckConstraint("speech_s > 0 AND speech_s <= 30.001 AND speech_s <= end_s - start_s "
-                        "+ 0.001", name="speech"),
+        CheckConstraint(
+            "speech_s > 0 AND speech_s <= 30.001 AND speech_s <= end_s - start_s + 0.001",
+            name="speech",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -302,7 +305,8 @@ class CallMetric(Base):
     __tablename__ = "call_metrics"
 
     recording_id: Mapped[int] = mapped_column(
-        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
     transcript_version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = _ts(default=utcnow)
     duration_s: Mapped[float] = mapped_column(Float)
@@ -359,8 +363,7 @@ class JobCostHour(Base):
 
     __tablename__ = "job_cost_hours"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
-                                        primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     hour: Mapped[datetime] = _ts(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     model: Mapped[str] = mapped_column(String(255))

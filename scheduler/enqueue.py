@@ -50,9 +50,14 @@ class CeleryEnqueuer:
         sent = 0
         with self.app.producer_or_acquire() as producer:
             for job_id in job_ids:
-                self.app.send_task(TRANSCRIBE_TASK, args=[int(job_id)], queue=self.queue,
-                                   countdown=delay_s or None, producer=producer,
-                                   **({"retry": False} if once else {}))
+                self.app.send_task(
+                    TRANSCRIBE_TASK,
+                    args=[int(job_id)],
+                    queue=self.queue,
+                    countdown=delay_s or None,
+                    producer=producer,
+                    **({"retry": False} if once else {}),
+                )
                 sent += 1
         return sent
 

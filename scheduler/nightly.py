@@ -60,12 +60,14 @@ def source_lock(factory: sessionmaker[Session], source_uri: str) -> Iterator[boo
                 conn.commit()
 
 
-def scan(settings: Settings, factory: sessionmaker[Session], source_uri: str,
-         enqueuer: Enqueuer) -> ScanOutcome:
+def scan(
+    settings: Settings, factory: sessionmaker[Session], source_uri: str, enqueuer: Enqueuer
+) -> ScanOutcome:
     """One scheduled scan of a source, unless another scan of it is running."""
     with source_lock(factory, source_uri) as mine:
         if not mine:
             log.info("scan of %s skipped: another scheduler holds it", source_uri)
             return ScanOutcome(source_uri, None)
-        return ScanOutcome(source_uri, ingest_with(settings, factory, source_uri, enqueuer,
-                                                   kind="nightly"))
+        return ScanOutcome(
+            source_uri, ingest_with(settings, factory, source_uri, enqueuer, kind="nightly")
+        )

@@ -53,29 +53,46 @@ class ReconcileReport:
 def expire_leases(factory: sessionmaker[Session]) -> list[int]:
     """Running jobs whose lease has run out → queued. Returns their ids."""
     with factory.begin() as session:
-        jobs = list(session.scalars(
-            select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow())
-            .with_for_update(skip_locked=True)))
+        jobs = list(
+            session.scalars(
+                select(Job)
+                .where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow())
+                .with_for_update(skip_locked=True)
+            )
+        )
         for job in jobs:
             job_lease_expired(job)
         return [job.id for job in jobs]
 
 
-def lost_jobs(factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float,
-              always: set[int]) -> list[int]:
+def lost_jobs(
+    factory: sessionmaker[Session], enqueuer: Enqueuer, grace_s: float, always: set[int]
+) -> list[int]:
     """Queued jobs the broker does not hold (older than ``grace_s``), plus ``always``."""
     cutoff = utcnow() - timedelta(seconds=grace_s)
     with factory.begin() as session:
-        queued = [(job_id, as_utc(at)) for job_id, at in session.execute(
-            select(Job.id, Job.queued_at).where(Job.status == JobStatus.QUEUED))]
+        queued = [
+            (job_id, as_utc(at))
+            for job_id, at in session.execute(
+                select(Job.id, Job.queued_at).where(Job.status == JobStatus.QUEUED)
+            )
+        ]
     held = enqueuer.queued_job_ids(grace_s)
-    lost = [job_id for job_id, at in queued
-            if job_id in always or (at <= cutoff and (held is None or job_id not in held))]
+    lost = [
+        job_id
+        for job_id, at in queued
+        if job_id in always or (at <= cutoff and (held is None or job_id not in held))
+    ]
     return sorted(set(lost))
 
 
-def reconcile(settings: Settings, factory: sessionmaker[Session], enqueuer: Enqueuer, *,
-              finalize: Callable[[], int]) -> ReconcileReport:
+def reconcile(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    enqueuer: Enqueuer,
+    *,
+    finalize: Callable[[], int],
+) -> ReconcileReport:
     """One reconciliation pass. ``finalize`` finalizes every recording whose jobs are all
     done and returns how many (the workers' ``finalize_unfinished``, passed in by the entry
     point: the scheduler does not import worker code)."""
@@ -92,5 +109,11 @@ def reconcile(settings: Settings, factory: sessionmaker[Session], enqueuer: Enqu
 def export_failed_count(factory: sessionmaker[Session]) -> int:
     """Recordings whose exports failed and are waiting for a retry."""
     with factory.begin() as session:
-        return int(session.scalar(select(func.count()).select_from(Recording).where(
-            Recording.status == RecordingStatus.EXPORT_FAILED)) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Recording)
+                .where(Recording.status == RecordingStatus.EXPORT_FAILED)
+            )
+            or 0
+        )

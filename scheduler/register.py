@@ -60,9 +60,13 @@ def ensure_source(factory: sessionmaker[Session], uri: str, kind: SourceKind) ->
 Listed = ObjectInfo | ManifestEntry
 
 
-def register(factory: sessionmaker[Session], source_id: int, objects: Iterable[Listed],
-             calls: Mapping[str, CallMetadata] | None = None,
-             calls_from: str = "metadata") -> Registration:
+def register(
+    factory: sessionmaker[Session],
+    source_id: int,
+    objects: Iterable[Listed],
+    calls: Mapping[str, CallMetadata] | None = None,
+    calls_from: str = "metadata",
+) -> Registration:
     """Record every listed object of one source; returns the counts. Manifest entries that
     carry duration, channels and sample rate are registered as already probed. ``calls``:
     key → call metadata from the source's metadata files (``calls_from`` names them in
@@ -72,8 +76,7 @@ def register(factory: sessionmaker[Session], source_id: int, objects: Iterable[L
     for batch in _batches(objects, BATCH):
         discovered += len(batch)
         with factory.begin() as session:
-            n_new, n_changed, n_updated = _register_batch(session, source_id, batch,
-                                                          calls or {})
+            n_new, n_changed, n_updated = _register_batch(session, source_id, batch, calls or {})
         new += n_new
         changed += n_changed
         updated += n_updated
@@ -81,16 +84,24 @@ def register(factory: sessionmaker[Session], source_id: int, objects: Iterable[L
         unseen.difference_update(_info(item).key for item in batch)
     with factory.begin() as session:
         session.get_one(Source, source_id).last_scanned_at = utcnow()
-    return Registration(source_id=source_id, discovered=discovered, new=new, changed=changed,
-                        unchanged=unchanged, metadata_updated=updated,
-                        metadata_unknown=warn_unknown(unseen, calls_from))
+    return Registration(
+        source_id=source_id,
+        discovered=discovered,
+        new=new,
+        changed=changed,
+        unchanged=unchanged,
+        metadata_updated=updated,
+        metadata_unknown=warn_unknown(unseen, calls_from),
+    )
 
 
-def _register_batch(session: Session, source_id: int, listed: list[Listed],
-                    calls: Mapping[str, CallMetadata]) -> tuple[int, int, int]:
+def _register_batch(
+    session: Session, source_id: int, listed: list[Listed], calls: Mapping[str, CallMetadata]
+) -> tuple[int, int, int]:
     known = {_info(item).key: item for item in listed if isinstance(item, ManifestEntry)}
-    metadata = {_info(item).key: call for item in listed
-                if (call := _call(item, calls)) is not None}
+    metadata = {
+        _info(item).key: call for item in listed if (call := _call(item, calls)) is not None
+    }
     batch = [_info(item) for item in listed]
     keys = [item.key for item in batch]
     existing = {
@@ -101,9 +112,13 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed],
     }
     fresh = [item for item in batch if item.key not in existing]
     if fresh:
-        session.execute(insert(Recording),
-                        [_new_row(source_id, item, known.get(item.key), metadata.get(item.key))
-                         for item in fresh])
+        session.execute(
+            insert(Recording),
+            [
+                _new_row(source_id, item, known.get(item.key), metadata.get(item.key))
+                for item in fresh
+            ],
+        )
     changed = [
         (existing[item.key], item)
         for item in batch
@@ -116,8 +131,13 @@ def _register_batch(session: Session, source_id: int, listed: list[Listed],
             rec.uri = item.uri
             entry = known.get(item.key)
             if entry is not None and _probed(entry):
-                recording_probed(rec, entry.duration_s or 0.0, entry.channels or 1,
-                                 entry.sample_rate or 0, entry.codec or "unknown")
+                recording_probed(
+                    rec,
+                    entry.duration_s or 0.0,
+                    entry.channels or 1,
+                    entry.sample_rate or 0,
+                    entry.codec or "unknown",
+                )
     changed_keys = {rec.key for rec, _ in changed}
     updated = 0
     for key, call in metadata.items():
@@ -151,13 +171,17 @@ def _set_aside(session: Session, recordings: list[Recording]) -> None:
     ``transcript_version``) stays, renumbered below zero, until the new version is done;
     any other version's jobs (unfinished work) go, with their share of costs."""
     stale = [rec.id for rec in recordings]
-    kept = select(Recording.transcript_version).where(
-        Recording.id == Job.recording_id).scalar_subquery()
+    kept = (
+        select(Recording.transcript_version)
+        .where(Recording.id == Job.recording_id)
+        .scalar_subquery()
+    )
     other = Job.recording_id.in_(stale) & ((Job.version != kept) | kept.is_(None))
     unmeter_jobs(session, list(session.scalars(select(Job.id).where(other))))
     session.execute(delete(Job).where(other))
-    session.execute(update(Job).where(Job.recording_id.in_(stale), Job.seq >= 0)
-                    .values(seq=-Job.seq - 1))
+    session.execute(
+        update(Job).where(Job.recording_id.in_(stale), Job.seq >= 0).values(seq=-Job.seq - 1)
+    )
 
 
 def _info(item: Listed) -> ObjectInfo:
@@ -168,18 +192,32 @@ def _probed(entry: ManifestEntry) -> bool:
     return bool(entry.duration_s and entry.channels and entry.sample_rate)
 
 
-def _new_row(source_id: int, item: ObjectInfo, entry: ManifestEntry | None,
-             call: CallMetadata | None) -> dict[str, object]:
+def _new_row(
+    source_id: int, item: ObjectInfo, entry: ManifestEntry | None, call: CallMetadata | None
+) -> dict[str, object]:
     now = utcnow()
     row: dict[str, object] = {
-        "source_id": source_id, "key": item.key, "uri": item.uri, "etag": item.etag,
-        "size_bytes": item.size, "mtime": item.mtime, "version": 1,
-        "status": RecordingStatus.PENDING, "meta": {}, "discovered_at": now, "updated_at": now,
+        "source_id": source_id,
+        "key": item.key,
+        "uri": item.uri,
+        "etag": item.etag,
+        "size_bytes": item.size,
+        "mtime": item.mtime,
+        "version": 1,
+        "status": RecordingStatus.PENDING,
+        "meta": {},
+        "discovered_at": now,
+        "updated_at": now,
         **(call or CallMetadata()).columns(),
     }
     if entry is not None and _probed(entry):
-        row.update(status=RecordingStatus.PROBED, duration_s=entry.duration_s,
-                   channels=entry.channels, sample_rate=entry.sample_rate, codec=entry.codec)
+        row.update(
+            status=RecordingStatus.PROBED,
+            duration_s=entry.duration_s,
+            channels=entry.channels,
+            sample_rate=entry.sample_rate,
+            codec=entry.codec,
+        )
     return row
 
 

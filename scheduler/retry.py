@@ -14,10 +14,16 @@ def requeue_failed(factory: sessionmaker[Session]) -> list[int]:
     recordings → queued. Returns the job ids to send. Recordings that failed before any job
     was planned (unreadable files) stay failed: only a changed file is worth another look."""
     with factory.begin() as session:
-        recordings = list(session.scalars(
-            select(Recording).where(Recording.status == RecordingStatus.FAILED,
-                                    Recording.jobs.any(Job.version == Recording.version))
-            .with_for_update()))
+        recordings = list(
+            session.scalars(
+                select(Recording)
+                .where(
+                    Recording.status == RecordingStatus.FAILED,
+                    Recording.jobs.any(Job.version == Recording.version),
+                )
+                .with_for_update()
+            )
+        )
         job_ids: list[int] = []
         for rec in recordings:
             for job in rec.jobs:
@@ -26,7 +32,8 @@ def requeue_failed(factory: sessionmaker[Session]) -> list[int]:
                     job_ids.append(job.id)
             recording_requeued(rec)
         failed_elsewhere = session.scalars(
-            select(Job).where(Job.status == JobStatus.FAILED, Job.id.not_in(job_ids or [-1])))
+            select(Job).where(Job.status == JobStatus.FAILED, Job.id.not_in(job_ids or [-1]))
+        )
         for job in failed_elsewhere:
             job_requeued(job)
             job_ids.append(job.id)

@@ -31,16 +31,23 @@ def options_of(session: Session, source_id: int) -> dict[str, Any]:
     return dict(session.scalar(select(Source.options).where(Source.id == source_id)) or {})
 
 
-def set_options(factory: sessionmaker[Session], uri: str, kind: SourceKind,
-                changes: dict[str, Any], *, unset: tuple[str, ...] = (),
-                replace: bool = False) -> SourceOptions:
+def set_options(
+    factory: sessionmaker[Session],
+    uri: str,
+    kind: SourceKind,
+    changes: dict[str, Any],
+    *,
+    unset: tuple[str, ...] = (),
+    replace: bool = False,
+) -> SourceOptions:
     """Register the source if new and change its options: ``changes`` over what it has
     (everything it has dropped first with ``replace``), then the fields in ``unset``
     removed. Validated as a whole; a bad value changes nothing."""
     source_id = ensure_source(factory, uri, kind)
     with factory.begin() as session:
-        source = session.scalars(select(Source).where(Source.id == source_id)
-                                 .with_for_update()).one()
+        source = session.scalars(
+            select(Source).where(Source.id == source_id).with_for_update()
+        ).one()
         current = {} if replace else dict(source.options or {})
         merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
         for name in unset:
@@ -61,5 +68,7 @@ def list_sources(factory: sessionmaker[Session], uri: str | None = None) -> list
         query = select(Source.uri, Source.kind, Source.options).order_by(Source.uri)
         if uri is not None:
             query = query.where(Source.uri == uri)
-        return [SourceRow(row.uri, str(getattr(row.kind, "value", row.kind)),
-                          dict(row.options or {})) for row in session.execute(query)]
+        return [
+            SourceRow(row.uri, str(getattr(row.kind, "value", row.kind)), dict(row.options or {}))
+            for row in session.execute(query)
+        ]

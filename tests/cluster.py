@@ -31,20 +31,27 @@ from callscribe.workers.results.finalize import finalize_unfinished
 class Worker:
     """One ``callscribe worker`` subprocess; its log goes to a file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path,
-                 extra: list[str] | None = None) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, extra: list[str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         args = [sys.executable, "-m", "callscribe", "worker", "--loglevel", "INFO"]
-        self.proc = subprocess.Popen(args + (extra or []), env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args + (extra or []),
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def pids(self) -> set[int]:
         """The main process and its children (the prefork pool)."""
         found = {self.proc.pid}
-        out = subprocess.run(["pgrep", "-g", str(self.proc.pid)], capture_output=True,
-                             text=True, check=False).stdout
+        out = subprocess.run(
+            ["pgrep", "-g", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
         return found | {int(p) for p in out.split()}
 
     def signal_group(self, sig: int) -> None:
@@ -85,13 +92,19 @@ class Db:
 
     def job_counts(self) -> dict[str, int]:
         with self.factory.begin() as s:
-            return {str(getattr(k, "value", k)): int(n) for k, n in
-                    s.execute(select(Job.status, func.count()).group_by(Job.status))}
+            return {
+                str(getattr(k, "value", k)): int(n)
+                for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))
+            }
 
     def running_jobs(self) -> list[tuple[int, str | None]]:
         with self.factory.begin() as s:
-            return [(j, w) for j, w in s.execute(
-                select(Job.id, Job.worker).where(Job.status == JobStatus.RUNNING))]
+            return [
+                (j, w)
+                for j, w in s.execute(
+                    select(Job.id, Job.worker).where(Job.status == JobStatus.RUNNING)
+                )
+            ]
 
     def settled(self) -> bool:
         """Every job finished and every recording finalized (a worker finalizes a recording
@@ -100,27 +113,44 @@ class Db:
         if not counts or counts.get("queued") or counts.get("running"):
             return False
         with self.factory.begin() as s:
-            open_recordings = s.scalar(select(func.count()).select_from(Recording).where(
-                Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING])))
+            open_recordings = s.scalar(
+                select(func.count())
+                .select_from(Recording)
+                .where(Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING]))
+            )
         return not open_recordings
 
     def recordings(self) -> dict[str, tuple[str, str | None]]:
         with self.factory.begin() as s:
-            return {k: (str(getattr(st, "value", st)), e) for k, st, e in
-                    s.execute(select(Recording.key, Recording.status, Recording.error))}
+            return {
+                k: (str(getattr(st, "value", st)), e)
+                for k, st, e in s.execute(select(Recording.key, Recording.status, Recording.error))
+            }
 
     def jobs(self) -> list[tuple[int, str, int, str | None]]:
         with self.factory.begin() as s:
-            return [(i, str(getattr(st, "value", st)), a, e) for i, st, a, e in s.execute(
-                select(Job.id, Job.status, Job.attempts, Job.error).order_by(Job.id))]
+            return [
+                (i, str(getattr(st, "value", st)), a, e)
+                for i, st, a, e in s.execute(
+                    select(Job.id, Job.status, Job.attempts, Job.error).order_by(Job.id)
+                )
+            ]
 
     def transcript(self) -> dict[str, list[tuple[Any, ...]]]:
         """Per recording key: its segments as comparable tuples, in order."""
         with self.factory.begin() as s:
-            rows = s.execute(select(Recording.key, Segment.channel, Segment.speaker,
-                                    Segment.start_s, Segment.end_s, Segment.text)
-                             .join(Recording, Recording.id == Segment.recording_id)
-                             .order_by(Recording.key, Segment.channel, Segment.start_s))
+            rows = s.execute(
+                select(
+                    Recording.key,
+                    Segment.channel,
+                    Segment.speaker,
+                    Segment.start_s,
+                    Segment.end_s,
+                    Segment.text,
+                )
+                .join(Recording, Recording.id == Segment.recording_id)
+                .order_by(Recording.key, Segment.channel, Segment.start_s)
+            )
             out: dict[str, list[tuple[Any, ...]]] = {}
             for key, *rest in rows:
                 out.setdefault(key, []).append(tuple(rest))
@@ -130,15 +160,15 @@ class Db:
         self.engine.dispose()
 
 
-def embedded_transcript(corpus: Path, model_dir: Path,
-                        base: Path) -> dict[str, list[tuple[Any, ...]]]:
+def embedded_transcript(
+    corpus: Path, model_dir: Path, base: Path
+) -> dict[str, list[tuple[Any, ...]]]:
     """The embedded run's transcript of ``corpus`` (SQLite under ``base``, the cluster's model
     and options): what a distributed run must store."""
     from callscribe.run import transcribe_source
 
     url = f"sqlite:///{base / 'ref.db'}"
-    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url),
-                      str(corpus))
+    transcribe_source(Settings(**common_settings(model_dir, base), database_url=url), str(corpus))
     db = Db(url)
     try:
         return db.transcript()
@@ -146,8 +176,13 @@ def embedded_transcript(corpus: Path, model_dir: Path,
         db.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str,
-             logs: Callable[[], str] = lambda: "", interval: float = 0.2) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    logs: Callable[[], str] = lambda: "",
+    interval: float = 0.2,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -157,8 +192,11 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str,
 
 
 def common_settings(model_dir: Path, out: Path) -> dict[str, Any]:
-    return {"model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
-            "decode": {"beam_size": 1}, "storage": {"output": str(out / "out")}}
+    return {
+        "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+        "decode": {"beam_size": 1},
+        "storage": {"output": str(out / "out")},
+    }
 
 
 class Cluster:
@@ -166,12 +204,21 @@ class Cluster:
 
     def __init__(self, pg_url: str, redis_url: str, model_dir: Path, tmp: Path) -> None:
         self.tmp = tmp
-        self.values: dict[str, Any] = merge_values(common_settings(model_dir, tmp), {
-            "database_url": pg_url, "broker_url": redis_url,
-            "jobs": {"lease_s": 3.0, "heartbeat_s": 0.5, "reconcile_interval_s": 1.0,
-                     "requeue_grace_s": 1.0, "retry_delay_s": 0.5},
-            "model": {"cpu_threads": 1},
-        })
+        self.values: dict[str, Any] = merge_values(
+            common_settings(model_dir, tmp),
+            {
+                "database_url": pg_url,
+                "broker_url": redis_url,
+                "jobs": {
+                    "lease_s": 3.0,
+                    "heartbeat_s": 0.5,
+                    "reconcile_interval_s": 1.0,
+                    "requeue_grace_s": 1.0,
+                    "retry_delay_s": 0.5,
+                },
+                "model": {"cpu_threads": 1},
+            },
+        )
         self.settings = Settings(**self.values)
         self.app = make_celery(self.settings)
         self.enqueuer = CeleryEnqueuer(self.app, self.settings.queue.name)
@@ -199,8 +246,12 @@ class Cluster:
 
     def reconcile(self) -> Any:
         factory = open_database(self.settings)
-        return reconcile(self.settings, factory, self.enqueuer,
-                         finalize=lambda: finalize_unfinished(self.settings, factory))
+        return reconcile(
+            self.settings,
+            factory,
+            self.enqueuer,
+            finalize=lambda: finalize_unfinished(self.settings, factory),
+        )
 
     def logs(self) -> str:
         return "\n".join(f"==== {w.name}\n{w.log()[-3000:]}" for w in self.workers)

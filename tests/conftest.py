@@ -135,8 +135,13 @@ def s3(s3_endpoint: str) -> Any:
     """A client of the moto server and a fresh bucket name."""
     import boto3
 
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     bucket = f"calls-{uuid.uuid4().hex[:10]}"
     client.create_bucket(Bucket=bucket)
     client.bucket_name = bucket  # type: ignore[attr-defined]
@@ -170,7 +175,8 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
             "storage": {"output": str(tmp_path / "out")},
             # the test model's word times are random: no tail or skipped-piece re-reads
             "decode": {"beam_size": 1, "tail_s": 0, "reread_skipped": False},
-            "execution": {"workers": 2}}
+            "execution": {"workers": 2},
+        }
         return Settings(**merge_values(values, overrides))
 
     return build
@@ -179,8 +185,14 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def s3_settings(s3_endpoint: str) -> dict[str, Any]:
     """Settings fields that point S3 at the moto server."""
-    return {"storage": {"s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1",
-                        "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}}
+    return {
+        "storage": {
+            "s3_endpoint_url": s3_endpoint,
+            "s3_region": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+    }
 
 
 #: Redis databases 1-15, in an order of this process's own: two test runs on one machine
@@ -217,9 +229,15 @@ def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Ite
 _POSTGRES_FIXTURES = {"pg_url", "pg_admin", "cluster", "loaded_pg", "dashboard_user"}
 _S3_FIXTURES = {"s3", "s3_endpoint", "s3_settings"}
 _SLOW_FIXTURES = {"cluster", "tiny_en", "tiny_model", "base_model", "real_calls", "hostile"}
-_SLOW_MODULES = {"test_real_speech", "test_real_calls", "test_distributed", "test_faults",
-                 "test_conditions", "test_conditions_real",
-                 "test_hostile_corpus"}
+_SLOW_MODULES = {
+    "test_real_speech",
+    "test_real_calls",
+    "test_distributed",
+    "test_faults",
+    "test_conditions",
+    "test_conditions_real",
+    "test_hostile_corpus",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,16 +16,40 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     factory = session_factory(make_engine(url))
     with factory.begin() as s:
         out = {
-            "recordings": [(r.id, r.key, r.status.value, r.version, r.error)
-                           for r in s.scalars(select(Recording).order_by(Recording.id))],
-            "jobs": [(j.id, j.recording_id, j.seq, j.start_s, j.end_s, j.status.value,
-                      j.cut_start_s, j.cut_end_s)
-                     for j in s.scalars(select(Job).order_by(Job.id))],
-            "windows": [(w.id, w.job_id, w.channel, w.start_s, w.end_s, w.status.value)
-                        for w in s.scalars(select(Window).order_by(Window.id))],
-            "segments": [(g.id, g.recording_id, g.window_id, g.channel, g.speaker, g.start_s,
-                          g.end_s, g.text)
-                         for g in s.scalars(select(Segment).order_by(Segment.id))],
+            "recordings": [
+                (r.id, r.key, r.status.value, r.version, r.error)
+                for r in s.scalars(select(Recording).order_by(Recording.id))
+            ],
+            "jobs": [
+                (
+                    j.id,
+                    j.recording_id,
+                    j.seq,
+                    j.start_s,
+                    j.end_s,
+                    j.status.value,
+                    j.cut_start_s,
+                    j.cut_end_s,
+                )
+                for j in s.scalars(select(Job).order_by(Job.id))
+            ],
+            "windows": [
+                (w.id, w.job_id, w.channel, w.start_s, w.end_s, w.status.value)
+                for w in s.scalars(select(Window).order_by(Window.id))
+            ],
+            "segments": [
+                (
+                    g.id,
+                    g.recording_id,
+                    g.window_id,
+                    g.channel,
+                    g.speaker,
+                    g.start_s,
+                    g.end_s,
+                    g.text,
+                )
+                for g in s.scalars(select(Segment).order_by(Segment.id))
+            ],
         }
     factory.kw["bind"].dispose()
     return out
@@ -49,8 +73,13 @@ def window_rows(url: str, key: str) -> list[Window]:
     factory = session_factory(make_engine(url))
     with factory.begin() as s:
         rec = s.scalars(select(Recording).where(Recording.key == key)).one()
-        found = list(s.scalars(select(Window).where(Window.recording_id == rec.id)
-                               .order_by(Window.channel, Window.start_s)))
+        found = list(
+            s.scalars(
+                select(Window)
+                .where(Window.recording_id == rec.id)
+                .order_by(Window.channel, Window.start_s)
+            )
+        )
         s.expunge_all()
     return found
 
@@ -72,21 +101,32 @@ def segments_of(url: str, key: str) -> list[Segment]:
     factory = session_factory(make_engine(url))
     with factory.begin() as s:
         rec = s.scalars(select(Recording).where(Recording.key == key)).one()
-        found = list(s.scalars(select(Segment).where(Segment.recording_id == rec.id)
-                               .order_by(Segment.start_s)))
+        found = list(
+            s.scalars(
+                select(Segment).where(Segment.recording_id == rec.id).order_by(Segment.start_s)
+            )
+        )
         s.expunge_all()
     return found
 
 
-def covering(windows: Sequence[tuple[int, float, float]], channel: int, start: float,
-             end: float, slack: float = 0.15) -> list[tuple[int, float, float]]:
+def covering(
+    windows: Sequence[tuple[int, float, float]],
+    channel: int,
+    start: float,
+    end: float,
+    slack: float = 0.15,
+) -> list[tuple[int, float, float]]:
     """Windows of ``channel`` that contain the (slightly shrunk) span [start, end]."""
-    return [w for w in windows
-            if w[0] == channel and w[1] <= start + slack and end - slack <= w[2]]
+    return [w for w in windows if w[0] == channel and w[1] <= start + slack and end - slack <= w[2]]
 
 
-def touching(windows: Sequence[tuple[int, float, float]], channel: int, start: float,
-             end: float, slack: float = 0.15) -> list[tuple[int, float, float]]:
+def touching(
+    windows: Sequence[tuple[int, float, float]],
+    channel: int,
+    start: float,
+    end: float,
+    slack: float = 0.15,
+) -> list[tuple[int, float, float]]:
     """Windows of ``channel`` that overlap the (slightly shrunk) span at all."""
-    return [w for w in windows
-            if w[0] == channel and w[1] < end - slack and start + slack < w[2]]
+    return [w for w in windows if w[0] == channel and w[1] < end - slack and start + slack < w[2]]

@@ -21,9 +21,11 @@ from callscribe.workers.audio.decode import (
 )
 from callscribe.workers.audio.vad import make_windows, speech_spans
 
-LINES = ["Thank you for calling, how can I help you today?",
-         "I was charged twice this month and I would like a refund please.",
-         "Let me pull up your account, one moment while I check the details."]
+LINES = [
+    "Thank you for calling, how can I help you today?",
+    "I was charged twice this month and I would like a refund please.",
+    "Let me pull up your account, one moment while I check the details.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,13 @@ def _rms(x: np.ndarray) -> float:
 
 
 def test_decode_telephony_stereo_to_16k_per_channel(tmp_path: Path) -> None:
-    call = make_call(tmp_path / "call.wav", [Turn(0, LINES[0]), Turn(1, LINES[1])],
-                     channels=2, sample_rate=8000, fmt="wav_mulaw")
+    call = make_call(
+        tmp_path / "call.wav",
+        [Turn(0, LINES[0]), Turn(1, LINES[1])],
+        channels=2,
+        sample_rate=8000,
+        fmt="wav_mulaw",
+    )
     info = probe(str(call.path))
     assert (info.codec, info.channels, info.sample_rate) == ("pcm_mulaw", 2, 8000)
     audio = decode(call.path, 2, codec=info.codec)
@@ -83,8 +90,9 @@ def test_dual_mono_detection() -> None:
     assert not is_dual_mono(x, rng.normal(0, 0.1, 16000).astype(np.float32))
 
 
-def test_cut_point_lands_in_the_pause_nearest_the_boundary(tmp_path: Path,
-                                                           clips: list[Path]) -> None:
+def test_cut_point_lands_in_the_pause_nearest_the_boundary(
+    tmp_path: Path, clips: list[Path]
+) -> None:
     # speech 20.0–~23.5, pause, speech 25.0–~29; nominal boundary 24.8 falls in the pause
     track = place(tmp_path / "t.wav", 40.0, [(20.0, clips[0]), (25.0, clips[1])])
     audio = decode(track, 1, codec="pcm_s16le")
@@ -114,11 +122,13 @@ def test_both_neighbours_compute_the_same_cut(tmp_path: Path, clips: list[Path])
     right = decode(mp3, 1, boundary - CUT_SEARCH_S, 30.0, codec="mp3")  # job k+1
     lo, hi = boundary - CUT_SEARCH_S, boundary + CUT_SEARCH_S
     assert cut_point(left.slice(0, lo, hi), lo, boundary) == cut_point(
-        right.slice(0, lo, hi), lo, boundary)
+        right.slice(0, lo, hi), lo, boundary
+    )
 
 
-def test_windows_never_exceed_30s_and_never_split_a_sentence(tmp_path: Path,
-                                                             clips: list[Path]) -> None:
+def test_windows_never_exceed_30s_and_never_split_a_sentence(
+    tmp_path: Path, clips: list[Path]
+) -> None:
     offsets = [1.0, 6.0, 12.5, 19.0, 25.0, 29.0, 34.0, 41.0, 47.0, 55.0]
     items = [(o, clips[i % 3]) for i, o in enumerate(offsets)]
     track = place(tmp_path / "t.wav", 64.0, items)
@@ -146,8 +156,9 @@ def test_speech_across_30s_lands_in_one_window(tmp_path: Path, clips: list[Path]
 
 
 def test_silence_and_tone_only_give_no_windows(tmp_path: Path) -> None:
-    call = make_call(tmp_path / "hold.wav", [Turn(0, seconds=10.0, kind="tone")],
-                     channels=1, sample_rate=16000)
+    call = make_call(
+        tmp_path / "hold.wav", [Turn(0, seconds=10.0, kind="tone")], channels=1, sample_rate=16000
+    )
     audio = decode(call.path, 1, codec="pcm_s16le").channels[0]
     assert speech_spans(np.zeros(16000 * 5, np.float32), VadSection()) == []
     assert sum(e - s for s, e in speech_spans(audio, VadSection())) < 2.0
@@ -164,9 +175,9 @@ def test_long_digital_silence_is_skipped_short_gaps_are_not() -> None:
 
     rate = SAMPLE_RATE
     audio = np.zeros(rate * 20, np.float32)
-    audio[rate * 2: rate * 4] = 0.2  # sound, 1.5 s silence, sound, 2.5 s silence, sound
-    audio[int(rate * 5.5): rate * 6] = 0.2
-    audio[int(rate * 8.5): rate * 10] = 0.2
+    audio[rate * 2 : rate * 4] = 0.2  # sound, 1.5 s silence, sound, 2.5 s silence, sound
+    audio[int(rate * 5.5) : rate * 6] = 0.2
+    audio[int(rate * 8.5) : rate * 10] = 0.2
     regions = [(a / rate, b / rate) for a, b in sounding_regions(audio)]
     # the 1.5-s gap is kept (0.5 s after padding); the 2.5-s gap is skipped (1.5 s padded)
     assert regions == [(1.5, 6.5), (8.0, 10.5)]

@@ -19,18 +19,23 @@ from callscribe.workers.transcription.engine import Engine, WindowInput, get_eng
 
 @pytest.fixture(scope="module")
 def engine(model_dir: Path) -> Engine:
-    return get_engine(Settings(model={"name": str(model_dir), "device": "cpu",
-                                      "compute_type": "int8"},
-                               decode={"beam_size": 1, "language": "en"},
-                               execution={"batch_size": 4}))
+    return get_engine(
+        Settings(
+            model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+            decode={"beam_size": 1, "language": "en"},
+            execution={"batch_size": 4},
+        )
+    )
 
 
 def _windows(job: str, durations: list[float], seed: int) -> list[WindowInput]:
     """Windows of noise, each of its own length: a result's word times (which depend on the
     window's audio and are bounded by its length) tell which window it came from."""
     rng = np.random.default_rng(seed)
-    return [WindowInput((job, i), rng.normal(0, 0.05, int(d * 16000)).astype(np.float32),
-                        group=job) for i, d in enumerate(durations)]
+    return [
+        WindowInput((job, i), rng.normal(0, 0.05, int(d * 16000)).astype(np.float32), group=job)
+        for i, d in enumerate(durations)
+    ]
 
 
 JOBS = {"a": [0.31, 0.42, 0.53], "b": [0.64, 0.75], "c": [0.36, 0.47, 0.58, 0.69, 0.81]}
@@ -93,7 +98,8 @@ def test_cancelled_job_is_skipped(engine: Engine) -> None:
 
 
 def test_a_failing_batch_fails_its_jobs_and_the_batcher_goes_on(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batcher = Batcher(engine, batch_size=4, max_wait_s=600)
     real = engine.decode
     calls = iter([RuntimeError("CUDA error: out of memory")])
@@ -114,8 +120,10 @@ def test_many_threads_submitting_at_once(engine: Engine) -> None:
     batcher = Batcher(engine, batch_size=4, max_wait_s=0.05)
     out: dict[int, list[Any]] = {}
     errors: list[str] = []
-    jobs = {n: _windows(f"j{n}", [0.3 + 0.01 * ((n * 7 + i) % 60) for i in range(1 + n % 4)],
-                        seed=n) for n in range(12)}
+    jobs = {
+        n: _windows(f"j{n}", [0.3 + 0.01 * ((n * 7 + i) % 60) for i in range(1 + n % 4)], seed=n)
+        for n in range(12)
+    }
     expected = {n: [r.decoded for r in engine.transcribe(w)] for n, w in jobs.items()}
 
     def job(n: int) -> None:
@@ -157,11 +165,15 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "slow.wav", [Turn(0, "Hello, is anyone there?")], channels=1)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
-                        decode={"beam_size": 1}, storage={"output": str(tmp_path / "out")},
-                        jobs={"soft_time_limit_s": 1}, queue={"time_limit_s": 2},
-                        execution={"batch_size": 4})
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+        decode={"beam_size": 1},
+        storage={"output": str(tmp_path / "out")},
+        jobs={"soft_time_limit_s": 1},
+        queue={"time_limit_s": 2},
+        execution={"batch_size": 4},
+    )
     factory = open_database(settings)
     discover(settings, factory, open_source(str(folder), settings.storage))
     with factory.begin() as session:
@@ -170,7 +182,8 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
 
 
 def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
-        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On a threads pool Celery has no time limits: a job whose windows wait for the model
     past ``jobs.soft_time_limit_s`` is failed with a one-line reason and re-queued (an
     attempt counted), and its windows never reach a batch."""
@@ -203,7 +216,8 @@ def test_job_waiting_past_its_soft_limit_fails_cleanly_and_is_retried(
 
 
 def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
-        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The soft limit is also checked between the preparation steps: a job whose audio took
     too long to fetch and decode is re-queued without running VAD or the model."""
     from callscribe.models import Job, JobStatus
@@ -220,8 +234,7 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
         return real_load(*args)
 
     monkeypatch.setattr(pipeline, "load_audio", slow_share)
-    monkeypatch.setattr(pipeline, "detect_speech",
-                        lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
+    monkeypatch.setattr(pipeline, "detect_speech", lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
     assert run_job(ctx, job_id) == JobStatus.QUEUED  # failed while being prepared: re-queued
     assert vad_runs == [] and ctx.batcher().windows_run == 0
     with factory.begin() as session:
@@ -238,32 +251,39 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
 
     assert pool_for(Settings(model={"device": "cuda"})) == "threads"
     assert pool_for(Settings(model={"device": "cpu"})) == "prefork"
-    assert pool_for(Settings(model={"device": "cpu"},
-                             queue={"worker_pool": "threads"})) == "threads"
-    assert pool_for(Settings(model={"device": "cuda"},
-                             queue={"worker_pool": "prefork"})) == "prefork"
-    assert concurrency_for(Settings(model={"device": "cuda"}, queue={"worker_concurrency": 3}),
-                           "prefork") == 3
+    assert (
+        pool_for(Settings(model={"device": "cpu"}, queue={"worker_pool": "threads"})) == "threads"
+    )
+    assert (
+        pool_for(Settings(model={"device": "cuda"}, queue={"worker_pool": "prefork"})) == "prefork"
+    )
+    assert (
+        concurrency_for(
+            Settings(model={"device": "cuda"}, queue={"worker_concurrency": 3}), "prefork"
+        )
+        == 3
+    )
     assert concurrency_for(Settings(model={"device": "cuda"}), "threads") == 8
     assert concurrency_for(Settings(model={"device": "cpu"}), "threads") == 2
-    assert concurrency_for(Settings(model={"device": "cpu"}, execution={"workers": 5}),
-                           "threads") == 5
-    monkeypatch.setattr("callscribe.tasks._dev_entries",
-                        lambda: ["null", "nvidia0", "nvidiactl"])
+    assert (
+        concurrency_for(Settings(model={"device": "cpu"}, execution={"workers": 5}), "threads") == 5
+    )
+    monkeypatch.setattr("callscribe.tasks._dev_entries", lambda: ["null", "nvidia0", "nvidiactl"])
     assert pool_for(Settings(model={"device": "auto"})) == "threads"
     assert concurrency_for(Settings(model={"device": "auto"}), "threads") == 8
     monkeypatch.setattr("callscribe.tasks._dev_entries", lambda: ["null", "nvidiactl"])
     assert pool_for(Settings(model={"device": "auto"})) == "prefork"
     assert concurrency_for(Settings(model={"device": "auto"}), "threads") == 2
-    probe = ("import sys; from callscribe.settings import Settings; "
-             "from callscribe.tasks import concurrency_for, pool_for; "
-             "s = Settings(model={'device': 'auto'}); concurrency_for(s, pool_for(s)); "
-             "assert 'ctranslate2' not in sys.modules and 'faster_whisper' not in sys.modules")
+    probe = (
+        "import sys; from callscribe.settings import Settings; "
+        "from callscribe.tasks import concurrency_for, pool_for; "
+        "s = Settings(model={'device': 'auto'}); concurrency_for(s, pool_for(s)); "
+        "assert 'ctranslate2' not in sys.modules and 'faster_whisper' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", probe], check=True)
 
 
-def test_job_past_its_hard_limit_stops_renewing_its_lease(
-        model_dir: Path, tmp_path: Path) -> None:
+def test_job_past_its_hard_limit_stops_renewing_its_lease(model_dir: Path, tmp_path: Path) -> None:
     """The threads pool's hard limit: a stuck job's heartbeat gives up, so its lease lapses
     and the reconciler can hand the job to another worker."""
     from sqlalchemy import select
@@ -280,10 +300,12 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "stuck.wav", [Turn(0, "Hello.")], channels=1)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        model={"name": str(model_dir), "device": "cpu"},
-                        jobs={"soft_time_limit_s": 1, "lease_s": 1.0, "heartbeat_s": 0.2},
-                        queue={"time_limit_s": 2})
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        model={"name": str(model_dir), "device": "cpu"},
+        jobs={"soft_time_limit_s": 1, "lease_s": 1.0, "heartbeat_s": 0.2},
+        queue={"time_limit_s": 2},
+    )
     factory = open_database(settings)
     discover(settings, factory, open_source(str(folder), settings.storage))
     ctx = WorkerContext(settings=settings, factory=factory)

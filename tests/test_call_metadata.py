@@ -43,15 +43,17 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_csv_and_jsonl_rows_are_validated_cleaned_and_capped(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING)
     csv_text = (
         "\ufeffKey,call_id,Agent,queue,direction,started_at,tier,note\n"
         "a.wav,C-1,dana,billing,Inbound,2026-11-02T09:30:00+02:00,gold,\n"
-        "b.wav,C-2,lee,support,sideways,yesterday,,\"two\nlines\x07\"\n"
+        'b.wav,C-2,lee,support,sideways,yesterday,,"two\nlines\x07"\n'
         ",C-3,x,y,inbound,,,\n"
         f"c.wav,C-4,{'z' * 1000},q,outbound,2026-11-02 08:00,,\n"
-        "c.wav,C-5,zed,q2,outbound,2026-11-02 08:00,,\n")
+        "c.wav,C-5,zed,q2,outbound,2026-11-02 08:00,,\n"
+    )
     rows = _read(csv_text, "callscribe-metadata.csv")
     assert set(rows) == {"a.wav", "b.wav", "c.wav"}
     a, b, c = rows["a.wav"], rows["b.wav"], rows["c.wav"]
@@ -60,8 +62,10 @@ def test_csv_and_jsonl_rows_are_validated_cleaned_and_capped(
     assert a.extra == {"tier": "gold"}
     assert b.direction is None and b.started_at is None and b.extra == {"note": "two lines"}
     assert c.call_id == "C-5" and c.started_at == datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    assert len(_read(csv_text.replace("C-5,zed", "C-5," + "z" * 1000),
-                     "m.csv")["c.wav"].agent or "") == MAX_VALUE
+    assert (
+        len(_read(csv_text.replace("C-5,zed", "C-5," + "z" * 1000), "m.csv")["c.wav"].agent or "")
+        == MAX_VALUE
+    )
     warned = _warnings(caplog)
     assert all("\n" not in w for w in warned)
     assert any("callscribe-metadata.csv:3: direction 'sideways'" in w for w in warned)
@@ -70,13 +74,14 @@ def test_csv_and_jsonl_rows_are_validated_cleaned_and_capped(
     assert any("key 'c.wav' listed again" in w for w in warned)
 
     caplog.clear()
-    jsonl = "\n".join([
-        json.dumps({"key": "a.wav", "queue": "billing", "ivr": {"path": [1, 2]},
-                    "vip": True}),
-        "{not json",
-        json.dumps(["a list"]),
-        json.dumps({"key": "b.wav", "direction": "OUTBOUND", "started_at": "2026-11-02"}),
-    ])
+    jsonl = "\n".join(
+        [
+            json.dumps({"key": "a.wav", "queue": "billing", "ivr": {"path": [1, 2]}, "vip": True}),
+            "{not json",
+            json.dumps(["a list"]),
+            json.dumps({"key": "b.wav", "direction": "OUTBOUND", "started_at": "2026-11-02"}),
+        ]
+    )
     rows = _read(jsonl, "callscribe-metadata.jsonl")
     assert rows["a.wav"].extra == {"ivr": '{"path":[1,2]}', "vip": "true"}
     assert rows["b.wav"].direction == "outbound"
@@ -97,9 +102,15 @@ def _calls(folder: Path) -> None:
 def _rows(url: str) -> dict[str, dict[str, Any]]:
     engine = make_engine(url)
     with engine.connect() as conn:
-        found = {row.key: row._asdict() for row in conn.execute(text(
-            "SELECT key, call_id, agent, queue, direction, started_at, call_meta, version, "
-            "status FROM recordings"))}
+        found = {
+            row.key: row._asdict()
+            for row in conn.execute(
+                text(
+                    "SELECT key, call_id, agent, queue, direction, started_at, call_meta, version, "
+                    "status FROM recordings"
+                )
+            )
+        }
     engine.dispose()
     return found
 
@@ -111,13 +122,19 @@ def _json_meta(value: Any) -> Any:
 def _cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
     env.update(CALLSCRIBE_DATABASE_URL=url, COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "callscribe", *args], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "callscribe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_metadata_file_reaches_database_exports_report_and_search(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     folder = tmp_path / "calls"
     _calls(folder)
@@ -126,7 +143,8 @@ def test_metadata_file_reaches_database_exports_report_and_search(
         "key,call_id,agent,queue,direction,started_at,tier\n"
         "a.wav,C-1,dana,billing,inbound,2026-11-02T09:30:00+02:00,gold\n"
         "b.wav,C-2,lee,support,sideways,2026-11-02T10:00:00,\n"
-        "ghost.wav,C-9,nobody,billing,inbound,,\n")
+        "ghost.wav,C-9,nobody,billing,inbound,,\n"
+    )
     # even a pattern that matches it never makes the metadata file a recording
     settings = make_settings(db_url, storage={"include": ["*.wav", "*.csv"]})
     summary = transcribe_source(settings, str(folder))
@@ -141,44 +159,61 @@ def test_metadata_file_reaches_database_exports_report_and_search(
     assert set(rows) == {"a.wav", "b.wav", "c.wav"}
     a = rows["a.wav"]
     assert (a["call_id"], a["agent"], a["queue"], a["direction"]) == (
-        "C-1", "dana", "billing", "inbound")
+        "C-1",
+        "dana",
+        "billing",
+        "inbound",
+    )
     started = a["started_at"]
     started = datetime.fromisoformat(started) if isinstance(started, str) else started
-    assert started.replace(tzinfo=started.tzinfo or UTC) == datetime(2026, 11, 2, 7, 30,
-                                                                      tzinfo=UTC)
+    assert started.replace(tzinfo=started.tzinfo or UTC) == datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
     assert _json_meta(a["call_meta"]) == {"tier": "gold"}
     assert rows["b.wav"]["queue"] == "support" and rows["b.wav"]["direction"] is None
     assert rows["c.wav"]["queue"] is None and rows["c.wav"]["call_meta"] is None
 
     out = Path(settings.storage.output)
     exported = json.loads((out / "a.wav.json").read_text())
-    assert exported["call"] == {"call_id": "C-1", "agent": "dana", "queue": "billing",
-                                "direction": "inbound",
-                                "started_at": "2026-11-02T07:30:00+00:00",
-                                "extra": {"tier": "gold"}}
+    assert exported["call"] == {
+        "call_id": "C-1",
+        "agent": "dana",
+        "queue": "billing",
+        "direction": "inbound",
+        "started_at": "2026-11-02T07:30:00+00:00",
+        "extra": {"tier": "gold"},
+    }
     assert json.loads((out / "c.wav.json").read_text())["call"] is None
-    assert (out / "a.wav.dialogue.txt").read_text().startswith(
-        "[agent dana · queue billing]\n\nAgent: ")
+    assert (
+        (out / "a.wav.dialogue.txt")
+        .read_text()
+        .startswith("[agent dana · queue billing]\n\nAgent: ")
+    )
     assert (out / "c.wav.dialogue.txt").read_text().startswith("Agent: ")
 
     factory = session_factory(make_engine(db_url))
     report = build_report(factory, "queue", None, 0.36)
     by_queue = {r.bucket: r for r in report.rows}
     assert set(by_queue) == {"billing", "support", "(none)"}
-    assert all(r.audio_hours > 0 and r.cost_usd > 0 and r.recordings_done == 1
-               for r in report.rows)
+    assert all(r.audio_hours > 0 and r.cost_usd > 0 and r.recordings_done == 1 for r in report.rows)
     assert report.total.audio_hours == pytest.approx(
-        build_report(factory, "source", None, 0.36).total.audio_hours)
+        build_report(factory, "source", None, 0.36).total.audio_hours
+    )
     only = build_report(factory, "day", None, 0.36, queue="billing")
     assert only.total.recordings_done == 1
     assert only.total.audio_hours == pytest.approx(by_queue["billing"].audio_hours)
-    assert [r.bucket for r in build_report(factory, "agent", None, 0.36,
-                                           queue="support").rows] == ["lee"]
+    assert [r.bucket for r in build_report(factory, "agent", None, 0.36, queue="support").rows] == [
+        "lee"
+    ]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        view = {row[0]: row[1:] for row in conn.execute(text(
-            "SELECT queue, agent, sum(audio_hours), sum(cost_usd), sum(recordings), "
-            "min(day) FROM v_cost_by_queue GROUP BY queue, agent"))}
+        view = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                text(
+                    "SELECT queue, agent, sum(audio_hours), sum(cost_usd), sum(recordings), "
+                    "min(day) FROM v_cost_by_queue GROUP BY queue, agent"
+                )
+            )
+        }
     engine.dispose()
     assert set(view) == {"billing", "support", None}
     assert view["billing"][0] == "dana" and view["billing"][3] == 1
@@ -208,7 +243,8 @@ def test_metadata_file_reaches_database_exports_report_and_search(
     metadata.write_text(
         "key,call_id,agent,queue,direction,started_at,tier\n"
         "a.wav,C-1,dana,retention,inbound,2026-11-02T09:30:00+02:00,platinum\n"
-        "b.wav,C-2,lee,support,sideways,2026-11-02T10:00:00,\n")
+        "b.wav,C-2,lee,support,sideways,2026-11-02T10:00:00,\n"
+    )
     again = transcribe_source(settings, str(folder))
     registration = again.registration
     assert (registration.new, registration.changed, registration.metadata_updated) == (0, 0, 1)
@@ -218,30 +254,54 @@ def test_metadata_file_reaches_database_exports_report_and_search(
     assert all(row["version"] == 1 and row["status"] == "done" for row in rows.values())
     with factory.begin() as session:
         assert session.scalar(select(func.count()).select_from(Job)) == jobs_before
-        assert session.scalar(select(Recording.transcript_version).where(
-            Recording.key == "a.wav")) == 1
+        assert (
+            session.scalar(select(Recording.transcript_version).where(Recording.key == "a.wav"))
+            == 1
+        )
     assert {r.bucket for r in build_report(factory, "queue", None, 0.36).rows} == {
-        "retention", "support", "(none)"}
+        "retention",
+        "support",
+        "(none)",
+    }
     factory.kw["bind"].dispose()
 
 
 def test_manifest_metadata_reaches_database_and_exports(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING)
     folder = tmp_path / "audio"
     folder.mkdir()
     make_call(folder / "x.wav", [Turn(0, "Hello there.")], channels=1)
     make_call(folder / "y.wav", [Turn(0, "Goodbye now.")], channels=1)
     manifest = tmp_path / "calls.jsonl"
-    manifest.write_text("\n".join(json.dumps(entry) for entry in [
-        {"key": "2026/x.wav", "uri": str(folder / "x.wav"), "size": 1,
-         "metadata": {"call_id": "M-1", "agent": "ana", "queue": "sales",
-                      "direction": "outbound", "started_at": "2026-11-03T12:00:00Z",
-                      "campaign": "winter"}},
-        {"key": "2026/y.wav", "uri": str(folder / "y.wav"), "size": 1,
-         "metadata": {"queue": "sales", "started_at": "not a time"}},
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            json.dumps(entry)
+            for entry in [
+                {
+                    "key": "2026/x.wav",
+                    "uri": str(folder / "x.wav"),
+                    "size": 1,
+                    "metadata": {
+                        "call_id": "M-1",
+                        "agent": "ana",
+                        "queue": "sales",
+                        "direction": "outbound",
+                        "started_at": "2026-11-03T12:00:00Z",
+                        "campaign": "winter",
+                    },
+                },
+                {
+                    "key": "2026/y.wav",
+                    "uri": str(folder / "y.wav"),
+                    "size": 1,
+                    "metadata": {"queue": "sales", "started_at": "not a time"},
+                },
+            ]
+        )
+        + "\n"
+    )
     settings = make_settings(db_url)
     summary = transcribe_source(settings, str(manifest))
     assert summary.done == 2 and not summary.failed
@@ -249,7 +309,11 @@ def test_manifest_metadata_reaches_database_and_exports(
     rows = _rows(db_url)
     x = rows["2026/x.wav"]
     assert (x["call_id"], x["agent"], x["queue"], x["direction"]) == (
-        "M-1", "ana", "sales", "outbound")
+        "M-1",
+        "ana",
+        "sales",
+        "outbound",
+    )
     assert _json_meta(x["call_meta"]) == {"campaign": "winter"}
     assert rows["2026/y.wav"]["queue"] == "sales" and rows["2026/y.wav"]["started_at"] is None
     exported = json.loads((Path(settings.storage.output) / "2026/x.wav.json").read_text())
@@ -261,15 +325,18 @@ def test_manifest_metadata_reaches_database_and_exports(
     factory.kw["bind"].dispose()
 
 
-def test_s3_metadata_object_is_read_and_never_listed(s3: Any,
-                                                      s3_settings: dict[str, Any]) -> None:
+def test_s3_metadata_object_is_read_and_never_listed(s3: Any, s3_settings: dict[str, Any]) -> None:
     bucket = s3.bucket_name
     s3.put_object(Bucket=bucket, Key="calls/a.wav", Body=b"RIFF")
     s3.put_object(Bucket=bucket, Key="calls/2024/callscribe-metadata.jsonl", Body=b"{}")
-    s3.put_object(Bucket=bucket, Key="calls/callscribe-metadata.jsonl",
-                  Body=b'{"key": "a.wav", "queue": "billing", "agent": "dana"}\n')
-    storage = Settings(**{**s3_settings, "storage": {
-        **s3_settings["storage"], "include": ["*.wav", "*.jsonl"]}}).storage
+    s3.put_object(
+        Bucket=bucket,
+        Key="calls/callscribe-metadata.jsonl",
+        Body=b'{"key": "a.wav", "queue": "billing", "agent": "dana"}\n',
+    )
+    storage = Settings(
+        **{**s3_settings, "storage": {**s3_settings["storage"], "include": ["*.wav", "*.jsonl"]}}
+    ).storage
     source = open_source(f"s3://{bucket}/calls", storage)
     assert isinstance(source, S3Source)
     assert [o.key for o in source.list()] == ["2024/callscribe-metadata.jsonl", "a.wav"]

@@ -50,8 +50,9 @@ def test_span_algebra() -> None:
 # ----------------------------------------------------------------- channel activity
 
 
-def _audio(seconds: float, speech: Sequence[Span] = (), music: Sequence[Span] = (),
-           seed: int = 0) -> np.ndarray:
+def _audio(
+    seconds: float, speech: Sequence[Span] = (), music: Sequence[Span] = (), seed: int = 0
+) -> np.ndarray:
     """-48 dBFS white line noise, speech-like bursts (noise at a syllable-rate level) and
     music (a chord at 0.05 peak)."""
     rng = np.random.default_rng(seed)
@@ -129,13 +130,21 @@ def test_merge_activity_joins_spans_across_jobs() -> None:
 # ----------------------------------------------------------------- metric definitions
 
 
-def _stereo(agent: Sequence[Span], customer: Sequence[Span], *, duration: float = 60.0,
-            hold: Sequence[Span] = (), words: tuple[int, int] = (0, 0),
-            **options: Any) -> CallMetrics:
+def _stereo(
+    agent: Sequence[Span],
+    customer: Sequence[Span],
+    *,
+    duration: float = 60.0,
+    hold: Sequence[Span] = (),
+    words: tuple[int, int] = (0, 0),
+    **options: Any,
+) -> CallMetrics:
     return compute_metrics(
         duration_s=duration,
-        channels=[ChannelActivity(talk=tuple(agent), sound=tuple(hold)),
-                  ChannelActivity(talk=tuple(customer))],
+        channels=[
+            ChannelActivity(talk=tuple(agent), sound=tuple(hold)),
+            ChannelActivity(talk=tuple(customer)),
+        ],
         words=words,
         options=MetricOptions(**options),
     )
@@ -180,8 +189,9 @@ def test_interruption_margin() -> None:
 
 
 def test_hold_is_agent_sound_while_the_customer_is_silent() -> None:
-    m = _stereo([(0.0, 5.0), (31.0, 35.0)], [(6.0, 9.0), (25.0, 26.0)], hold=[(20.0, 30.0)],
-                duration=40.0)
+    m = _stereo(
+        [(0.0, 5.0), (31.0, 35.0)], [(6.0, 9.0), (25.0, 26.0)], hold=[(20.0, 30.0)], duration=40.0
+    )
     assert m.hold_s == 9.0  # 10 s of music, 1 s of which the customer talks over
     assert m.longest_silence_s == 16.0  # 9 -> 25: the hold is not talk
     assert _stereo([(0.0, 5.0)], [(6.0, 9.0)]).hold_s == 0.0
@@ -254,8 +264,12 @@ def test_reference_metrics_from_turns() -> None:
         def __init__(self, speaker: str, start: float, end: float, text: str) -> None:
             self.speaker, self.start, self.end, self.text = speaker, start, end, text
 
-    turns = [Turn("agent", 1.0, 4.0, "hello how can I help"), Turn("customer", 3.5, 6.0, "hi"),
-             Turn("customer", 6.5, 7.0, "there"), Turn("agent", 8.0, 9.0, "one moment")]
+    turns = [
+        Turn("agent", 1.0, 4.0, "hello how can I help"),
+        Turn("customer", 3.5, 6.0, "hi"),
+        Turn("customer", 6.5, 7.0, "there"),
+        Turn("agent", 8.0, 9.0, "one moment"),
+    ]
     m = reference_metrics(duration_s=30.0, turns=turns, holds=[(10.0, 20.0)])
     assert (m.agent_talk_s, m.customer_talk_s, m.hold_s) == (4.0, 3.5, 10.0)  # 6 -> 6.5 joined
     assert (m.overtalk_s, m.customer_interruptions, m.agent_interruptions) == (0.5, 1, 0)
@@ -309,8 +323,9 @@ def metric_calls(tmp_path_factory: pytest.TempPathFactory) -> list[RealCall]:
     return [
         make_real_call(folder / "stereo_5.wav", seed=5, minutes=1.0, overtalk=True),
         make_real_call(folder / "stereo_7.wav", seed=7, minutes=1.0, overtalk=True),
-        make_real_call(folder / "mono_4.wav", seed=4, minutes=0.75, layout="mono", fmt="wav",
-                       overtalk=True),
+        make_real_call(
+            folder / "mono_4.wav", seed=4, minutes=0.75, layout="mono", fmt="wav", overtalk=True
+        ),
     ]
 
 
@@ -349,8 +364,17 @@ def _clear_of_merge_gap(call: RealCall) -> bool:
     return True
 
 
-SECONDS = ("talk_s", "agent_talk_s", "customer_talk_s", "non_talk_s", "longest_silence_s",
-           "hold_s", "overtalk_s", "customer_first_wait_s", "agent_response_gap_s")
+SECONDS = (
+    "talk_s",
+    "agent_talk_s",
+    "customer_talk_s",
+    "non_talk_s",
+    "longest_silence_s",
+    "hold_s",
+    "overtalk_s",
+    "customer_first_wait_s",
+    "agent_response_gap_s",
+)
 
 
 def test_metrics_on_real_stereo_calls(whisper: Any, metric_calls: list[RealCall]) -> None:
@@ -363,7 +387,9 @@ def test_metrics_on_real_stereo_calls(whisper: Any, metric_calls: list[RealCall]
         assert max(errors.values()) <= TOLERANCE_S, (call.name, errors, got, want)
         assert got.overtalk_count == want.overtalk_count, (call.name, got, want)
         assert (got.agent_interruptions, got.customer_interruptions) == (
-            want.agent_interruptions, want.customer_interruptions), (call.name, got, want)
+            want.agent_interruptions,
+            want.customer_interruptions,
+        ), (call.name, got, want)
         assert got.talk_ratio == pytest.approx(want.talk_ratio, rel=0.05)
 
 

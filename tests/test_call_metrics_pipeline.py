@@ -36,8 +36,9 @@ def run(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
     calls = [
         make_real_call(folder / "stereo_5.wav", seed=5, minutes=1.0, overtalk=True),
         make_real_call(folder / "stereo_7.wav", seed=7, minutes=1.0, overtalk=True),
-        make_real_call(folder / "mono_4.wav", seed=4, minutes=0.75, layout="mono", fmt="wav",
-                       overtalk=True),
+        make_real_call(
+            folder / "mono_4.wav", seed=4, minutes=0.75, layout="mono", fmt="wav", overtalk=True
+        ),
     ]
     for call in calls:  # the references stay out of the source folder
         call.path.with_suffix(".json").unlink(missing_ok=True)
@@ -70,20 +71,35 @@ def test_stored_metrics_match_the_true_turns(run: Run) -> None:
         assert got["overtalk_count"] == want.overtalk_count, (call.name, got, want)
         assert want.agent_interruptions and want.customer_interruptions
         assert (got["agent_interruptions"], got["customer_interruptions"]) == (
-            want.agent_interruptions, want.customer_interruptions), (call.name, got, want)
+            want.agent_interruptions,
+            want.customer_interruptions,
+        ), (call.name, got, want)
 
 
 def test_a_mono_call_gets_nulls_where_two_parties_are_needed(run: Run) -> None:
     call = run.calls[2]
-    got = _rows(run.settings.database_url, "SELECT * FROM call_metrics m JOIN recordings r "
-                "ON r.id = m.recording_id")[call.path.name]
+    got = _rows(
+        run.settings.database_url,
+        "SELECT * FROM call_metrics m JOIN recordings r ON r.id = m.recording_id",
+    )[call.path.name]
     want = true_metrics(call)
     assert got["channels"] == 1 and got["words_per_minute"]
     for name in ("talk_s", "non_talk_s", "longest_silence_s"):
         assert abs(got[name] - getattr(want, name)) <= TOLERANCE_S, (name, got, want)
-    for name in ("agent_talk_s", "customer_talk_s", "talk_ratio", "hold_s", "overtalk_s",
-                 "overtalk_count", "agent_interruptions", "customer_interruptions",
-                 "agent_wpm", "customer_wpm", "customer_first_wait_s", "agent_response_gap_s"):
+    for name in (
+        "agent_talk_s",
+        "customer_talk_s",
+        "talk_ratio",
+        "hold_s",
+        "overtalk_s",
+        "overtalk_count",
+        "agent_interruptions",
+        "customer_interruptions",
+        "agent_wpm",
+        "customer_wpm",
+        "customer_first_wait_s",
+        "agent_response_gap_s",
+    ):
         assert got[name] is None, name
 
 

@@ -22,17 +22,25 @@ from callscribe.workers.results import store as db
 
 @pytest.mark.postgres
 def test_last_two_jobs_committing_together_complete_the_recording(
-        pg_url: str, make_settings: Callable[..., Settings], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
-    make_call(folder / "long.wav", [Turn(0, "Thank you for calling."), Turn(0, seconds=50.0),
-                                    Turn(0, "Goodbye.")], channels=1)
+    make_call(
+        folder / "long.wav",
+        [Turn(0, "Thank you for calling."), Turn(0, seconds=50.0), Turn(0, "Goodbye.")],
+        channels=1,
+    )
     settings = make_settings(pg_url, planning={"job_max_s": 40.0})
     factory = open_database(settings)
     found = discover(settings, factory, open_source(str(folder), settings.storage))
-    specs = [db.claim_job(factory, job_id, f"worker-{i}", 60, 3)
-             for i, job_id in enumerate(_job_ids(factory, found.registration.source_id))]
+    specs = [
+        db.claim_job(factory, job_id, f"worker-{i}", 60, 3)
+        for i, job_id in enumerate(_job_ids(factory, found.registration.source_id))
+    ]
     assert len(specs) == 2 and all(specs)
     both_written = threading.Barrier(2, timeout=20)
     real_meter = db.meter_job
@@ -47,15 +55,31 @@ def test_last_two_jobs_committing_together_complete_the_recording(
 
     def store(i: int, spec: db.JobSpec) -> None:
         device = Device("cpu", f"cpu-{i}", "host")  # own cost rows: no lock orders the two
-        usage = Usage(job_id=spec.job_id, source_id=spec.source_id, model="m", device=device,
-                      worker=f"worker-{i}", audio_s=40.0, speech_s=5.0, device_s=1.0,
-                      finished_at=utcnow(), price=0.1)
-        result = db.JobResult(windows=(), cut_start_s=spec.start_s, cut_end_s=spec.end_s,
-                              usage=usage, compute_type="int8", batch_size=8)
+        usage = Usage(
+            job_id=spec.job_id,
+            source_id=spec.source_id,
+            model="m",
+            device=device,
+            worker=f"worker-{i}",
+            audio_s=40.0,
+            speech_s=5.0,
+            device_s=1.0,
+            finished_at=utcnow(),
+            price=0.1,
+        )
+        result = db.JobResult(
+            windows=(),
+            cut_start_s=spec.start_s,
+            cut_end_s=spec.end_s,
+            usage=usage,
+            compute_type="int8",
+            batch_size=8,
+        )
         complete.append(db.store_result(factory, spec, f"worker-{i}", result))
 
-    threads = [threading.Thread(target=store, args=(i, s)) for i, s in enumerate(specs)
-               if s is not None]
+    threads = [
+        threading.Thread(target=store, args=(i, s)) for i, s in enumerate(specs) if s is not None
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -69,12 +93,19 @@ def _job_ids(factory: Any, source_id: int) -> list[int]:
     from callscribe.models import Job, Recording
 
     with factory.begin() as session:
-        return list(session.scalars(select(Job.id).join(Recording)
-                                    .where(Recording.source_id == source_id).order_by(Job.seq)))
+        return list(
+            session.scalars(
+                select(Job.id)
+                .join(Recording)
+                .where(Recording.source_id == source_id)
+                .order_by(Job.seq)
+            )
+        )
 
 
 def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
-        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     """Issue 10, item 9: on a threads pool one process (one worker id) re-claims a job whose
     lease lapsed; the first attempt, still running somewhere, then fails. Its failure, its
     results and its heartbeat must not touch attempt 2."""
@@ -99,18 +130,47 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     outcome = classify(BadAudioError("late"), first.attempts, JobSection(max_attempts=3))
     assert db.record_failure(factory, first, "host:1", outcome) is None
     assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
-    usage = Usage(job_id=job_id, source_id=first.source_id, model="m",
-                  device=Device("cpu", "c", "h"), worker="host:1", audio_s=1.0, speech_s=1.0,
-                  device_s=1.0, finished_at=utcnow(), price=0.1)
+    usage = Usage(
+        job_id=job_id,
+        source_id=first.source_id,
+        model="m",
+        device=Device("cpu", "c", "h"),
+        worker="host:1",
+        audio_s=1.0,
+        speech_s=1.0,
+        device_s=1.0,
+        finished_at=utcnow(),
+        price=0.1,
+    )
     with pytest.raises(LeaseLostError):
-        db.store_result(factory, first, "host:1", db.JobResult(windows=(), cut_start_s=0.0,
-                                                               cut_end_s=1.0, usage=usage,
-                                                               compute_type="int8", batch_size=8))
+        db.store_result(
+            factory,
+            first,
+            "host:1",
+            db.JobResult(
+                windows=(),
+                cut_start_s=0.0,
+                cut_end_s=1.0,
+                usage=usage,
+                compute_type="int8",
+                batch_size=8,
+            ),
+        )
     with factory.begin() as session:
         job = session.get_one(Job, job_id)
         assert (job.status, job.attempts, job.error) == (JobStatus.RUNNING, 2, None)
         assert session.get_one(Recording, job.recording_id).status == RecordingStatus.RUNNING
     assert db.heartbeat(factory, job_id, "host:1", second.attempts, 60)
-    assert db.store_result(factory, second, "host:1",
-                           db.JobResult(windows=(), cut_start_s=0.0, cut_end_s=1.0, usage=usage,
-                                        compute_type="int8", batch_size=8))
+    assert db.store_result(
+        factory,
+        second,
+        "host:1",
+        db.JobResult(
+            windows=(),
+            cut_start_s=0.0,
+            cut_end_s=1.0,
+            usage=usage,
+            compute_type="int8",
+            batch_size=8,
+        ),
+    )

@@ -45,7 +45,8 @@ def test_two_first_runs_migrate_one_fresh_database(db_url: str) -> None:
 
 
 def test_two_discoveries_of_one_source_register_and_plan_once(
-        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(6):

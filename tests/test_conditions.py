@@ -33,8 +33,9 @@ def _call(tmp_path: Path, name: str, seed: int, **changes: object) -> ConditionC
 
 
 def _energy(samples: np.ndarray, spans: list[tuple[float, float]]) -> float:
-    return float(sum(np.sum(samples[round(a * SAMPLE_RATE):round(b * SAMPLE_RATE)] ** 2)
-                     for a, b in spans))
+    return float(
+        sum(np.sum(samples[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] ** 2) for a, b in spans)
+    )
 
 
 def test_same_seed_same_bytes_and_truth(tmp_path: Path) -> None:
@@ -65,8 +66,9 @@ def test_each_condition_has_its_truth(tmp_path: Path, seed: int) -> None:
 
 
 def test_leg_levels_are_what_was_drawn(tmp_path: Path) -> None:
-    call = _call(tmp_path, "quiet_customer", 2, noise=(("white", -70.0), ("white", -70.0)),
-                 fmt="wav")
+    call = _call(
+        tmp_path, "quiet_customer", 2, noise=(("white", -70.0), ("white", -70.0)), fmt="wav"
+    )
     audio = decode(call.call.path, 2, 0.0, None, None)
     for channel, level in enumerate(call.conditions.levels_db):
         spans = [(t.start, t.end) for t in call.call.turns if t.channel == channel]
@@ -78,8 +80,13 @@ def test_leg_levels_are_what_was_drawn(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_echo_is_found_and_taken_out_of_each_leg(tmp_path: Path, seed: int) -> None:
     # the line's noise well under the echo, so that what is left of it can be measured
-    call = _call(tmp_path, "echo", seed, echo=(-20.0 - 4 * seed, 20.0 + 20 * seed),
-                 noise=(("white", -62.0), ("pink", -62.0)))
+    call = _call(
+        tmp_path,
+        "echo",
+        seed,
+        echo=(-20.0 - 4 * seed, 20.0 + 20 * seed),
+        noise=(("white", -62.0), ("pink", -62.0)),
+    )
     audio = decode(call.call.path, 2, 0.0, None, None)
     cleaned, found = suppress_echo(audio.channels, SAMPLE_RATE)
     for channel in (0, 1):
@@ -131,8 +138,9 @@ def test_the_noise_a_speech_run_trails_is_not_sound() -> None:
     for seed in range(1, 7):
         audio = signals.noise("brown", t.size, -36.0, np.random.default_rng(seed))
         audio = audio.astype(np.float64)
-        audio[speech] += (0.14 * np.sin(2 * np.pi * 220 * t[speech])
-                          * (1 + np.sin(2 * np.pi * 4 * t[speech])))
+        audio[speech] += (
+            0.14 * np.sin(2 * np.pi * 220 * t[speech]) * (1 + np.sin(2 * np.pi * 4 * t[speech]))
+        )
         audio[music] += 0.1 * np.sin(2 * np.pi * 440 * t[music])
         samples = audio.astype(np.float32)
         loud, clear = loud_spans(samples, 0.0), clear_spans(samples, 0.0)
@@ -154,11 +162,13 @@ def test_ringing_is_its_own_figure_not_hold() -> None:
     assert metrics.ringing_s == 8.0
     assert metrics.hold_s == 5.0  # 20..25: the music while the customer is quiet
     ringing_on_agent = ChannelActivity(talk=agent.talk, sound=((1.0, 7.0), *agent.sound))
-    again = compute_metrics(duration_s=40.0, channels=[ringing_on_agent, customer],
-                            words=[10, 5])
+    again = compute_metrics(duration_s=40.0, channels=[ringing_on_agent, customer], words=[10, 5])
     assert again.ringing_s == 8.0 and again.hold_s == 5.0  # the agent leg's tones too
-    nobody = compute_metrics(duration_s=40.0, channels=[ChannelActivity(sound=((1, 5),)),
-                                                        ChannelActivity()], words=[0, 0])
+    nobody = compute_metrics(
+        duration_s=40.0,
+        channels=[ChannelActivity(sound=((1, 5),)), ChannelActivity()],
+        words=[0, 0],
+    )
     assert nobody.ringing_s is None
 
 

@@ -40,25 +40,32 @@ def _known(reason: str) -> Any:
 #: What issue 20 asks and callscribe does not do yet on these seeds (measured 2026-12-03;
 #: the tests still run, and report XPASS once fixed). Every other condition must pass.
 KNOWN_WER = {
-    "plain": _known("3.9 % against 1.5 % batched, 2.9 % sequential (tiny.en's own word "
-                    "choices on shorter windows: 'charged twice for my bill this month' as "
-                    "'charged by my businessman'; no turn lost)"),
-    "noisy": _known("25.3 % against 24.2 % batched, 26.0 % sequential on pink/brown noise at "
-                    "-36..-31 dBFS (+1.1 pt)"),
+    "plain": _known(
+        "3.9 % against 1.5 % batched, 2.9 % sequential (tiny.en's own word "
+        "choices on shorter windows: 'charged twice for my bill this month' as "
+        "'charged by my businessman'; no turn lost)"
+    ),
+    "noisy": _known(
+        "25.3 % against 24.2 % batched, 26.0 % sequential on pink/brown noise at "
+        "-36..-31 dBFS (+1.1 pt)"
+    ),
 }
 KNOWN_TURNS = {
-    "noisy": _known("noisy_1: three customer turns under pink noise at 11 dB SNR misheard "
-                    "(0.42, 0.43, 0.29 of their words; no turn skipped)"),
-    "long_holds": _known("long_holds_2: the greeting at 0.78 s keeps 0.47 of its words on "
-                         "some machines (this one, at ecb8196 and after; the CI machine of "
-                         "ecb8196 passed): the 7-min call's windows differ by timing"),
+    "noisy": _known(
+        "noisy_1: three customer turns under pink noise at 11 dB SNR misheard "
+        "(0.42, 0.43, 0.29 of their words; no turn skipped)"
+    ),
+    "long_holds": _known(
+        "long_holds_2: the greeting at 0.78 s keeps 0.47 of its words on "
+        "some machines (this one, at ecb8196 and after; the CI machine of "
+        "ecb8196 passed): the 7-min call's windows differ by timing"
+    ),
 }
 KNOWN_METRICS: dict[str, Any] = {}
 
 
 def _with(known: dict[str, Any]) -> list[Any]:
-    return [pytest.param(name, marks=known[name]) if name in known else name
-            for name in CONDITIONS]
+    return [pytest.param(name, marks=known[name]) if name in known else name for name in CONDITIONS]
 
 
 def _faster_whisper(whisper: Any, call: ConditionCall, batched: bool) -> list[HypSegment]:
@@ -69,9 +76,17 @@ def _faster_whisper(whisper: Any, call: ConditionCall, batched: bool) -> list[Hy
     for channel, samples in enumerate(decode_audio(str(call.call.path), split_stereo=True)):
         options = {"batch_size": 8} if batched else {}
         segments, _ = model.transcribe(samples, beam_size=BEAM, language="en", **options)
-        found += [HypSegment(channel=channel, speaker=("agent", "customer")[channel],
-                             start=s.start, end=s.end, text=s.text.strip())
-                  for s in segments if s.text.strip()]
+        found += [
+            HypSegment(
+                channel=channel,
+                speaker=("agent", "customer")[channel],
+                start=s.start,
+                end=s.end,
+                text=s.text.strip(),
+            )
+            for s in segments
+            if s.text.strip()
+        ]
     return found
 
 
@@ -85,19 +100,30 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Condition
     for name in CONDITIONS:
         for seed in SEEDS:
             cond = draw_conditions(name, seed, minutes=2.0 if name == "long_holds" else None)
-            calls[name].append(make_condition_call(folder / f"{name}_{seed}.wav", cond,
-                                                   seed=seed * 101 + CONDITIONS.index(name)))
+            calls[name].append(
+                make_condition_call(
+                    folder / f"{name}_{seed}.wav", cond, seed=seed * 101 + CONDITIONS.index(name)
+                )
+            )
             if name == "echo":
-                calls["echo_free"].append(make_condition_call(
-                    folder / f"echo_free_{seed}.wav", replace(cond, echo=None),
-                    seed=seed * 101 + CONDITIONS.index(name)))
+                calls["echo_free"].append(
+                    make_condition_call(
+                        folder / f"echo_free_{seed}.wav",
+                        replace(cond, echo=None),
+                        seed=seed * 101 + CONDITIONS.index(name),
+                    )
+                )
     return calls
 
 
 @pytest.fixture(scope="module")
-def results(matrix: dict[str, list[ConditionCall]], tiny_en: Path, whisper: Any,
-            pg_admin: Any, tmp_path_factory: pytest.TempPathFactory
-            ) -> tuple[dict[str, Found], dict[str, dict[str, Any]]]:
+def results(
+    matrix: dict[str, list[ConditionCall]],
+    tiny_en: Path,
+    whisper: Any,
+    pg_admin: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, Found], dict[str, dict[str, Any]]]:
     """Transcripts by mode (a, b, c) and call name, and callscribe's stored call metrics."""
     from conftest import make_pg_database
 
@@ -126,8 +152,7 @@ def test_no_more_word_errors_than_faster_whisper(name: str, matrix: Any, results
     found, _ = results
     calls = matrix[name]
     a, b, c = (_wer(calls, found[mode]) for mode in "abc")
-    assert c <= min(a, b) + 0.01, f"{name}: callscribe {c:.1%}, sequential {a:.1%}, " \
-                                  f"batched {b:.1%}"
+    assert c <= min(a, b) + 0.01, f"{name}: callscribe {c:.1%}, sequential {a:.1%}, batched {b:.1%}"
 
 
 def test_echo_is_transcribed_once(matrix: Any, results: Any) -> None:
@@ -137,13 +162,15 @@ def test_echo_is_transcribed_once(matrix: Any, results: Any) -> None:
 
 
 @pytest.mark.parametrize("name", _with(KNOWN_TURNS))
-def test_no_turn_loses_half_its_words_and_nothing_loops(name: str, matrix: Any,
-                                                        results: Any) -> None:
+def test_no_turn_loses_half_its_words_and_nothing_loops(
+    name: str, matrix: Any, results: Any
+) -> None:
     found, _ = results
     for call in matrix[name]:
         segments = found["c"][call.call.name]
-        lost = [(t.start, t.text, round(r, 2)) for t, r in turn_recall(call.call, segments)
-                if r < 0.5]
+        lost = [
+            (t.start, t.text, round(r, 2)) for t, r in turn_recall(call.call, segments) if r < 0.5
+        ]
         assert not lost, f"{call.call.name}: {lost}"
         assert not repetition_loops(segments, said=call.call.reference()), call.call.name
 

@@ -36,14 +36,28 @@ from callscribe.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the dashboard group reads (docs/schema.md, "The read-only roles").
-DOCUMENTED = {"sources", "runs", "recordings", "jobs", "cost_hourly", "reference_prices",
-              "v_backlog", "v_throughput_hourly", "v_cost_per_audio_hour",
-              "v_failures_by_reason", "v_worker_utilization", "v_runs", "v_cost_by_queue",
-              "v_call_metrics"}
+DOCUMENTED = {
+    "sources",
+    "runs",
+    "recordings",
+    "jobs",
+    "cost_hourly",
+    "reference_prices",
+    "v_backlog",
+    "v_throughput_hourly",
+    "v_cost_per_audio_hour",
+    "v_failures_by_reason",
+    "v_worker_utilization",
+    "v_runs",
+    "v_cost_by_queue",
+    "v_call_metrics",
+}
 #: What only the transcripts group reads besides DOCUMENTED.
 TRANSCRIPTS = {"segments", "windows", "words"}
 NOT_FOR_DASHBOARDS = [
-    "SELECT text FROM segments", "SELECT * FROM windows", "SELECT word FROM words",
+    "SELECT text FROM segments",
+    "SELECT * FROM windows",
+    "SELECT word FROM words",
     "CREATE TEMP TABLE sneaky_temp (id int)",
 ]
 
@@ -67,8 +81,7 @@ def migrated_pg(pg_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def loaded_pg(pg_url: str, make_settings: Callable[..., Settings],
-              tmp_path: Path) -> Iterator[str]:
+def loaded_pg(pg_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[str]:
     """A migrated PostgreSQL database after a real run (done and failed recordings)."""
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -91,8 +104,12 @@ def logins(pg_admin: Any) -> Iterator[Callable[..., str]]:
         name = f"dash_{uuid.uuid4().hex[:8]}"
         engine = make_engine(url)
         with engine.begin() as conn:
-            assert make_dashboard_login(conn, name, "unused", transcripts=transcripts,
-                                        timeouts=timeouts) == "created"
+            assert (
+                make_dashboard_login(
+                    conn, name, "unused", transcripts=transcripts, timeouts=timeouts
+                )
+                == "created"
+            )
         engine.dispose()
         made.append(name)
         return name
@@ -134,7 +151,8 @@ def test_dashboard_role_reads_documented_and_nothing_else(dashboard_user: Any) -
 
 
 def test_transcripts_login_reads_transcripts_and_writes_nothing(
-        loaded_pg: str, logins: Callable[..., str]) -> None:
+    loaded_pg: str, logins: Callable[..., str]
+) -> None:
     """Issue 10, item 13: only the transcripts group reads segments, windows and words."""
     with closing(_connect(loaded_pg, logins(loaded_pg, transcripts=True))) as conn:
         with conn.cursor() as cur:
@@ -142,8 +160,12 @@ def test_transcripts_login_reads_transcripts_and_writes_nothing(
                 cur.execute(f"SELECT count(*) FROM {relation}")
             cur.execute("SELECT text FROM segments")
             assert cur.fetchall(), "the run's transcripts"
-        for statement in ("DELETE FROM segments", "UPDATE words SET word = 'x'",
-                          "SELECT * FROM job_cost_hours", "CREATE TEMP TABLE t (id int)"):
+        for statement in (
+            "DELETE FROM segments",
+            "UPDATE words SET word = 'x'",
+            "SELECT * FROM job_cost_hours",
+            "CREATE TEMP TABLE t (id int)",
+        ):
             with conn.cursor() as cur, pytest.raises(errors.InsufficientPrivilege):
                 cur.execute(statement)
 
@@ -160,9 +182,9 @@ def second_pg(pg_admin: Any) -> Iterator[str]:
     drop()
 
 
-def test_logins_are_scoped_to_their_database(migrated_pg: str, second_pg: str,
-                                             logins: Callable[..., str],
-                                             pg_admin: Any) -> None:
+def test_logins_are_scoped_to_their_database(
+    migrated_pg: str, second_pg: str, logins: Callable[..., str], pg_admin: Any
+) -> None:
     """Issue 10, item 13: a login made through one database cannot connect to another one
     migrated in the same cluster, nor read anything there if it could connect; neither can
     a login of 0004's cluster-wide group; nor can a login of one database be taken over
@@ -220,7 +242,8 @@ def test_dashboard_logins_time_out(migrated_pg: str, logins: Callable[..., str])
 
 
 def test_a_login_of_the_cluster_wide_group_is_moved_into_this_database(
-        migrated_pg: str, pg_admin: Any) -> None:
+    migrated_pg: str, pg_admin: Any
+) -> None:
     """A login 0004's code made (``grafana`` in docker compose) is powerless after 0008
     until it is named again; then it reads this database's dashboards, and only them."""
     name = f"dash_{uuid.uuid4().hex[:8]}"
@@ -234,8 +257,10 @@ def test_a_login_of_the_cluster_wide_group_is_moved_into_this_database(
             assert make_dashboard_login(conn, name, "unused") == "updated"
         engine.dispose()
         with closing(_connect(migrated_pg, name)) as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_has_role(%s, 'MEMBER'), pg_has_role(%s, 'MEMBER')",
-                        (dashboard_group(_database(migrated_pg)), LEGACY_GROUP))
+            cur.execute(
+                "SELECT pg_has_role(%s, 'MEMBER'), pg_has_role(%s, 'MEMBER')",
+                (dashboard_group(_database(migrated_pg)), LEGACY_GROUP),
+            )
             assert cur.fetchone() == (True, False)
             cur.execute("SELECT count(*) FROM v_runs")
             with pytest.raises(errors.InsufficientPrivilege):
@@ -251,8 +276,11 @@ def _grafana_sql() -> list[tuple[str, str]]:
 
 
 def _expand_macros(sql: str) -> str:
-    return re.sub(r"\$__timeFilter\((\w+)\)",
-                  r"\1 BETWEEN now() - interval '30 days' AND now() + interval '1 day'", sql)
+    return re.sub(
+        r"\$__timeFilter\((\w+)\)",
+        r"\1 BETWEEN now() - interval '30 days' AND now() + interval '1 day'",
+        sql,
+    )
 
 
 def test_every_grafana_query_runs_as_the_dashboard_role(dashboard_user: Any) -> None:
@@ -277,7 +305,8 @@ def test_dashboards_only_use_documented_relations() -> None:
         used = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.I))
         assert used and used <= DOCUMENTED, title
     source = yaml.safe_load(
-        (ROOT / "infra/grafana/provisioning/datasources/callscribe.yml").read_text())
+        (ROOT / "infra/grafana/provisioning/datasources/callscribe.yml").read_text()
+    )
     ds = source["datasources"][0]
     assert "postgres" not in ds["user"].split(":")[0].lstrip("${")  # never the superuser
     assert ds["secureJsonData"]["password"].startswith("${")
@@ -287,9 +316,24 @@ def test_report_table_and_plot_agree(loaded_pg: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
     env.update(CALLSCRIBE_DATABASE_URL=loaded_pg, COLUMNS="200")
     png = tmp_path / "report.png"
-    done = subprocess.run([sys.executable, "-m", "callscribe", "report", "--by", "hour",
-                           "--plot", str(png), "--json"], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callscribe",
+            "report",
+            "--by",
+            "hour",
+            "--plot",
+            str(png),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     table = json.loads(done.stdout)
     assert png.stat().st_size > 10_000
@@ -297,26 +341,50 @@ def test_report_table_and_plot_agree(loaded_pg: str, tmp_path: Path) -> None:
 
     figures = json.loads(Image.open(png).info["Description"])
     assert figures["buckets"] == [row["bucket"] for row in table["rows"]]
-    assert figures["audio_hours"] == pytest.approx([r["audio_hours"] for r in table["rows"]],
-                                                abs=1e-6)
+    assert figures["audio_hours"] == pytest.approx(
+        [r["audio_hours"] for r in table["rows"]], abs=1e-6
+    )
     assert figures["reference_usd_per_audio_hour"] == 0.36
     assert table["total"]["recordings_done"] == 2 and table["total"]["recordings_failed"] == 1
-    plain = subprocess.run([sys.executable, "-m", "callscribe", "report", "--by", "source"],
-                           env=env, capture_output=True, text=True, timeout=120, check=False)
+    plain = subprocess.run(
+        [sys.executable, "-m", "callscribe", "report", "--by", "source"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert plain.returncode == 0 and "reference" in plain.stdout
 
 
-def _dashboard_user_cli(name: str, url: str, password: str,
-                        *options: str) -> subprocess.CompletedProcess[str]:
+def _dashboard_user_cli(
+    name: str, url: str, password: str, *options: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSCRIBE_")}
     env.update(CALLSCRIBE_DASHBOARD_PASSWORD=password, COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "callscribe", "db", "dashboard-user", name,
-                           "--database-url", url, *options], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callscribe",
+            "db",
+            "dashboard-user",
+            name,
+            "--database-url",
+            url,
+            *options,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_dashboard_user_never_shows_the_password_nor_takes_over_a_role(
-        pg_admin: Any, migrated_pg: str) -> None:
+    pg_admin: Any, migrated_pg: str
+) -> None:
     """Issue 10, item 14: the password reaches the server only as a SCRAM verifier (so it
     is in no SQL text, no log line, no error message), and an existing role that is not a
     plain dashboard login (the application's own, one that owns objects) is refused."""
@@ -336,9 +404,11 @@ def test_dashboard_user_never_shows_the_password_nor_takes_over_a_role(
         again = _dashboard_user_cli(name, pg_url, secret + "2")
         assert again.returncode == 0 and "updated" in again.stdout, again.stderr
         with pg_admin.cursor() as cur:
-            cur.execute("SELECT rolpassword, pg_has_role(oid, %s, 'MEMBER')"
-                        " FROM pg_authid WHERE rolname = %s",
-                        (dashboard_group(_database(pg_url)), name))
+            cur.execute(
+                "SELECT rolpassword, pg_has_role(oid, %s, 'MEMBER')"
+                " FROM pg_authid WHERE rolname = %s",
+                (dashboard_group(_database(pg_url)), name),
+            )
             stored, member = cur.fetchone()
         assert member and stored.startswith("SCRAM-SHA-256$4096:")
         import base64
@@ -361,7 +431,8 @@ def test_dashboard_user_never_shows_the_password_nor_takes_over_a_role(
 
 
 def test_dashboard_user_transcripts_makes_a_login_of_the_transcripts_group(
-        pg_admin: Any, migrated_pg: str) -> None:
+    pg_admin: Any, migrated_pg: str
+) -> None:
     """``--transcripts`` puts the login in the transcripts group (not the dashboard one);
     a dashboard login is not turned into a transcripts login by naming it again."""
     reader = f"dash_{uuid.uuid4().hex[:8]}"
@@ -374,8 +445,10 @@ def test_dashboard_user_transcripts_makes_a_login_of_the_transcripts_group(
         refused = _dashboard_user_cli(viewer, migrated_pg, "pw", "--transcripts")
         assert refused.returncode == 2 and "not a plain dashboard login" in refused.stderr
         with pg_admin.cursor() as cur:
-            cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER'), pg_has_role(%s, %s, 'MEMBER')",
-                        (reader, transcripts_group(database), reader, dashboard_group(database)))
+            cur.execute(
+                "SELECT pg_has_role(%s, %s, 'MEMBER'), pg_has_role(%s, %s, 'MEMBER')",
+                (reader, transcripts_group(database), reader, dashboard_group(database)),
+            )
             assert cur.fetchone() == (True, False)
         with closing(_connect(migrated_pg, reader)) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM segments")

@@ -17,8 +17,16 @@ def _compose() -> dict[str, Any]:
 
 def test_services_present() -> None:
     services = _compose()["services"]
-    assert {"postgres", "redis", "minio", "migrate", "worker", "scheduler", "flower",
-            "grafana"} <= set(services)
+    assert {
+        "postgres",
+        "redis",
+        "minio",
+        "migrate",
+        "worker",
+        "scheduler",
+        "flower",
+        "grafana",
+    } <= set(services)
 
 
 def test_redis_keeps_messages() -> None:

@@ -37,8 +37,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(corpus: Path, model_dir: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
+def reference(
+    corpus: Path, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[tuple[Any, ...]]]:
     """The embedded mode's transcript of the corpus (SQLite, same model and options)."""
     return embedded_transcript(corpus, model_dir, tmp_path_factory.mktemp("reference"))
 
@@ -54,13 +55,19 @@ def _running_job_of(cluster: Cluster, worker: Worker) -> int | None:
 def _wait_for_running_job(cluster: Cluster, worker: Worker) -> int:
     """The id of the first job seen running in ``worker`` (polled every 10 ms)."""
     job: list[int] = []
-    wait_for(lambda: bool(job.extend(filter(None, [_running_job_of(cluster, worker)])) or job),
-             60, f"{worker.name} to start a job", cluster.logs, interval=0.01)
+    wait_for(
+        lambda: bool(job.extend(filter(None, [_running_job_of(cluster, worker)])) or job),
+        60,
+        f"{worker.name} to start a job",
+        cluster.logs,
+        interval=0.01,
+    )
     return job[0]
 
 
-def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path,
-                                                  reference: dict[str, Any]) -> None:
+def test_two_workers_give_the_embedded_transcript(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any]
+) -> None:
     assert cluster.ingest(corpus) == 30
     cluster.worker("a")
     cluster.worker("b")
@@ -70,8 +77,9 @@ def test_two_workers_give_the_embedded_transcript(cluster: Cluster, corpus: Path
     assert all(attempts == 1 for _, _, attempts, _ in cluster.db.jobs())
 
 
-def test_threads_pool_worker_shares_batches_across_jobs(cluster: Cluster, corpus: Path,
-                                                        reference: dict[str, Any]) -> None:
+def test_threads_pool_worker_shares_batches_across_jobs(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any]
+) -> None:
     """The GPU layout: one process, several jobs in flight whose windows share batches."""
     cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 4, "batch_size": 8})
     assert cluster.ingest(corpus) == 30
@@ -92,8 +100,9 @@ def test_threads_pool_worker_shares_batches_across_jobs(cluster: Cluster, corpus
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
-def test_sigkill_mid_job_another_worker_finishes(cluster: Cluster, corpus: Path,
-                                                 reference: dict[str, Any], pool: str) -> None:
+def test_sigkill_mid_job_another_worker_finishes(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], pool: str
+) -> None:
     cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     victim = cluster.worker("victim")
@@ -126,14 +135,21 @@ def _take_and_die(cluster: Cluster, count: int) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _TAKE_AND_DIE, str(count)], env=cluster.env(),
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _TAKE_AND_DIE, str(count)],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert done.stdout.strip() == str(count)
 
 
 def test_a_job_delivered_to_a_worker_that_died_before_claiming_it_is_sent_again(
-        cluster: Cluster, tmp_path: Path) -> None:
+    cluster: Cluster, tmp_path: Path
+) -> None:
     """Its message sits in Redis's unacknowledged set for the visibility timeout (hours);
     once the delivery is older than the grace, the reconciler no longer counts it as held.
     A delivered message whose countdown has not passed is still held."""
@@ -152,15 +168,14 @@ def test_a_job_delivered_to_a_worker_that_died_before_claiming_it_is_sent_again(
     assert (report.lease_expired, report.resent) == (0, 1)
     assert cluster.enqueuer.queued_job_ids(1.0) == {1, 2}  # sent again: waiting
     cluster.worker("w")
-    wait_for(lambda: cluster.db.job_counts().get("done") == 1, 120, "job 1 to finish",
-             cluster.logs)
+    wait_for(lambda: cluster.db.job_counts().get("done") == 1, 120, "job 1 to finish", cluster.logs)
     assert [(j[0], j[1]) for j in cluster.db.jobs()] == [(1, "done"), (2, "queued")]
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
-def test_flushall_mid_run_heals_without_reconcile(cluster: Cluster, corpus: Path,
-                                                  reference: dict[str, Any],
-                                                  pool: str) -> None:
+def test_flushall_mid_run_heals_without_reconcile(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], pool: str
+) -> None:
     """Every message (queued and unacknowledged) lost mid-run: the worker's healing pass
     sends the jobs still queued in the database again; nobody runs ``reconcile``."""
     import redis
@@ -168,8 +183,7 @@ def test_flushall_mid_run_heals_without_reconcile(cluster: Cluster, corpus: Path
     cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     cluster.worker("a")
-    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress",
-             cluster.logs)
+    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress", cluster.logs)
     assert cluster.db.job_counts().get("queued", 0) > 0, "too late to lose queued work"
     redis.Redis(host="127.0.0.1", port=6379).flushall()
     cluster.wait_settled()
@@ -177,24 +191,26 @@ def test_flushall_mid_run_heals_without_reconcile(cluster: Cluster, corpus: Path
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
-def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
-                                              reference: dict[str, Any], pg_admin: Any,
-                                              pool: str) -> None:
+def test_postgres_connections_dropped_mid_run(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], pg_admin: Any, pool: str
+) -> None:
     """Backends terminated every 150 ms for 4 s; on the threads pool that hits job threads
     and the device thread's batches while several jobs are in flight."""
     cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     cluster.worker("a", beat=True)
-    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress",
-             cluster.logs)
+    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress", cluster.logs)
     database = cluster.settings.database_url.rsplit("/", 1)[1]
     stop = threading.Event()
 
     def terminate_backends() -> None:
         while not stop.wait(0.15):
             with pg_admin.cursor() as cur:
-                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
 
     killer = threading.Thread(target=terminate_backends)
     killer.start()
@@ -208,8 +224,9 @@ def test_postgres_connections_dropped_mid_run(cluster: Cluster, corpus: Path,
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
-def test_sigterm_is_a_warm_shutdown(cluster: Cluster, corpus: Path,
-                                    reference: dict[str, Any], pool: str) -> None:
+def test_sigterm_is_a_warm_shutdown(
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], pool: str
+) -> None:
     cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
     cluster.ingest(corpus)
     first = cluster.worker("first")
@@ -229,12 +246,13 @@ def _only_poison_failed(cluster: Cluster, good: int) -> str:
     """Check every ok recording is done and poison.wav failed; return its reason."""
     recs = cluster.db.recordings()
     assert {k: v[0] for k, v in recs.items()} == {
-        **{f"ok{i}.wav": "done" for i in range(good)}, "poison.wav": "failed"}
+        **{f"ok{i}.wav": "done" for i in range(good)},
+        "poison.wav": "failed",
+    }
     return recs["poison.wav"][1] or ""
 
 
-def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
-                                                       tmp_path: Path) -> None:
+def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster, tmp_path: Path) -> None:
     """Prefork: a crash inside the job's process (as a native decoder's would be) kills one
     child, which Celery replaces. (On the threads pool such a crash would take every job in
     flight with it; callscribe decodes in an ffmpeg subprocess so that a bad file cannot.)"""
@@ -248,7 +266,8 @@ def test_poison_file_is_tried_max_attempts_then_failed(cluster: Cluster,
 
 
 def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
-        cluster: Cluster, tmp_path: Path) -> None:
+    cluster: Cluster, tmp_path: Path
+) -> None:
     """The GPU layout: several jobs share one process. ffmpeg segfaulting on one file fails
     that recording with a one-line reason at once (bad audio is permanent); the jobs in
     flight beside it and the worker are unaffected."""
@@ -263,7 +282,8 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
 
 
 def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only(
-        cluster: Cluster, tmp_path: Path) -> None:
+    cluster: Cluster, tmp_path: Path
+) -> None:
     """A file that crashes the whole worker process every time (a native fault inside it)
     while other jobs are in flight: the worker is restarted (as systemd or Docker would),
     every job of the lost worker runs alone on its next attempt, so only the poison job
@@ -280,7 +300,8 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
 
     wait_for(settled, 240, "all jobs to finish", cluster.logs)
     assert _only_poison_failed(cluster, 5).startswith(
-        f"gave up after {cluster.settings.jobs.max_attempts} attempts: lease expired")
+        f"gave up after {cluster.settings.jobs.max_attempts} attempts: lease expired"
+    )
     jobs = {j[0]: j for j in cluster.db.jobs()}
     assert sorted(j[2] for j in jobs.values() if j[1] == "done")[-1] <= 2
     assert len(started) - 1 == cluster.settings.jobs.max_attempts  # one crash per poison attempt
@@ -291,13 +312,21 @@ def test_embedded_beat_exits_when_its_worker_is_killed(cluster: Cluster) -> None
     """``worker --beat`` runs beat as a child process; SIGKILL on the worker alone (as the
     kernel's OOM killer does) must not leave it scheduling on its own."""
     worker = cluster.worker("w", beat=True)
-    wait_for(lambda: "beat: Starting" in worker.log() and len(worker.pids()) >= 2, 60,
-             "beat to start", cluster.logs)
+    wait_for(
+        lambda: "beat: Starting" in worker.log() and len(worker.pids()) >= 2,
+        60,
+        "beat to start",
+        cluster.logs,
+    )
     others = worker.pids() - {worker.proc.pid}
     os.kill(worker.proc.pid, signal.SIGKILL)  # the main process only
     worker.proc.wait(10)
-    wait_for(lambda: not (worker.pids() - {worker.proc.pid}), 60,
-             f"the worker's children {sorted(others)} to exit", cluster.logs)
+    wait_for(
+        lambda: not (worker.pids() - {worker.proc.pid}),
+        60,
+        f"the worker's children {sorted(others)} to exit",
+        cluster.logs,
+    )
 
 
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
@@ -311,12 +340,31 @@ def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path)
         src = Source(uri="file:///x", kind=SourceKind.LOCAL)
         s.add(src)
         s.flush()
-        recs = [Recording(source_id=src.id, key=f"r{i}", uri=f"file:///x/r{i}",
-                          status=RecordingStatus.QUEUED, duration_s=10.0) for i in range(200)]
+        recs = [
+            Recording(
+                source_id=src.id,
+                key=f"r{i}",
+                uri=f"file:///x/r{i}",
+                status=RecordingStatus.QUEUED,
+                duration_s=10.0,
+            )
+            for i in range(200)
+        ]
         s.add_all(recs)
         s.flush()
-        s.execute(insert(Job), [{"recording_id": r.id, "seq": 0, "start_s": 0.0, "end_s": 10.0,
-                                 "status": JobStatus.QUEUED} for r in recs])
+        s.execute(
+            insert(Job),
+            [
+                {
+                    "recording_id": r.id,
+                    "seq": 0,
+                    "start_s": 0.0,
+                    "end_s": 10.0,
+                    "status": JobStatus.QUEUED,
+                }
+                for r in recs
+            ],
+        )
     claimed: dict[str, list[int]] = {}
     barrier = threading.Barrier(4)
 
@@ -344,17 +392,23 @@ def test_pickle_message_is_refused_and_nothing_runs(cluster: Cluster, tmp_path: 
     from callscribe.storage.sources import open_source
 
     factory = open_database(cluster.settings)
-    discover(cluster.settings, factory, open_source(str(folder), cluster.settings.storage),
-             "ingest")
+    discover(
+        cluster.settings, factory, open_source(str(folder), cluster.settings.storage), "ingest"
+    )
     [(job_id, status, _, _)] = cluster.db.jobs()
     assert status == "queued"
     cluster.set(jobs={"reconcile_interval_s": 3600.0})  # no healing pass re-sends it as JSON
     worker = cluster.worker("w")
-    cluster.app.send_task(TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue.name,
-                          serializer="pickle")
+    cluster.app.send_task(
+        TRANSCRIBE_TASK, args=[job_id], queue=cluster.settings.queue.name, serializer="pickle"
+    )
     refusals = ("ContentDisallowed", "disallowed", "Refusing to deserialize")
-    wait_for(lambda: any(word in worker.log() for word in refusals), 60,
-             "the worker to refuse the pickle message", cluster.logs)
+    wait_for(
+        lambda: any(word in worker.log() for word in refusals),
+        60,
+        "the worker to refuse the pickle message",
+        cluster.logs,
+    )
     time.sleep(1)
     assert cluster.db.jobs() == [(job_id, "queued", 0, None)], cluster.logs()
     cluster.enqueuer.send([job_id])  # the same job as JSON runs fine
@@ -366,16 +420,16 @@ def test_scheduler_side_imports_no_model_code() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, callscribe.cli, callscribe.scheduler.ingest, "
-            "callscribe.scheduler.reconcile, callscribe.scheduler.enqueue, "
-            "callscribe.broker, callscribe.tasks, "
-            "callscribe.workers.results.finalize\n"
-            "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
-            "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
+    code = (
+        "import sys, callscribe.cli, callscribe.scheduler.ingest, "
+        "callscribe.scheduler.reconcile, callscribe.scheduler.enqueue, "
+        "callscribe.broker, callscribe.tasks, "
+        "callscribe.workers.results.finalize\n"
+        "bad = [m for m in ('ctranslate2', 'faster_whisper', 'onnxruntime', 'torch') "
+        "if m in sys.modules]\nprint(bad)\nsys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-
 
 
 def test_ingest_cli_prints_the_run_id_and_enqueues(cluster: Cluster, tmp_path: Path) -> None:
@@ -388,9 +442,14 @@ def test_ingest_cli_prints_the_run_id_and_enqueues(cluster: Cluster, tmp_path: P
     folder.mkdir()
     for i in range(3):
         make_call(folder / f"c{i}.wav", [Turn(0, "Hello.")], channels=1)
-    done = subprocess.run([sys.executable, "-m", "callscribe", "ingest", str(folder)],
-                          env=cluster.env(), capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "callscribe", "ingest", str(folder)],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"  # the run id, alone on stdout
     assert "3 jobs enqueued" in done.stderr

@@ -72,8 +72,11 @@ def _copy(folder: Path, dest: Path) -> Path:
 
 
 def test_corpus_transcribes_and_bad_files_fail_alone(
-        corpus: tuple[Path, list[CorpusItem]], db_url: str, make_settings: SettingsFactory,
-        tmp_path: Path) -> None:
+    corpus: tuple[Path, list[CorpusItem]],
+    db_url: str,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+) -> None:
     folder, items = corpus
     settings = make_settings(db_url)
     summary = transcribe_source(settings, str(folder))
@@ -117,8 +120,11 @@ def _check_exports(out: Path, key: str, channels: int) -> None:
 
 
 def test_running_twice_leaves_the_same_rows(
-        corpus: tuple[Path, list[CorpusItem]], db_url: str, make_settings: SettingsFactory,
-        tmp_path: Path) -> None:
+    corpus: tuple[Path, list[CorpusItem]],
+    db_url: str,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+) -> None:
     folder = _copy(corpus[0], tmp_path / "calls")
     settings = make_settings(db_url)
     transcribe_source(settings, str(folder))
@@ -130,7 +136,8 @@ def test_running_twice_leaves_the_same_rows(
 
 
 def test_changed_recording_is_transcribed_again(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "a.wav", [Turn(0, "Hello, thanks for calling."), Turn(1, "Hi there.")])
@@ -139,8 +146,14 @@ def test_changed_recording_is_transcribed_again(
     transcribe_source(settings, str(folder))
     old_b = segments_of(db_url, "b.wav")
     old_a = windows_of(db_url, "a.wav")
-    new_call = make_call(folder / "a.wav", [Turn(1, seconds=4.0), Turn(1, "Now I speak first."),
-                                            Turn(0, "And then the agent answers.")])
+    new_call = make_call(
+        folder / "a.wav",
+        [
+            Turn(1, seconds=4.0),
+            Turn(1, "Now I speak first."),
+            Turn(0, "And then the agent answers."),
+        ],
+    )
     summary = transcribe_source(settings, str(folder))
     assert summary.registration.changed == 1
     recs = recordings_by_key(db_url)
@@ -154,7 +167,8 @@ def test_changed_recording_is_transcribed_again(
 
 
 def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     (folder / "sub dir").mkdir(parents=True)
     clip = speak("Thank you for calling support.", tmp_path / "clip.wav")
@@ -186,7 +200,8 @@ def test_bad_inputs_fail_with_reasons_and_keys_stay_inside_output(
 
 
 def test_file_deleted_after_listing_fails_alone(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     from callscribe.run import Progress as RunProgress
     from callscribe.run import execute, queued_jobs
     from callscribe.scheduler.ingest import discover
@@ -199,8 +214,9 @@ def test_file_deleted_after_listing_fails_alone(
         make_call(folder / name, [Turn(0, "Please hold the line.")], channels=1)
     settings = make_settings(db_url)
     factory = open_database(settings)
-    registration = discover(settings, factory, open_source(str(folder),
-                                                           settings.storage)).registration
+    registration = discover(
+        settings, factory, open_source(str(folder), settings.storage)
+    ).registration
     (folder / "gone.wav").unlink()
     ctx = WorkerContext(settings=settings, factory=factory)
     execute(ctx, queued_jobs(factory, registration.source_id), RunProgress(), in_flight=1)
@@ -211,9 +227,11 @@ def test_file_deleted_after_listing_fails_alone(
 
 
 def test_speech_across_job_and_window_boundaries_is_transcribed_once(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
-    clip = speak("I would like to ask about the charge on my last bill, it looks wrong.",
-                 tmp_path / "c.wav")
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    clip = speak(
+        "I would like to ask about the charge on my last bill, it looks wrong.", tmp_path / "c.wav"
+    )
     folder = tmp_path / "calls"
     folder.mkdir()
     offsets = [2.0, 28.5, 37.5, 60.0, 77.0, 88.0, 110.0]  # across 30 s, 40 s, 80 s, 120 s...
@@ -243,23 +261,37 @@ def speak_samples(clip: Path) -> list[float]:
 
 
 def test_alternating_turns_are_packed_into_few_windows(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     """A stereo call: each channel is silent while the other party talks. Its turns are
     packed into windows of ≤ 30 s of speech, and segment times map back into the pieces."""
     from dbcheck import window_rows
 
     folder = tmp_path / "calls"
     folder.mkdir()
-    lines = ["Thanks for calling, how can I help?", "My internet keeps dropping.",
-             "Let me check the line for you.", "It happens every evening.",
-             "I see errors on your router.", "Can you send a technician?"] * 2
-    call = make_call(folder / "call.wav", [Turn(i % 2, line) for i, line in enumerate(lines)],
-                     channels=2, sample_rate=8000, fmt="wav_mulaw")
+    lines = [
+        "Thanks for calling, how can I help?",
+        "My internet keeps dropping.",
+        "Let me check the line for you.",
+        "It happens every evening.",
+        "I see errors on your router.",
+        "Can you send a technician?",
+    ] * 2
+    call = make_call(
+        folder / "call.wav",
+        [Turn(i % 2, line) for i, line in enumerate(lines)],
+        channels=2,
+        sample_rate=8000,
+        fmt="wav_mulaw",
+    )
     counts = {}
     for packing in (True, False):
         url = db_url if packing else f"sqlite:///{tmp_path / 'unpacked.db'}"
-        settings = make_settings(url, vad={"packing": packing, "merge_gap_s": 0.5},
-                                 storage={"output": str(tmp_path / f"out-{packing}")})
+        settings = make_settings(
+            url,
+            vad={"packing": packing, "merge_gap_s": 0.5},
+            storage={"output": str(tmp_path / f"out-{packing}")},
+        )
         assert transcribe_source(settings, str(folder)).done == 1
         windows = window_rows(url, "call.wav")
         counts[packing] = len(windows)
@@ -274,8 +306,8 @@ def test_alternating_turns_are_packed_into_few_windows(
 
 
 def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 10, item 6: a retryable error (storage briefly away) is retried within the
     run; one that persists fails its recording after max_attempts with the reason. Nothing
     is left queued or running, and the summary (so the exit code) says what failed."""
@@ -299,18 +331,21 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
     summary = transcribe_source(settings, str(folder))
     assert summary.done == 2
     assert [(f.key, f.reason) for f in summary.failed] == [
-        ("down.wav", "gave up after 3 attempts: the share is not mounted")]
+        ("down.wav", "gave up after 3 attempts: the share is not mounted")
+    ]
     recs = recordings_by_key(db_url)
     assert {k: r.status for k, r in recs.items()} == {
-        "flaky.wav": RecordingStatus.DONE, "down.wav": RecordingStatus.FAILED,
-        "fine.wav": RecordingStatus.DONE}
+        "flaky.wav": RecordingStatus.DONE,
+        "down.wav": RecordingStatus.FAILED,
+        "fine.wav": RecordingStatus.DONE,
+    }
     statuses = {j[5] for j in rows(db_url)["jobs"]}
     assert statuses <= {"done", "failed"}, statuses
 
 
 def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 21, item 3: one failure path. The delay ``classify`` picks (jittered backoff)
     is the one handed to the runner's ``reschedule`` and the one the embedded run waits;
     nothing recomputes it from its own round."""
@@ -336,17 +371,26 @@ def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
     monkeypatch.setattr(pipeline, "load_audio", load_audio)
     chosen: list[float] = []
     decide = pipeline.classify
-    monkeypatch.setattr(pipeline, "classify", lambda *a, **k: (
-        chosen.append((o := decide(*a, **k)).delay_s), o)[1])
+    monkeypatch.setattr(
+        pipeline, "classify", lambda *a, **k: (chosen.append((o := decide(*a, **k)).delay_s), o)[1]
+    )
     handed: list[tuple[float, float]] = []  # (when, delay)
     schedule = run.Due.__call__
-    monkeypatch.setattr(run.Due, "__call__", lambda self, job_id, delay_s: (
-        handed.append((time.monotonic(), delay_s)), schedule(self, job_id, delay_s))[1])
-    settings = make_settings(db_url, jobs={"retry_delay_s": 0.4, "retry_max_delay_s": 5.0,
-                                           "max_attempts": 3})
+    monkeypatch.setattr(
+        run.Due,
+        "__call__",
+        lambda self, job_id, delay_s: (
+            handed.append((time.monotonic(), delay_s)),
+            schedule(self, job_id, delay_s),
+        )[1],
+    )
+    settings = make_settings(
+        db_url, jobs={"retry_delay_s": 0.4, "retry_max_delay_s": 5.0, "max_attempts": 3}
+    )
     summary = transcribe_source(settings, str(folder))
     assert [(f.key, f.reason) for f in summary.failed] == [
-        ("down.wav", "gave up after 3 attempts: the share is not mounted")]
+        ("down.wav", "gave up after 3 attempts: the share is not mounted")
+    ]
     assert summary.done == 1
     delays = [delay for _, delay in handed]
     assert len(delays) == 2 and delays == chosen[:2]  # the third attempt gave up
@@ -357,8 +401,9 @@ def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
         assert began - when >= delay  # the next attempt waited the delay it was given
 
 
-def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFactory,
-                                        tmp_path: Path) -> None:
+def test_recordings_never_share_exports(
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     """Issue 10, item 3: keys that sanitise alike (`sub/a.wav`, `sub\\a.wav`), the same key
     in two sources into one output, and a 236-character name: every done recording has its
     own complete export set, named in the database, inside the output."""
@@ -366,11 +411,13 @@ def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFact
     (first / "sub").mkdir(parents=True)
     second.mkdir()
     long_name = "x" * 232 + ".wav"
-    for folder, name, text in [(first, "sub/a.wav", "Hello from a."),
-                               (first, "sub\\a.wav", "Hello from the backslash."),
-                               (first, long_name, "A very long name."),
-                               (first, "same.wav", "First source."),
-                               (second, "same.wav", "Second source.")]:
+    for folder, name, text in [
+        (first, "sub/a.wav", "Hello from a."),
+        (first, "sub\\a.wav", "Hello from the backslash."),
+        (first, long_name, "A very long name."),
+        (first, "same.wav", "First source."),
+        (second, "same.wav", "Second source."),
+    ]:
         make_call(folder / name, [Turn(0, text)], channels=1)
     out = tmp_path / "out"
     settings = make_settings(db_url, storage={"output": str(out)})
@@ -382,8 +429,9 @@ def test_recordings_never_share_exports(db_url: str, make_settings: SettingsFact
     from callscribe.models import Recording
 
     with factory.begin() as session:
-        names = {uri: name for uri, name in
-                 session.execute(select(Recording.uri, Recording.export_name))}
+        names = {
+            uri: name for uri, name in session.execute(select(Recording.uri, Recording.export_name))
+        }
     assert len(names) == 5 and len(set(names.values())) == 5 and all(names.values())
     for name in names.values():
         for suffix in (".json", ".words.json", ".srt", ".vtt", ".txt", ".dialogue.txt"):

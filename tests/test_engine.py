@@ -42,20 +42,34 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("opts", OPTION_SETS)
-def test_window_text_equals_whisper_transcribe(model_dir: Path, clips: list[np.ndarray],
-                                               opts: dict[str, object]) -> None:
-    settings = Settings(**merge_values({
-        "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
-        "execution": {"batch_size": 3}, "decode": {"tail_s": 0}}, opts))
+def test_window_text_equals_whisper_transcribe(
+    model_dir: Path, clips: list[np.ndarray], opts: dict[str, object]
+) -> None:
+    settings = Settings(
+        **merge_values(
+            {
+                "model": {"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+                "execution": {"batch_size": 3},
+                "decode": {"tail_s": 0},
+            },
+            opts,
+        )
+    )
     engine = get_engine(settings)
     results = engine.transcribe([WindowInput(i, clip, group=i) for i, clip in enumerate(clips)])
     assert [r.key for r in results] == list(range(len(clips)))
     for clip, result in zip(clips, results, strict=True):
         reference, info = engine.model.transcribe(
-            clip, beam_size=settings.decode.beam_size, temperature=settings.decode.temperatures,
-            vad_filter=False, condition_on_previous_text=False, language=settings.decode.language,
-            initial_prompt=settings.decode.initial_prompt, hotwords=settings.decode.hotwords,
-            without_timestamps=True)
+            clip,
+            beam_size=settings.decode.beam_size,
+            temperature=settings.decode.temperatures,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            language=settings.decode.language,
+            initial_prompt=settings.decode.initial_prompt,
+            hotwords=settings.decode.hotwords,
+            without_timestamps=True,
+        )
         (theirs,) = list(reference)  # a clip of ≤ 30 s without timestamps: one segment
         ours = result.decoded
         assert ours.text == theirs.text.strip() and ours.text, "the test model always speaks"
@@ -66,13 +80,18 @@ def test_window_text_equals_whisper_transcribe(model_dir: Path, clips: list[np.n
 
 
 def test_batching_does_not_change_results(model_dir: Path, clips: list[np.ndarray]) -> None:
-    settings = Settings(model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
-                        decode={"beam_size": 1})
+    settings = Settings(
+        model={"name": str(model_dir), "device": "cpu", "compute_type": "int8"},
+        decode={"beam_size": 1},
+    )
     model = load_whisper(settings.model)
-    alone = [Engine(model, settings.decode, 1).transcribe([WindowInput(0, c, 0)])[0].decoded
-             for c in clips]
+    alone = [
+        Engine(model, settings.decode, 1).transcribe([WindowInput(0, c, 0)])[0].decoded
+        for c in clips
+    ]
     batched = Engine(model, settings.decode, 4).transcribe(
-        [WindowInput(i, c, i) for i, c in enumerate(clips)])
+        [WindowInput(i, c, i) for i, c in enumerate(clips)]
+    )
     assert [r.decoded for r in batched] == alone
 
 
@@ -90,12 +109,14 @@ def test_missing_model_directory_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_model_name_without_network_explains_local_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as on a machine that cannot reach the hub
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelLoadError) as info:
-        load_whisper(Settings(model={"name": "tiny", "device": "cpu",
-                                        "cache_dir": str(tmp_path)}).model)
+        load_whisper(
+            Settings(model={"name": "tiny", "device": "cpu", "cache_dir": str(tmp_path)}).model
+        )
     message = info.value.one_line()
     assert "cannot download model 'tiny'" in message
     assert "--model /path/to/model" in message
@@ -145,8 +166,13 @@ def test_tuned_allocator_reuses_freed_model_memory(mode: str) -> None:
     """With glibc's defaults a thread that keeps taking and freeing large buffers (as the
     model does for every window) faults their pages in again every round; after
     ``tune_allocator`` the later rounds reuse the heap and fault in (almost) nothing."""
-    run = subprocess.run([sys.executable, "-c", ALLOCATING_THREAD, mode], check=True,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", ALLOCATING_THREAD, mode],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     steady = [int(n) for n in run.stdout.split()][2:]
     pages_per_round = (30 + 20 + 12 + 6 + 3 + 25) * 256
     if mode == "tuned":
@@ -155,12 +181,14 @@ def test_tuned_allocator_reuses_freed_model_memory(mode: str) -> None:
         assert min(steady) > pages_per_round // 20, steady
 
 
-def test_allocator_is_tuned_only_when_asked_on_cpu(model_dir: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allocator_is_tuned_only_when_asked_on_cpu(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[bool] = []
     monkeypatch.setattr(engine_module, "tune_allocator", lambda: calls.append(True) or True)
-    load_whisper(Settings(model={"name": str(model_dir), "device": "cpu",
-                                 "tune_allocator": False}).model)
+    load_whisper(
+        Settings(model={"name": str(model_dir), "device": "cpu", "tune_allocator": False}).model
+    )
     assert calls == []
     load_whisper(Settings(model={"name": str(model_dir), "device": "cpu"}).model)
     assert calls == [True]

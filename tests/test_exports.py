@@ -16,11 +16,27 @@ from callscribe.workers.results.exports import (
 
 def transcript(n: int) -> Transcript:
     words = tuple(TranscriptWord(i * 0.5, i * 0.5 + 0.4, f" w{i}", 0.9) for i in range(n))
-    segment = TranscriptSegment(start=0.0, end=n * 0.5, channel=0, speaker="agent",
-                                text=" ".join(f"w{i}" for i in range(n)),
-                                avg_logprob=-0.1, no_speech_prob=0.01, language="en", words=words)
-    return Transcript(recording_id=1, source="file:///calls", key="a/b.wav", duration_s=60.0,
-                      channels=1, language="en", segments=(segment,), options={})
+    segment = TranscriptSegment(
+        start=0.0,
+        end=n * 0.5,
+        channel=0,
+        speaker="agent",
+        text=" ".join(f"w{i}" for i in range(n)),
+        avg_logprob=-0.1,
+        no_speech_prob=0.01,
+        language="en",
+        words=words,
+    )
+    return Transcript(
+        recording_id=1,
+        source="file:///calls",
+        key="a/b.wav",
+        duration_s=60.0,
+        channels=1,
+        language="en",
+        segments=(segment,),
+        options={},
+    )
 
 
 def test_concurrent_finalizers_of_one_recording_all_succeed(tmp_path: Path) -> None:
@@ -34,8 +50,9 @@ def test_concurrent_finalizers_of_one_recording_all_succeed(tmp_path: Path) -> N
         try:
             start.wait(timeout=30)
             for _ in range(5):
-                write_exports(transcript(50 + n), str(tmp_path), ["json", "words", "srt"],
-                              lambda: None)
+                write_exports(
+                    transcript(50 + n), str(tmp_path), ["json", "words", "srt"], lambda: None
+                )
         except BaseException as exc:  # collected, asserted below
             errors.append(exc)
 
@@ -49,7 +66,10 @@ def test_concurrent_finalizers_of_one_recording_all_succeed(tmp_path: Path) -> N
     assert len(data["segments"][0]["words"]) >= 50
     assert len(json.loads((tmp_path / "a" / "b.wav.words.json").read_text())["words"]) >= 50
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "b.wav.json", "b.wav.srt", "b.wav.words.json"]
+        "b.wav.json",
+        "b.wav.srt",
+        "b.wav.words.json",
+    ]
 
 
 def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
@@ -61,14 +81,19 @@ def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    script = ("import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, 'tests')\n"
-              "from test_exports import transcript\n"
-              "from callscribe.workers.results.exports import write_exports\n"
-              "write_exports(transcript(3), sys.argv[2], ['json', 'srt'], lambda: None)\n")
+    script = (
+        "import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, 'tests')\n"
+        "from test_exports import transcript\n"
+        "from callscribe.workers.results.exports import write_exports\n"
+        "write_exports(transcript(3), sys.argv[2], ['json', 'srt'], lambda: None)\n"
+    )
     for umask, mode in (("022", 0o644), ("002", 0o664), ("027", 0o640)):
         out = tmp_path / umask
-        subprocess.run([sys.executable, "-c", script, umask, str(out)], check=True,
-                       cwd=Path(__file__).parent.parent)
+        subprocess.run(
+            [sys.executable, "-c", script, umask, str(out)],
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
         files = sorted((out / "a").iterdir())
         assert [f.name for f in files] == ["b.wav.json", "b.wav.srt"]
         assert {stat.S_IMODE(os.stat(f).st_mode) for f in files} == {mode}, umask

@@ -42,14 +42,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(corpus: Path, model_dir: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
+def reference(
+    corpus: Path, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[tuple[Any, ...]]]:
     """The embedded run's transcript of the corpus (SQLite, same model and options)."""
     return embedded_transcript(corpus, model_dir, tmp_path_factory.mktemp("faults-reference"))
 
 
-def assert_healed(cluster: Cluster, reference: dict[str, list[tuple[Any, ...]]],
-                  bad: int = 2, s3: Any = None, tracebacks: bool = False) -> None:
+def assert_healed(
+    cluster: Cluster,
+    reference: dict[str, list[tuple[Any, ...]]],
+    bad: int = 2,
+    s3: Any = None,
+    tracebacks: bool = False,
+) -> None:
     """Every good recording done with the embedded transcript and its exports, every bad
     one failed with a reason, hours metered once, nothing traced back in the logs."""
     recordings = cluster.db.recordings()
@@ -61,10 +67,13 @@ def assert_healed(cluster: Cluster, reference: dict[str, list[tuple[Any, ...]]],
     assert {k for k in reference if reference[k]} <= done
     with cluster.db.factory.begin() as s:
         metered_h = s.scalar(select(func.sum(CostHourly.audio_hours))) or 0.0
-        jobs_s = s.scalar(select(func.sum(Job.audio_seconds))
-                          .where(Job.status == JobStatus.DONE)) or 0.0
-        exports = [rec.meta.get("exports", []) for rec in s.scalars(
-            select(Recording).where(Recording.status == RecordingStatus.DONE))]
+        jobs_s = (
+            s.scalar(select(func.sum(Job.audio_seconds)).where(Job.status == JobStatus.DONE)) or 0.0
+        )
+        exports = [
+            rec.meta.get("exports", [])
+            for rec in s.scalars(select(Recording).where(Recording.status == RecordingStatus.DONE))
+        ]
     assert metered_h * 3600 == pytest.approx(jobs_s, rel=1e-6, abs=1e-3)
     for written in exports:
         assert written, "a done recording lists its exports"
@@ -89,8 +98,11 @@ def _settled_or_failed(db: Db) -> bool:
     if not counts or counts.get("queued") or counts.get("running"):
         return False
     with db.factory.begin() as s:
-        open_ones = s.scalar(select(func.count()).select_from(Recording).where(
-            Recording.status.notin_([RecordingStatus.DONE, RecordingStatus.FAILED])))
+        open_ones = s.scalar(
+            select(func.count())
+            .select_from(Recording)
+            .where(Recording.status.notin_([RecordingStatus.DONE, RecordingStatus.FAILED]))
+        )
     return not open_ones
 
 
@@ -103,7 +115,8 @@ def _wait_healed(cluster: Cluster, since: float, what: str) -> float:
 
 
 def test_postgres_stopped_mid_run_heals_without_reconcile(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any]) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any]
+) -> None:
     """The database goes away (8 s) while two workers run: workers that cannot claim do
     not drain the queue (they hand messages back and back off), running jobs are handed
     back with one warning, and everything finishes once it returns."""
@@ -112,8 +125,9 @@ def test_postgres_stopped_mid_run_heals_without_reconcile(
     cluster.ingest(corpus)
     for name in ("a", "b"):
         cluster.worker(name)
-    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 120, "some progress",
-             cluster.logs)
+    wait_for(
+        lambda: cluster.db.job_counts().get("done", 0) >= 2, 120, "some progress", cluster.logs
+    )
     proxy.cut()
     time.sleep(OUTAGE_S)
     queued_in_db = cluster.db.job_counts().get("queued", 0)
@@ -127,7 +141,8 @@ def test_postgres_stopped_mid_run_heals_without_reconcile(
 
 
 def test_redis_flushed_heals_without_reconcile(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any], redis_url: str) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], redis_url: str
+) -> None:
     """Every queued message is lost (a Redis restart without persistence) before any worker
     runs: the workers' healing pass sends the jobs again within an interval."""
     import redis
@@ -144,7 +159,8 @@ def test_redis_flushed_heals_without_reconcile(
 
 
 def test_exports_blocked_are_export_failed_then_heal(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any]) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any]
+) -> None:
     """The output directory cannot be written while jobs finish: their recordings are
     ``export_failed`` with the reason (``status`` counts them, ``reconcile`` exits 1); once
     it can be written the healing pass writes every export."""
@@ -155,8 +171,12 @@ def test_exports_blocked_are_export_failed_then_heal(
     cluster.ingest(corpus)
     for name in ("a", "b"):
         cluster.worker(name)
-    wait_for(lambda: {s for s, _e in cluster.db.recordings().values()}
-             <= {"export_failed", "failed"}, HEAL_S, "every job to run", cluster.logs)
+    wait_for(
+        lambda: {s for s, _e in cluster.db.recordings().values()} <= {"export_failed", "failed"},
+        HEAL_S,
+        "every job to run",
+        cluster.logs,
+    )
     recordings = cluster.db.recordings()
     stuck = {k: e for k, (s, e) in recordings.items() if s == "export_failed"}
     assert stuck and all(e and e.startswith("exports failed: ") for e in stuck.values())
@@ -172,23 +192,33 @@ def test_exports_blocked_are_export_failed_then_heal(
 
 
 def test_s3_down_while_exporting_is_export_failed_then_heals(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any], s3: Any,
-        s3_endpoint: str) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], s3: Any, s3_endpoint: str
+) -> None:
     """The object store that takes the exports is away while every job finishes (a proxy
     to moto's S3 server, cut): each recording is ``export_failed``; once S3 is back the
     healing pass uploads every export."""
     host, port = s3_endpoint.rsplit("/", 1)[1].split(":")
     proxy = CuttableProxy(host, int(port))
-    cluster.set(storage={"output": f"s3://{s3.bucket_name}/out",
-                         "s3_endpoint_url": proxy.url(s3_endpoint), "s3_region": "us-east-1",
-                         "aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-                exports={"retry_delay_s": 0.5, "max_attempts": 1000})
+    cluster.set(
+        storage={
+            "output": f"s3://{s3.bucket_name}/out",
+            "s3_endpoint_url": proxy.url(s3_endpoint),
+            "s3_region": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        },
+        exports={"retry_delay_s": 0.5, "max_attempts": 1000},
+    )
     cluster.ingest(corpus)
     proxy.cut()
     for name in ("a", "b"):
         cluster.worker(name)
-    wait_for(lambda: {s for s, _e in cluster.db.recordings().values()}
-             <= {"export_failed", "failed"}, HEAL_S, "every job to run", cluster.logs)
+    wait_for(
+        lambda: {s for s, _e in cluster.db.recordings().values()} <= {"export_failed", "failed"},
+        HEAL_S,
+        "every job to run",
+        cluster.logs,
+    )
     stuck = [e for s, e in cluster.db.recordings().values() if s == "export_failed"]
     assert stuck and all(e and "exports failed" in e for e in stuck)
     proxy.restore()
@@ -198,7 +228,8 @@ def test_s3_down_while_exporting_is_export_failed_then_heals(
 
 
 def test_redis_connection_cut_mid_run_heals(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any], redis_url: str) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any], redis_url: str
+) -> None:
     """Redis goes away for 5 s mid-run and comes back with its data (a restart with
     persistence): Celery reconnects, and what the cut interrupted is re-queued by lease
     expiry and the healing pass."""
@@ -207,8 +238,9 @@ def test_redis_connection_cut_mid_run_heals(
     cluster.ingest(corpus)
     for name in ("a", "b"):
         cluster.worker(name)
-    wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 120, "some progress",
-             cluster.logs)
+    wait_for(
+        lambda: cluster.db.job_counts().get("done", 0) >= 2, 120, "some progress", cluster.logs
+    )
     proxy.cut()
     time.sleep(5)
     proxy.restore()
@@ -218,7 +250,8 @@ def test_redis_connection_cut_mid_run_heals(
 
 
 def test_ingest_with_the_broker_away_leaves_nothing_to_repair(
-        cluster: Cluster, corpus: Path, reference: dict[str, Any]) -> None:
+    cluster: Cluster, corpus: Path, reference: dict[str, Any]
+) -> None:
     """The broker goes away while ``ingest`` sends its first jobs (the command checks it
     first, so it was there at the start): the run is finished with the reason, what it
     planned stays queued, and the next ingest sends all of it with its own jobs."""
@@ -233,8 +266,9 @@ def test_ingest_with_the_broker_away_leaves_nothing_to_repair(
     assert outage(stopped.value, only="broker"), stopped.value
     with cluster.db.factory.begin() as s:
         runs = list(s.execute(select(Run.finished_at, Run.error)))
-        queued = s.scalar(select(func.count()).select_from(Job)
-                          .where(Job.status == JobStatus.QUEUED))
+        queued = s.scalar(
+            select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)
+        )
     assert len(runs) == 1 and runs[0][0] is not None
     assert runs[0][1] and runs[0][1].startswith("stopped: the broker is unreachable")
     assert queued  # planned, never sent
@@ -250,7 +284,8 @@ def test_ingest_with_the_broker_away_leaves_nothing_to_repair(
 
 
 def test_a_worker_with_a_wrong_database_url_exits_2_and_takes_nothing(
-        cluster: Cluster, corpus: Path, pg_admin: Any) -> None:
+    cluster: Cluster, corpus: Path, pg_admin: Any
+) -> None:
     """A worker that cannot reach its database, or finds an old schema, says so in one line
     and exits 2 before it takes a message; ``worker --check`` is the readiness probe."""
     cluster.ingest(corpus)
@@ -264,8 +299,10 @@ def test_a_worker_with_a_wrong_database_url_exits_2_and_takes_nothing(
     with pg_admin.cursor() as cur:
         cur.execute("CREATE DATABASE callscribe_empty_check")
     try:
-        empty = dict(env, CALLSCRIBE_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/"
-                                                  "callscribe_empty_check")
+        empty = dict(
+            env,
+            CALLSCRIBE_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/callscribe_empty_check",
+        )
         result = _cli(["worker", "--check"], empty)
         assert result.returncode == 2
         assert "callscribe db upgrade" in _one_line(result.stderr)
@@ -278,17 +315,31 @@ def test_a_worker_with_a_wrong_database_url_exits_2_and_takes_nothing(
 
 
 #: Each command that needs the database (d) or the broker (b), with the services it needs.
-COMMANDS = [(["ingest", "{folder}"], "db"), (["reconcile"], "db"), (["worker", "--check"], "db"),
-            (["retry", "--failed"], "db"), (["report"], "d"), (["status"], "d"),
-            (["search", "hello"], "d"), (["transcribe", "{folder}"], "d")]
+COMMANDS = [
+    (["ingest", "{folder}"], "db"),
+    (["reconcile"], "db"),
+    (["worker", "--check"], "db"),
+    (["retry", "--failed"], "db"),
+    (["report"], "d"),
+    (["status"], "d"),
+    (["search", "hello"], "d"),
+    (["transcribe", "{folder}"], "d"),
+]
 
 
-@pytest.mark.parametrize(("command", "fault"), [
-    (command, fault) for command, needs in COMMANDS
-    for fault in ("database", "broker") if fault[0] in needs],
-    ids=lambda v: v if isinstance(v, str) else "-".join(v))
+@pytest.mark.parametrize(
+    ("command", "fault"),
+    [
+        (command, fault)
+        for command, needs in COMMANDS
+        for fault in ("database", "broker")
+        if fault[0] in needs
+    ],
+    ids=lambda v: v if isinstance(v, str) else "-".join(v),
+)
 def test_every_command_says_one_line_and_exits_2_when_a_service_is_away(
-        command: list[str], fault: str, pg_url: str, redis_url: str, tmp_path: Path) -> None:
+    command: list[str], fault: str, pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
     """A bad database or broker URL (nothing listening there) is one line naming it and exit
     code 2, for every command that needs it; ``callscribe -v`` adds the traceback."""
     from callscribe.models.db import upgrade
@@ -298,8 +349,9 @@ def test_every_command_says_one_line_and_exits_2_when_a_service_is_away(
     make_call(folder / "a.wav", [Turn(0, "Hello.")], channels=1)
     upgrade(pg_url)  # the schema is current: only the service at fault is wrong
     urls = {"database_url": pg_url, "broker_url": redis_url}
-    urls[f"{fault}_url"] = ("postgresql://postgres@127.0.0.1:9/test" if fault == "database"
-                            else "redis://127.0.0.1:9/0")
+    urls[f"{fault}_url"] = (
+        "postgresql://postgres@127.0.0.1:9/test" if fault == "database" else "redis://127.0.0.1:9/0"
+    )
     env = worker_env(environment_for({**urls, "storage": {"output": str(tmp_path / "out")}}))
     args = [a.format(folder=folder) for a in command]
     result = _cli(args, env)
@@ -312,8 +364,14 @@ def test_every_command_says_one_line_and_exits_2_when_a_service_is_away(
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "callscribe", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "callscribe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _one_line(stderr: str) -> str:

@@ -30,12 +30,20 @@ def audio_of(seconds: float, level: float = 0.1) -> np.ndarray:
 
 
 def test_short_windows_share_clips_longest_first() -> None:
-    windows = [((0, 0), audio_of(28.0)), ((0, 1), audio_of(17.5)), ((1, 0), audio_of(27.0)),
-               ((1, 1), audio_of(8.0)), ((1, 2), audio_of(3.0))]
+    windows = [
+        ((0, 0), audio_of(28.0)),
+        ((0, 1), audio_of(17.5)),
+        ((1, 0), audio_of(27.0)),
+        ((1, 1), audio_of(8.0)),
+        ((1, 2), audio_of(3.0)),
+    ]
     clips = fuse(windows, 30.0)
     assert sorted(p.key for c in clips for p in c.parts) == sorted(k for k, _a in windows)
     assert [[p.key for p in c.parts] for c in clips] == [
-        [(0, 0)], [(0, 1), (1, 1), (1, 2)], [(1, 0)]]
+        [(0, 0)],
+        [(0, 1), (1, 1), (1, 2)],
+        [(1, 0)],
+    ]
     for clip in clips:
         assert clip.audio.size / SAMPLE_RATE <= 30.0 + 1e-6
         gaps = len(clip.parts) - 1
@@ -45,14 +53,20 @@ def test_short_windows_share_clips_longest_first() -> None:
     second = fused.parts[1]
     assert second.offset_s == pytest.approx(17.5 + GAP_S)
     start = round(second.offset_s * SAMPLE_RATE)
-    assert not fused.audio[round(17.5 * SAMPLE_RATE):start].any(), "silence between parts"
+    assert not fused.audio[round(17.5 * SAMPLE_RATE) : start].any(), "silence between parts"
     assert fuse(windows, 30.0)[1].parts == fused.parts, "the same windows fuse the same way"
 
 
 def test_a_window_alone_is_not_touched() -> None:
     (clip,) = fuse([("a", audio_of(29.0))], 30.0)
-    decoded = Decoded(text="hello", words=(Word(0.1, 0.5, " hello", 0.9),), avg_logprob=-0.2,
-                      no_speech_prob=0.01, compression_ratio=0.5, temperature=0.0)
+    decoded = Decoded(
+        text="hello",
+        words=(Word(0.1, 0.5, " hello", 0.9),),
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+        compression_ratio=0.5,
+        temperature=0.0,
+    )
     assert split(clip, decoded) == {"a": decoded}
 
 
@@ -60,13 +74,21 @@ def test_words_go_back_to_the_window_their_middle_is_in() -> None:
     clip = fuse([("agent", audio_of(5.0)), ("customer", audio_of(4.0))], 30.0)[0]
     assert [p.key for p in clip.parts] == ["agent", "customer"]
     offset = 5.0 + GAP_S
-    words = (Word(0.2, 0.6, " Thanks", 0.9), Word(4.7, 5.05, " for", 0.8),  # runs into gap
-             Word(5.1, offset + 0.3, " calling.", 0.7),  # middle past the gap's middle
-             Word(offset + 0.5, offset + 1.0, " Hi", 0.9),
-             Word(offset + 3.8, offset + 4.6, " there.", 0.6))  # past the clip's end
-    decoded = Decoded(text="".join(w.text for w in words).strip(), words=words,
-                      avg_logprob=-0.3, no_speech_prob=0.02, compression_ratio=0.9,
-                      temperature=0.2)
+    words = (
+        Word(0.2, 0.6, " Thanks", 0.9),
+        Word(4.7, 5.05, " for", 0.8),  # runs into gap
+        Word(5.1, offset + 0.3, " calling.", 0.7),  # middle past the gap's middle
+        Word(offset + 0.5, offset + 1.0, " Hi", 0.9),
+        Word(offset + 3.8, offset + 4.6, " there.", 0.6),
+    )  # past the clip's end
+    decoded = Decoded(
+        text="".join(w.text for w in words).strip(),
+        words=words,
+        avg_logprob=-0.3,
+        no_speech_prob=0.02,
+        compression_ratio=0.9,
+        temperature=0.2,
+    )
     parts = split(clip, decoded)
     agent, customer = parts["agent"], parts["customer"]
     assert agent.text == "Thanks for"
@@ -78,9 +100,9 @@ def test_words_go_back_to_the_window_their_middle_is_in() -> None:
 
 
 @pytest.mark.parametrize("fused", [True, False])
-def test_fused_stereo_call_matches_faster_whisper(fused: bool, tiny_en: Path, whisper: Any,
-                                                  tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_stereo_call_matches_faster_whisper(
+    fused: bool, tiny_en: Path, whisper: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Real model, real-voice stereo call: with fusing on, fewer clips reach the model than
     the job has windows, no word lands on the wrong channel (none during the other party's
     turns, hold or silence) and the WER is within 0.5 pt of faster-whisper's sequential
@@ -99,8 +121,9 @@ def test_fused_stereo_call_matches_faster_whisper(fused: bool, tiny_en: Path, wh
     folder = tmp_path / "calls"
     folder.mkdir()
     call = make_real_call(folder / "call.wav", seed=7, minutes=2.0)
-    settings = settings_for(tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out",
-                            vad={"fuse": fused})
+    settings = settings_for(
+        tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out", vad={"fuse": fused}
+    )
     summary = transcribe_source(settings, str(folder))
     assert summary.done == 1 and not summary.failed
     ((windows, clips),) = read

@@ -29,9 +29,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, str]:
     out = tmp_path_factory.mktemp("gpu-out")
-    done = subprocess.run(["bash", "bench/gpu.sh", "--dry-run"], cwd=ROOT,
-                          env={**os.environ, "OUT": str(out)}, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        ["bash", "bench/gpu.sh", "--dry-run"],
+        cwd=ROOT,
+        env={**os.environ, "OUT": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done.returncode, out, done.stdout + done.stderr
 
 
@@ -40,7 +45,10 @@ def test_dry_run_runs_every_step(dry_run: tuple[int, Path, str]) -> None:
     assert rc == 0, log[-3000:]
     report = json.loads((out / "gpu-bench.json").read_text())
     assert {name: step["status"] for name, step in report["steps"].items()} == {
-        "synthetic": "done", "sweep": "done", "real": "done"}
+        "synthetic": "done",
+        "sweep": "done",
+        "real": "done",
+    }
     synthetic = report["steps"]["synthetic"]
     assert [r["mode"] for r in synthetic["results"]] == ["a", "b", "c"]
     assert all(r["rtfx"] > 0 for r in synthetic["results"])
@@ -65,8 +73,11 @@ def test_sweep_times_each_setting_once_on_fresh_state(dry_run: tuple[int, Path, 
     for row in rows:  # same corpus, same model: within a few times of each other
         assert default_c / 5 < row["rtfx"] < default_c * 5, (row, default_c)
     assert report["best_c"]["rtfx"] == max(
-        r["rtfx"] for s in ("synthetic", "sweep") for r in report["steps"][s]["results"]
-        if r["mode"] == "c")
+        r["rtfx"]
+        for s in ("synthetic", "sweep")
+        for r in report["steps"][s]["results"]
+        if r["mode"] == "c"
+    )
     assert set(report["targets"]) == {"c/b >= 3", "RTFx >= 1000", "GPU busy >= 80 % during c"}
 
 
@@ -86,9 +97,14 @@ def test_dry_run_writes_preflight_facts_and_markdown(dry_run: tuple[int, Path, s
 
 def test_preflight_names_what_a_cuda_machine_lacks() -> None:
     """On a machine without a GPU, the CUDA plan's preflight is not ready, and says why."""
-    facts = {"gpu": None, "libraries": {name: [] for name in gpu_setup.LIBRARIES},
-             "ffmpeg": None, "ffprobe": "ffprobe version 5", "smoke": {"ok": True},
-             "packages": {"ctranslate2": "4.0", "faster_whisper": None, "av": None}}
+    facts = {
+        "gpu": None,
+        "libraries": {name: [] for name in gpu_setup.LIBRARIES},
+        "ffmpeg": None,
+        "ffprobe": "ffprobe version 5",
+        "smoke": {"ok": True},
+        "packages": {"ctranslate2": "4.0", "faster_whisper": None, "av": None},
+    }
     problems = gpu_setup._problems("cuda", facts)
     assert any("no GPU" in p for p in problems)
     assert any("libcublas.so.12" in p for p in problems)
@@ -103,8 +119,12 @@ def test_model_parts_join_and_are_checked(tmp_path: Path) -> None:
     part = 50 * 2**20
     parts = gpu_setup.split_model(tmp_path / "carry", part)
     assert len(parts) >= 3
-    assert all(p.stat().st_size <= part for f in parts for p in f.iterdir()
-               if p.name.startswith("model.bin."))
+    assert all(
+        p.stat().st_size <= part
+        for f in parts
+        for p in f.iterdir()
+        if p.name.startswith("model.bin.")
+    )
     held = parts[-1] / next(parts[-1].glob("model.bin.*")).name
     aside = tmp_path / "aside"
     held.rename(aside)
@@ -155,20 +175,29 @@ def test_each_mode_is_kept_the_moment_it_is_measured(dry_run: tuple[int, Path, s
     report = json.loads((out / "gpu-bench.json").read_text())
     kept = [json.loads(line) for line in lines]
     assert [(k["mode"], k["rtfx"]) for k in kept] == [
-        (r["mode"], r["rtfx"]) for r in report["steps"]["synthetic"]["results"]]
+        (r["mode"], r["rtfx"]) for r in report["steps"]["synthetic"]["results"]
+    ]
 
 
 def test_a_step_cut_short_still_reports_what_it_finished() -> None:
     import argparse
 
     row = {"batch_size": 8, "in_flight": None, "peak_gpu_mb": 900.0, "gpu_util_mean": 71.0}
-    steps = {"synthetic": {"status": "timed out", "reason": "cut after 260 s, 2 modes finished",
-                           "results": [{**row, "mode": "a", "rtfx": 50.0, "batch_size": 1},
-                                       {**row, "mode": "b", "rtfx": 200.0}]},
-             "sweep": {"status": "skipped", "reason": "no time left before the deadline"},
-             "real": {"status": "failed", "reason": "exit 1"}}
-    report = gpu.summarise(gpu.FULL, {"gpu": "H200"}, steps,
-                           argparse.Namespace(dry_run=False, gpu_hour_usd=3.5), 540.0)
+    steps = {
+        "synthetic": {
+            "status": "timed out",
+            "reason": "cut after 260 s, 2 modes finished",
+            "results": [
+                {**row, "mode": "a", "rtfx": 50.0, "batch_size": 1},
+                {**row, "mode": "b", "rtfx": 200.0},
+            ],
+        },
+        "sweep": {"status": "skipped", "reason": "no time left before the deadline"},
+        "real": {"status": "failed", "reason": "exit 1"},
+    }
+    report = gpu.summarise(
+        gpu.FULL, {"gpu": "H200"}, steps, argparse.Namespace(dry_run=False, gpu_hour_usd=3.5), 540.0
+    )
     assert report["c/b"] is None and report["best_c"] is None
     assert not any(report["targets"].values())
     text = gpu.markdown(report)
@@ -199,16 +228,19 @@ def _norm(name: str) -> str:
 
 
 def test_everything_the_benchmark_imports_is_carried_or_on_the_device(
-        dry_run: tuple[int, Path, str]) -> None:
+    dry_run: tuple[int, Path, str],
+) -> None:
     """The GPU machine can fetch nothing: each package a run imports (a c run end to end
     included) must be in the carried wheels or the machine's image. Optional imports a
     package guards (billiard's cffi) are allowed to be absent there."""
     rc, _out, log = dry_run
     assert rc == 0, log[-3000:]
-    code = _CLOSURE.format(bench=str(ROOT / "bench"),
-                           work=str(gpu.GPU / "work" / "dry" / "synthetic"))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    code = _CLOSURE.format(
+        bench=str(ROOT / "bench"), work=str(gpu.GPU / "work" / "dry" / "synthetic")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {_norm(d) for d in eval(done.stdout.strip().splitlines()[-1])}
     there = {_norm(d) for d in (*gpu.WHEELS, *gpu.DEVICE_PACKAGES)}

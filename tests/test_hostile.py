@@ -20,9 +20,14 @@ from callscribe.settings import Settings
 from callscribe.workers.results.recordings import load_transcript_rows
 
 SettingsFactory = Callable[..., Settings]
-LINES = ["Thank you for calling, how can I help?", "My order has not arrived yet.",
-         "Let me look that up for you.", "It was sent on Monday.",
-         "Can you give me the tracking number?", "Sure, one moment please."]
+LINES = [
+    "Thank you for calling, how can I help?",
+    "My order has not arrived yet.",
+    "Let me look that up for you.",
+    "It was sent on Monday.",
+    "Can you give me the tracking number?",
+    "Sure, one moment please.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +48,22 @@ def _audio_seconds(url: str, key: str) -> tuple[float, int]:
     factory = session_factory(make_engine(url))
     with factory.begin() as s:
         rec_id = recordings_by_key(url)[key].id
-        total, jobs = s.execute(select(func.sum(Job.audio_seconds), func.count(Job.id))
-                                .where(Job.recording_id == rec_id)).one()
+        total, jobs = s.execute(
+            select(func.sum(Job.audio_seconds), func.count(Job.id)).where(
+                Job.recording_id == rec_id
+            )
+        ).one()
     factory.kw["bind"].dispose()
     return float(total or 0.0), int(jobs)
 
 
-def test_probe_decodes_where_a_header_is_implausible(long_call: CallInfo,
-                                                      tmp_path: Path) -> None:
+def test_probe_decodes_where_a_header_is_implausible(long_call: CallInfo, tmp_path: Path) -> None:
     rate = flac_streaminfo(long_call.path)[0]
-    cases = {"huge.flac": {"total_samples": MAX_FLAC_SAMPLES},
-             "huge_rate1.flac": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
-             "tiny.flac": {"total_samples": rate // 2}}
+    cases = {
+        "huge.flac": {"total_samples": MAX_FLAC_SAMPLES},
+        "huge_rate1.flac": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
+        "tiny.flac": {"total_samples": rate // 2},
+    }
     for name, claim in cases.items():
         path = _lie(long_call, tmp_path, name, **claim)
         found = probe(str(path), path.stat().st_size)
@@ -65,19 +74,23 @@ def test_probe_decodes_where_a_header_is_implausible(long_call: CallInfo,
     assert honest.duration_s == pytest.approx(long_call.duration, abs=0.05)
 
 
-@pytest.mark.parametrize("claim", ["2^36 samples", "2^36 samples at 1 Hz", "0.5 s",
-                                   "twice its length", "half its length"])
+@pytest.mark.parametrize(
+    "claim",
+    ["2^36 samples", "2^36 samples at 1 Hz", "0.5 s", "twice its length", "half its length"],
+)
 def test_a_lying_header_never_decides_what_is_transcribed(
-        claim: str, long_call: CallInfo, db_url: str, make_settings: SettingsFactory,
-        tmp_path: Path) -> None:
+    claim: str, long_call: CallInfo, db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     rate, *_rest = flac_streaminfo(long_call.path)
     real = round(long_call.duration * rate)
-    claims = {"2^36 samples": {"total_samples": MAX_FLAC_SAMPLES},
-              "2^36 samples at 1 Hz": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
-              "0.5 s": {"total_samples": rate // 2},
-              # plausible for the file's size: the probe believes these, the workers do not
-              "twice its length": {"total_samples": 2 * real},
-              "half its length": {"total_samples": real // 2}}
+    claims = {
+        "2^36 samples": {"total_samples": MAX_FLAC_SAMPLES},
+        "2^36 samples at 1 Hz": {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
+        "0.5 s": {"total_samples": rate // 2},
+        # plausible for the file's size: the probe believes these, the workers do not
+        "twice its length": {"total_samples": 2 * real},
+        "half its length": {"total_samples": real // 2},
+    }
     folder = tmp_path / "calls"
     _lie(long_call, folder, "call.flac", **claims[claim])
     settings = make_settings(db_url, planning={"job_max_s": 31})
@@ -92,21 +105,23 @@ def test_a_lying_header_never_decides_what_is_transcribed(
     assert summary.audio_seconds == pytest.approx(long_call.duration, rel=0.01)
     windows = windows_of(db_url, "call.flac")
     for span in long_call.speech:  # speech past the header's claim is transcribed too
-        assert any(c == span.channel and a <= span.end and b >= span.start
-                   for c, a, b in windows), (claim, span)
-    exported = (Path(settings.storage.output) / "call.flac.json")
+        assert any(
+            c == span.channel and a <= span.end and b >= span.start for c, a, b in windows
+        ), (claim, span)
+    exported = Path(settings.storage.output) / "call.flac.json"
     assert exported.exists()
 
 
 def test_a_recording_longer_than_the_limit_fails_alone(
-        long_call: CallInfo, db_url: str, make_settings: SettingsFactory,
-        tmp_path: Path) -> None:
+    long_call: CallInfo, db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     (folder / "long.flac").write_bytes(long_call.path.read_bytes())
     make_call(folder / "short.wav", [Turn(0, "Hello there.")])
-    summary = transcribe_source(make_settings(db_url, planning={"max_recording_hours": 0.01}),
-                                str(folder))
+    summary = transcribe_source(
+        make_settings(db_url, planning={"max_recording_hours": 0.01}), str(folder)
+    )
     recs = recordings_by_key(db_url)
     assert recs["short.wav"].status == RecordingStatus.DONE
     assert recs["long.flac"].status == RecordingStatus.FAILED
@@ -117,10 +132,12 @@ def test_a_recording_longer_than_the_limit_fails_alone(
 
 
 def test_a_wav_whose_data_size_lies_is_read_as_far_as_it_goes(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     src = tmp_path / "src.wav"
-    call = make_call(src, [Turn(0, "Thank you for calling."), Turn(1, "Hello, I need help.")],
-                     sample_rate=16000)
+    call = make_call(
+        src, [Turn(0, "Thank you for calling."), Turn(1, "Hello, I need help.")], sample_rate=16000
+    )
     folder = tmp_path / "calls"
     folder.mkdir()
     lying_wav(src, folder / "huge.wav", data_bytes=0xFFFFFFF0)
@@ -136,7 +153,8 @@ def _exports(settings: Settings) -> dict[str, bytes]:
 
 
 def test_a_changed_recording_keeps_its_transcript_until_the_new_one_is_done(
-        db_url: str, make_settings: SettingsFactory, tmp_path: Path) -> None:
+    db_url: str, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     """Issue 10 item 5: overwriting a done recording with a corrupt copy keeps the old
     segments, words and exports (the failure says so); a good copy then replaces them
     whole, leaving no row of the old version."""

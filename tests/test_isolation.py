@@ -8,8 +8,9 @@ import time
 from callscribe.workers.runtime.isolation import SoloGate
 
 
-def _enter_on_thread(gate: SoloGate, solo: bool, log: list[str], name: str
-                     ) -> tuple[threading.Thread, list[object]]:
+def _enter_on_thread(
+    gate: SoloGate, solo: bool, log: list[str], name: str
+) -> tuple[threading.Thread, list[object]]:
     slot: list[object] = []
 
     def run() -> None:

@@ -30,8 +30,7 @@ TEST_MODEL = {"device": "cpu", "compute_type": "int8", "cpu_threads": 2}
 #: them, its scores do): each set must give what it gives alone, in any batch.
 OPTIONS = [
     DecodeSection(beam_size=1, tail_s=0),
-    DecodeSection(beam_size=2, initial_prompt="Acme router support", hotwords="refund",
-                  tail_s=0),
+    DecodeSection(beam_size=2, initial_prompt="Acme router support", hotwords="refund", tail_s=0),
     DecodeSection(beam_size=1, task="translate", temperatures=(0.0, 0.5), tail_s=0),
     DecodeSection(beam_size=1, language="en", tail_s=0),
 ]
@@ -53,8 +52,14 @@ def _mixed_windows() -> list[WindowInput]:
     windows = []
     for n in range(3):
         for k, options in enumerate([*OPTIONS, None]):
-            windows.append(WindowInput((k, n), _noise(0.4 + 0.3 * n + 0.1 * k, seed=10 * k + n),
-                                       group=k, options=options))
+            windows.append(
+                WindowInput(
+                    (k, n),
+                    _noise(0.4 + 0.3 * n + 0.1 * k, seed=10 * k + n),
+                    group=k,
+                    options=options,
+                )
+            )
     return windows
 
 
@@ -64,8 +69,7 @@ def _alone(model: Any, window: WindowInput, default: DecodeSection) -> Any:
     return engine.transcribe([WindowInput(window.key, window.audio, window.group)])[0]
 
 
-def _recording_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch
-                       ) -> list[list[ReadyWindow]]:
+def _recording_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[list[ReadyWindow]]:
     batches: list[list[ReadyWindow]] = []
     real = engine.decode
 
@@ -78,7 +82,8 @@ def _recording_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch
 
 
 def test_windows_with_their_own_options_decode_as_alone(
-        test_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    test_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     default = DecodeSection(beam_size=3, tail_s=0)
     engine = Engine(test_model, default, 4)
     batches = _recording_batches(engine, monkeypatch)
@@ -94,8 +99,7 @@ def test_windows_with_their_own_options_decode_as_alone(
         assert result.language == "en" and 0 < result.language_probability <= 1
 
 
-def test_batcher_keeps_jobs_options_apart(test_model: Any,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batcher_keeps_jobs_options_apart(test_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     default = DecodeSection(beam_size=1, tail_s=0)
     engine = Engine(test_model, default, 4)
     batches = _recording_batches(engine, monkeypatch)
@@ -114,7 +118,8 @@ def test_batcher_keeps_jobs_options_apart(test_model: Any,
 
 
 def test_a_partial_batch_of_other_options_does_not_wait_behind_a_fuller_queue(
-        test_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    test_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The window that has waited ``max_wait_s`` runs first, though another queue is
     fuller (it would have waited for that queue's deadline)."""
     engine = Engine(test_model, DecodeSection(beam_size=1, tail_s=0), 4)
@@ -134,7 +139,8 @@ def test_a_partial_batch_of_other_options_does_not_wait_behind_a_fuller_queue(
 
 
 def test_language_is_detected_once_per_group_from_its_longest_windows(
-        test_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    test_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[list[int]] = []
     real = language_module.distributions
 
@@ -145,12 +151,16 @@ def test_language_is_detected_once_per_group_from_its_longest_windows(
     monkeypatch.setattr(language_module, "distributions", spy)
     engine = Engine(test_model, DecodeSection(detect_windows=3), 8)
     seconds = [1.0, 3.0, 2.0, 5.0, 4.0, 0.5]
-    windows = [WindowInput((g, i), _noise(s, i), group=g)
-               for g in ("left", "right") for i, s in enumerate(seconds)]
+    windows = [
+        WindowInput((g, i), _noise(s, i), group=g)
+        for g in ("left", "right")
+        for i, s in enumerate(seconds)
+    ]
     ready = engine.prepare(windows)
     assert calls == [[300, 500, 400], [300, 500, 400]]  # the three longest, in order
     assert {(r.language, r.language_probability) for r in ready[:6]} == {
-        (ready[0].language, ready[0].language_probability)}
+        (ready[0].language, ready[0].language_probability)
+    }
     assert ready[0].language == "en" and 0.9 < ready[0].language_probability <= 1
 
     calls.clear()
@@ -163,16 +173,19 @@ def test_one_window_is_detected_as_faster_whisper_detects_it(test_model: Any) ->
     audio = _noise(7, 3)
     (ready,) = Engine(test_model, DecodeSection(), 1).prepare([WindowInput(0, audio, 0)])
     language, probability, _all = test_model.detect_language(
-        features=test_model.feature_extractor(audio)[..., :-1])
+        features=test_model.feature_extractor(audio)[..., :-1]
+    )
     assert ready.language == language
     assert ready.language_probability == pytest.approx(probability, abs=1e-4)
 
 
 # --------------------------------------------------------------------- real models
 
-SPANISH = ("Buenos días, llamo porque me cobraron dos veces este mes y quiero un reembolso.",
-           "Mi número de cuenta es cuatro cinco seis, y la factura llegó ayer por la tarde.",
-           "Gracias por esperar, ya encontré su pedido y el técnico llega el lunes.")
+SPANISH = (
+    "Buenos días, llamo porque me cobraron dos veces este mes y quiero un reembolso.",
+    "Mi número de cuenta es cuatro cinco seis, y la factura llegó ayer por la tarde.",
+    "Gracias por esperar, ya encontré su pedido y el técnico llega el lunes.",
+)
 ENGLISH = "Hi, I have a question about my bill, I was charged twice this month."
 
 
@@ -184,32 +197,39 @@ def _spanish(n: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def base_model() -> Any:
-    return load_whisper(ModelSection(name=str(real_model_dir("base")), device="cpu",
-                                     compute_type="int8", cpu_threads=2))
+    return load_whisper(
+        ModelSection(
+            name=str(real_model_dir("base")), device="cpu", compute_type="int8", cpu_threads=2
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_model() -> Any:
-    return load_whisper(ModelSection(name=str(real_model_dir("tiny.en")), device="cpu",
-                                     compute_type="int8", cpu_threads=2))
+    return load_whisper(
+        ModelSection(
+            name=str(real_model_dir("tiny.en")), device="cpu", compute_type="int8", cpu_threads=2
+        )
+    )
 
 
 def _first_window_language(model: Any, audio: np.ndarray) -> str:
     """How the language was detected before: from the group's first window alone."""
     language, _probability, _all = model.detect_language(
-        features=model.feature_extractor(audio)[..., :-1])
+        features=model.feature_extractor(audio)[..., :-1]
+    )
     return str(language)
 
 
 @pytest.mark.parametrize("opening", ["noise", "hold music"])
 def test_a_channel_opening_on_noise_or_music_is_detected_from_its_speech(
-        base_model: Any, opening: str) -> None:
+    base_model: Any, opening: str
+) -> None:
     first = _noise(10, 0) if opening == "noise" else hold_music(12.0)
     channel = [first, *(_spanish(n) for n in range(3))]
     assert _first_window_language(base_model, first) != "es"  # the old method's answer
     engine = Engine(base_model, DecodeSection(), 8)
-    ready = engine.prepare([WindowInput(i, audio, "customer")
-                            for i, audio in enumerate(channel)])
+    ready = engine.prepare([WindowInput(i, audio, "customer") for i, audio in enumerate(channel)])
     assert {r.language for r in ready} == {"es"}
     assert len({r.language_probability for r in ready}) == 1
     assert 0.5 < ready[0].language_probability < 1
@@ -217,25 +237,38 @@ def test_a_channel_opening_on_noise_or_music_is_detected_from_its_speech(
 
 def test_clear_speech_is_detected_with_high_probability(base_model: Any) -> None:
     engine = Engine(base_model, DecodeSection(), 8)
-    english, spanish = engine.prepare([
-        WindowInput("agent", render_speech("slt", ENGLISH), "agent"),
-        WindowInput("customer", _spanish(0), "customer")])
+    english, spanish = engine.prepare(
+        [
+            WindowInput("agent", render_speech("slt", ENGLISH), "agent"),
+            WindowInput("customer", _spanish(0), "customer"),
+        ]
+    )
     assert english.language == "en" and 0.9 < english.language_probability < 1
     assert spanish.language == "es" and 0.8 < spanish.language_probability < 1
 
 
 def test_an_english_only_model_hears_english(tiny_model: Any) -> None:
     engine = Engine(tiny_model, DecodeSection(), 8)
-    ready = engine.prepare([WindowInput(0, _spanish(0), 0),
-                            WindowInput(1, _noise(3, 1), 0, options=DecodeSection(language="es"))])
+    ready = engine.prepare(
+        [
+            WindowInput(0, _spanish(0), 0),
+            WindowInput(1, _noise(3, 1), 0, options=DecodeSection(language="es")),
+        ]
+    )
     assert [(r.language, r.language_probability) for r in ready] == [("en", 1.0)] * 2
 
 
 def _reference(model: Any, audio: np.ndarray, options: DecodeSection) -> tuple[str, Any]:
     segments, info = model.transcribe(
-        audio, task=options.task, beam_size=options.beam_size,
-        temperature=options.temperatures, language=options.language, vad_filter=False,
-        condition_on_previous_text=False, without_timestamps=True)
+        audio,
+        task=options.task,
+        beam_size=options.beam_size,
+        temperature=options.temperatures,
+        language=options.language,
+        vad_filter=False,
+        condition_on_previous_text=False,
+        without_timestamps=True,
+    )
     return " ".join(s.text.strip() for s in segments), info
 
 
@@ -248,8 +281,10 @@ def test_translate_gives_english_as_faster_whisper_does(base_model: Any) -> None
     batcher = Batcher(Engine(base_model, transcribe, 4), batch_size=4, max_wait_s=60)
     tasks = {"translate": translate, "transcribe": transcribe}
     with batcher.preparing():  # both jobs are queued before a batch runs
-        futures = {name: batcher.submit([WindowInput(name, clip, name, options=options)])
-                   for name, options in tasks.items()}
+        futures = {
+            name: batcher.submit([WindowInput(name, clip, name, options=options)])
+            for name, options in tasks.items()
+        }
     found = {name: f.result(timeout=300).windows[0] for name, f in futures.items()}
     assert batcher.batches_run == 2  # one per task
     for name, options in tasks.items():
@@ -257,8 +292,7 @@ def test_translate_gives_english_as_faster_whisper_does(base_model: Any) -> None
         result = found[name]
         assert result.decoded.text == text
         assert result.language == info.language == "es"
-        assert result.language_probability == pytest.approx(info.language_probability,
-                                                            abs=0.02)
+        assert result.language_probability == pytest.approx(info.language_probability, abs=0.02)
     assert "buenos" in found["transcribe"].decoded.text.lower()
     english = found["translate"].decoded.text.lower()
     assert "buenos" not in english and " i " in f" {english} "

@@ -47,47 +47,89 @@ def _jobs(url: str, count: int) -> tuple[object, int, list[int]]:
         src = Source(uri="s3://b/p", kind=SourceKind.S3)
         s.add(src)
         s.flush()
-        rec = Recording(source_id=src.id, key="k", uri="s3://b/p/k",
-                        status=RecordingStatus.RUNNING, duration_s=600.0 * count)
+        rec = Recording(
+            source_id=src.id,
+            key="k",
+            uri="s3://b/p/k",
+            status=RecordingStatus.RUNNING,
+            duration_s=600.0 * count,
+        )
         s.add(rec)
         s.flush()
-        ids = [s.execute(insert(Job).values(recording_id=rec.id, seq=i, start_s=600.0 * i,
-                                            end_s=600.0 * (i + 1), status=JobStatus.DONE)
-                         .returning(Job.id)).scalar_one() for i in range(count)]
+        ids = [
+            s.execute(
+                insert(Job)
+                .values(
+                    recording_id=rec.id,
+                    seq=i,
+                    start_s=600.0 * i,
+                    end_s=600.0 * (i + 1),
+                    status=JobStatus.DONE,
+                )
+                .returning(Job.id)
+            ).scalar_one()
+            for i in range(count)
+        ]
         return factory, src.id, ids
 
 
 def _totals(factory: object) -> tuple[float, float, float, float]:
     with factory.begin() as s:  # type: ignore[attr-defined]
-        row = s.execute(select(func.sum(CostHourly.cost_usd), func.sum(CostHourly.audio_hours),
-                               func.sum(CostHourly.device_hours),
-                               func.sum(CostHourly.jobs_done))).one()
+        row = s.execute(
+            select(
+                func.sum(CostHourly.cost_usd),
+                func.sum(CostHourly.audio_hours),
+                func.sum(CostHourly.device_hours),
+                func.sum(CostHourly.jobs_done),
+            )
+        ).one()
     return tuple(float(v or 0.0) for v in row)  # type: ignore[return-value]
 
 
-def _usage(job_id: int, source_id: int, device_s: float, price: float, end: datetime,
-           device: Device = GPU, audio_s: float = 600.0) -> Usage:
-    return Usage(job_id=job_id, source_id=source_id, model="large-v3", device=device,
-                 worker="w1", audio_s=audio_s, speech_s=audio_s * 0.6, device_s=device_s,
-                 finished_at=end, price=price)
+def _usage(
+    job_id: int,
+    source_id: int,
+    device_s: float,
+    price: float,
+    end: datetime,
+    device: Device = GPU,
+    audio_s: float = 600.0,
+) -> Usage:
+    return Usage(
+        job_id=job_id,
+        source_id=source_id,
+        model="large-v3",
+        device=device,
+        worker="w1",
+        audio_s=audio_s,
+        speech_s=audio_s * 0.6,
+        device_s=device_s,
+        finished_at=end,
+        price=price,
+    )
 
 
 def test_rollups_equal_job_costs_across_boundary_rerun_and_price_change(db_url: str) -> None:
     factory, source_id, ids = _jobs(db_url, 3)
-    usages = {ids[0]: _usage(ids[0], source_id, 1800.0, 2.0, T0 + timedelta(minutes=30)),
-              ids[1]: _usage(ids[1], source_id, 60.0, 2.0, T0)}
+    usages = {
+        ids[0]: _usage(ids[0], source_id, 1800.0, 2.0, T0 + timedelta(minutes=30)),
+        ids[1]: _usage(ids[1], source_id, 60.0, 2.0, T0),
+    }
     for usage in usages.values():
         with factory.begin() as s:
             meter_job(s, usage)
     with factory.begin() as s:
-        rows = {r.hour.replace(tzinfo=UTC) if r.hour.tzinfo is None else r.hour: r
-                for r in s.scalars(select(CostHourly))}
+        rows = {
+            r.hour.replace(tzinfo=UTC) if r.hour.tzinfo is None else r.hour: r
+            for r in s.scalars(select(CostHourly))
+        }
     nine, ten = T0.replace(minute=0), T0.replace(hour=10, minute=0)
     assert rows[nine].device_hours == pytest.approx(0.25 + 60 / 3600)
     assert rows[ten].device_hours == pytest.approx(0.25)
     assert rows[ten].cost_usd == pytest.approx(0.5)
     assert rows[nine].cost_per_audio_hour == pytest.approx(
-        rows[nine].cost_usd / rows[nine].audio_hours)
+        rows[nine].cost_usd / rows[nine].audio_hours
+    )
     # re-run of job 0 replaces its contribution; job 2 runs after a price change
     usages[ids[0]] = _usage(ids[0], source_id, 900.0, 2.0, T0 + timedelta(hours=1))
     usages[ids[2]] = _usage(ids[2], source_id, 600.0, 3.5, T0 + timedelta(hours=2), CPU)
@@ -124,16 +166,19 @@ def test_concurrent_writers_lose_nothing(pg_url: str) -> None:
     assert cost == pytest.approx(120 * 30 / 3600 * 1.0)
 
 
-def test_pipeline_meters_every_job(db_url: str, make_settings: Callable[..., Settings],
-                                   tmp_path: Path) -> None:
+def test_pipeline_meters_every_job(
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(3):
         make_call(folder / f"c{i}.wav", [Turn(0, "Thank you for calling."), Turn(1, "Hi.")])
-    long_call = make_call(folder / "long.wav", [Turn(0, "Hello.", at=5.0),
-                                                Turn(1, "Bye.", at=70.0)], duration=80.0)
-    settings = make_settings(db_url, planning={"job_max_s": 40.0},
-                             cost={"device_kind_prices": {"cpu": 0.5, "cuda": 2.0}})
+    long_call = make_call(
+        folder / "long.wav", [Turn(0, "Hello.", at=5.0), Turn(1, "Bye.", at=70.0)], duration=80.0
+    )
+    settings = make_settings(
+        db_url, planning={"job_max_s": 40.0}, cost={"device_kind_prices": {"cpu": 0.5, "cuda": 2.0}}
+    )
     began = time.perf_counter()
     transcribe_source(settings, str(folder))
     wall = time.perf_counter() - began

@@ -48,14 +48,17 @@ def test_constraints_are_named(db_url: str) -> None:
     insp = inspect(engine)
     fks = insp.get_foreign_keys("segments")
     assert {fk["name"] for fk in fks} == {
-        "fk_segments_recording_id_recordings", "fk_segments_job_id_jobs",
-        "fk_segments_window_id_windows"}
+        "fk_segments_recording_id_recordings",
+        "fk_segments_job_id_jobs",
+        "fk_segments_window_id_windows",
+    }
     assert insp.get_pk_constraint("jobs")["name"] in ("pk_jobs", None)  # SQLite omits PK names
     engine.dispose()
 
 
-def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
-                                             tmp_path: Path) -> None:
+def test_0005_round_trip_with_packed_windows(
+    db_url: str, make_settings: Any, tmp_path: Path
+) -> None:
     """Down to 0004, a packed window (span > 30 s) cannot be kept: it is deleted and its job
     and recording go back to the queue; contiguous windows stay. Up again, every window is
     one piece whose speech is its span."""
@@ -66,15 +69,23 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
 
     folder = tmp_path / "calls"
     folder.mkdir()
-    make_call(folder / "packed.wav", [Turn(0, "Hello, thanks for calling.", at=1.0),
-                                      Turn(0, "Is there anything else?", at=40.0)],
-              channels=2, duration=45.0)
+    make_call(
+        folder / "packed.wav",
+        [
+            Turn(0, "Hello, thanks for calling.", at=1.0),
+            Turn(0, "Is there anything else?", at=40.0),
+        ],
+        channels=2,
+        duration=45.0,
+    )
     make_call(folder / "short.wav", [Turn(0, "Goodbye.")], channels=1)
     settings = make_settings(db_url)
     assert transcribe_source(settings, str(folder)).done == 2
     engine = make_engine(db_url)
-    query = text("SELECT r.key, w.start_s, w.end_s FROM windows w "
-                 "JOIN recordings r ON r.id = w.recording_id ORDER BY r.key")
+    query = text(
+        "SELECT r.key, w.start_s, w.end_s FROM windows w "
+        "JOIN recordings r ON r.id = w.recording_id ORDER BY r.key"
+    )
     with engine.connect() as conn:
         before = [tuple(row) for row in conn.execute(query)]
     assert [key for key, a, b in before if b - a > 30] == ["packed.wav"]
@@ -83,11 +94,20 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
     downgrade(db_url, "0004")
     with engine.connect() as conn:
         after = [tuple(row) for row in conn.execute(query)]
-        states = dict(conn.execute(text(
-            "SELECT r.key || ':' || j.status, r.status FROM jobs j "
-            "JOIN recordings r ON r.id = j.recording_id")).all())
-        orphans = conn.execute(text("SELECT count(*) FROM segments s WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM windows w WHERE w.id = s.window_id)"))
+        states = dict(
+            conn.execute(
+                text(
+                    "SELECT r.key || ':' || j.status, r.status FROM jobs j "
+                    "JOIN recordings r ON r.id = j.recording_id"
+                )
+            ).all()
+        )
+        orphans = conn.execute(
+            text(
+                "SELECT count(*) FROM segments s WHERE NOT EXISTS "
+                "(SELECT 1 FROM windows w WHERE w.id = s.window_id)"
+            )
+        )
         assert orphans.scalar() == 0  # the packed window's segments went with it
     assert after == [row for row in before if row[0] == "short.wav"]
     assert states == {"packed.wav:queued": "queued", "short.wav:done": "done"}
@@ -103,8 +123,9 @@ def test_0005_round_trip_with_packed_windows(db_url: str, make_settings: Any,
         assert speech == pytest.approx(end - start) and pieces == [[start, end]]
 
 
-def test_0016_keeps_every_row_and_allows_export_failed(db_url: str, make_settings: Any,
-                                                       tmp_path: Path) -> None:
+def test_0016_keeps_every_row_and_allows_export_failed(
+    db_url: str, make_settings: Any, tmp_path: Path
+) -> None:
     """0016 changes the status check of ``recordings``: down and up again on a database
     with results, every job, segment and word is still there (a SQLite table rebuild would
     have deleted them through ON DELETE CASCADE); ``export_failed`` is accepted only at 0016."""
@@ -116,12 +137,17 @@ def test_0016_keeps_every_row_and_allows_export_failed(db_url: str, make_setting
 
     folder = tmp_path / "calls"
     folder.mkdir()
-    make_call(folder / "a.wav", [Turn(0, "Hello, thanks for calling."),
-                                 Turn(1, "Hi, my parcel is late.")], channels=2)
+    make_call(
+        folder / "a.wav",
+        [Turn(0, "Hello, thanks for calling."), Turn(1, "Hi, my parcel is late.")],
+        channels=2,
+    )
     assert transcribe_source(make_settings(db_url), str(folder)).done == 1
     engine = make_engine(db_url)
-    count = text("SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM segments), "
-                 "(SELECT count(*) FROM words), (SELECT count(*) FROM runs)")
+    count = text(
+        "SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM segments), "
+        "(SELECT count(*) FROM words), (SELECT count(*) FROM runs)"
+    )
     mark = text("UPDATE recordings SET status = 'export_failed'")
     with engine.connect() as conn:
         before = tuple(conn.execute(count).one())
@@ -160,15 +186,19 @@ def test_0008_round_trip_on_postgresql(pg_admin: Any, pg_url: str) -> None:
     database = pg_url.rsplit("/", 1)[1]
     dash, trans = dashboard_group(database), transcripts_group(database)
     login = f"dash_{uuid.uuid4().hex[:8]}"
-    before = [f"has_table_privilege('{LEGACY_GROUP}', 'segments', 'SELECT')",
-              f"has_database_privilege('public', '{database}', 'CONNECT')",
-              f"has_database_privilege('public', '{database}', 'TEMPORARY')"]
-    after = [f"has_table_privilege('{dash}', 'v_runs', 'SELECT')",
-             f"has_table_privilege('{dash}', 'segments', 'SELECT')",
-             f"has_table_privilege('{trans}', 'words', 'SELECT')",
-             f"has_database_privilege('{dash}', '{database}', 'CONNECT')",
-             f"has_database_privilege('{dash}', '{database}', 'TEMPORARY')",
-             f"has_database_privilege(current_user, '{database}', 'TEMPORARY')"]
+    before = [
+        f"has_table_privilege('{LEGACY_GROUP}', 'segments', 'SELECT')",
+        f"has_database_privilege('public', '{database}', 'CONNECT')",
+        f"has_database_privilege('public', '{database}', 'TEMPORARY')",
+    ]
+    after = [
+        f"has_table_privilege('{dash}', 'v_runs', 'SELECT')",
+        f"has_table_privilege('{dash}', 'segments', 'SELECT')",
+        f"has_table_privilege('{trans}', 'words', 'SELECT')",
+        f"has_database_privilege('{dash}', '{database}', 'CONNECT')",
+        f"has_database_privilege('{dash}', '{database}', 'TEMPORARY')",
+        f"has_database_privilege(current_user, '{database}', 'TEMPORARY')",
+    ]
     upgrade(pg_url, "0007")
     assert _privileges(pg_url, before) == [True, True, True]
     try:

@@ -34,8 +34,9 @@ def redis_db() -> Iterator[redis_lib.Redis]:
 
 
 def test_beat_schedule_comes_from_settings() -> None:
-    settings = Settings(broker_url="redis://127.0.0.1:6379/14",
-                        schedules={"s3://calls/incoming": "30 2 * * *"})
+    settings = Settings(
+        broker_url="redis://127.0.0.1:6379/14", schedules={"s3://calls/incoming": "30 2 * * *"}
+    )
     schedule = celery_config(settings)["beat_schedule"]
     nightly = [v for k, v in schedule.items() if k.startswith("scan ")]
     assert len(nightly) == 1
@@ -50,8 +51,8 @@ def test_bad_cron_is_rejected() -> None:
 
 
 def test_two_schedulers_at_once_enqueue_each_job_once(
-        pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings],
-        tmp_path: Path) -> None:
+    pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     for i in range(12):
@@ -77,15 +78,16 @@ def test_two_schedulers_at_once_enqueue_each_job_once(
     enqueued = sum(o.result.jobs_enqueued for o in outcomes if o.result is not None)
     assert enqueued == 12
     # a later nightly run finds nothing new
-    again = scan(settings, factory, str(folder),
-                 CeleryEnqueuer(make_celery(settings), settings.queue.name))
+    again = scan(
+        settings, factory, str(folder), CeleryEnqueuer(make_celery(settings), settings.queue.name)
+    )
     assert again.result is not None and again.result.jobs_enqueued == 0
     assert redis_db.llen(settings.queue.name) == 12
 
 
 def test_a_forged_scan_of_an_unscheduled_path_is_refused(
-        pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings],
-        tmp_path: Path) -> None:
+    pg_url: str, redis_db: redis_lib.Redis, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     """Issue 10, item 12: the scan task scans only the sources the worker's own settings
     schedule; a message naming any other path (anything the worker can read) is refused
     and registers nothing. A scheduled source still scans."""
@@ -99,8 +101,9 @@ def test_a_forged_scan_of_an_unscheduled_path_is_refused(
     for folder in (scheduled, secret):
         folder.mkdir()
         make_call(folder / "a.wav", [Turn(0, "Hello.")], channels=1)
-    settings = make_settings(pg_url, broker_url="redis://127.0.0.1:6379/14",
-                             schedules={str(scheduled): "0 2 * * *"})
+    settings = make_settings(
+        pg_url, broker_url="redis://127.0.0.1:6379/14", schedules={str(scheduled): "0 2 * * *"}
+    )
     app = make_celery(settings)
     register_tasks(app, settings)
     refused = app.tasks[SCAN_TASK](str(secret))

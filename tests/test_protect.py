@@ -29,8 +29,19 @@ from callscribe.settings import Settings
 from callscribe.workers.protection.redacted_audio import decode_pcm16
 from callscribe.workers.transcription.engine import unload_engines
 
-DIGITS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-          "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+DIGITS = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
 
 
 def digits_of(value: str) -> str:
@@ -72,9 +83,16 @@ def database_texts(url: str) -> list[str]:
                     values = conn.execute(text(f'SELECT "{col["name"]}" FROM "{table}"'))
                     texts += [str(v) for v in values.scalars() if v is not None]
         for rec in conn.execute(text("SELECT id FROM recordings")).scalars():
-            texts.append(" ".join(conn.execute(text(  # a number read over several words
-                "SELECT word FROM words WHERE recording_id = :r ORDER BY start_s"),
-                {"r": rec}).scalars()))
+            texts.append(
+                " ".join(
+                    conn.execute(
+                        text(  # a number read over several words
+                            "SELECT word FROM words WHERE recording_id = :r ORDER BY start_s"
+                        ),
+                        {"r": rec},
+                    ).scalars()
+                )
+            )
     engine.dispose()
     return texts
 
@@ -83,22 +101,29 @@ def database_texts(url: str) -> list[str]:
 def pii_calls(tmp_path_factory: pytest.TempPathFactory) -> list[RealCall]:
     folder = tmp_path_factory.mktemp("pii") / "calls"
     folder.mkdir()
-    return [make_real_call(folder / f"pii_{i}.wav", seed=300 + i, card_number=True, email=True,
-                           hold=False) for i in range(2)]
+    return [
+        make_real_call(
+            folder / f"pii_{i}.wav", seed=300 + i, card_number=True, email=True, hold=False
+        )
+        for i in range(2)
+    ]
 
 
 def _settings(url: str, out: Path) -> Settings:
     """One job in flight: the windows of a batch, and so what a temperature fallback samples,
     do not depend on which job's audio was ready first."""
-    return Settings(database_url=url,
-                    model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
-                    decode={"beam_size": 5, "language": "en"}, storage={"output": str(out)},
-                    exports={"redacted_audio": True}, execution={"workers": 1})
+    return Settings(
+        database_url=url,
+        model={"name": str(real_model_dir("tiny.en")), "device": "cpu"},
+        decode={"beam_size": 5, "language": "en"},
+        storage={"output": str(out)},
+        exports={"redacted_audio": True},
+        execution={"workers": 1},
+    )
 
 
 @pytest.fixture(scope="module")
-def runs(pii_calls: list[RealCall], pg_admin: Any,
-         tmp_path_factory: pytest.TempPathFactory) -> Any:
+def runs(pii_calls: list[RealCall], pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The corpus through ``transcribe`` into SQLite and into PostgreSQL, logs captured."""
     from conftest import make_pg_database
 
@@ -130,14 +155,18 @@ class _Capture(logging.Handler):
 
 
 def test_nothing_redacted_is_stored_exported_indexed_or_logged(
-        runs: Any, pii_calls: list[RealCall]) -> None:
+    runs: Any, pii_calls: list[RealCall]
+) -> None:
     done, logs = runs
     for name, settings in done.items():
         assert_clean(database_texts(settings.database_url), pii_calls, f"{name} tables")
         files = [p for p in Path(settings.storage.output).rglob("*") if p.is_file()]
         assert any(p.name.endswith(".redacted.wav") for p in files)
-        assert_clean([p.read_text() for p in files if not p.name.endswith(".wav")],
-                     pii_calls, f"{name} exports")
+        assert_clean(
+            [p.read_text() for p in files if not p.name.endswith(".wav")],
+            pii_calls,
+            f"{name} exports",
+        )
     assert_clean(logs, pii_calls, "logs")
     engine = make_engine(done["postgresql"].database_url)
     with engine.connect() as conn:  # the search index itself
@@ -158,8 +187,7 @@ def _spans(url: str) -> dict[str, list[RedactedSpan]]:
     return found
 
 
-def test_redactions_have_the_right_kinds_and_times(runs: Any,
-                                                   pii_calls: list[RealCall]) -> None:
+def test_redactions_have_the_right_kinds_and_times(runs: Any, pii_calls: list[RealCall]) -> None:
     done, _logs = runs
     for name, settings in done.items():
         spans = _spans(settings.database_url)
@@ -169,14 +197,25 @@ def test_redactions_have_the_right_kinds_and_times(runs: Any,
                 turn = next(t for t in call.turns if t.tag == tag)
                 # the issue asks ±0.5 s; a word's end from the alignment can run ~0.5 s on
                 # into the next turn (measured: 0.516 s once in 12 spans), so ends get 0.6
-                inside = [s for s in mine if s.kind == kind and s.channel == turn.channel
-                          and turn.start - 0.5 <= s.start_s <= s.end_s <= turn.end + 0.6]
-                assert inside, (name, call.name, tag, [(s.kind, s.start_s, s.end_s) for s in mine],
-                                (turn.start, turn.end))
+                inside = [
+                    s
+                    for s in mine
+                    if s.kind == kind
+                    and s.channel == turn.channel
+                    and turn.start - 0.5 <= s.start_s <= s.end_s <= turn.end + 0.6
+                ]
+                assert inside, (
+                    name,
+                    call.name,
+                    tag,
+                    [(s.kind, s.start_s, s.end_s) for s in mine],
+                    (turn.start, turn.end),
+                )
 
 
 def test_redacted_audio_is_silent_there_and_unchanged_elsewhere(
-        runs: Any, pii_calls: list[RealCall]) -> None:
+    runs: Any, pii_calls: list[RealCall]
+) -> None:
     done, _logs = runs
     settings = done["sqlite"]
     spans = _spans(settings.database_url)
@@ -191,12 +230,11 @@ def test_redacted_audio_is_silent_there_and_unchanged_elsewhere(
         for span in spans[call.path.name]:
             a, b = round(span.start_s * rate), round(span.end_s * rate)
             assert not redacted[a:b, span.channel].any()  # silent: RMS 0
-            keep[max(0, a - rate // 10): b + rate // 10, span.channel] = False
+            keep[max(0, a - rate // 10) : b + rate // 10, span.channel] = False
         assert np.array_equal(redacted[keep], original[keep])
 
 
-def test_search_respects_speaker_dates_and_metadata(runs: Any,
-                                                    pii_calls: list[RealCall]) -> None:
+def test_search_respects_speaker_dates_and_metadata(runs: Any, pii_calls: list[RealCall]) -> None:
     done, _logs = runs
     results = {}
     for name, settings in done.items():
@@ -208,8 +246,7 @@ def test_search_respects_speaker_dates_and_metadata(runs: Any,
             assert not search(s, "4111") and not search(s, "example")
             assert not search(s, "card", since=datetime.now(UTC) + timedelta(days=1))
             assert search(s, "card", until=datetime.now(UTC) + timedelta(days=1))
-            rec = s.scalars(select(Recording).where(
-                Recording.key == pii_calls[0].path.name)).one()
+            rec = s.scalars(select(Recording).where(Recording.key == pii_calls[0].path.name)).one()
             rec.meta = {**rec.meta, "queue": "billing"}
         with factory.begin() as s:
             billing = search(s, "card", where={"queue": "billing"})
@@ -227,12 +264,15 @@ def test_cli_search_prints_hits_and_json(runs: Any, pii_calls: list[RealCall]) -
 
     done, _logs = runs
     url = done["sqlite"].database_url
-    plain = CliRunner().invoke(app, ["search", "card number", "--database-url", url,
-                                     "--context", "1"])
+    plain = CliRunner().invoke(
+        app, ["search", "card number", "--database-url", url, "--context", "1"]
+    )
     assert plain.exit_code == 0, plain.output
     assert pii_calls[0].path.name in plain.output and "«" in plain.output
-    as_json = CliRunner().invoke(app, ["search", "card", "--database-url", url, "--json",
-                                       "--limit", "1", "--speaker", "agent"])
+    as_json = CliRunner().invoke(
+        app,
+        ["search", "card", "--database-url", url, "--json", "--limit", "1", "--speaker", "agent"],
+    )
     hits = json.loads(as_json.output)
     assert len(hits) == 1 and hits[0]["speaker"] == "agent"
     bad = CliRunner().invoke(app, ["search", "x", "--database-url", url, "--where", "novalue"])
@@ -240,11 +280,15 @@ def test_cli_search_prints_hits_and_json(runs: Any, pii_calls: list[RealCall]) -
 
 
 def test_ingest_and_a_worker_store_and_log_nothing_redacted(
-        cluster: Any, pii_calls: list[RealCall]) -> None:
+    cluster: Any, pii_calls: list[RealCall]
+) -> None:
     """The distributed path: ``ingest`` + a real ``callscribe worker`` (prefork) with the
     real model. No table, export or worker log line holds the card, phone or address."""
-    cluster.set(model={"name": str(real_model_dir("tiny.en"))},
-                decode={"beam_size": 5, "language": "en"}, exports={"redacted_audio": True})
+    cluster.set(
+        model={"name": str(real_model_dir("tiny.en"))},
+        decode={"beam_size": 5, "language": "en"},
+        exports={"redacted_audio": True},
+    )
     assert cluster.ingest(pii_calls[0].path.parent) > 0
     worker = cluster.worker("w")
     cluster.wait_settled(timeout=600)
@@ -252,9 +296,13 @@ def test_ingest_and_a_worker_store_and_log_nothing_redacted(
     assert_clean(database_texts(cluster.settings.database_url), pii_calls, "tables")
     files = [p for p in Path(cluster.settings.storage.output).rglob("*") if p.is_file()]
     assert sum(p.name.endswith(".redacted.wav") for p in files) == len(pii_calls)
-    assert_clean([p.read_text() for p in files if not p.name.endswith(".wav")], pii_calls,
-                 "exports")
+    assert_clean(
+        [p.read_text() for p in files if not p.name.endswith(".wav")], pii_calls, "exports"
+    )
     assert_clean(worker.log().splitlines(), pii_calls, "worker log")
     spans = _spans(cluster.settings.database_url)
-    assert {s.kind for call in pii_calls for s in spans[call.path.name]} >= {"CARD", "PHONE",
-                                                                            "EMAIL"}
+    assert {s.kind for call in pii_calls for s in spans[call.path.name]} >= {
+        "CARD",
+        "PHONE",
+        "EMAIL",
+    }

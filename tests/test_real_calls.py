@@ -228,15 +228,28 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------- scoring
 
-A1 = RefTurn(speaker="agent", channel=0, start=1.0, end=3.0,
-             text="Thank you for calling, how can I help you?")
-C1 = RefTurn(speaker="customer", channel=1, start=4.0, end=6.0,
-             text="I was charged twice this month.")
+A1 = RefTurn(
+    speaker="agent",
+    channel=0,
+    start=1.0,
+    end=3.0,
+    text="Thank you for calling, how can I help you?",
+)
+C1 = RefTurn(
+    speaker="customer", channel=1, start=4.0, end=6.0, text="I was charged twice this month."
+)
 A2 = RefTurn(speaker="agent", channel=0, start=7.0, end=9.0, text="Let me check that, please hold.")
-A3 = RefTurn(speaker="agent", channel=0, start=30.0, end=32.0,
-             text="Thanks for waiting, I am back.")
-C2 = RefTurn(speaker="customer", channel=1, start=33.0, end=35.0,
-             text="My card is four one one one, one one one one.", tag="card")
+A3 = RefTurn(
+    speaker="agent", channel=0, start=30.0, end=32.0, text="Thanks for waiting, I am back."
+)
+C2 = RefTurn(
+    speaker="customer",
+    channel=1,
+    start=33.0,
+    end=35.0,
+    text="My card is four one one one, one one one one.",
+    tag="card",
+)
 HAND = RealCall(
     path=Path("hand.wav"),
     name="hand",
@@ -252,8 +265,11 @@ HAND = RealCall(
 
 def seg(turn: RefTurn, text: str | None = None, shift: float = 0.0) -> HypSegment:
     return HypSegment(
-        channel=turn.channel, speaker=turn.speaker, start=turn.start + shift, end=turn.end + shift,
-        text=text or turn.text
+        channel=turn.channel,
+        speaker=turn.speaker,
+        start=turn.start + shift,
+        end=turn.end + shift,
+        text=text or turn.text,
     )
 
 
@@ -287,12 +303,14 @@ def test_channel_pairs_and_dialogue_wer() -> None:
 
 def test_segments_in_turn() -> None:
     assert segments_in_turn(HAND, PERFECT) == 1.0
-    spanning = HypSegment(channel=0, speaker="agent", start=1.0, end=9.0,
-                          text="thank you for calling let me check")
+    spanning = HypSegment(
+        channel=0, speaker="agent", start=1.0, end=9.0, text="thank you for calling let me check"
+    )
     assert segments_in_turn(HAND, [seg(A1), spanning]) == 0.5
     assert segments_in_turn(HAND, [seg(A1, shift=0.8)]) == 1.0  # within the tolerance
-    wrong_leg = HypSegment(channel=1, speaker="customer", start=1.0, end=3.0,
-                           text="thank you for calling")
+    wrong_leg = HypSegment(
+        channel=1, speaker="customer", start=1.0, end=3.0, text="thank you for calling"
+    )
     assert segments_in_turn(HAND, [wrong_leg]) == 0.0
     assert segments_in_turn(replace(HAND, layout="mono"), [wrong_leg]) == 1.0
 
@@ -307,8 +325,12 @@ def test_words_outside_speech() -> None:
     )  # fmt: skip
     assert words_outside_speech(HAND, [timed]) == 1
     # on the customer's leg while only the agent talks
-    assert words_outside_speech(HAND, [HypSegment(channel=1, speaker="customer", start=1.0,
-                                                  end=3.0, text="hello")]) == 1
+    assert (
+        words_outside_speech(
+            HAND, [HypSegment(channel=1, speaker="customer", start=1.0, end=3.0, text="hello")]
+        )
+        == 1
+    )
     assert words_outside_speech(replace(HAND, layout="mono"), [seg(A1, "hello")]) == 0
 
 
@@ -332,8 +354,9 @@ def test_repetition_loops() -> None:
         "Yes, the card number is 4111, 111, 111, 111, 111.": False,
         "one two three four": False,
     }
-    segments = [HypSegment(channel=1, speaker="customer", start=0.0, end=5.0,
-                           text=text) for text in texts]
+    segments = [
+        HypSegment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
+    ]
     loops = repetition_loops(segments)
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
 
@@ -350,15 +373,18 @@ def test_repetition_loops_against_what_was_said() -> None:
         "Thank you. " * 8: True,
         "1-1-1-1-1-1-1-1-1-1 and then 2-2-2-2-2-2-2-2.": True,
     }
-    segments = [HypSegment(channel=1, speaker="customer", start=0.0, end=5.0,
-                           text=text) for text in texts]
+    segments = [
+        HypSegment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
+    ]
     loops = repetition_loops(segments, said=said)
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
 
 
 def test_summary() -> None:
-    looped = [*PERFECT, HypSegment(channel=0, speaker="agent", start=15.0, end=20.0,
-                                   text="la " * 10)]
+    looped = [
+        *PERFECT,
+        HypSegment(channel=0, speaker="agent", start=15.0, end=20.0, text="la " * 10),
+    ]
     out = summary(HAND, looped)
     assert out["wer"] > 0 and out["words_outside_speech"] == 10
     assert out["repetition_loops"] == 1 and out["tagged_turn_recall"] == {"card": 1.0}

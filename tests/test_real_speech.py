@@ -32,10 +32,16 @@ BEAM = 5
 def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Settings:
     """What the model heard is measured here, so nothing is redacted (tests/test_protect.py
     measures redaction)."""
-    values = merge_values({
-        "database_url": database_url, "redaction": {"mode": "off"},
-        "model": {"name": str(model), "device": "cpu"},
-        "decode": {"beam_size": BEAM, "language": "en"}, "storage": {"output": str(out)}}, extra)
+    values = merge_values(
+        {
+            "database_url": database_url,
+            "redaction": {"mode": "off"},
+            "model": {"name": str(model), "device": "cpu"},
+            "decode": {"beam_size": BEAM, "language": "en"},
+            "storage": {"output": str(out)},
+        },
+        extra,
+    )
     return Settings(**values)
 
 
@@ -52,9 +58,17 @@ def sequential(whisper: Any, call: RealCall) -> list[HypSegment]:
     found = []
     for channel, samples in enumerate(channels):
         segments, _ = whisper.transcribe(samples, beam_size=BEAM, language="en")
-        found += [HypSegment(channel=channel, speaker=("agent", "customer")[channel],
-                             start=s.start, end=s.end,
-                             text=s.text.strip()) for s in segments if s.text.strip()]
+        found += [
+            HypSegment(
+                channel=channel,
+                speaker=("agent", "customer")[channel],
+                start=s.start,
+                end=s.end,
+                text=s.text.strip(),
+            )
+            for s in segments
+            if s.text.strip()
+        ]
     return found
 
 
@@ -67,8 +81,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[RealCall]:
 
 
 @pytest.fixture(scope="module")
-def corpus_result(corpus: list[RealCall], tiny_en: Path, pg_admin: Any,
-                  tmp_path_factory: pytest.TempPathFactory) -> Any:
+def corpus_result(
+    corpus: list[RealCall], tiny_en: Path, pg_admin: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     """callscribe end to end on the corpus, into the real PostgreSQL."""
     from conftest import make_pg_database
 
@@ -85,8 +100,9 @@ def corpus_result(corpus: list[RealCall], tiny_en: Path, pg_admin: Any,
         drop()
 
 
-def test_no_more_word_errors_than_faster_whisper(corpus: list[RealCall], corpus_result: Any,
-                                                 whisper: Any) -> None:
+def test_no_more_word_errors_than_faster_whisper(
+    corpus: list[RealCall], corpus_result: Any, whisper: Any
+) -> None:
     _settings, found = corpus_result
     ours = corpus_wer([p for c in corpus for p in channel_pairs(c, found[c.name])])
     theirs = corpus_wer([p for c in corpus for p in channel_pairs(c, sequential(whisper, c))])
@@ -108,8 +124,9 @@ def test_segments_sit_inside_one_true_turn(corpus: list[RealCall], corpus_result
     assert inside / segments >= 0.95
 
 
-def test_nothing_said_during_hold_music_or_silence(corpus: list[RealCall],
-                                                    corpus_result: Any) -> None:
+def test_nothing_said_during_hold_music_or_silence(
+    corpus: list[RealCall], corpus_result: Any
+) -> None:
     _settings, found = corpus_result
     assert any(c.holds for c in corpus), "the corpus must have hold music"
     for call in corpus:
@@ -123,8 +140,9 @@ def test_no_turn_loses_half_its_words(corpus: list[RealCall], corpus_result: Any
             assert recall >= 0.5, f"{call.name} {turn.speaker} {turn.start:.1f}s: {turn.text}"
 
 
-def test_words_are_stored_with_times_inside_their_segment(corpus: list[RealCall],
-                                                          corpus_result: Any) -> None:
+def test_words_are_stored_with_times_inside_their_segment(
+    corpus: list[RealCall], corpus_result: Any
+) -> None:
     settings, found = corpus_result
     for call in corpus:
         for segment in found[call.name]:
@@ -139,8 +157,9 @@ def test_words_are_stored_with_times_inside_their_segment(corpus: list[RealCall]
     assert words.is_file() and '"probability"' in words.read_text()
 
 
-def test_engine_words_match_faster_whisper_word_timestamps(whisper: Any, tiny_en: Path,
-                                                           corpus: list[RealCall]) -> None:
+def test_engine_words_match_faster_whisper_word_timestamps(
+    whisper: Any, tiny_en: Path, corpus: list[RealCall]
+) -> None:
     """On one ≤ 30-s clip the engine's words are faster-whisper's ``word_timestamps``."""
     from faster_whisper import decode_audio
 
@@ -149,12 +168,21 @@ def test_engine_words_match_faster_whisper_word_timestamps(whisper: Any, tiny_en
     call = corpus[0]
     left, _right = decode_audio(str(call.path), split_stereo=True)
     clip = np.asarray(left[: 16000 * 25], dtype=np.float32)
-    engine: Engine = get_engine(Settings(model={"name": str(tiny_en), "device": "cpu"},
-                                         decode={"beam_size": BEAM, "language": "en"}))
+    engine: Engine = get_engine(
+        Settings(
+            model={"name": str(tiny_en), "device": "cpu"},
+            decode={"beam_size": BEAM, "language": "en"},
+        )
+    )
     ours = engine.transcribe([WindowInput(0, clip, 0)])[0].decoded
-    segments, _ = whisper.transcribe(clip, beam_size=BEAM, language="en",
-                                     without_timestamps=True, word_timestamps=True,
-                                     condition_on_previous_text=False)
+    segments, _ = whisper.transcribe(
+        clip,
+        beam_size=BEAM,
+        language="en",
+        without_timestamps=True,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+    )
     theirs = [w for s in list(segments)[:1] for w in s.words or []]
     assert [w.text for w in ours.words] == [w.word for w in theirs]
     starts = np.array([w.start for w in ours.words]) - np.array([w.start for w in theirs])
@@ -166,8 +194,9 @@ def test_card_number_read_digit_by_digit(tiny_en: Path, tmp_path: Path) -> None:
     right after it, in the same window, is kept."""
     folder = tmp_path / "calls"
     folder.mkdir()
-    calls = [make_real_call(folder / f"card_{i}.wav", seed=7 + i, card_number=True)
-             for i in range(2)]
+    calls = [
+        make_real_call(folder / f"card_{i}.wav", seed=7 + i, card_number=True) for i in range(2)
+    ]
     settings = settings_for(tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out")
     assert transcribe_source(settings, str(folder)).done == 2
     found = stored(settings, calls)
@@ -190,15 +219,17 @@ def test_dual_mono_mp3_gives_one_channel(tiny_en: Path, tmp_path: Path) -> None:
     assert len(said) <= 1.15 * len(reference), "transcribed twice"
 
 
-def test_speech_across_windows_and_jobs_comes_out_once(tiny_en: Path, tmp_path: Path,
-                                                        whisper: Any) -> None:
+def test_speech_across_windows_and_jobs_comes_out_once(
+    tiny_en: Path, tmp_path: Path, whisper: Any
+) -> None:
     """A 2-minute call cut into 40-s jobs: every turn once, none lost, no more errors than
     faster-whisper on the whole call."""
     folder = tmp_path / "calls"
     folder.mkdir()
     call = make_real_call(folder / "long.wav", seed=11, minutes=2.0, hold=False)
-    settings = settings_for(tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out",
-                            planning={"job_max_s": 40.0})
+    settings = settings_for(
+        tiny_en, f"sqlite:///{tmp_path / 'cs.db'}", tmp_path / "out", planning={"job_max_s": 40.0}
+    )
     assert transcribe_source(settings, str(folder)).done == 1
     found = stored(settings, [call])[call.name]
     from sqlalchemy import create_engine, text
@@ -234,8 +265,12 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
     from callscribe.demo.calls import render_speech
     from callscribe.workers.transcription.engine import WindowInput, get_engine
 
-    engine = get_engine(Settings(model={"name": str(tiny_en), "device": "cpu"},
-                                 decode={"beam_size": BEAM, "language": "en"}))
+    engine = get_engine(
+        Settings(
+            model={"name": str(tiny_en), "device": "cpu"},
+            decode={"beam_size": BEAM, "language": "en"},
+        )
+    )
     clips = {name: render_speech("slt", text + AFTER) for name, text in TRAPS.items()}
     results = engine.transcribe([WindowInput(n, c, 0) for n, c in clips.items()])
     lost_by_plain = 0
@@ -250,8 +285,14 @@ def test_a_repetition_trap_loses_nothing_after_it(tiny_en: Path, whisper: Any) -
         words = result.decoded.words
         assert words[-1].end <= clip.size / 16000 + 0.05
         assert [w.start for w in words] == sorted(w.start for w in words)
-        plain, _ = whisper.transcribe(clip, beam_size=BEAM, language="en", temperature=0.0,
-                                      without_timestamps=True, condition_on_previous_text=False)
+        plain, _ = whisper.transcribe(
+            clip,
+            beam_size=BEAM,
+            language="en",
+            temperature=0.0,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+        )
         text = normalize(" ".join(s.text for s in plain))
         lost_by_plain += "my phone number is" not in text
     assert lost_by_plain >= 1, "the traps no longer trap faster-whisper: choose other read-outs"

@@ -21,11 +21,17 @@ OPTIONS = DecodeSection()
 WINDOW = PackedWindow(((0.5, 5.5), (10.0, 14.0), (40.0, 42.0)))
 
 
-def decoded(*words: tuple[float, float, str], logprob: float = -0.3,
-            no_speech: float = 0.05) -> Decoded:
-    return Decoded(text="", words=(), avg_logprob=logprob, no_speech_prob=no_speech,
-                   compression_ratio=0.0, temperature=0.0).with_words(
-        tuple(Word(start=a, end=b, text=f" {t}", probability=0.9) for a, b, t in words))
+def decoded(
+    *words: tuple[float, float, str], logprob: float = -0.3, no_speech: float = 0.05
+) -> Decoded:
+    return Decoded(
+        text="",
+        words=(),
+        avg_logprob=logprob,
+        no_speech_prob=no_speech,
+        compression_ratio=0.0,
+        temperature=0.0,
+    ).with_words(tuple(Word(start=a, end=b, text=f" {t}", probability=0.9) for a, b, t in words))
 
 
 def spread(start: float, end: float, n: int) -> list[tuple[float, float, str]]:
@@ -45,8 +51,7 @@ def test_a_piece_with_too_few_words_is_suspect() -> None:
     full = decoded(*spread(0.0, 5.0, 12), *spread(5.0, 9.0, 10), *spread(9.0, 11.0, 5))
     assert skipped_pieces(WINDOW, full) == []
     # the greeting read as "I am", the turn after the hold timed into the piece before
-    skipped = decoded((4.0, 4.3, "I"), (4.5, 4.8, "am"), *spread(5.0, 9.0, 10),
-                      (9.1, 9.4, "a"))
+    skipped = decoded((4.0, 4.3, "I"), (4.5, 4.8, "am"), *spread(5.0, 9.0, 10), (9.1, 9.4, "a"))
     assert [p.index for p in skipped_pieces(WINDOW, skipped)] == [0, 2]
 
 
@@ -66,17 +71,19 @@ def test_a_better_decode_of_a_piece_replaces_its_words_only() -> None:
     assert merged.words[10].end == pytest.approx(4.8)
     assert [w.start for w in merged.words] == sorted(w.start for w in merged.words)
     assert merged.text.startswith("w0 w1")
-    later = with_piece(window, pieces_in_clip(WINDOW)[2], decoded(*spread(0.1, 1.9, 6)),
-                       OPTIONS)
+    later = with_piece(window, pieces_in_clip(WINDOW)[2], decoded(*spread(0.1, 1.9, 6)), OPTIONS)
     assert later.words[-1].start == pytest.approx(9.0 + 0.1 + 5 * 0.3)
 
 
-@pytest.mark.parametrize("alone", [
-    decoded(),  # silence
-    decoded(*spread(0.2, 4.8, 11), logprob=-1.5),  # unsure
-    decoded(*spread(0.2, 4.8, 11), no_speech=0.9),  # the model says nobody speaks
-    decoded((1.0, 1.3, "I")),  # no more words than before
-])
+@pytest.mark.parametrize(
+    "alone",
+    [
+        decoded(),  # silence
+        decoded(*spread(0.2, 4.8, 11), logprob=-1.5),  # unsure
+        decoded(*spread(0.2, 4.8, 11), no_speech=0.9),  # the model says nobody speaks
+        decoded((1.0, 1.3, "I")),  # no more words than before
+    ],
+)
 def test_a_worse_decode_of_a_piece_changes_nothing(alone: Decoded) -> None:
     window = decoded((4.0, 4.3, "I"), *spread(5.0, 9.0, 10))
     assert with_piece(window, pieces_in_clip(WINDOW)[0], alone, OPTIONS) is window

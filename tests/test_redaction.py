@@ -26,15 +26,21 @@ from callscribe.workers.protection.redaction import (
 from callscribe.workers.transcription.decoding import Word
 
 VISA, MASTERCARD, AMEX = "4111111111111111", "5555555555554444", "378282246310005"
-SPOKEN = dict(zip("0123456789", ["zero", "one", "two", "three", "four", "five", "six",
-                                 "seven", "eight", "nine"], strict=True))
+SPOKEN = dict(
+    zip(
+        "0123456789",
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+        strict=True,
+    )
+)
 
 
 def words(text: str, step: float = 0.5) -> list[Word]:
     """Whisper-like words: a leading space, punctuation attached, 0.5 s each."""
     pieces = text.split()
-    return [Word(i * step, i * step + step * 0.8, f" {p}", 0.9 - i / 1000)
-            for i, p in enumerate(pieces)]
+    return [
+        Word(i * step, i * step + step * 0.8, f" {p}", 0.9 - i / 1000) for i, p in enumerate(pieces)
+    ]
 
 
 def spoken(digits: str) -> str:
@@ -46,14 +52,23 @@ def kinds(text: str, patterns: dict[str, str] | None = None) -> list[str]:
 
 
 WRITTEN_CASES = [
-    (f"my card is {VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]}.", "my card is [CARD].",
-     ["CARD"]),
-    (f"it's {VISA[:4]}-{VISA[4:8]}-{VISA[8:12]}-{VISA[12:]}, thanks",
-     "it's [CARD], thanks", ["CARD"]),
+    (
+        f"my card is {VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]}.",
+        "my card is [CARD].",
+        ["CARD"],
+    ),
+    (
+        f"it's {VISA[:4]}-{VISA[4:8]}-{VISA[8:12]}-{VISA[12:]}, thanks",
+        "it's [CARD], thanks",
+        ["CARD"],
+    ),
     (f"number {MASTERCARD} please", "number [CARD] please", ["CARD"]),
     (f"amex {AMEX[:4]} {AMEX[4:10]} {AMEX[10:]} ok", "amex [CARD] ok", ["CARD"]),
-    (f"card {MASTERCARD[:4]}, {MASTERCARD[4:8]}, {MASTERCARD[8:12]}, {MASTERCARD[12:]}.",
-     "card [CARD].", ["CARD"]),
+    (
+        f"card {MASTERCARD[:4]}, {MASTERCARD[4:8]}, {MASTERCARD[8:12]}, {MASTERCARD[12:]}.",
+        "card [CARD].",
+        ["CARD"],
+    ),
     ("SSN 123-45-6789.", "SSN [SSN].", ["SSN"]),
     ("social is 123 45 6789 yes", "social is [SSN] yes", ["SSN"]),
     ("call (555) 123-4567 now", "call [PHONE] now", ["PHONE"]),
@@ -66,16 +81,21 @@ WRITTEN_CASES = [
     ("mail pat@example.com.", "mail [EMAIL].", ["EMAIL"]),
     ("write pat@example. com down", "write [EMAIL]. com down", ["EMAIL"]),
     ("mail (Pat.Smith+calls@mail.example.co.uk) please", "mail [EMAIL] please", ["EMAIL"]),
-    (f"phone 555 123 4567 {VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]} bye",
-     "phone [PHONE] [CARD] bye", ["PHONE", "CARD"]),
+    (
+        f"phone 555 123 4567 {VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]} bye",
+        "phone [PHONE] [CARD] bye",
+        ["PHONE", "CARD"],
+    ),
 ]
 
 SPOKEN_CASES = [
     (f"it is {spoken(VISA)}", "it is [CARD]", ["CARD"]),
-    ("four one one one, one one one one, one one one one, one one one one.",
-     "[CARD].", ["CARD"]),
-    ("five five five five, five five five five, five five five five, double four double "
-     "four", "[CARD]", ["CARD"]),
+    ("four one one one, one one one one, one one one one, one one one one.", "[CARD].", ["CARD"]),
+    (
+        "five five five five, five five five five, five five five five, double four double four",
+        "[CARD]",
+        ["CARD"],
+    ),
     ("Four-one-one-one one-one-one-one 1111 1111", "[CARD]", ["CARD"]),
     ("one two three, four five, six seven eight nine", "[SSN]", ["SSN"]),
     ("five five five, one two three, four five six seven.", "[PHONE].", ["PHONE"]),
@@ -89,16 +109,32 @@ SPOKEN_CASES = [
 ]
 
 NOT_PII = [
-    "that's forty nine ninety nine", "the total is $49.99 today", "it costs 49.99 a month",
-    "a $1,299 laptop", "on 12/25/2024 at 10:30", "on 2024-12-25", "from 1999-2000",
-    "order 123456 shipped", "order number 12345678", "zip 90210 please",
-    "one or two days", "I have four kids and two dogs", "at 10 30 tomorrow",
-    "nine eleven", "twenty twenty four", "Oh, okay", "oh no", "look at google dot com",
-    "visit example dot com", "I'm at work. Dot com", "it's available at amazon dot com",
+    "that's forty nine ninety nine",
+    "the total is $49.99 today",
+    "it costs 49.99 a month",
+    "a $1,299 laptop",
+    "on 12/25/2024 at 10:30",
+    "on 2024-12-25",
+    "from 1999-2000",
+    "order 123456 shipped",
+    "order number 12345678",
+    "zip 90210 please",
+    "one or two days",
+    "I have four kids and two dogs",
+    "at 10 30 tomorrow",
+    "nine eleven",
+    "twenty twenty four",
+    "Oh, okay",
+    "oh no",
+    "look at google dot com",
+    "visit example dot com",
+    "I'm at work. Dot com",
+    "it's available at amazon dot com",
     "the year 2024 and 2025",
     "1234 5678 9012 3456",  # 16 digits, not Luhn: no card, too long for a phone
     "tracking 9400111899223334445566",  # 22 digits, no card or phone inside
-    "double check it", "room 101, floor 3",
+    "double check it",
+    "room 101, floor 3",
 ]
 
 
@@ -121,8 +157,13 @@ def test_tag_spans_the_words() -> None:
     given = words(text)
     result = redact_words(given)
     (redaction,) = result.redactions
-    assert redaction == Redaction(kind="CARD", start_s=given[2].start, end_s=given[5].end,
-                                  word_index_first=2, word_index_last=5)
+    assert redaction == Redaction(
+        kind="CARD",
+        start_s=given[2].start,
+        end_s=given[5].end,
+        word_index_first=2,
+        word_index_last=5,
+    )
     tag = result.words[2]
     assert (tag.text, tag.start, tag.end) == (" [CARD],", given[2].start, given[5].end)
     assert tag.probability == min(w.probability for w in given[2:6])
@@ -131,8 +172,10 @@ def test_tag_spans_the_words() -> None:
 
 
 def test_accepts_word_rows() -> None:
-    rows = [SimpleNamespace(word=f" {p}", start_s=float(i), end_s=i + 0.5, probability=None)
-            for i, p in enumerate(["ssn", "123-45-6789"])]
+    rows = [
+        SimpleNamespace(word=f" {p}", start_s=float(i), end_s=i + 0.5, probability=None)
+        for i, p in enumerate(["ssn", "123-45-6789"])
+    ]
     result = redact_words(rows)
     assert [w.text for w in result.words] == [" ssn", " [SSN]"]
     assert result.redactions[0].start_s == 1.0 and result.words[1].probability is None
@@ -149,8 +192,10 @@ def test_custom_patterns() -> None:
 
 def test_an_entity_across_segments() -> None:
     first = words(f"the card is {VISA[:4]} {VISA[4:8]}")
-    second = [Word(w.start + 10, w.end + 10, w.text, w.probability)
-              for w in words(f"{VISA[8:12]} {VISA[12:]} and that's it")]
+    second = [
+        Word(w.start + 10, w.end + 10, w.text, w.probability)
+        for w in words(f"{VISA[8:12]} {VISA[12:]} and that's it")
+    ]
     one, two = redact_segments([first, second])
     assert (one.text, two.text) == ("the card is [CARD]", "[CARD] and that's it")
     assert [r.kind for r in one.redactions + two.redactions] == ["CARD", "CARD"]
@@ -169,12 +214,13 @@ def test_text_and_words_agree() -> None:
 
 def test_nothing_of_the_original_survives() -> None:
     secrets = [VISA, MASTERCARD, AMEX, "123456789", "5551234567", "pat@example.com"]
-    text = (f"card {spoken(VISA)}. card {MASTERCARD}. amex {AMEX[:4]}-{AMEX[4:10]}-"
-            f"{AMEX[10:]}. ssn 123-45-6789. phone 555 123 4567. email pat@example.com. "
-            f"or pat at example dot com.")
+    text = (
+        f"card {spoken(VISA)}. card {MASTERCARD}. amex {AMEX[:4]}-{AMEX[4:10]}-"
+        f"{AMEX[10:]}. ssn 123-45-6789. phone 555 123 4567. email pat@example.com. "
+        f"or pat at example dot com."
+    )
     given = words(text, step=0.25)
-    outputs = [redact_words(given), redact_segments([given[:12], given[12:]]),
-               redact_text(text)]
+    outputs = [redact_words(given), redact_segments([given[:12], given[12:]]), redact_text(text)]
     shown = repr(outputs).replace(" ", "")
     for secret in secrets:
         assert secret not in shown
@@ -186,14 +232,33 @@ def test_nothing_of_the_original_survives() -> None:
 
 # --- redacted audio ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def stereo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 s of stereo at 8 kHz: a 440 Hz tone left, 660 Hz right (μ-law, as calls are)."""
     path = tmp_path_factory.mktemp("audio") / "call.wav"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=8000:duration=4", "-f", "lavfi", "-i",
-                    "sine=frequency=660:sample_rate=8000:duration=4", "-filter_complex",
-                    "[0:a][1:a]amerge=inputs=2", "-c:a", "pcm_mulaw", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=8000:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:sample_rate=8000:duration=4",
+            "-filter_complex",
+            "[0:a][1:a]amerge=inputs=2",
+            "-c:a",
+            "pcm_mulaw",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -214,8 +279,7 @@ def test_write_redacted_audio(stereo: Path, tmp_path: Path) -> None:
     plain, rate = decode_pcm16(stereo)
     assert plain.shape == (32000, 2) and rate == 8000
     out = tmp_path / "redacted.wav"
-    write_redacted_audio(stereo, out, {0: [(1.0, 1.5)], 1: [(2.0, 2.25), (3.5, 3.6)]},
-                         pad_s=0.0)
+    write_redacted_audio(stereo, out, {0: [(1.0, 1.5)], 1: [(2.0, 2.25), (3.5, 3.6)]}, pad_s=0.0)
     redacted, out_rate = decode_pcm16(out)
     assert out_rate == 8000 and redacted.shape == plain.shape
     silent = np.zeros(plain.shape, dtype=bool)
@@ -241,18 +305,42 @@ def test_write_redacted_audio_rejects_bad_input(stereo: Path, tmp_path: Path) ->
 
 def test_digits_the_model_glued_with_dashes_are_one_number() -> None:
     """tiny.en writes a phone number read digit by digit as " 5", "-5", "-5", … words."""
-    words = [" My", " phone", " number", " is", " 5", "-5", "-5", "-5", "-9", "-2", "-9",
-             "-5", "-6", "-1."]
+    words = [
+        " My",
+        " phone",
+        " number",
+        " is",
+        " 5",
+        "-5",
+        "-5",
+        "-5",
+        "-9",
+        "-2",
+        "-9",
+        "-5",
+        "-6",
+        "-1.",
+    ]
     result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
     assert result.text.strip() == "My phone number is [PHONE]."
     assert [(r.kind, r.start_s, r.end_s) for r in result.redactions] == [("PHONE", 4, 13.5)]
 
 
 def test_a_digit_heard_as_a_word_completes_a_card_number() -> None:
-    """"four one one one …" heard as "for 111, 1111, …": with "for" as 4 the digits pass
+    """ "four one one one …" heard as "for 111, 1111, …": with "for" as 4 the digits pass
     Luhn, so the whole is a card, "for" included; "for" before other numbers stays."""
-    words = [" Yes,", " the", " card", " number", " is", " for", " 111,", " 1111,", " 1111,",
-             " 1111."]
+    words = [
+        " Yes,",
+        " the",
+        " card",
+        " number",
+        " is",
+        " for",
+        " 111,",
+        " 1111,",
+        " 1111,",
+        " 1111.",
+    ]
     result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
     assert result.text.strip() == "Yes, the card number is [CARD]."
     assert [(r.kind, r.start_s) for r in result.redactions] == [("CARD", 5)]

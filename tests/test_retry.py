@@ -40,7 +40,8 @@ class ListEnqueuer:
 
 
 def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
-        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     folder = tmp_path / "calls"
     folder.mkdir()
     call = make_call(folder / "flaky.wav", [Turn(0, "Hello, billing please.")], channels=1)
@@ -65,8 +66,9 @@ def test_retry_failed_requeues_dead_letters_with_fresh_attempts(
     assert requeue_failed(factory) == []
 
 
-def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[..., Settings],
-                                          tmp_path: Path) -> None:
+def test_reconciler_finalizes_and_resends(
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     from callscribe.workers.job import meter_cost, persist_segments, prepare, transcribe_windows
     from callscribe.workers.results import store as db
 
@@ -85,8 +87,9 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
     assert persist_segments(ctx, prepared, windows, meter_cost(ctx, prepared, device_s))
     prepared.finish()  # ...and the worker dies before writing exports
     enqueuer = ListEnqueuer()
-    report = reconcile(settings, factory, enqueuer,
-                       finalize=lambda: finalize_unfinished(settings, factory))
+    report = reconcile(
+        settings, factory, enqueuer, finalize=lambda: finalize_unfinished(settings, factory)
+    )
     assert report.finalized == 1 and enqueuer.sent == [second]  # b was never sent
     assert recordings_by_key(db_url)["a.wav"].status == RecordingStatus.DONE
     assert (Path(settings.storage.output) / "a.wav.json").is_file()
@@ -96,8 +99,11 @@ def test_reconciler_finalizes_and_resends(db_url: str, make_settings: Callable[.
 
 
 def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
-        db_url: str, make_settings: Callable[..., Settings], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Bulk ingest: jobs go to the queue a probing step at a time, each exactly once, so
     workers start long before a large archive is fully probed."""
     from callscribe.models import Recording
@@ -118,8 +124,13 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
     class Recorder:
         def send(self, job_ids: Iterable[int], delay_s: float = 0.0) -> int:
             with factory.begin() as session:
-                pending = len(list(session.scalars(select(Recording.id).where(
-                    Recording.status == RecordingStatus.PENDING))))
+                pending = len(
+                    list(
+                        session.scalars(
+                            select(Recording.id).where(Recording.status == RecordingStatus.PENDING)
+                        )
+                    )
+                )
             sends.append((list(job_ids), pending))
             return len(sends[-1][0])
 
@@ -135,8 +146,8 @@ def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(
 
 
 def test_a_celery_worker_resends_a_job_with_the_delay_it_is_given(
-        db_url: str, make_settings: Callable[..., Settings],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url: str, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Celery runner's ``reschedule`` (issue 21, item 3) is one send of the transcribe
     task, by id, on the worker's queue, with the failure policy's delay as its countdown; a
     broker that refuses it leaves the job queued for the healing pass, and raises nothing."""
@@ -152,8 +163,16 @@ def test_a_celery_worker_resends_a_job_with_the_delay_it_is_given(
         def producer_or_acquire(self) -> Iterator[None]:
             yield None
 
-        def send_task(self, name: str, *, args: list[int], queue: str,
-                      countdown: float | None, producer: None, retry: bool) -> None:
+        def send_task(
+            self,
+            name: str,
+            *,
+            args: list[int],
+            queue: str,
+            countdown: float | None,
+            producer: None,
+            retry: bool,
+        ) -> None:
             if self.refuse:
                 raise ConnectionError("Connection refused")
             assert retry is False  # one try: the healing pass owns the rest
@@ -166,8 +185,10 @@ def test_a_celery_worker_resends_a_job_with_the_delay_it_is_given(
     ctx = tasks.worker_context(settings)
     ctx.reschedule(7, 1.5)
     ctx.reschedule(8, 0.0)
-    assert sent == [(TRANSCRIBE_TASK, [7], settings.queue.name, 1.5),
-                    (TRANSCRIBE_TASK, [8], settings.queue.name, None)]
+    assert sent == [
+        (TRANSCRIBE_TASK, [7], settings.queue.name, 1.5),
+        (TRANSCRIBE_TASK, [8], settings.queue.name, None),
+    ]
     app.refuse = True
     ctx.reschedule(9, 2.0)
     assert len(sent) == 2

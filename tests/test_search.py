@@ -47,28 +47,54 @@ class Call:
 
 
 CALLS = [
-    Call(A, "2024/01/one.wav", [
-        (AGENT, "Thank you for calling, how can I help you today?"),
-        (CUSTOMER, "I was charged a late fee on my account."),
-        (AGENT, "I can waive the late fee for you."),
-        (CUSTOMER, "Great, and please cancel my subscription."),
-    ], meta={"team": "billing", "priority": 1}),
-    Call(A, "2024/02/two.wav", [
-        (AGENT, "Welcome to support, what seems to be the problem?"),
-        (CUSTOMER, "My internet is down again and I want a refund."),
-        (AGENT, "I am sorry, a refund is possible after the fee is reviewed."),
-        (CUSTOMER, "The fee was late, not my fault."),
-    ], finished=datetime(2024, 2, 15, 9, tzinfo=UTC), meta={"team": "support", "vip": True}),
-    Call(B, "three.wav", [
-        (AGENT, "Your refund was processed."),
-        (CUSTOMER, "Thanks, cancel the order please."),
-    ], finished=datetime(2024, 3, 20, 17, tzinfo=UTC), meta={"team": "billing"}, version=2,
-        other_versions=[(1, "An old refund transcript with a late fee."),
-                        (3, "A pending refund transcript still being written.")]),
+    Call(
+        A,
+        "2024/01/one.wav",
+        [
+            (AGENT, "Thank you for calling, how can I help you today?"),
+            (CUSTOMER, "I was charged a late fee on my account."),
+            (AGENT, "I can waive the late fee for you."),
+            (CUSTOMER, "Great, and please cancel my subscription."),
+        ],
+        meta={"team": "billing", "priority": 1},
+    ),
+    Call(
+        A,
+        "2024/02/two.wav",
+        [
+            (AGENT, "Welcome to support, what seems to be the problem?"),
+            (CUSTOMER, "My internet is down again and I want a refund."),
+            (AGENT, "I am sorry, a refund is possible after the fee is reviewed."),
+            (CUSTOMER, "The fee was late, not my fault."),
+        ],
+        finished=datetime(2024, 2, 15, 9, tzinfo=UTC),
+        meta={"team": "support", "vip": True},
+    ),
+    Call(
+        B,
+        "three.wav",
+        [
+            (AGENT, "Your refund was processed."),
+            (CUSTOMER, "Thanks, cancel the order please."),
+        ],
+        finished=datetime(2024, 3, 20, 17, tzinfo=UTC),
+        meta={"team": "billing"},
+        version=2,
+        other_versions=[
+            (1, "An old refund transcript with a late fee."),
+            (3, "A pending refund transcript still being written."),
+        ],
+    ),
     Call(B, "four.wav", [(CUSTOMER, "Refund my late fee now.")], finished=None),
-    *[Call(B, f"filler-{i:02d}.wav", [(AGENT if j % 2 else CUSTOMER,
-                                       "Please verify the account number.") for j in range(3)],
-           finished=datetime(2024, 4, 1, tzinfo=UTC) + timedelta(hours=i)) for i in range(9)],
+    *[
+        Call(
+            B,
+            f"filler-{i:02d}.wav",
+            [(AGENT if j % 2 else CUSTOMER, "Please verify the account number.") for j in range(3)],
+            finished=datetime(2024, 4, 1, tzinfo=UTC) + timedelta(hours=i),
+        )
+        for i in range(9)
+    ],
 ]
 
 
@@ -82,35 +108,79 @@ def load(url: str, calls: list[Call], revision: str = "head") -> sessionmaker[Se
         session.add_all(sources.values())
         for call in calls:
             recording = Recording(
-                source=sources[call.source], key=call.key, uri=f"{call.source}/{call.key}",
-                version=call.version, meta=call.meta, finished_at=call.finished,
+                source=sources[call.source],
+                key=call.key,
+                uri=f"{call.source}/{call.key}",
+                version=call.version,
+                meta=call.meta,
+                finished_at=call.finished,
                 status=RecordingStatus.DONE if call.finished else RecordingStatus.RUNNING,
-                transcript_version=call.version if call.finished else None)
+                transcript_version=call.version if call.finished else None,
+            )
             session.add(recording)
             session.flush()
             turns = [(call.version, speaker, line) for speaker, line in call.turns]
             turns += [(version, AGENT, line) for version, line in call.other_versions]
             for seq, (version, speaker, line) in enumerate(turns):
-                add_turn(session, recording.id, seq if version == call.version else -1 - seq,
-                         version, speaker, line, 5.0 * seq, call.language)
+                add_turn(
+                    session,
+                    recording.id,
+                    seq if version == call.version else -1 - seq,
+                    version,
+                    speaker,
+                    line,
+                    5.0 * seq,
+                    call.language,
+                )
     return factory
 
 
-def add_turn(session: Session, recording_id: int, seq: int, version: int, speaker: str,
-             line: str, at: float, language: str | None) -> None:
-    job = Job(recording_id=recording_id, seq=seq, version=version, start_s=at,
-              end_s=at + 5, status=JobStatus.DONE)
+def add_turn(
+    session: Session,
+    recording_id: int,
+    seq: int,
+    version: int,
+    speaker: str,
+    line: str,
+    at: float,
+    language: str | None,
+) -> None:
+    job = Job(
+        recording_id=recording_id,
+        seq=seq,
+        version=version,
+        start_s=at,
+        end_s=at + 5,
+        status=JobStatus.DONE,
+    )
     session.add(job)
     session.flush()
     channel = 0 if speaker == AGENT else 1
-    window = Window(job_id=job.id, recording_id=recording_id, channel=channel, start_s=at,
-                    end_s=at + 4, speech_s=4.0, pieces=[[at, at + 4]],
-                    status=WindowStatus.DONE)
+    window = Window(
+        job_id=job.id,
+        recording_id=recording_id,
+        channel=channel,
+        start_s=at,
+        end_s=at + 4,
+        speech_s=4.0,
+        pieces=[[at, at + 4]],
+        status=WindowStatus.DONE,
+    )
     session.add(window)
     session.flush()
-    session.add(Segment(recording_id=recording_id, job_id=job.id, window_id=window.id,
-                        channel=channel, speaker=speaker, start_s=at, end_s=at + 4,
-                        text=line, language=language))
+    session.add(
+        Segment(
+            recording_id=recording_id,
+            job_id=job.id,
+            window_id=window.id,
+            channel=channel,
+            speaker=speaker,
+            start_s=at,
+            end_s=at + 4,
+            text=line,
+            language=language,
+        )
+    )
 
 
 @pytest.fixture
@@ -135,7 +205,12 @@ def test_words_phrases_or_and_not(db: sessionmaker[Session]) -> None:
     assert sorted(found(db, '"late fee"')) == [(ONE, 5.0), (ONE, 10.0)]
     assert sorted(found(db, "LATE Fee")) == sorted(found(db, "late fee"))
     assert sorted(found(db, "refund or cancel")) == [
-        (ONE, 15.0), (TWO, 5.0), (TWO, 10.0), (THREE, 0.0), (THREE, 5.0)]
+        (ONE, 15.0),
+        (TWO, 5.0),
+        (TWO, 10.0),
+        (THREE, 0.0),
+        (THREE, 5.0),
+    ]
     assert sorted(found(db, "refund -fee")) == [(TWO, 5.0), (THREE, 0.0)]
     assert sorted(found(db, 'fee -"late fee"')) == [(TWO, 10.0), (TWO, 15.0)]
     assert sorted(found(db, "waive or refund -internet processed")) == [(ONE, 10.0), (THREE, 0.0)]
@@ -154,8 +229,9 @@ def test_filters(db: sessionmaker[Session]) -> None:
     assert {k for k, _ in found(db, "refund", since=mar)} == {THREE}
     # another zone: 2024-02-15 09:00 UTC is 10:00 at UTC+1; naive values are UTC
     plus_one = timezone(timedelta(hours=1))
-    assert {k for k, _ in found(db, "fee", since=datetime(2024, 2, 15, 10, 1,
-                                                          tzinfo=plus_one))} == set()
+    assert {
+        k for k, _ in found(db, "fee", since=datetime(2024, 2, 15, 10, 1, tzinfo=plus_one))
+    } == set()
     assert {k for k, _ in found(db, "fee", since=datetime(2024, 2, 15, 9))} == {TWO}
 
 
@@ -206,15 +282,61 @@ def test_hits_snippets_and_context(db: sessionmaker[Session]) -> None:
         assert [s.id for s in context(session, hit, 0)] == [hit.segment_id]
         third = search(session, "processed")[0]
         assert [s.text for s in context(session, third, 5)] == [  # not the other versions
-            "Your refund was processed.", "Thanks, cancel the order please."]
+            "Your refund was processed.",
+            "Thanks, cancel the order please.",
+        ]
 
 
-HOSTILE = ['"', '""', '"""', "(", ")", "()", "NEAR(refund fee)", "NEAR", "*", "refund*",
-           ":", "text:refund", "'", "''", "\\", "-", "--", "- -refund", "or", "OR OR",
-           "and", "NOT", "AND refund", '"unclosed refund', "\x00refund", "segments_fts",
-           "^refund", "{text}: refund", "'; DROP TABLE segments; --", "\u0301", "🙂",
-           "refund:*", "!refund", "refund & fee | late", "<->", "a <2> b", "-\"", '"-"',
-           "   ", "", "_", "refund_fee", "e-mail", "49.99", "$$", "%", "?", "[CARD]"]
+HOSTILE = [
+    '"',
+    '""',
+    '"""',
+    "(",
+    ")",
+    "()",
+    "NEAR(refund fee)",
+    "NEAR",
+    "*",
+    "refund*",
+    ":",
+    "text:refund",
+    "'",
+    "''",
+    "\\",
+    "-",
+    "--",
+    "- -refund",
+    "or",
+    "OR OR",
+    "and",
+    "NOT",
+    "AND refund",
+    '"unclosed refund',
+    "\x00refund",
+    "segments_fts",
+    "^refund",
+    "{text}: refund",
+    "'; DROP TABLE segments; --",
+    "\u0301",
+    "🙂",
+    "refund:*",
+    "!refund",
+    "refund & fee | late",
+    "<->",
+    "a <2> b",
+    '-"',
+    '"-"',
+    "   ",
+    "",
+    "_",
+    "refund_fee",
+    "e-mail",
+    "49.99",
+    "$$",
+    "%",
+    "?",
+    "[CARD]",
+]
 
 
 def test_hostile_queries_never_raise(db: sessionmaker[Session]) -> None:
@@ -229,8 +351,11 @@ def test_hostile_queries_never_raise(db: sessionmaker[Session]) -> None:
 def test_index_follows_changes(db: sessionmaker[Session]) -> None:
     """SQLite's triggers and PostgreSQL's generated column keep up with writes."""
     with db.begin() as session:
-        session.execute(update(Segment).where(Segment.text == "Your refund was processed.")
-                        .values(text="Your chargeback was processed."))
+        session.execute(
+            update(Segment)
+            .where(Segment.text == "Your refund was processed.")
+            .values(text="Your chargeback was processed.")
+        )
         session.execute(delete(Recording).where(Recording.key == ONE))
     assert found(db, "chargeback") == [(THREE, 0.0)]
     assert found(db, "refund", source_uri=B) == []
@@ -251,20 +376,28 @@ def test_migration_indexes_existing_rows(db_url: str) -> None:
 def test_query_rendering() -> None:
     parsed = parse_query('late "late fee" -refund or cancel -"the order" or -fee or OR')
     assert [(a.include, a.exclude) for a in parsed.alternatives] == [
-        (("late", "late fee"), ("refund",)), (("cancel",), ("the order",))]
+        (("late", "late fee"), ("refund",)),
+        (("cancel",), ("the order",)),
+    ]
     assert parsed.websearch() == '"late" "late fee" -"refund" or "cancel" -"the order"'
-    assert parsed.fts5() == ('("late" AND "late fee" NOT "refund") OR '
-                             '("cancel" NOT "the order")')
+    assert parsed.fts5() == ('("late" AND "late fee" NOT "refund") OR ("cancel" NOT "the order")')
     assert parse_query('say "hi').alternatives[0].include == ("say", "hi")
     assert parse_query("* : ( ) _").alternatives == ()
 
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [
-    ("late fee", {}), ('"late fee"', {}), ("refund or cancel", {}), ("refund -fee", {}),
-    ("fee", {"speaker": CUSTOMER}), ("refund", {"source_uri": B}),
-    ("fee", {"since": datetime(2024, 2, 1, tzinfo=UTC)}), ("verify account", {}),
-    ("cancel", {"where": {"team": "billing"}}), ('"the fee" or please', {}),
-    ("help -today", {}), ("account", {"until": datetime(2024, 2, 1, tzinfo=UTC)}),
+    ("late fee", {}),
+    ('"late fee"', {}),
+    ("refund or cancel", {}),
+    ("refund -fee", {}),
+    ("fee", {"speaker": CUSTOMER}),
+    ("refund", {"source_uri": B}),
+    ("fee", {"since": datetime(2024, 2, 1, tzinfo=UTC)}),
+    ("verify account", {}),
+    ("cancel", {"where": {"team": "billing"}}),
+    ('"the fee" or please', {}),
+    ("help -today", {}),
+    ("account", {"until": datetime(2024, 2, 1, tzinfo=UTC)}),
 ] + [(q, {}) for q in HOSTILE]
 
 
@@ -273,16 +406,19 @@ def test_postgresql_and_sqlite_find_the_same(pg_url: str, tmp_path: Any) -> None
     lite = load(f"sqlite:///{tmp_path / 'same.db'}", CALLS)
     try:
         for query, kwargs in QUERIES:
-            assert sorted(found(pg, query, **kwargs)) == sorted(found(lite, query, **kwargs)), \
-                (query, kwargs)
+            assert sorted(found(pg, query, **kwargs)) == sorted(found(lite, query, **kwargs)), (
+                query,
+                kwargs,
+            )
     finally:
         pg.kw["bind"].dispose()
         lite.kw["bind"].dispose()
 
 
 def test_english_segments_are_stemmed_on_postgresql(pg_url: str) -> None:
-    english = Call(A, "en.wav", [(CUSTOMER, "I wanted refunds for the cancelled orders.")],
-                   language="en")
+    english = Call(
+        A, "en.wav", [(CUSTOMER, "I wanted refunds for the cancelled orders.")], language="en"
+    )
     other = Call(A, "xx.wav", [(CUSTOMER, "refunds cancelled")], language="fr")
     factory = load(pg_url, [english, other])
     try:

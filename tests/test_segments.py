@@ -21,15 +21,29 @@ RULE = SegmentSection(pause_s=0.6, max_s=12.0)
 def decoded(words: list[tuple[float, float, str]]) -> Decoded:
     items = tuple(Word(a, b, text, 0.9) for a, b, text in words)
     text = "".join(w.text for w in items).strip()
-    return Decoded(text=text, words=items, avg_logprob=-0.2, no_speech_prob=0.01,
-                   compression_ratio=compression_ratio(text), temperature=0.0)
+    return Decoded(
+        text=text,
+        words=items,
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+        compression_ratio=compression_ratio(text),
+        temperature=0.0,
+    )
 
 
 def test_a_segment_never_spans_left_out_silence() -> None:
     # two pieces: 10–13 s and 40–43 s of the recording, read as one 6-s clip
     window = PackedWindow(((10.0, 13.0), (40.0, 43.0)))
-    words = decoded([(0.2, 0.6, " Hello"), (0.6, 1.0, " there."), (1.1, 1.5, " How"),
-                     (1.5, 2.9, " are"), (3.2, 3.6, " Fine,"), (3.6, 4.0, " thanks.")])
+    words = decoded(
+        [
+            (0.2, 0.6, " Hello"),
+            (0.6, 1.0, " there."),
+            (1.1, 1.5, " How"),
+            (1.5, 2.9, " are"),
+            (3.2, 3.6, " Fine,"),
+            (3.6, 4.0, " thanks."),
+        ]
+    )
     segments = split_segments(window, words, RULE)
     assert [segment_text(s) for s in segments] == ["Hello there. How are", "Fine, thanks."]
     first, second = segments
@@ -61,8 +75,7 @@ def test_pauses_and_long_segments_end_segments() -> None:
 
 def test_a_word_stretched_over_a_pause_is_trimmed() -> None:
     window = PackedWindow(((0.0, 20.0),))
-    words = decoded([(0.0, 0.3, " a"), (0.3, 0.6, " b."), (0.6, 4.0, " c"),
-                     (4.0, 4.3, " d")]).words
+    words = decoded([(0.0, 0.3, " a"), (0.3, 0.6, " b."), (0.6, 4.0, " c"), (4.0, 4.3, " d")]).words
     placed = place_words(window, words)
     assert placed[2].word.end == 4.0 and placed[2].word.end - placed[2].word.start <= 0.61
 
@@ -73,8 +86,15 @@ def test_empty_window_has_no_segments() -> None:
 
 def _mono_speech(tmp: Path) -> Path:
     wav = tmp / "s.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "Thank you for calling, how can I help you "
-                    "today? I was charged twice this month."], check=True)
+    subprocess.run(
+        [
+            "espeak-ng",
+            "-w",
+            str(wav),
+            "Thank you for calling, how can I help you today? I was charged twice this month.",
+        ],
+        check=True,
+    )
     return wav
 
 
@@ -84,11 +104,32 @@ def test_dual_mono_survives_a_lossy_codec(tmp_path: Path) -> None:
     wav = _mono_speech(tmp_path)
     mp3 = tmp_path / "dual.mp3"
     noise = "anoisesrc=a=0.003:c=white:d=8"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-f", "lavfi", "-i", noise,
-                    "-f", "lavfi", "-i", noise.replace("white", "pink"), "-filter_complex",
-                    "[0][1]amix=inputs=2:normalize=0[l];[0][2]amix=inputs=2:normalize=0[r];"
-                    "[l][r]join=inputs=2:channel_layout=stereo", "-c:a", "libmp3lame",
-                    "-b:a", "64k", str(mp3)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(wav),
+            "-f",
+            "lavfi",
+            "-i",
+            noise,
+            "-f",
+            "lavfi",
+            "-i",
+            noise.replace("white", "pink"),
+            "-filter_complex",
+            "[0][1]amix=inputs=2:normalize=0[l];[0][2]amix=inputs=2:normalize=0[r];"
+            "[l][r]join=inputs=2:channel_layout=stereo",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+            str(mp3),
+        ],
+        check=True,
+    )
     left, right = decode(mp3, 2).channels
     assert not np.array_equal(left, right)
     assert is_dual_mono(left, right)

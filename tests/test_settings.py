@@ -21,9 +21,11 @@ def test_defaults_are_embedded() -> None:
 
 def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "callscribe.toml"
-    config.write_text('[callscribe]\ndatabase_url = "sqlite:///file.db"\n'
-                      '[callscribe.model]\nname = "from-file"\ndevice = "cpu"\n'
-                      '[callscribe.decode]\nbeam_size = 2\nlanguage = "de"\n')
+    config.write_text(
+        '[callscribe]\ndatabase_url = "sqlite:///file.db"\n'
+        '[callscribe.model]\nname = "from-file"\ndevice = "cpu"\n'
+        '[callscribe.decode]\nbeam_size = 2\nlanguage = "de"\n'
+    )
     monkeypatch.setenv("CALLSCRIBE_DECODE__BEAM_SIZE", "3")
     monkeypatch.setenv("CALLSCRIBE_SEGMENTS__SPEAKER_LABELS", '["caller", "rep"]')
     settings = load_settings(config, decode={"language": "fr"}, model={"name": None})
@@ -59,15 +61,24 @@ def test_celery_config_is_json_only_with_ordered_limits_and_tls() -> None:
 
     from callscribe.broker import celery_config
 
-    conf = celery_config(Settings(broker_url="rediss://:pw@redis.example:6380/0",
-                                  queue={"broker_ssl_ca_certs": "/etc/ssl/ca.pem"}))
+    conf = celery_config(
+        Settings(
+            broker_url="rediss://:pw@redis.example:6380/0",
+            queue={"broker_ssl_ca_certs": "/etc/ssl/ca.pem"},
+        )
+    )
     assert conf["accept_content"] == ["json"] and conf["task_serializer"] == "json"
     assert conf["task_acks_late"] and conf["worker_prefetch_multiplier"] == 1
     assert conf["worker_cancel_long_running_tasks_on_connection_loss"]
-    assert (conf["task_soft_time_limit"] < conf["task_time_limit"]
-            < conf["broker_transport_options"]["visibility_timeout"])
-    assert conf["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED,
-                                      "ssl_ca_certs": "/etc/ssl/ca.pem"}
+    assert (
+        conf["task_soft_time_limit"]
+        < conf["task_time_limit"]
+        < conf["broker_transport_options"]["visibility_timeout"]
+    )
+    assert conf["broker_use_ssl"] == {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "ssl_ca_certs": "/etc/ssl/ca.pem",
+    }
     with pytest.raises(ValidationError):
         Settings(jobs={"soft_time_limit_s": 100}, queue={"time_limit_s": 90})
     with pytest.raises(ValidationError):
@@ -79,11 +90,13 @@ def test_broker_password_is_not_in_repr() -> None:
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.redacted())
 
 
-def test_sections_come_from_nested_env_and_toml_tables(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sections_come_from_nested_env_and_toml_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[model]\nname = "file-model"\ncompute_type = "int8"\n'
-                      '[jobs]\nmax_attempts = 7\n')
+    config.write_text(
+        '[model]\nname = "file-model"\ncompute_type = "int8"\n[jobs]\nmax_attempts = 7\n'
+    )
     monkeypatch.setenv("CALLSCRIBE_MODEL__COMPUTE_TYPE", "float16")
     monkeypatch.setenv("CALLSCRIBE_VAD__PACKING", "false")
     monkeypatch.setenv("CALLSCRIBE_COST__DEVICE_PRICES", '{"NVIDIA L4": 0.8}')
@@ -95,10 +108,14 @@ def test_sections_come_from_nested_env_and_toml_tables(tmp_path: Path,
 
 
 def test_environment_for_gives_back_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    values = {"database_url": "sqlite:///x.db", "broker_url": "redis://h:6379/3",
-              "model": {"name": "tiny.en", "cpu_threads": 2},
-              "segments": {"speaker_labels": ["caller", "rep"]},
-              "redaction": {"by_source": {"/calls": "off"}}, "jobs": {"lease_s": 90.5}}
+    values = {
+        "database_url": "sqlite:///x.db",
+        "broker_url": "redis://h:6379/3",
+        "model": {"name": "tiny.en", "cpu_threads": 2},
+        "segments": {"speaker_labels": ["caller", "rep"]},
+        "redaction": {"by_source": {"/calls": "off"}},
+        "jobs": {"lease_s": 90.5},
+    }
     expected = Settings(**values)  # type: ignore[arg-type]
     for name, value in environment_for(values).items():
         monkeypatch.setenv(name, value)
@@ -127,14 +144,24 @@ def test_configuration_table_lists_every_section_field() -> None:
             assert f"| `{name}.{field}` | `CALLSCRIBE_{name.upper()}__{field.upper()}`" in table
 
 
-@pytest.mark.parametrize(("variable", "value", "says"), [
-    ("CALLSCRIBE_MODEL", "/models/x", "CALLSCRIBE_MODEL is a section, not a setting: set its "
-                                      "fields, e.g. CALLSCRIBE_MODEL__NAME=…"),
-    ("CALLSCRIBE_MODEL__NAMEX", "x", "unknown setting CALLSCRIBE_MODEL__NAMEX: model has the "
-                                     "fields CALLSCRIBE_MODEL__NAME,"),
-    ("CALLSCRIBE_FOO", "1", "unknown setting CALLSCRIBE_FOO: known are CALLSCRIBE_BROKER_URL"),
-    ("CALLSCRIBE_NOPE__NAME", "1", "unknown setting CALLSCRIBE_NOPE__NAME"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        (
+            "CALLSCRIBE_MODEL",
+            "/models/x",
+            "CALLSCRIBE_MODEL is a section, not a setting: set its "
+            "fields, e.g. CALLSCRIBE_MODEL__NAME=…",
+        ),
+        (
+            "CALLSCRIBE_MODEL__NAMEX",
+            "x",
+            "unknown setting CALLSCRIBE_MODEL__NAMEX: model has the fields CALLSCRIBE_MODEL__NAME,",
+        ),
+        ("CALLSCRIBE_FOO", "1", "unknown setting CALLSCRIBE_FOO: known are CALLSCRIBE_BROKER_URL"),
+        ("CALLSCRIBE_NOPE__NAME", "1", "unknown setting CALLSCRIBE_NOPE__NAME"),
+    ],
+)
 def test_a_wrong_variable_name_is_one_clear_line(variable: str, value: str, says: str) -> None:
     from callscribe.settings import SettingError, check_environment
 
@@ -147,28 +174,42 @@ def test_a_wrong_variable_name_is_one_clear_line(variable: str, value: str, says
 def test_known_variables_and_other_callscribe_variables_pass() -> None:
     from callscribe.settings import check_environment
 
-    check_environment({"CALLSCRIBE_MODEL__NAME": "x", "CALLSCRIBE_DATABASE_URL": "sqlite://",
-                       "CALLSCRIBE_DASHBOARD_PASSWORD": "p", "PATH": "/bin"})
+    check_environment(
+        {
+            "CALLSCRIBE_MODEL__NAME": "x",
+            "CALLSCRIBE_DATABASE_URL": "sqlite://",
+            "CALLSCRIBE_DASHBOARD_PASSWORD": "p",
+            "PATH": "/bin",
+        }
+    )
 
 
-@pytest.mark.parametrize(("env", "says"), [
-    ({"CALLSCRIBE_MODEL": "/models/x"}, "error: CALLSCRIBE_MODEL is a section, not a setting"),
-    ({"CALLSCRIBE_DECODE__BEAM_SIZE": "abc"},
-     "error: invalid setting decode.beam_size (CALLSCRIBE_DECODE__BEAM_SIZE): Input should be"),
-    ({"CALLSCRIBE_SCHEDULES": "not json"},
-     "error: invalid setting schedules (CALLSCRIBE_SCHEDULES): its value must be JSON"),
-    ({"CALLSCRIBE_CONFIG_FILE": "/no/such/file.toml"}, "error: cannot read the settings file"),
-])
-def test_the_cli_says_one_line_and_exits_2(env: dict[str, str], says: str, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"CALLSCRIBE_MODEL": "/models/x"}, "error: CALLSCRIBE_MODEL is a section, not a setting"),
+        (
+            {"CALLSCRIBE_DECODE__BEAM_SIZE": "abc"},
+            "error: invalid setting decode.beam_size (CALLSCRIBE_DECODE__BEAM_SIZE): "
+            "Input should be",
+        ),
+        (
+            {"CALLSCRIBE_SCHEDULES": "not json"},
+            "error: invalid setting schedules (CALLSCRIBE_SCHEDULES): its value must be JSON",
+        ),
+        ({"CALLSCRIBE_CONFIG_FILE": "/no/such/file.toml"}, "error: cannot read the settings file"),
+    ],
+)
+def test_the_cli_says_one_line_and_exits_2(
+    env: dict[str, str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from callscribe.cli import app
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(app, ["status", "--database-url",
-                                      f"sqlite:///{tmp_path / 'x.db'}"])
+    result = CliRunner().invoke(app, ["status", "--database-url", f"sqlite:///{tmp_path / 'x.db'}"])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith(says), result.output

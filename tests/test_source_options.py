@@ -28,36 +28,61 @@ from callscribe.scheduler.source_options import set_options
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 
-SPANISH = ("Hola, buenos días. Quiero cancelar mi contrato de fibra porque el servicio no "
-           "funciona desde el lunes.", "Muy bien, señora. ¿Me puede decir su número de cliente, "
-           "por favor?")
+SPANISH = (
+    "Hola, buenos días. Quiero cancelar mi contrato de fibra porque el servicio no "
+    "funciona desde el lunes.",
+    "Muy bien, señora. ¿Me puede decir su número de cliente, por favor?",
+)
 ENGLISH = "Hello, thanks for calling. How can I help you with your internet service today?"
 
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CALLSCRIBE_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "callscribe", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "callscribe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_source_add_set_show(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cs.db'}"
     folder = tmp_path / "calls"
     folder.mkdir()
-    added = _cli("source", "add", str(folder), "--language", "es", "--hotwords", "Acme",
-                 "--labels", "customer,agent", url=url)
+    added = _cli(
+        "source",
+        "add",
+        str(folder),
+        "--language",
+        "es",
+        "--hotwords",
+        "Acme",
+        "--labels",
+        "customer,agent",
+        url=url,
+    )
     assert added.returncode == 0, added.stderr
     shown = _cli("source", "show", str(folder), "--json", url=url)
     (row,) = [json.loads(line) for line in shown.stdout.splitlines()]
     assert row["source"] == folder.resolve().as_uri() and row["kind"] == "local"
-    assert row["options"] == {"language": "es", "hotwords": "Acme",
-                              "speaker_labels": ["customer", "agent"]}
-    changed = _cli("source", "set", str(folder), "--redaction", "off", "--unset", "hotwords",
-                   url=url)
+    assert row["options"] == {
+        "language": "es",
+        "hotwords": "Acme",
+        "speaker_labels": ["customer", "agent"],
+    }
+    changed = _cli(
+        "source", "set", str(folder), "--redaction", "off", "--unset", "hotwords", url=url
+    )
     assert changed.returncode == 0, changed.stderr
     row = json.loads(_cli("source", "show", "--json", url=url).stdout)
-    assert row["options"] == {"language": "es", "speaker_labels": ["customer", "agent"],
-                              "redaction": "off"}
+    assert row["options"] == {
+        "language": "es",
+        "speaker_labels": ["customer", "agent"],
+        "redaction": "off",
+    }
     bad = _cli("source", "set", str(folder), "--formats", "json,docx", url=url)
     assert bad.returncode == 2 and "export_formats" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
@@ -70,10 +95,13 @@ def test_source_add_set_show(tmp_path: Path) -> None:
 
 
 def test_options_apply_over_the_global_settings() -> None:
-    settings = Settings(decode={"language": "en", "hotwords": "global"},  # type: ignore[arg-type]
-                        redaction={"by_source": {"file:///x": "mask"}})
-    job = settings.for_source({"language": "auto", "redaction": "off",
-                               "speaker_labels": ["customer", "agent"]})
+    settings = Settings(
+        decode={"language": "en", "hotwords": "global"},  # type: ignore[arg-type]
+        redaction={"by_source": {"file:///x": "mask"}},
+    )
+    job = settings.for_source(
+        {"language": "auto", "redaction": "off", "speaker_labels": ["customer", "agent"]}
+    )
     assert job.decode.language is None and job.decode.hotwords == "global"
     assert job.redaction.mode_for("file:///x") == "off"  # the source's own choice wins
     assert job.segments.speaker_for(1, 2) == "agent"
@@ -114,14 +142,19 @@ def corpus(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     music = _write(clips / "music.wav", hold_music(60.0, seed=3))
     place(mixed / "music_then_spanish.wav", 80.0, [(0.0, music), (61.0, es[0]), (70.0, es[1])])
     url, drop = make_pg_database(pg_admin)
-    settings = Settings(database_url=url,
-                        model={"name": str(real_model_dir("base")), "device": "cpu"},
-                        decode={"beam_size": 1, "hotwords": None},
-                        redaction={"mode": "off"},
-                        storage={"output": str(base / "out")})  # type: ignore[arg-type]
-    set_options(open_database(settings), open_source(str(spanish), settings.storage).uri,
-                open_source(str(spanish), settings.storage).kind,
-                {"language": "es", "hotwords": "fibra Acme"})
+    settings = Settings(
+        database_url=url,
+        model={"name": str(real_model_dir("base")), "device": "cpu"},
+        decode={"beam_size": 1, "hotwords": None},
+        redaction={"mode": "off"},
+        storage={"output": str(base / "out")},
+    )  # type: ignore[arg-type]
+    set_options(
+        open_database(settings),
+        open_source(str(spanish), settings.storage).uri,
+        open_source(str(spanish), settings.storage).kind,
+        {"language": "es", "hotwords": "fibra Acme"},
+    )
     for folder in (spanish, mixed):
         summary = transcribe_source(settings, str(folder))
         assert summary.done == len(list(folder.iterdir())) and not summary.failed, summary
@@ -139,15 +172,23 @@ def _query(url: str, sql: str) -> list[dict[str, Any]]:
 
 
 def test_a_source_with_its_own_language_and_hotwords_is_transcribed_with_them(
-        corpus: Corpus) -> None:
+    corpus: Corpus,
+) -> None:
     url = corpus.settings.database_url
-    runs = {r["uri"]: r["options"] for r in _query(
-        url, "SELECT s.uri, r.options FROM runs r JOIN sources s ON s.id = r.source_id")}
+    runs = {
+        r["uri"]: r["options"]
+        for r in _query(
+            url, "SELECT s.uri, r.options FROM runs r JOIN sources s ON s.id = r.source_id"
+        )
+    }
     spanish_uri = corpus.spanish.resolve().as_uri()
     assert runs[spanish_uri] == {"language": "es", "hotwords": "fibra Acme"}
     assert not runs[corpus.mixed.resolve().as_uri()]  # the other source keeps the globals
-    rows = _query(url, "SELECT r.key, j.options, r.metadata FROM jobs j "
-                       "JOIN recordings r ON r.id = j.recording_id")
+    rows = _query(
+        url,
+        "SELECT r.key, j.options, r.metadata FROM jobs j "
+        "JOIN recordings r ON r.id = j.recording_id",
+    )
     by_key = {row["key"]: row for row in rows}
     spanish = by_key["llamada.wav"]
     assert spanish["options"] == {"language": "es", "hotwords": "fibra Acme"}
@@ -158,19 +199,24 @@ def test_a_source_with_its_own_language_and_hotwords_is_transcribed_with_them(
     assert not english["options"]
     assert english["metadata"]["transcription"]["decode"]["language"] is None
     assert english["metadata"]["transcription"]["decode"]["hotwords"] is None
-    languages = {row["key"]: row["languages"] for row in _query(
-        url, "SELECT r.key, array_agg(DISTINCT s.language) AS languages FROM segments s "
-             "JOIN recordings r ON r.id = s.recording_id GROUP BY r.key")}
+    languages = {
+        row["key"]: row["languages"]
+        for row in _query(
+            url,
+            "SELECT r.key, array_agg(DISTINCT s.language) AS languages FROM segments s "
+            "JOIN recordings r ON r.id = s.recording_id GROUP BY r.key",
+        )
+    }
     assert languages["llamada.wav"] == ["es"] and languages["english.wav"] == ["en"]
 
 
 def test_detection_listens_past_a_first_minute_of_music(corpus: Corpus) -> None:
-    rows = _query(corpus.settings.database_url,
-                  "SELECT key, metadata, language FROM recordings")
+    rows = _query(corpus.settings.database_url, "SELECT key, metadata, language FROM recordings")
     call = {row["key"]: row for row in rows}["music_then_spanish.wav"]
     assert call["language"] == "es"
     detected = call["metadata"]["transcription"]["languages"]["0"]
     assert detected["language"] == "es" and 0.5 < detected["probability"] <= 1.0
-    exported = json.loads(next(Path(corpus.settings.storage.output).rglob(
-        "music_then_spanish.wav.json")).read_text())
+    exported = json.loads(
+        next(Path(corpus.settings.storage.output).rglob("music_then_spanish.wav.json")).read_text()
+    )
     assert exported["options"]["languages"]["0"]["language"] == "es"

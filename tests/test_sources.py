@@ -35,14 +35,17 @@ def test_open_source_rejects_unknown_schemes(tmp_path: Path) -> None:
         open_source(str(tmp_path / "missing"), Settings().storage)
 
 
-@pytest.mark.parametrize(("key", "expected"), [
-    ("../../etc/passwd", "etc/passwd"),
-    ("a/../b.wav", "a/b.wav"),
-    ("/abs/x.wav", "abs/x.wav"),
-    ("..", "_"),
-    ("dir\\..\\..\\y.wav", "dir/y.wav"),
-    ("spaces and ü/ok.wav", "spaces and ü/ok.wav"),
-])
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("../../etc/passwd", "etc/passwd"),
+        ("a/../b.wav", "a/b.wav"),
+        ("/abs/x.wav", "abs/x.wav"),
+        ("..", "_"),
+        ("dir\\..\\..\\y.wav", "dir/y.wav"),
+        ("spaces and ü/ok.wav", "spaces and ü/ok.wav"),
+    ],
+)
 def test_safe_relative_path(key: str, expected: str) -> None:
     assert safe_relative_path(key).as_posix() == expected
 
@@ -62,8 +65,7 @@ def test_s3_listing_paginates_and_filters(s3: Any, s3_settings: dict[str, Any]) 
     assert objects[0].etag and objects[0].size == 4 and objects[0].mtime is not None
 
 
-def test_s3_fetch_and_missing_object(s3: Any, s3_settings: dict[str, Any],
-                                     tmp_path: Path) -> None:
+def test_s3_fetch_and_missing_object(s3: Any, s3_settings: dict[str, Any], tmp_path: Path) -> None:
     bucket = s3.bucket_name
     s3.put_object(Bucket=bucket, Key="in/a b/ü.wav", Body=b"payload")
     source = open_source(f"s3://{bucket}/in/", Settings(**s3_settings).storage)
@@ -85,11 +87,15 @@ def test_a_local_file_is_read_by_its_exact_name(tmp_path: Path) -> None:
     `x\\ny.wav` (a newline) is not `x_y.wav`: each key reads its own file."""
     from support.audio import silence
 
-
     root = tmp_path / "calls"
     (root / "sub").mkdir(parents=True)
-    names = {"sub/a.wav": 1.0, "sub\\a.wav": 2.0, "x\ny.wav": 3.0, "x_y.wav": 4.0,
-             "trailing .wav ": 5.0}
+    names = {
+        "sub/a.wav": 1.0,
+        "sub\\a.wav": 2.0,
+        "x\ny.wav": 3.0,
+        "x_y.wav": 4.0,
+        "trailing .wav ": 5.0,
+    }
     for name, seconds in names.items():
         silence(root / name, seconds)
     source = LocalSource(root, ["*.wav", "*.wav "])

@@ -28,13 +28,17 @@ from callscribe.workers.runtime.context import WorkerContext
 from callscribe.workers.runtime.outage import Backoff
 
 
-def _one_job(pg_url: str, make_settings: Any, tmp_path: Path, proxy: CuttableProxy,
-             **overrides: Any) -> tuple[WorkerContext, int, Settings]:
+def _one_job(
+    pg_url: str, make_settings: Any, tmp_path: Path, proxy: CuttableProxy, **overrides: Any
+) -> tuple[WorkerContext, int, Settings]:
     """A planned one-job call; a worker context whose database is behind ``proxy``."""
     folder = tmp_path / "calls"
     folder.mkdir()
-    make_call(folder / "a.wav", [Turn(0, "Hello, thanks for calling."),
-                                 Turn(1, "My parcel is late.")], channels=2)
+    make_call(
+        folder / "a.wav",
+        [Turn(0, "Hello, thanks for calling."), Turn(1, "My parcel is late.")],
+        channels=2,
+    )
     direct = make_settings(pg_url, **overrides)
     factory = open_database(direct)
     discover(direct, factory, open_source(str(folder), direct.storage))
@@ -42,8 +46,9 @@ def _one_job(pg_url: str, make_settings: Any, tmp_path: Path, proxy: CuttablePro
         job_id = session.scalars(select(Job.id)).one()
     proxied = make_settings(proxy.url(pg_url), **overrides)
     factory = session_factory(make_engine(proxied.database_url))
-    ctx = WorkerContext(settings=proxied, factory=factory,
-                        backoff=Backoff(first_s=0.2, longest_s=1.0))
+    ctx = WorkerContext(
+        settings=proxied, factory=factory, backoff=Backoff(first_s=0.2, longest_s=1.0)
+    )
     return ctx, job_id, direct
 
 
@@ -70,8 +75,12 @@ def test_outage_names_the_service_and_nothing_else() -> None:
 
 
 def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_attempt(
-        pg_url: str, make_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    pg_url: str,
+    make_settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The database goes away just as the job stores its results and comes back 2 s later:
     one warning, the job is queued again with its attempt given back (not a chained
     traceback and a job parked until its lease expires), and it then runs to the end."""
@@ -102,7 +111,8 @@ def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_att
 
 
 def test_a_job_that_cannot_be_claimed_is_not_taken(
-        pg_url: str, make_settings: Any, tmp_path: Path) -> None:
+    pg_url: str, make_settings: Any, tmp_path: Path
+) -> None:
     """With the database away a claim raises ``ServiceUnavailableError`` (the task hands the
     message back and the worker backs off) and the job stays queued, no attempt spent."""
     proxy = CuttableProxy("127.0.0.1", 5432)
@@ -120,7 +130,8 @@ def test_a_job_that_cannot_be_claimed_is_not_taken(
 
 
 def test_exports_that_fail_are_export_failed_then_retried_then_done(
-        pg_url: str, redis_url: str, make_settings: Any, tmp_path: Path) -> None:
+    pg_url: str, redis_url: str, make_settings: Any, tmp_path: Path
+) -> None:
     """The output directory cannot be written (a file is where it should be): the recording
     is ``export_failed`` with the reason, its results kept; each healing pass whose retry
     is due tries again; when writing works it is done; a second recording that never can
@@ -132,8 +143,9 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
     blocked = tmp_path / "out"
     blocked.write_text("not a directory")
     proxy = CuttableProxy("127.0.0.1", 5432)
-    ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy,
-                                   exports={"max_attempts": 3, "retry_delay_s": 0.3})
+    ctx, job_id, direct = _one_job(
+        pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 3, "retry_delay_s": 0.3}
+    )
     assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
 
@@ -164,13 +176,15 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
 
 
 def test_exports_fail_for_good_after_max_attempts(
-        pg_url: str, make_settings: Any, tmp_path: Path) -> None:
+    pg_url: str, make_settings: Any, tmp_path: Path
+) -> None:
     from callscribe.workers.results.finalize import finalize_unfinished
 
     (tmp_path / "out").write_text("not a directory")
     proxy = CuttableProxy("127.0.0.1", 5432)
-    ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy,
-                                   exports={"max_attempts": 2, "retry_delay_s": 0})
+    ctx, job_id, direct = _one_job(
+        pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 2, "retry_delay_s": 0}
+    )
     assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
     assert finalize_unfinished(direct, factory) == 0

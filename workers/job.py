@@ -99,6 +99,7 @@ class PreparedJob:
 
 # -- steps --------------------------------------------------------------------------------
 
+
 def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAudio:
     """Fetch the object and decode this job's span plus the cut-search margins. The last
     job decodes to the end of the stream, so audio past what the header claimed is
@@ -114,9 +115,14 @@ def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAu
         channels, found = suppress_echo(audio.channels, SAMPLE_RATE)
         for channel, echo in enumerate(found):
             if echo is not None:
-                log.info("job %s channel %s: echo of the other leg %.0f ms late, %.0f dB "
-                         "down; taken out", spec.job_id, channel, 1000 * echo.delay_s,
-                         20 * np.log10(max(echo.gain, 1e-6)))
+                log.info(
+                    "job %s channel %s: echo of the other leg %.0f ms late, %.0f dB "
+                    "down; taken out",
+                    spec.job_id,
+                    channel,
+                    1000 * echo.delay_s,
+                    20 * np.log10(max(echo.gain, 1e-6)),
+                )
         audio = DecodedAudio(channels, audio.offset_s)
     return audio
 
@@ -141,8 +147,7 @@ def job_settings(ctx: WorkerContext, spec: db.JobSpec) -> Settings:
     return ctx.settings.for_source(spec.options)
 
 
-def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
-                  ) -> list[ChannelWork]:
+def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
     """Per channel: move the job's edges into silences (never past the end of the audio),
     run VAD, pack speech into windows of at most 30 s of speech."""
     works = []
@@ -158,14 +163,22 @@ def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio
         absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
         speaker = settings.segments.speaker_for(channel, len(audio.channels))
         speech = tuple((lo + a, lo + b) for a, b in unpadded(heard, settings.vad))
-        works.append(ChannelWork(channel=channel, speaker=speaker, cut_start_s=lo, cut_end_s=hi,
-                                 windows=absolute, loud=loud_spans(samples, lo), speech=speech,
-                                 clear=clear_spans(samples, lo)))
+        works.append(
+            ChannelWork(
+                channel=channel,
+                speaker=speaker,
+                cut_start_s=lo,
+                cut_end_s=hi,
+                windows=absolute,
+                loud=loud_spans(samples, lo),
+                speech=speech,
+                clear=clear_spans(samples, lo),
+            )
+        )
     return works
 
 
-def transcribe_windows(ctx: WorkerContext, job: PreparedJob
-                       ) -> tuple[list[StoredWindow], float]:
+def transcribe_windows(ctx: WorkerContext, job: PreparedJob) -> tuple[list[StoredWindow], float]:
     """Hand every window of the job (all channels; short ones fused into shared clips,
     ``workers.transcription.fusion``) to the process's batcher, which runs them in model batches
     shared
@@ -173,11 +186,16 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
     Returns the windows and the job's share of device seconds."""
     clips = job_clips(ctx, job)
     options = job.settings.decode
-    inputs = [WindowInput(n, clip.audio, group=clip.parts[0].key[0], options=options)
-              for n, clip in enumerate(clips)]
+    inputs = [
+        WindowInput(n, clip.audio, group=clip.parts[0].key[0], options=options)
+        for n, clip in enumerate(clips)
+    ]
     result = _wait_for_model(ctx, job, inputs)
-    by_key = {key: (decoded, found) for found in result.windows
-              for key, decoded in split(clips[cast(int, found.key)], found.decoded).items()}
+    by_key = {
+        key: (decoded, found)
+        for found in result.windows
+        for key, decoded in split(clips[cast(int, found.key)], found.decoded).items()
+    }
     recovered, again_s = recover_skipped(ctx, job, {k: d for k, (d, _f) in by_key.items()})
     rule = job.settings.segments
     stored = []
@@ -187,27 +205,39 @@ def transcribe_windows(ctx: WorkerContext, job: PreparedJob
             mine = recovered[(work.channel, i)]
             decoded = replace(mine, words=trim_to_sound(mine.words, audio))
             segments = _segments(work, window, decoded, found.language, rule)
-            stored.append(StoredWindow(channel=work.channel, window=window,
-                                          language=found.language, segments=segments,
-                                          temperature=mine.temperature,
-                                          language_probability=found.language_probability))
+            stored.append(
+                StoredWindow(
+                    channel=work.channel,
+                    window=window,
+                    language=found.language,
+                    segments=segments,
+                    temperature=mine.temperature,
+                    language_probability=found.language_probability,
+                )
+            )
     return without_echoed_words(stored), result.device_s + again_s
 
 
-def recover_skipped(ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[int, int], Decoded]
-                    ) -> tuple[dict[tuple[int, int], Decoded], float]:
+def recover_skipped(
+    ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[int, int], Decoded]
+) -> tuple[dict[tuple[int, int], Decoded], float]:
     """Each window's decode, with the pieces it seems to have skipped decoded again alone
     (``workers.transcription.recovery``), and the device seconds that took."""
     if not job.settings.decode.reread_skipped:
         return decoded, 0.0
-    suspects = [((work.channel, i), piece, piece_audio(audio, piece))
-                for work in job.channels for i, (window, audio) in enumerate(work.windows)
-                for piece in skipped_pieces(window, decoded[(work.channel, i)])]
+    suspects = [
+        ((work.channel, i), piece, piece_audio(audio, piece))
+        for work in job.channels
+        for i, (window, audio) in enumerate(work.windows)
+        for piece in skipped_pieces(window, decoded[(work.channel, i)])
+    ]
     if not suspects:
         return decoded, 0.0
     options = job.settings.decode
-    inputs = [WindowInput(n, audio, group=key[0], options=options)
-              for n, (key, _piece, audio) in enumerate(suspects)]
+    inputs = [
+        WindowInput(n, audio, group=key[0], options=options)
+        for n, (key, _piece, audio) in enumerate(suspects)
+    ]
     result = _wait_for_model(ctx, job, inputs)
     out = dict(decoded)
     for found in result.windows:
@@ -220,30 +250,45 @@ def recover_skipped(ctx: WorkerContext, job: PreparedJob, decoded: dict[tuple[in
 def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]]]:
     """What the model reads for this job: its windows, the short ones fused (when
     ``vad.fuse`` is on and the language is known), keyed ``(channel, index)``."""
-    windows = [((c.channel, i), audio) for c in job.channels
-               for i, (_window, audio) in enumerate(c.windows)]
+    windows = [
+        ((c.channel, i), audio)
+        for c in job.channels
+        for i, (_window, audio) in enumerate(c.windows)
+    ]
     settings = job.settings
-    known = (settings.decode.language is not None
-             or not ctx.engine(settings.model.name).model.model.is_multilingual)
+    known = (
+        settings.decode.language is not None
+        or not ctx.engine(settings.model.name).model.model.is_multilingual
+    )
     if settings.vad.fuse and known:
         return fuse(windows, settings.vad.window_max_s)
     return [Clip.single(key, audio) for key, audio in windows]
 
 
-def _segments(work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str,
-              rule: SegmentSection) -> tuple[StoredSegment, ...]:
+def _segments(
+    work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str, rule: SegmentSection
+) -> tuple[StoredSegment, ...]:
     return tuple(
-        StoredSegment(channel=work.channel, speaker=work.speaker, start_s=words[0].start,
-                         end_s=words[-1].end, text=segment_text(words),
-                         avg_logprob=decoded.avg_logprob,
-                         no_speech_prob=decoded.no_speech_prob,
-                         compression_ratio=decoded.compression_ratio, language=language,
-                         words=tuple(words))
-        for words in split_segments(window, decoded, rule) if segment_text(words))
+        StoredSegment(
+            channel=work.channel,
+            speaker=work.speaker,
+            start_s=words[0].start,
+            end_s=words[-1].end,
+            text=segment_text(words),
+            avg_logprob=decoded.avg_logprob,
+            no_speech_prob=decoded.no_speech_prob,
+            compression_ratio=decoded.compression_ratio,
+            language=language,
+            words=tuple(words),
+        )
+        for words in split_segments(window, decoded, rule)
+        if segment_text(words)
+    )
 
 
-def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
-                    inputs: list[WindowInput]) -> BatchedResult:
+def _wait_for_model(
+    ctx: WorkerContext, job: PreparedJob, inputs: list[WindowInput]
+) -> BatchedResult:
     """Submit and wait, up to the job's soft time limit (enforced here because a threads
     pool has no Celery time limits)."""
     future = ctx.batcher(job.settings.model.name).submit(inputs, job.prepare_started)
@@ -256,8 +301,9 @@ def _wait_for_model(ctx: WorkerContext, job: PreparedJob,
 
 
 def _past_soft_limit(ctx: WorkerContext) -> JobTimeoutError:
-    return JobTimeoutError(f"job ran past its soft time limit of "
-                           f"{ctx.settings.jobs.soft_time_limit_s} s")
+    return JobTimeoutError(
+        f"job ran past its soft time limit of {ctx.settings.jobs.soft_time_limit_s} s"
+    )
 
 
 def check_soft_limit(ctx: WorkerContext, began: float) -> None:
@@ -272,14 +318,23 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> Usage:
     batches it was in, plus device idle time while it was being prepared), at the price in
     force now."""
     settings, device = job.settings, ctx.device
-    return Usage(job_id=job.spec.job_id, source_id=job.spec.source_id,
-                    model=settings.model.name, device=device, worker=ctx.worker_id,
-                    audio_s=job.audio_s, speech_s=job.speech_seconds, device_s=device_s,
-                    finished_at=utcnow(), price=price_per_device_hour(settings.cost, device))
+    return Usage(
+        job_id=job.spec.job_id,
+        source_id=job.spec.source_id,
+        model=settings.model.name,
+        device=device,
+        worker=ctx.worker_id,
+        audio_s=job.audio_s,
+        speech_s=job.speech_seconds,
+        device_s=device_s,
+        finished_at=utcnow(),
+        price=price_per_device_hour(settings.cost, device),
+    )
 
 
-def redact(ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
-           ) -> tuple[list[StoredWindow], list[RedactionSpan]]:
+def redact(
+    ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
+) -> tuple[list[StoredWindow], list[RedactionSpan]]:
     """Replace PII with typed tags before anything is written, as the job's source is set
     to (its own ``redaction`` option, else ``redaction.by_source``, else ``redaction.mode``)."""
     if job.settings.redaction.mode_for(job.spec.source_uri) == "off":
@@ -287,32 +342,41 @@ def redact(ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
     return redact_windows(windows, job.settings.redaction.patterns)
 
 
-def measure_activity(job: PreparedJob, windows: list[StoredWindow]
-                     ) -> dict[int, ChannelActivity]:
+def measure_activity(job: PreparedJob, windows: list[StoredWindow]) -> dict[int, ChannelActivity]:
     """Per channel: who talks when and where there is sound but no talk (hold music), from
     the channel's loud stretches and the words transcribed on it
     (``workers.analytics.activity``)."""
     words: dict[int, list[tuple[float, float]]] = {c.channel: [] for c in job.channels}
     for window in windows:
         words[window.channel] += [(w.start, w.end) for s in window.segments for w in s.words]
-    return {c.channel: activity_from_loud(c.loud, words[c.channel], speech=c.speech,
-                                          clear=c.clear) for c in job.channels}
+    return {
+        c.channel: activity_from_loud(c.loud, words[c.channel], speech=c.speech, clear=c.clear)
+        for c in job.channels
+    }
 
 
-def persist_segments(ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow],
-                     usage: Usage, spans: list[RedactionSpan] | None = None,
-                     activity: dict[int, ChannelActivity] | None = None) -> bool:
+def persist_segments(
+    ctx: WorkerContext,
+    job: PreparedJob,
+    windows: list[StoredWindow],
+    usage: Usage,
+    spans: list[RedactionSpan] | None = None,
+    activity: dict[int, ChannelActivity] | None = None,
+) -> bool:
     """Write the job's windows, segments, redaction spans and usage in one transaction;
     True if the recording is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
-    result = db.JobResult(windows=tuple(windows), cut_start_s=cut_start, cut_end_s=cut_end,
-                          usage=usage,
-                          compute_type=compute_type_for(job.settings.model),
-                          batch_size=ctx.engine(job.settings.model.name).batch_size,
-                          redactions=tuple((s.channel, s.kind, s.start_s,
-                                            s.end_s) for s in spans or ()),
-                          activity=activity)
+    result = db.JobResult(
+        windows=tuple(windows),
+        cut_start_s=cut_start,
+        cut_end_s=cut_end,
+        usage=usage,
+        compute_type=compute_type_for(job.settings.model),
+        batch_size=ctx.engine(job.settings.model.name).batch_size,
+        redactions=tuple((s.channel, s.kind, s.start_s, s.end_s) for s in spans or ()),
+        activity=activity,
+    )
     return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
@@ -323,6 +387,7 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 
 # -- the task -----------------------------------------------------------------------------
 
+
 def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
     """Take the job and a place in this process's gate, in that order of waiting: a job
     whose last worker was lost first waits until it can run alone, holding no claim, so a
@@ -330,8 +395,13 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
     slot: Slot | None = None
     try:
         slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))
-        spec = db.claim_job(ctx.factory, job_id, ctx.worker_id, ctx.settings.jobs.lease_s,
-                            ctx.settings.jobs.max_attempts)
+        spec = db.claim_job(
+            ctx.factory,
+            job_id,
+            ctx.worker_id,
+            ctx.settings.jobs.lease_s,
+            ctx.settings.jobs.max_attempts,
+        )
     except Exception as exc:
         if slot is not None:
             slot.release()
@@ -346,8 +416,9 @@ def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
             slot.release()
         return None
     if slot.solo:
-        log.warning("job %s (%s): its last worker was lost; running it alone", spec.job_id,
-                    spec.key)
+        log.warning(
+            "job %s (%s): its last worker was lost; running it alone", spec.job_id, spec.key
+        )
     return spec, slot
 
 
@@ -369,8 +440,10 @@ def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus 
     began = time.perf_counter()
     try:
         settings = job_settings(ctx, spec)
-        with ctx.batcher(settings.model.name).preparing(), \
-                tempfile.TemporaryDirectory(prefix="callscribe-") as tmp:
+        with (
+            ctx.batcher(settings.model.name).preparing(),
+            tempfile.TemporaryDirectory(prefix="callscribe-") as tmp,
+        ):
             audio = load_audio(ctx, spec, Path(tmp))
             check_soft_limit(ctx, began)
             works = detect_speech(settings, spec, audio)
@@ -383,10 +456,16 @@ def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus 
             raise  # SystemExit, KeyboardInterrupt, Celery's hard limit: recorded, then up
         return status
     speech = sum(w.speech_s for c in works for w, _audio in c.windows)
-    return PreparedJob(spec=spec, settings=settings, channels=tuple(works),
-                       speech_seconds=speech,
-                       prepare_started=began, heartbeat=beat, slot=slot,
-                       audio_s=owned_audio_seconds(spec, end_of_stream(spec, audio)))
+    return PreparedJob(
+        spec=spec,
+        settings=settings,
+        channels=tuple(works),
+        speech_seconds=speech,
+        prepare_started=began,
+        heartbeat=beat,
+        slot=slot,
+        audio_s=owned_audio_seconds(spec, end_of_stream(spec, audio)),
+    )
 
 
 def owned_audio_seconds(spec: db.JobSpec, eof: float | None) -> float:
@@ -405,8 +484,9 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
         windows, device_s = transcribe_windows(ctx, job)
         activity = measure_activity(job, windows)
         windows, spans = redact(ctx, job, windows)
-        complete = persist_segments(ctx, job, windows, meter_cost(ctx, job, device_s), spans,
-                                    activity)
+        complete = persist_segments(
+            ctx, job, windows, meter_cost(ctx, job, device_s), spans, activity
+        )
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)
         return None
@@ -437,8 +517,11 @@ def finish_recording(ctx: WorkerContext, recording_id: int) -> None:
             return
     except Exception as exc:
         failure = exc
-    log.warning("recording %s: cannot finalize it now (%s); the healing pass will",
-                recording_id, outage(failure) or one_line(failure, 300))
+    log.warning(
+        "recording %s: cannot finalize it now (%s); the healing pass will",
+        recording_id,
+        outage(failure) or one_line(failure, 300),
+    )
 
 
 def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
@@ -483,11 +566,16 @@ def hand_back(ctx: WorkerContext, spec: db.JobSpec, reason: str) -> JobStatus | 
     ``handed back: the database is unreachable: …``."""
     log.warning("job %s (%s): %s", spec.job_id, spec.key, reason)
     wait_s = min(HAND_BACK_WAIT_S, ctx.settings.queue.time_limit_s / 2)
-    handed = ctx.backoff.retry(lambda: db.hand_back(ctx.factory, spec, ctx.worker_id,
-                                                    reason), wait_s)
+    handed = ctx.backoff.retry(
+        lambda: db.hand_back(ctx.factory, spec, ctx.worker_id, reason), wait_s
+    )
     if handed is None:
-        log.warning("job %s: the database is still unreachable after %.0f s; its lease will "
-                    "expire and the healing pass re-queues it", spec.job_id, wait_s)
+        log.warning(
+            "job %s: the database is still unreachable after %.0f s; its lease will "
+            "expire and the healing pass re-queues it",
+            spec.job_id,
+            wait_s,
+        )
         return None
     return JobStatus.QUEUED if handed else None
 

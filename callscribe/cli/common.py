@@ -19,8 +19,11 @@ from rich.markup import escape
 from callscribe.errors import CallscribeError
 from callscribe.settings import SettingError, Settings, environment_for, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Batch transcription of call-center recordings.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Batch transcription of call-center recordings.",
+)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 out = Console()
@@ -41,9 +44,11 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     except SettingsError as exc:  # pydantic-settings could not parse a variable's value
         field = re.search(r'field "([^"]+)"', str(exc))
         name = field.group(1) if field else "?"
-        _setting_error(f"invalid setting {name} (CALLSCRIBE_{name.upper()}): its value must "
-                       f"be JSON (a list or an object); a section's fields are set one by "
-                       f"one, CALLSCRIBE_<SECTION>__<FIELD>")
+        _setting_error(
+            f"invalid setting {name} (CALLSCRIBE_{name.upper()}): its value must "
+            f"be JSON (a list or an object); a section's fields are set one by "
+            f"one, CALLSCRIBE_<SECTION>__<FIELD>"
+        )
     except SettingError as exc:
         _setting_error(str(exc))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -62,18 +67,28 @@ def _setting_error(message: str) -> NoReturn:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("faster_whisper", "botocore", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.callback()
 def _options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=(
-        "Print the traceback of a failure (a service away, a bad setting) under its "
-        "one-line message."))] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help=(
+                "Print the traceback of a failure (a service away, a bad setting) under its "
+                "one-line message."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Batch transcription of call-center recordings."""
 
@@ -127,11 +142,17 @@ def service_failure(exc: BaseException) -> str | None:
     if isinstance(exc, CallscribeError):
         return exc.one_line()
     kind, module = type(exc).__name__, type(exc).__module__
-    if module.startswith("sqlalchemy") and kind in ("OperationalError", "ProgrammingError",
-                                                    "ArgumentError", "NoSuchModuleError"):
+    if module.startswith("sqlalchemy") and kind in (
+        "OperationalError",
+        "ProgrammingError",
+        "ArgumentError",
+        "NoSuchModuleError",
+    ):
         detail = str(getattr(exc, "orig", None) or exc).split("\n(Background")[0]
-        return (f"the database cannot be used ({' '.join(detail.split())[:300]}): check "
-                f"CALLSCRIBE_DATABASE_URL and run `callscribe db upgrade`")
+        return (
+            f"the database cannot be used ({' '.join(detail.split())[:300]}): check "
+            f"CALLSCRIBE_DATABASE_URL and run `callscribe db upgrade`"
+        )
     if module.startswith("botocore") or module.startswith("boto3"):
         return f"the object store cannot be used: {' '.join(str(exc).split())[:300]}"
     if module.startswith("kombu") or module.startswith("redis"):

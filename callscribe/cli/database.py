@@ -23,8 +23,9 @@ from .common import (
 @db_app.command("dashboard-user")
 def db_dashboard_user(
     name: Annotated[str, typer.Argument(help="Login role to create or update.")],
-    transcripts: Annotated[bool, typer.Option(
-        "--transcripts", help="Make a login that reads the transcripts too.")] = False,
+    transcripts: Annotated[
+        bool, typer.Option("--transcripts", help="Make a login that reads the transcripts too.")
+    ] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -60,8 +61,9 @@ def db_dashboard_user(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head", database_url: DbOpt = None,
-               config: ConfigOpt = None) -> None:
+def db_upgrade(
+    revision: str = "head", database_url: DbOpt = None, config: ConfigOpt = None
+) -> None:
     """Migrate the database up (default: to the latest schema)."""
     from callscribe.models.db import upgrade
 

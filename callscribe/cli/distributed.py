@@ -41,8 +41,11 @@ def ingest(
     except CallscribeError as exc:
         _fail(exc)
     reg = result.registration
-    err.print(f"discovered {reg.discovered} ({reg.new} new, {reg.changed} changed), "
-              f"{result.jobs_enqueued} jobs enqueued", highlight=False)
+    err.print(
+        f"discovered {reg.discovered} ({reg.new} new, {reg.changed} changed), "
+        f"{result.jobs_enqueued} jobs enqueued",
+        highlight=False,
+    )
     out.print(result.run_id)
 
 
@@ -51,17 +54,27 @@ def worker(
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
     device_index: Annotated[int | None, typer.Option(help="GPU index for this worker.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Worker processes (prefork).")] = None,
-    pool: Annotated[str | None, typer.Option(
-        help="auto, prefork (one job per process) or threads (jobs share model batches).")]
-    = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, prefork (one job per process) or threads (jobs share model batches)."
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Model name or local directory.")] = None,
     compute_type: Annotated[str | None, typer.Option(help="int8, float16, …")] = None,
-    beat: Annotated[bool, typer.Option("--beat", help="Also run Celery beat (scheduled "
-                                                      "scans and the reconciler).")]
-    = False,
-    check: Annotated[bool, typer.Option("--check", help="Only check the database and the "
-                                                        "broker (exit 0 ready, 2 not), e.g. "
-                                                        "as a readiness probe.")] = False,
+    beat: Annotated[
+        bool,
+        typer.Option("--beat", help="Also run Celery beat (scheduled scans and the reconciler)."),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only check the database and the "
+            "broker (exit 0 ready, 2 not), e.g. "
+            "as a readiness probe.",
+        ),
+    ] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     database_url: DbOpt = None,
     config: ConfigOpt = None,
@@ -74,10 +87,17 @@ def worker(
     from callscribe.checks import check_worker
     from callscribe.tasks import concurrency_for, pool_for, register_tasks
 
-    settings = _settings(config, database_url=database_url,
-                         model={"device": device, "device_index": device_index, "name": model,
-                                "compute_type": compute_type},
-                         queue={"worker_concurrency": concurrency, "worker_pool": pool})
+    settings = _settings(
+        config,
+        database_url=database_url,
+        model={
+            "device": device,
+            "device_index": device_index,
+            "name": model,
+            "compute_type": compute_type,
+        },
+        queue={"worker_concurrency": concurrency, "worker_pool": pool},
+    )
     app_ = _celery(settings)
     try:
         ready = check_worker(settings, app_)
@@ -89,10 +109,18 @@ def worker(
     chosen = pool_for(settings)
     register_tasks(app_, settings, chosen)
     name = f"callscribe-{settings.model.device}{settings.model.device_index}-{os.getpid()}@%h"
-    argv = ["worker", f"--pool={chosen}",
-            f"--concurrency={concurrency_for(settings, chosen)}",
-            "-Q", settings.queue.name, f"--loglevel={loglevel}", "-n", name,
-            "--without-mingle", "--without-gossip"]
+    argv = [
+        "worker",
+        f"--pool={chosen}",
+        f"--concurrency={concurrency_for(settings, chosen)}",
+        "-Q",
+        settings.queue.name,
+        f"--loglevel={loglevel}",
+        "-n",
+        name,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if beat:
         schedule = os.path.join(tempfile.gettempdir(), f"callscribe-beat-{os.getpid()}")
         argv += ["--beat", "-s", schedule]
@@ -127,19 +155,23 @@ def reconcile(database_url: DbOpt = None, config: ConfigOpt = None) -> None:
     app_ = _broker(settings)
     report = reconcile_pass(settings, open_database(settings), app_)
     assert report is not None
-    out.print(f"lease expired {report.lease_expired}, re-sent {report.resent}, "
-              f"finalized {report.finalized}, exports failed {report.exports_failed}",
-              highlight=False)
+    out.print(
+        f"lease expired {report.lease_expired}, re-sent {report.resent}, "
+        f"finalized {report.finalized}, exports failed {report.exports_failed}",
+        highlight=False,
+    )
     if not report.finished:
-        err.print(f"{report.exports_failed} recordings could not be finished: their exports "
-                  f"failed (`callscribe status` lists why); they are retried", highlight=False)
+        err.print(
+            f"{report.exports_failed} recordings could not be finished: their exports "
+            f"failed (`callscribe status` lists why); they are retried",
+            highlight=False,
+        )
         raise typer.Exit(1)
 
 
 @app.command()
 def retry(
-    failed: Annotated[bool, typer.Option("--failed", help="Re-queue dead-letter jobs.")]
-    = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Re-queue dead-letter jobs.")] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:

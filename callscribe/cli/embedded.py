@@ -42,9 +42,13 @@ def transcribe(
     output: Annotated[str | None, typer.Option(help="Export directory or s3:// prefix.")] = None,
     beam_size: Annotated[int | None, typer.Option(help="Beam width.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per model batch.")] = None,
-    redaction: Annotated[str | None, typer.Option(
-        help="mask (default): card numbers, phone numbers, e-mail addresses → [CARD] …; "
-             "off: keep them.")] = None,
+    redaction: Annotated[
+        str | None,
+        typer.Option(
+            help="mask (default): card numbers, phone numbers, e-mail addresses → [CARD] …; "
+            "off: keep them."
+        ),
+    ] = None,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -55,12 +59,19 @@ def transcribe(
 
     _logging(verbose)
     settings = _settings(
-        config, database_url=database_url,
+        config,
+        database_url=database_url,
         model={"name": model, "device": device, "compute_type": compute_type},
-        decode={"language": language, "initial_prompt": initial_prompt, "hotwords": hotwords,
-                "beam_size": beam_size},
-        storage={"output": output}, execution={"batch_size": batch_size},
-        redaction={"mode": redaction})
+        decode={
+            "language": language,
+            "initial_prompt": initial_prompt,
+            "hotwords": hotwords,
+            "beam_size": beam_size,
+        },
+        storage={"output": output},
+        execution={"batch_size": batch_size},
+        redaction={"mode": redaction},
+    )
     bar = _Bar(disabled=quiet)
     try:
         summary = transcribe_source(settings, source, bar.callbacks())
@@ -77,9 +88,16 @@ class _Bar:
 
     def __init__(self, disabled: bool) -> None:
         self.live = RichProgress(
-            TextColumn("[bold]{task.fields[recordings]}"), BarColumn(),
-            TextColumn("{task.fields[hours]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=err, disable=disabled, transient=False)
+            TextColumn("[bold]{task.fields[recordings]}"),
+            BarColumn(),
+            TextColumn("{task.fields[hours]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=disabled,
+            transient=False,
+        )
         self.task = self.live.add_task("audio", total=None, hours="", recordings="")
         self.audio_total = 0.0
         self.audio_done = 0.0
@@ -95,14 +113,16 @@ class _Bar:
         self.audio_total = audio_s
         self.recordings_total = recordings
         self.live.start()
-        self.live.update(self.task, total=max(audio_s, 1e-9), hours=self._hours(),
-                         recordings=self._recordings())
+        self.live.update(
+            self.task, total=max(audio_s, 1e-9), hours=self._hours(), recordings=self._recordings()
+        )
 
     def _advance(self, audio_s: float, recording_finished: bool) -> None:
         self.audio_done += audio_s
         self.recordings_done += int(recording_finished)
-        self.live.update(self.task, advance=audio_s, hours=self._hours(),
-                         recordings=self._recordings())
+        self.live.update(
+            self.task, advance=audio_s, hours=self._hours(), recordings=self._recordings()
+        )
 
     def _hours(self) -> str:
         return f"{self.audio_done / 3600:.2f}/{self.audio_total / 3600:.2f} audio h"
@@ -114,31 +134,41 @@ class _Bar:
 def _print_summary(summary: Any) -> None:
     reg = summary.registration
     out.print(f"source      {escape(summary.source)}", highlight=False)
-    out.print(f"discovered  {reg.discovered} ({reg.new} new, {reg.changed} changed, "
-              f"{reg.unchanged} unchanged)")
+    out.print(
+        f"discovered  {reg.discovered} ({reg.new} new, {reg.changed} changed, "
+        f"{reg.unchanged} unchanged)"
+    )
     if reg.metadata_updated or reg.metadata_unknown:
-        out.print(f"metadata    {reg.metadata_updated} updated, {reg.metadata_unknown} rows "
-                  "naming no recording")
-    out.print(f"done        {summary.done} recordings, "
-              f"{summary.audio_seconds / 3600:.3f} audio hours")
-    out.print(f"this run    {summary.processed_audio_seconds / 3600:.3f} audio hours in "
-              f"{summary.wall_seconds:.1f} s wall, realtime factor "
-              f"{summary.realtime_factor:.1f}x")
+        out.print(
+            f"metadata    {reg.metadata_updated} updated, {reg.metadata_unknown} rows "
+            "naming no recording"
+        )
+    out.print(
+        f"done        {summary.done} recordings, {summary.audio_seconds / 3600:.3f} audio hours"
+    )
+    out.print(
+        f"this run    {summary.processed_audio_seconds / 3600:.3f} audio hours in "
+        f"{summary.wall_seconds:.1f} s wall, realtime factor "
+        f"{summary.realtime_factor:.1f}x"
+    )
     out.print(f"failed      {len(summary.failed)}")
     for failure in summary.failed:
-        out.print(f"  [red]✗[/red] {escape(failure.key)}: {escape(failure.reason)}",
-                  highlight=False)
+        out.print(
+            f"  [red]✗[/red] {escape(failure.key)}: {escape(failure.reason)}", highlight=False
+        )
 
 
 @app.command()
 def status(
     database_url: DbOpt = None,
     config: ConfigOpt = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Live progress until interrupted.")]
-    = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Live progress until interrupted.")
+    ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
-    until_done: Annotated[bool, typer.Option(help="With --watch: stop when no job is queued "
-                                                   "or running.")] = False,
+    until_done: Annotated[
+        bool, typer.Option(help="With --watch: stop when no job is queued or running.")
+    ] = False,
 ) -> None:
     """Counts of recordings and jobs by status, from the database."""
     from callscribe.status import read_status
@@ -160,12 +190,25 @@ def status(
 
 
 def _progress_table(p: Any) -> Table:
-    table = Table("queued", "running", "done", "failed", "audio h done", "audio h left",
-                  "throughput (audio h/h)", "ETA", title="callscribe")
+    table = Table(
+        "queued",
+        "running",
+        "done",
+        "failed",
+        "audio h done",
+        "audio h left",
+        "throughput (audio h/h)",
+        "ETA",
+        title="callscribe",
+    )
     eta = "—" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
-    table.add_row(*(str(p.jobs.get(k, 0)) for k in ("queued", "running", "done", "failed")),
-                  f"{p.audio_done_h:.3f}", f"{p.audio_left_h:.3f}",
-                  f"{p.throughput_h_per_h:.1f}", eta)
+    table.add_row(
+        *(str(p.jobs.get(k, 0)) for k in ("queued", "running", "done", "failed")),
+        f"{p.audio_done_h:.3f}",
+        f"{p.audio_left_h:.3f}",
+        f"{p.throughput_h_per_h:.1f}",
+        eta,
+    )
     return table
 
 

@@ -25,14 +25,13 @@ from .common import (
 @app.command()
 def report(
     since: Annotated[str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01.")] = None,
-    by: Annotated[str, typer.Option(
-        help="hour, day, source, model, device, queue or agent.")] = "day",
+    by: Annotated[
+        str, typer.Option(help="hour, day, source, model, device, queue or agent.")
+    ] = "day",
     queue: Annotated[str | None, typer.Option(help="Only calls of this queue.")] = None,
     agent: Annotated[str | None, typer.Option(help="Only calls of this agent.")] = None,
-    plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")]
-    = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-    = False,
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     wide: Annotated[bool, typer.Option("--wide", help="Every column, however wide.")] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
@@ -54,8 +53,14 @@ def report(
     if start is not None:
         start = as_utc(start)
     factory = session_factory(make_engine(settings.database_url))
-    result = build_report(factory, by, start, settings.cost.reference_usd_per_audio_hour,  # type: ignore[arg-type]
-                          queue=queue, agent=agent)
+    result = build_report(
+        factory,
+        by,  # type: ignore[arg-type]
+        start,
+        settings.cost.reference_usd_per_audio_hour,
+        queue=queue,
+        agent=agent,
+    )
     if plot_file is not None:
         plot(result, plot_file)
         err.print(f"wrote {escape(str(plot_file))}", highlight=False)
@@ -75,13 +80,14 @@ def report(
 _COLUMNS: list[tuple[str, Callable[[Any, float], str]]] = [
     ("audio h", lambda r, ref: f"{r.audio_hours:.3f}"),
     ("cost $", lambda r, ref: f"{r.cost_usd:.4f}"),
-    ("$ / audio h", lambda r, ref: "—" if r.cost_per_audio_hour is None
-     else f"{r.cost_per_audio_hour:.4f}"),
+    (
+        "$ / audio h",
+        lambda r, ref: "—" if r.cost_per_audio_hour is None else f"{r.cost_per_audio_hour:.4f}",
+    ),
     ("done", lambda r, ref: str(r.recordings_done)),
     ("failed", lambda r, ref: str(r.recordings_failed)),
     ("saved $", lambda r, ref: f"{r.audio_hours * ref - r.cost_usd:.4f}"),
-    ("realtime x", lambda r, ref: "—" if r.realtime_factor is None
-     else f"{r.realtime_factor:.1f}"),
+    ("realtime x", lambda r, ref: "—" if r.realtime_factor is None else f"{r.realtime_factor:.1f}"),
     ("device h", lambda r, ref: f"{r.device_hours:.4f}"),
     ("speech h", lambda r, ref: f"{r.speech_hours:.3f}"),
     ("reference $", lambda r, ref: f"{r.audio_hours * ref:.4f}"),
@@ -105,8 +111,9 @@ def _report_table(result: Any, width: int | None) -> tuple[Table, int]:
         cells.append(column)
         needed += extra
     only = "".join(f", {name} {value}" for name, value in result.filters.items())
-    table = Table(*headers, title=escape(f"callscribe report (reference ${ref:.2f} per audio "
-                                         f"hour{only})"))
+    table = Table(
+        *headers, title=escape(f"callscribe report (reference ${ref:.2f} per audio hour{only})")
+    )
     for i in range(len(rows)):
         table.add_row(*(column[i] for column in cells))
     return table, needed + 1
@@ -141,23 +148,36 @@ def search_command(
 
     settings = _settings(config, database_url=database_url)
     try:
-        filters = {"speaker": speaker, "source_uri": source, "since": since, "until": until,
-                   "where": searching.parse_where(where or []), "queue": queue,
-                   "agent": agent, "limit": limit, "offset": offset}
+        filters = {
+            "speaker": speaker,
+            "source_uri": source,
+            "since": since,
+            "until": until,
+            "where": searching.parse_where(where or []),
+            "queue": queue,
+            "agent": agent,
+            "limit": limit,
+            "offset": offset,
+        }
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    hits = searching.run_search(open_database(settings), query, context_turns=context,
-                                **filters)
+    hits = searching.run_search(open_database(settings), query, context_turns=context, **filters)
     if as_json:
         print(searching.as_json(hits))
         return
     for hit in hits:
-        out.print(f"[bold]{escape(hit['key'])}[/bold] {searching.clock(hit['start_s'])} "
-                  f"{escape(hit['speaker'])}: {escape(hit['snippet'])}", highlight=False)
+        out.print(
+            f"[bold]{escape(hit['key'])}[/bold] {searching.clock(hit['start_s'])} "
+            f"{escape(hit['speaker'])}: {escape(hit['snippet'])}",
+            highlight=False,
+        )
         for turn in hit.get("context", []):
             mark = ">" if turn["hit"] else " "
-            out.print(f"   {mark} {searching.clock(turn['start_s'])} {escape(turn['speaker'])}: "
-                      f"{escape(turn['text'])}", highlight=False)
+            out.print(
+                f"   {mark} {searching.clock(turn['start_s'])} {escape(turn['speaker'])}: "
+                f"{escape(turn['text'])}",
+                highlight=False,
+            )
     if not hits:
         out.print("no hits")

@@ -50,17 +50,30 @@ def write_real_calls(directory: Path, count: int) -> list[RealCall]:
     directory.mkdir(parents=True, exist_ok=True)
     calls: list[RealCall] = []
     for i in range(count):
-        layout, fmt = ("mono", "wav") if i == 1 else ("dual_mono", "mp3") if i == 2 else \
-            ("stereo", "wav_mulaw")
+        layout, fmt = (
+            ("mono", "wav")
+            if i == 1
+            else ("dual_mono", "mp3")
+            if i == 2
+            else ("stereo", "wav_mulaw")
+        )
         suffix = ".mp3" if fmt == "mp3" else ".wav"
-        calls.append(make_real_call(directory / f"call_{i:02d}{suffix}", seed=i, layout=layout,
-                                    fmt=fmt, card_number=i == 3))
+        calls.append(
+            make_real_call(
+                directory / f"call_{i:02d}{suffix}",
+                seed=i,
+                layout=layout,
+                fmt=fmt,
+                card_number=i == 3,
+            )
+        )
     corrupt_truncated_mp3(directory / "call_00.wav", directory / "broken.mp3")
     return calls
 
 
-def run_real_demo(directory: Path, count: int, settings: Settings,
-                  show: Callable[[str], None]) -> list[DemoCall]:
+def run_real_demo(
+    directory: Path, count: int, settings: Settings, show: Callable[[str], None]
+) -> list[DemoCall]:
     """Write the calls, transcribe them with tiny.en, and score each against its script."""
     from callscribe.run import transcribe_source
     from callscribe.workers.protection.redaction import redact_text
@@ -69,8 +82,10 @@ def run_real_demo(directory: Path, count: int, settings: Settings,
     from .scoring import channel_pairs, corpus_wer, stored_segments
 
     calls = write_real_calls(directory, count)
-    show(f"wrote {len(calls)} calls and 1 corrupt file to {directory}; transcribing with "
-         "Whisper tiny.en (CPU)…")
+    show(
+        f"wrote {len(calls)} calls and 1 corrupt file to {directory}; transcribing with "
+        "Whisper tiny.en (CPU)…"
+    )
     model = real_model_dir("tiny.en")
     run = settings.updated(model={"name": str(model)}, decode={"language": "en"})
     summary = transcribe_source(run, str(directory))
@@ -98,7 +113,8 @@ def _dialogue(segments: list[HypSegment]) -> str:
         if segment.speaker == last:
             lines[-1] += f" {segment.text}"
         else:
-            lines.append(f"  {segment.start:6.1f}s {segment.speaker.capitalize():>8}: "
-                         f"{segment.text}")
+            lines.append(
+                f"  {segment.start:6.1f}s {segment.speaker.capitalize():>8}: {segment.text}"
+            )
         last = segment.speaker
     return "\n".join(lines)

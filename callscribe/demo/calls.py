@@ -170,7 +170,11 @@ def _seconds(items: Sequence[_Item], voices: dict[str, str]) -> float:
 
 
 def _plan(
-    rng: random.Random, target: float, voices: dict[str, str], hold: bool, card_number: bool,
+    rng: random.Random,
+    target: float,
+    voices: dict[str, str],
+    hold: bool,
+    card_number: bool,
     email: bool = False,
 ) -> list[_Item]:
     """The call's items: head, extras up to ``target`` seconds, the hold halfway, tail."""
@@ -239,8 +243,9 @@ def _place(
             placed.append(_Placed(speaker=AGENT, start=start, clip=clip, text=None, tag=None))
         else:
             clip = render_speech(voices[item.speaker], item.text)
-            placed.append(_Placed(speaker=item.speaker, start=start, clip=clip, text=item.text,
-                                  tag=item.tag))
+            placed.append(
+                _Placed(speaker=item.speaker, start=start, clip=clip, text=item.text, tag=item.tag)
+            )
         cursor = start + len(clip)
     return placed
 
@@ -275,8 +280,16 @@ def _reference(
         if p.text is None:
             holds.append((start, end))
         else:
-            turns.append(RefTurn(speaker=p.speaker, channel=_channel(p.speaker, layout),
-                                 start=start, end=end, text=p.text, tag=p.tag))
+            turns.append(
+                RefTurn(
+                    speaker=p.speaker,
+                    channel=_channel(p.speaker, layout),
+                    start=start,
+                    end=end,
+                    text=p.text,
+                    tag=p.tag,
+                )
+            )
     turns.sort(key=lambda t: t.start)
     return tuple(turns), tuple(holds)
 
@@ -339,8 +352,17 @@ def make_real_call(
     out = Path(out)
     audio._write_track(out, track, SAMPLE_RATE, fmt)
     turns, holds = _reference(placed, layout)
-    return RealCall(path=out, name=out.stem, fmt=fmt, layout=layout, channels=track.shape[1],
-                    duration=n / SAMPLE_RATE, turns=turns, holds=holds, voices=voices)
+    return RealCall(
+        path=out,
+        name=out.stem,
+        fmt=fmt,
+        layout=layout,
+        channels=track.shape[1],
+        duration=n / SAMPLE_RATE,
+        turns=turns,
+        holds=holds,
+        voices=voices,
+    )
 
 
 def _ref_path(audio_path: Path) -> Path:

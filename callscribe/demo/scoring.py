@@ -276,8 +276,9 @@ def _has_loop(tokens: Sequence[str], max_repeats: int) -> bool:
     return any(_longest_run(tokens, n) > max_repeats for n in (1, 2, 3))
 
 
-_DIGIT_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine".split())}
+_DIGIT_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
+}
 
 
 def _digits_joined(tokens: Sequence[str]) -> list[str]:
@@ -311,12 +312,12 @@ def _says_more_than(tokens: Sequence[str], said: Sequence[str], max_repeats: int
     for token in (t for t in hyp if t.isdigit()):
         if any(run > max(max_repeats, said_runs.get(d, 0) + 2) for d, run in _char_runs(token)):
             return True
-    return any(_longest_run(hyp, n) > max(max_repeats, _longest_run(ref, n) + 2)
-               for n in (1, 2, 3))
+    return any(_longest_run(hyp, n) > max(max_repeats, _longest_run(ref, n) + 2) for n in (1, 2, 3))
 
 
-def repetition_loops(segments: Sequence[HypSegment], max_repeats: int = 6,
-                     said: str | None = None) -> list[HypSegment]:
+def repetition_loops(
+    segments: Sequence[HypSegment], max_repeats: int = 6, said: str | None = None
+) -> list[HypSegment]:
     """Segments in which one token, or an n-gram of up to 3 tokens, occurs more than
     ``max_repeats`` times in a row after normalisation ("1-1-1-1-1-1-1-1", "thank you thank
     you ..."), or with a token that is one character repeated more than ``max_repeats`` times
@@ -374,9 +375,16 @@ def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, l
             continue
         _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
         found[call.name] = [
-            HypSegment(channel=s.channel, speaker=s.speaker, start=s.start_s, end=s.end_s,
-                       text=s.text,
-                       words=tuple(HypWord(w.start_s, w.end_s, w.word, w.probability)
-                             for w in words.get(s.id, ())))
-            for s in segments]
+            HypSegment(
+                channel=s.channel,
+                speaker=s.speaker,
+                start=s.start_s,
+                end=s.end_s,
+                text=s.text,
+                words=tuple(
+                    HypWord(w.start_s, w.end_s, w.word, w.probability) for w in words.get(s.id, ())
+                ),
+            )
+            for s in segments
+        ]
     return found

@@ -39,8 +39,7 @@ def _peak(clip: np.ndarray, peak: float) -> Float32Array:
     return (clip * (peak / max(float(np.abs(clip).max()), 1e-9))).astype(np.float32)
 
 
-def music(kind: str, seconds: float, *, seed: int, rate: int, peak: float = 0.25
-          ) -> Float32Array:
+def music(kind: str, seconds: float, *, seed: int, rate: int, peak: float = 0.25) -> Float32Array:
     """Hold music of one kind: ``melody`` (the demo's pentatonic tune), ``chords``
     (sustained major triads with harmonics, a new chord every 1.5-3 s), ``plucked``
     (Karplus-Strong plucked strings, a note every 0.2-0.5 s) or ``noise`` (band-passed
@@ -60,8 +59,9 @@ def music(kind: str, seconds: float, *, seed: int, rate: int, peak: float = 0.25
             length = rng.uniform(1.5, 3.0)
             t = _t(length, rate)
             root = rng.choice(_ROOTS)
-            note = sum(np.sin(2 * np.pi * root * r * h * t) / (h * h)
-                       for r in _TRIAD for h in (1, 2, 3))
+            note = sum(
+                np.sin(2 * np.pi * root * r * h * t) / (h * h) for r in _TRIAD for h in (1, 2, 3)
+            )
             note = _fade(note * (0.6 + 0.4 * np.exp(-t / length)), rate, 0.15)
         elif kind == "plucked":
             length = rng.uniform(0.2, 0.5)
@@ -69,8 +69,9 @@ def music(kind: str, seconds: float, *, seed: int, rate: int, peak: float = 0.25
         elif kind == "noise":
             length = rng.choice((0.25, 0.5))
             nrng = np.random.default_rng(rng.randrange(1 << 30))
-            burst = np.convolve(nrng.standard_normal(round(length * rate)), np.ones(6) / 6,
-                                mode="same")
+            burst = np.convolve(
+                nrng.standard_normal(round(length * rate)), np.ones(6) / 6, mode="same"
+            )
             note = burst * np.exp(-_t(length, rate) / (length / 3))
         else:
             raise ValueError(f"unknown music kind {kind!r}; choose one of {MUSIC_KINDS}")
@@ -92,13 +93,15 @@ def _pluck(freq: float, seconds: float, rate: int, rng: random.Random) -> np.nda
     return out
 
 
-def ringback(rings: int, *, rate: int, level_db: float = -20.0, style: str = "us"
-             ) -> tuple[Float32Array, list[tuple[float, float]]]:
+def ringback(
+    rings: int, *, rate: int, level_db: float = -20.0, style: str = "us"
+) -> tuple[Float32Array, list[tuple[float, float]]]:
     """Ringing heard before an answer: ``us`` (440 + 480 Hz, 2 s on, 4 s off) or ``uk``
     (400 + 450 Hz, 0.4 on, 0.2 off, 0.4 on, 2 s off), ``rings`` cycles. Returns the clip
     (ending with its last tone) and the tone spans (seconds from the clip's start)."""
-    freqs, pattern = ((440, 480), ((2.0, 4.0),)) if style == "us" else \
-        ((400, 450), ((0.4, 0.2), (0.4, 2.0)))
+    freqs, pattern = (
+        ((440, 480), ((2.0, 4.0),)) if style == "us" else ((400, 450), ((0.4, 0.2), (0.4, 2.0)))
+    )
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float]] = []
     cursor = 0.0
@@ -117,14 +120,20 @@ def ringback(rings: int, *, rate: int, level_db: float = -20.0, style: str = "us
     return _rms(clip, level_db), spans
 
 
-def dtmf(keys: str, *, rate: int, level_db: float = -16.0, on_s: float = 0.12,
-         off_s: float = 0.1) -> Float32Array:
+def dtmf(
+    keys: str, *, rate: int, level_db: float = -16.0, on_s: float = 0.12, off_s: float = 0.1
+) -> Float32Array:
     """Keypad tones for ``keys`` (0-9, *, #), each ``on_s`` long with ``off_s`` between."""
     pieces: list[np.ndarray] = []
     for key in keys:
         t = _t(on_s, rate)
-        pieces.append(_fade(np.sin(2 * np.pi * _DTMF_LOW[key] * t)
-                            + np.sin(2 * np.pi * _DTMF_HIGH[key] * t), rate, 0.005))
+        pieces.append(
+            _fade(
+                np.sin(2 * np.pi * _DTMF_LOW[key] * t) + np.sin(2 * np.pi * _DTMF_HIGH[key] * t),
+                rate,
+                0.005,
+            )
+        )
         pieces.append(np.zeros(round(off_s * rate)))
     return _rms(np.concatenate(pieces[:-1]), level_db)
 
@@ -135,8 +144,9 @@ def _rms(clip: np.ndarray, level_db: float) -> Float32Array:
     return (clip * (10 ** (level_db / 20) / rms)).astype(np.float32)
 
 
-def noise(colour: str, n: int, level_db: float, rng: np.random.Generator,
-          rate: int = 16000) -> Float32Array:
+def noise(
+    colour: str, n: int, level_db: float, rng: np.random.Generator, rate: int = 16000
+) -> Float32Array:
     """``n`` samples of white, pink (1/f) or brown (1/f²) noise at ``level_db`` dBFS RMS;
     pink and brown within the telephone band (100 Hz up), as a line carries them."""
     if colour not in NOISE_COLOURS:

@@ -47,8 +47,10 @@ _SPEECH_PEAK = 0.6  # speech clips are peak-normalised to this fraction of full 
 
 _TRIM_THRESHOLD = 0.01  # |sample| below this (fraction of full scale) counts as silence
 
+
 class AudioToolError(RuntimeError):
     """An external audio tool (espeak-ng, sox, ffmpeg) is missing or failed."""
+
 
 def _run(args: Sequence[str], *, stdin: bytes | None = None) -> bytes:
     """Run an external tool (argument list, no shell); return stdout or raise AudioToolError."""
@@ -60,8 +62,10 @@ def _run(args: Sequence[str], *, stdin: bytes | None = None) -> bytes:
         raise AudioToolError(f"{shlex.join(args)} failed (exit {proc.returncode}): {err}")
     return proc.stdout
 
+
 def _to_int16(data: Float32Array) -> NDArray[np.int16]:
     return (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
 
 def _write_wav(path: Path, data: Float32Array, sample_rate: int) -> Path:
     """Write float samples shaped (n,) or (n, channels) as a PCM16 WAV."""
@@ -73,6 +77,7 @@ def _write_wav(path: Path, data: Float32Array, sample_rate: int) -> Path:
         w.setframerate(sample_rate)
         w.writeframes(_to_int16(frames).tobytes())
     return path
+
 
 def _probe_audio(path: Path) -> tuple[int, int]:
     """Return (sample_rate, channels) of the first audio stream according to ffprobe."""
@@ -86,6 +91,7 @@ def _probe_audio(path: Path) -> tuple[int, int]:
     if not streams:
         raise AudioToolError(f"ffprobe found no audio stream in {path}")
     return int(streams[0]["sample_rate"]), int(streams[0]["channels"])
+
 
 def read_pcm(
     path: Path, *, sample_rate: int | None = None, channels: int | None = None
@@ -107,6 +113,7 @@ def read_pcm(
     )  # fmt: skip
     return np.frombuffer(raw, dtype="<i2").reshape(-1, channels), sample_rate
 
+
 def _load_mono(path: Path, sample_rate: int) -> Float32Array:
     """Load a clip as mono float32 at ``sample_rate`` (fast path for matching PCM16 WAV)."""
     try:
@@ -119,9 +126,11 @@ def _load_mono(path: Path, sample_rate: int) -> Float32Array:
     pcm, _ = read_pcm(path, sample_rate=sample_rate, channels=1)
     return pcm[:, 0].astype(np.float32) / 32768.0
 
+
 @functools.lru_cache(maxsize=64)
 def _espeak_wav(text: str, voice: str, speed: int) -> bytes:
     return _run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", "--", text])
+
 
 @functools.lru_cache(maxsize=256)
 def _speech_pcm(text: str, voice: str, speed: int, sample_rate: int) -> bytes:
@@ -141,15 +150,18 @@ def _speech_pcm(text: str, voice: str, speed: int, sample_rate: int) -> bytes:
     pcm *= _SPEECH_PEAK / float(np.abs(pcm).max())
     return _to_int16(pcm).tobytes()
 
+
 def _speech(text: str, voice: str, speed: int, sample_rate: int) -> Float32Array:
     if not text.strip():
         raise ValueError("text must not be empty")
     pcm = np.frombuffer(_speech_pcm(text, voice, speed, sample_rate), dtype="<i2")
     return pcm.astype(np.float32) / 32768.0
 
+
 def _check_fmt(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
 
 def encode(
     src: Path,
@@ -180,6 +192,7 @@ def encode(
     _run([*args, "-f", muxer, str(out)])
     return out
 
+
 def _write_track(out: Path, track: Float32Array, sample_rate: int, fmt: str) -> None:
     """Write a float track as PCM16 WAV, then encode it to ``fmt`` when that is not ``wav``."""
     if fmt == "wav":
@@ -188,15 +201,18 @@ def _write_track(out: Path, track: Float32Array, sample_rate: int, fmt: str) -> 
     with tempfile.TemporaryDirectory(prefix="callscribe-audio-") as tmp:
         encode(_write_wav(Path(tmp) / "track.wav", track, sample_rate), out, fmt)
 
+
 def _new_file(out: Path) -> Path:
     """``out`` as a Path, with its parent folder created."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
+
 _TRUNC_MP3_RATE = 8000
 
 _TRUNC_MP3_KBPS = 32
+
 
 def _id3_end(data: bytes) -> int:
     """Byte offset just after a leading ID3v2 tag (0 if there is none)."""
@@ -206,6 +222,7 @@ def _id3_end(data: bytes) -> int:
     for byte in data[6:10]:  # syncsafe integer: 7 bits per byte
         size = (size << 7) | (byte & 0x7F)
     return 10 + size
+
 
 def corrupt_truncated_mp3(src_wav: Path, out: Path, *, keep_bytes: int | None = None) -> Path:
     """Encode ``src_wav`` to a real MP3 and cut it in the middle of its first audio frame.

@@ -72,11 +72,17 @@ def probe(path_or_url: str, size_bytes: int | None = None) -> ProbeResult:
     no decodable audio. With the object's size, an implausible header is checked by
     decoding (:func:`scan_duration`)."""
     command = [
-        get_prober_name(), "-v", "error", "-hide_banner",
-        "-select_streams", "a:0",
+        get_prober_name(),
+        "-v",
+        "error",
+        "-hide_banner",
+        "-select_streams",
+        "a:0",
         "-show_entries",
         "stream=codec_name,channels,sample_rate,duration:format=duration,format_name",
-        "-of", "json", path_or_url,
+        "-of",
+        "json",
+        path_or_url,
     ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
@@ -111,9 +117,26 @@ def implausible(found: ProbeResult, size_bytes: int | None) -> bool:
 def scan_duration(path_or_url: str) -> float:
     """Seconds of audio the first stream really decodes to (mono at 8 kHz, counted as it
     streams; no header consulted). Raises :class:`BadAudioError` when none decodes."""
-    command = [get_encoder_name(), "-nostdin", "-v", "error", "-hide_banner",
-               "-i", path_or_url, "-map", "0:a:0", "-ac", "1", "-ar", str(SCAN_RATE),
-               "-f", "u8", "-acodec", "pcm_u8", "pipe:1"]
+    command = [
+        get_encoder_name(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-hide_banner",
+        "-i",
+        path_or_url,
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        str(SCAN_RATE),
+        "-f",
+        "u8",
+        "-acodec",
+        "pcm_u8",
+        "pipe:1",
+    ]
     samples = [0]
 
     def count(chunk: bytes) -> bool:
@@ -122,9 +145,14 @@ def scan_duration(path_or_url: str) -> float:
 
     done = stream_output(command, count, SCAN_TIMEOUT_S)
     if samples[0] == 0:
-        raise BadAudioError("no audio samples decode " + (
-            f"({ffmpeg_reason(done.stderr, 'empty stream')})" if done.returncode or done.stderr
-            else "(empty stream)"))
+        raise BadAudioError(
+            "no audio samples decode "
+            + (
+                f"({ffmpeg_reason(done.stderr, 'empty stream')})"
+                if done.returncode or done.stderr
+                else "(empty stream)"
+            )
+        )
     return samples[0] / SCAN_RATE
 
 
@@ -138,13 +166,14 @@ class Streamed:
     stopped: bool
 
 
-def stream_output(command: list[str], sink: Callable[[bytes], bool],
-                  timeout_s: float) -> Streamed:
+def stream_output(command: list[str], sink: Callable[[bytes], bool], timeout_s: float) -> Streamed:
     """Run ``command`` (ffmpeg) and hand its stdout to ``sink`` a chunk at a time, until the
     output ends or ``sink`` returns True (the process is then stopped). stderr goes to a
     temporary file, so a chatty decoder never blocks; past ``timeout_s`` it is killed."""
-    with tempfile.TemporaryFile() as errors, subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors) as proc:
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors) as proc,
+    ):
         timer = threading.Timer(timeout_s, proc.kill)
         timer.start()
         stopped = finished = False
@@ -196,8 +225,13 @@ def _parse(data: dict[str, Any]) -> ProbeResult:
     sample_rate = int(_float(stream.get("sample_rate")) or 0)
     if channels < 1 or sample_rate < 1:
         raise BadAudioError("audio stream has no channels or sample rate")
-    return ProbeResult(duration_s=duration, channels=channels, sample_rate=sample_rate,
-                       codec=codec, container=str(fmt.get("format_name", "")))
+    return ProbeResult(
+        duration_s=duration,
+        channels=channels,
+        sample_rate=sample_rate,
+        codec=codec,
+        container=str(fmt.get("format_name", "")),
+    )
 
 
 def _float(value: Any) -> float | None:

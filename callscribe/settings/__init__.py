@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     def _limits_are_ordered(self) -> Settings:
         soft, hard = self.jobs.soft_time_limit_s, self.queue.time_limit_s
         if not soft < hard < self.queue.visibility_timeout_s:
-            raise ValueError("need jobs.soft_time_limit_s < queue.time_limit_s "
-                             "< queue.visibility_timeout_s")
+            raise ValueError(
+                "need jobs.soft_time_limit_s < queue.time_limit_s < queue.visibility_timeout_s"
+            )
         return self
 
     @field_validator("schedules")
@@ -163,8 +164,11 @@ class Settings(BaseSettings):
 
 
 #: The names of the sections.
-_SECTIONS = {name for name, info in Settings.model_fields.items()
-             if isinstance(info.annotation, type) and issubclass(info.annotation, Section)}
+_SECTIONS = {
+    name
+    for name, info in Settings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, Section)
+}
 
 
 def _mask_secrets(data: dict[str, Any]) -> dict[str, Any]:
@@ -209,10 +213,11 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
     environ = os.environ if environ is None else environ
     top = {name for name in Settings.model_fields if name not in _SECTIONS}
     for variable in sorted(environ):
-        if not variable.upper().startswith("CALLSCRIBE_") or \
-                variable.upper().startswith(OTHER_VARIABLES):
+        if not variable.upper().startswith("CALLSCRIBE_") or variable.upper().startswith(
+            OTHER_VARIABLES
+        ):
             continue
-        parts = variable[len("CALLSCRIBE_"):].lower().split("__")
+        parts = variable[len("CALLSCRIBE_") :].lower().split("__")
         if len(parts) == 1 and parts[0] in top:
             continue
         section = parts[0]
@@ -221,14 +226,18 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
             if len(parts) == 1:
                 raise SettingError(
                     f"{variable} is a section, not a setting: set its fields, e.g. "
-                    f"{_env_name(section, fields[0])}=… (fields: {', '.join(fields)})")
+                    f"{_env_name(section, fields[0])}=… (fields: {', '.join(fields)})"
+                )
             if len(parts) == 2 and parts[1] in fields:
                 continue
-            raise SettingError(f"unknown setting {variable}: {section} has the fields "
-                               f"{', '.join(_env_name(section, f) for f in fields)}")
+            raise SettingError(
+                f"unknown setting {variable}: {section} has the fields "
+                f"{', '.join(_env_name(section, f) for f in fields)}"
+            )
         known = sorted(top) + sorted(f"{s}__…" for s in _SECTIONS)
-        raise SettingError(f"unknown setting {variable}: known are "
-                           f"{', '.join(_env_name(k) for k in known)}")
+        raise SettingError(
+            f"unknown setting {variable}: known are {', '.join(_env_name(k) for k in known)}"
+        )
 
 
 def _section_fields(section: str) -> list[str]:
@@ -281,8 +290,12 @@ def environment_for(values: dict[str, Any]) -> dict[str, str]:
     env: dict[str, str] = {}
     for key, value in values.items():
         if key in _SECTIONS:
-            env.update({f"CALLSCRIBE_{key.upper()}__{field.upper()}": _env_value(item)
-                        for field, item in value.items()})
+            env.update(
+                {
+                    f"CALLSCRIBE_{key.upper()}__{field.upper()}": _env_value(item)
+                    for field, item in value.items()
+                }
+            )
         else:
             env[f"CALLSCRIBE_{key.upper()}"] = _env_value(value)
     return env
@@ -319,8 +332,9 @@ def configuration_table() -> str:
         if isinstance(section, type) and issubclass(section, Section):
             rows.append(f"| **`{name}`** | | | {_doc(section.__doc__)} |")
             for field, sub in section.model_fields.items():
-                rows.append(_row(f"{name}.{field}", f"{name}__{field}", sub.default,
-                                 sub.description))
+                rows.append(
+                    _row(f"{name}.{field}", f"{name}__{field}", sub.default, sub.description)
+                )
         else:
             rows.append(_row(name, name, info.default, info.description))
     return "\n".join(rows) + "\n"

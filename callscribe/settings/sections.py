@@ -25,15 +25,15 @@ def known_formats(value: tuple[str, ...]) -> tuple[str, ...]:
 class Section(BaseModel):
     """A group of settings given to one component (immutable, hashable)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
+    )
 
 
 class StorageSection(Section):
     """Which objects of a source are recordings, where exports go, how S3 is reached."""
 
-    include: tuple[str, ...] = ("*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a",
-                                "*.mp4")
+    include: tuple[str, ...] = ("*.wav", "*.mp3", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.mp4")
     """Glob patterns (on the file name) of recordings to pick up from a source."""
     metadata_files: tuple[str, ...] = ("callscribe-metadata.csv", "callscribe-metadata.jsonl")
     """Call metadata files read at the root of a folder or S3 source, in this order (a key
@@ -54,10 +54,15 @@ class StorageSection(Section):
     @classmethod
     def _plain_metadata_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            if (name in ("", ".", "..") or "/" in name or "\\" in name
-                    or not name.lower().endswith((".csv", ".jsonl"))):
-                raise ValueError(f"metadata file {name!r} must be a plain file name ending "
-                                 "in .csv or .jsonl")
+            if (
+                name in ("", ".", "..")
+                or "/" in name
+                or "\\" in name
+                or not name.lower().endswith((".csv", ".jsonl"))
+            ):
+                raise ValueError(
+                    f"metadata file {name!r} must be a plain file name ending in .csv or .jsonl"
+                )
         return value
 
 
@@ -97,8 +102,9 @@ class RedactionSection(Section):
     matched on the words as written and with spoken digits as numerals."""
 
     def __hash__(self) -> int:
-        return hash((self.mode, tuple(sorted(self.by_source.items())),
-                     tuple(sorted(self.patterns.items()))))
+        return hash(
+            (self.mode, tuple(sorted(self.by_source.items())), tuple(sorted(self.patterns.items())))
+        )
 
     def mode_for(self, source_uri: str) -> str:
         """``off`` or ``mask`` for recordings of ``source_uri``."""
@@ -109,8 +115,9 @@ class RedactionSection(Section):
     def _valid_patterns(cls, value: dict[str, str]) -> dict[str, str]:
         for name, pattern in value.items():
             if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,31}", name):
-                raise ValueError(f"redaction tag {name!r} must be upper case letters, digits "
-                                 "and underscores")
+                raise ValueError(
+                    f"redaction tag {name!r} must be upper case letters, digits and underscores"
+                )
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -335,9 +342,13 @@ class CostSection(Section):
     """The cloud API price callscribe is compared with (OpenAI whisper-1: $0.006/min)."""
 
     def __hash__(self) -> int:
-        return hash((tuple(sorted(self.device_prices.items())),
-                     tuple(sorted(self.device_kind_prices.items())),
-                     self.reference_usd_per_audio_hour))
+        return hash(
+            (
+                tuple(sorted(self.device_prices.items())),
+                tuple(sorted(self.device_kind_prices.items())),
+                self.reference_usd_per_audio_hour,
+            )
+        )
 
 
 class SourceOptions(Section):
@@ -372,9 +383,15 @@ class SourceOptions(Section):
     def overrides(self) -> dict[str, dict[str, Any]]:
         """The settings sections these options change, as :meth:`Settings.updated` takes
         them."""
-        decode: dict[str, Any] = {k: v for k, v in (
-            ("task", self.task), ("initial_prompt", self.initial_prompt),
-            ("hotwords", self.hotwords)) if v is not None}
+        decode: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("task", self.task),
+                ("initial_prompt", self.initial_prompt),
+                ("hotwords", self.hotwords),
+            )
+            if v is not None
+        }
         if self.language is not None:
             decode["language"] = None if self.language == "auto" else self.language
         changes: dict[str, dict[str, Any]] = {"decode": decode}

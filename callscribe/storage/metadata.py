@@ -50,9 +50,14 @@ class CallMetadata:
 
     def columns(self) -> dict[str, Any]:
         """As the ``recordings`` columns store it."""
-        return {"call_id": self.call_id, "agent": self.agent, "queue": self.queue,
-                "direction": self.direction, "started_at": self.started_at,
-                "call_meta": dict(self.extra) or None}
+        return {
+            "call_id": self.call_id,
+            "agent": self.agent,
+            "queue": self.queue,
+            "direction": self.direction,
+            "started_at": self.started_at,
+            "call_meta": dict(self.extra) or None,
+        }
 
 
 def clean_text(value: Any, limit: int) -> str | None:
@@ -66,7 +71,7 @@ def clean_text(value: Any, limit: int) -> str | None:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    text = "".join(ch if ch.isprintable() else " " for ch in text[:limit * 4]).strip()
+    text = "".join(ch if ch.isprintable() else " " for ch in text[: limit * 4]).strip()
     return text[:limit].rstrip() or None
 
 
@@ -97,15 +102,15 @@ def parse_call(row: Mapping[Any, Any], where: str) -> CallMetadata:
             else:
                 dropped += 1
     if dropped:
-        log.warning("%s: more than %d other columns; %d left out", where, MAX_EXTRA_FIELDS,
-                    dropped)
+        log.warning("%s: more than %d other columns; %d left out", where, MAX_EXTRA_FIELDS, dropped)
     return CallMetadata(
         call_id=clean_text(values.get("call_id"), MAX_VALUE),
         agent=clean_text(values.get("agent"), MAX_VALUE),
         queue=clean_text(values.get("queue"), MAX_VALUE),
         direction=_direction(values.get("direction"), where),
         started_at=_started_at(values.get("started_at"), where),
-        extra=extra)
+        extra=extra,
+    )
 
 
 def _direction(raw: Any, where: str) -> str | None:
@@ -127,8 +132,9 @@ def _started_at(raw: Any, where: str) -> datetime | None:
         value = datetime.fromisoformat(text)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except (ValueError, OverflowError):
-        log.warning("%s: started_at %s is not an ISO 8601 date and time; left empty", where,
-                    shown(text))
+        log.warning(
+            "%s: started_at %s is not an ISO 8601 date and time; left empty", where, shown(text)
+        )
         return None
 
 
@@ -148,8 +154,9 @@ def read_metadata(stream: IO[bytes], name: str) -> dict[str, CallMetadata]:
     MAX_FILE_BYTES of it; ``name`` is how warnings name the file. A key given twice counts
     as its last row says."""
     limited = _Limited(stream, MAX_FILE_BYTES, name)
-    text = io.TextIOWrapper(io.BufferedReader(limited), encoding="utf-8-sig",
-                            errors="replace", newline="")
+    text = io.TextIOWrapper(
+        io.BufferedReader(limited), encoding="utf-8-sig", errors="replace", newline=""
+    )
     rows = _csv_rows(text, name) if name.lower().endswith(".csv") else _jsonl_rows(text, name)
     found: dict[str, CallMetadata] = {}
     for where, row in rows:
@@ -176,8 +183,12 @@ def _csv_rows(text: IO[str], name: str) -> Iterator[tuple[str, Mapping[Any, Any]
             yield f"{name}:{start}", keyed
             start = reader.line_num + 1
     except csv.Error as exc:
-        log.warning("%s:%d: unreadable CSV (%s); rest of file ignored", name, reader.line_num,
-                    clean_text(exc, 200))
+        log.warning(
+            "%s:%d: unreadable CSV (%s); rest of file ignored",
+            name,
+            reader.line_num,
+            clean_text(exc, 200),
+        )
 
 
 def _jsonl_rows(text: IO[str], name: str) -> Iterator[tuple[str, Mapping[Any, Any]]]:
@@ -212,11 +223,13 @@ def warn_unknown(keys: Iterable[str], where: str) -> int:
     many there were."""
     unknown = sorted(keys)
     for key in unknown[:MAX_UNKNOWN_WARNINGS]:
-        log.warning("%s: key %s is not a recording of the source; row skipped", where,
-                    shown(key))
+        log.warning("%s: key %s is not a recording of the source; row skipped", where, shown(key))
     if len(unknown) > MAX_UNKNOWN_WARNINGS:
-        log.warning("%s: %d more rows name no recording; skipped", where,
-                    len(unknown) - MAX_UNKNOWN_WARNINGS)
+        log.warning(
+            "%s: %d more rows name no recording; skipped",
+            where,
+            len(unknown) - MAX_UNKNOWN_WARNINGS,
+        )
     return len(unknown)
 
 
@@ -238,7 +251,6 @@ class _Limited(io.RawIOBase):
             return 0
         self.left -= len(data)
         if self.left <= 0 and self.stream.read(1):
-            log.warning("%s: longer than %d bytes; the rest is ignored", self.name,
-                        MAX_FILE_BYTES)
-        buffer[:len(data)] = data
+            log.warning("%s: longer than %d bytes; the rest is ignored", self.name, MAX_FILE_BYTES)
+        buffer[: len(data)] = data
         return len(data)

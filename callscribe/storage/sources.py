@@ -74,8 +74,9 @@ class LocalSource:
 
     kind = SourceKind.LOCAL
 
-    def __init__(self, root: Path, include: Sequence[str],
-                 metadata_files: Sequence[str] = ()) -> None:
+    def __init__(
+        self, root: Path, include: Sequence[str], metadata_files: Sequence[str] = ()
+    ) -> None:
         self.root = root.resolve()
         self.uri = self.root.as_uri()
         self.include = tuple(include)
@@ -143,8 +144,14 @@ class S3Source:
 
     kind = SourceKind.S3
 
-    def __init__(self, bucket: str, prefix: str, include: Sequence[str], client: Any,
-                 metadata_files: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        include: Sequence[str],
+        client: Any,
+        metadata_files: Sequence[str] = (),
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix
         self.folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
@@ -168,7 +175,7 @@ class S3Source:
         full_key: str = item["Key"]
         if not full_key.startswith(self.folder):  # not ours (a listing never gives these)
             return None
-        key = full_key[len(self.folder):]
+        key = full_key[len(self.folder) :]
         if not key or full_key.endswith("/") or not matches(PurePosixPath(key).name, self.include):
             return None
         if key in self.metadata_files:
@@ -187,8 +194,9 @@ class S3Source:
             self.client.download_file(self.bucket, self._object_key(key), str(dest))
         except Exception as exc:
             if _is_not_found(exc):
-                raise RecordingMissingError(f"s3://{self.bucket}/{self._object_key(key)} "
-                                            "no longer exists") from exc
+                raise RecordingMissingError(
+                    f"s3://{self.bucket}/{self._object_key(key)} no longer exists"
+                ) from exc
             raise StorageUnavailableError(f"cannot download {key!r}: {_s3_reason(exc)}") from exc
         return dest
 
@@ -205,12 +213,17 @@ class S3Source:
         be read is left out with a warning (it never fails a run)."""
         try:
             body: IO[bytes] = self.client.get_object(
-                Bucket=self.bucket, Key=self._object_key(name))["Body"]
+                Bucket=self.bucket, Key=self._object_key(name)
+            )["Body"]
             return body
         except Exception as exc:
             if not _is_not_found(exc):
-                log.warning("cannot read %s%s: %s; no call metadata from it", self.uri,
-                            name, _s3_reason(exc))
+                log.warning(
+                    "cannot read %s%s: %s; no call metadata from it",
+                    self.uri,
+                    name,
+                    _s3_reason(exc),
+                )
             return None
 
 
@@ -257,8 +270,9 @@ def open_source(uri: str, storage: StorageSection) -> RecordingSource:
     """The source behind ``uri``: ``s3://…``, ``file://…`` or a directory path."""
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
-        return S3Source(bucket, prefix, storage.include, make_s3_client(storage),
-                        storage.metadata_files)
+        return S3Source(
+            bucket, prefix, storage.include, make_s3_client(storage), storage.metadata_files
+        )
     if uri.startswith("file://"):
         return _local_or_manifest(Path(urlparse(uri).path), storage)
     if "://" in uri:
@@ -272,8 +286,9 @@ def _local_or_manifest(path: Path, storage: StorageSection) -> RecordingSource:
     return LocalSource(path, storage.include, storage.metadata_files)
 
 
-def load_call_metadata(source: RecordingSource,
-                       storage: StorageSection) -> tuple[dict[str, CallMetadata], str]:
+def load_call_metadata(
+    source: RecordingSource, storage: StorageSection
+) -> tuple[dict[str, CallMetadata], str]:
     """Key → call metadata from the metadata files at the root of a folder or S3 source
     (``storage.metadata_files``, in that order: a later file's row for a key wins), and the
     names of the files read (for warnings). Nothing for a manifest, which carries its
@@ -291,8 +306,12 @@ def load_call_metadata(source: RecordingSource,
             with stream:
                 found.update(read_metadata(stream, name))
         except Exception as exc:  # a read that broke off (network, disk): never fails a run
-            log.warning("cannot read %s at %s: %s; no call metadata from it", name, source.uri,
-                        _s3_reason(exc))
+            log.warning(
+                "cannot read %s at %s: %s; no call metadata from it",
+                name,
+                source.uri,
+                _s3_reason(exc),
+            )
             continue
         read.append(name)
     return found, " + ".join(read)
@@ -380,11 +399,20 @@ def _manifest_entry(line: str, number: int, path: Path) -> ManifestEntry:
     try:
         row = json.loads(line)
         mtime = datetime.fromisoformat(row["mtime"]) if row.get("mtime") else None
-        info = ObjectInfo(key=str(row["key"]), uri=str(row["uri"]), size=int(row.get("size", 0)),
-                          etag=row.get("etag"), mtime=mtime)
-        entry = ManifestEntry(info=info, duration_s=_opt(row, "duration_s", float),
-                              channels=_opt(row, "channels", int),
-                              sample_rate=_opt(row, "sample_rate", int), codec=row.get("codec"))
+        info = ObjectInfo(
+            key=str(row["key"]),
+            uri=str(row["uri"]),
+            size=int(row.get("size", 0)),
+            etag=row.get("etag"),
+            mtime=mtime,
+        )
+        entry = ManifestEntry(
+            info=info,
+            duration_s=_opt(row, "duration_s", float),
+            channels=_opt(row, "channels", int),
+            sample_rate=_opt(row, "sample_rate", int),
+            codec=row.get("codec"),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{path}:{number}: bad manifest line ({exc})") from exc
     return replace(entry, call=manifest_call(row.get("metadata"), f"{path.name}:{number}"))

@@ -87,8 +87,6 @@ __all__ = [
 ]
 
 
-
-
 #: Made-up agent sentences used by :func:`make_demo_corpus`.
 AGENT_LINES: tuple[str, ...] = (
     "Thank you for calling, how can I help you today?",
@@ -117,8 +115,6 @@ CUSTOMER_LINES: tuple[str, ...] = (
 
 _HOLD_FREQS = (440.0, 554.37)  # hold "music": alternating A4 / C#5
 _FADE_S = 0.01
-
-
 
 
 class SpeechSpan(NamedTuple):
@@ -214,25 +210,7 @@ class CorpusItem:
 # --------------------------------------------------------------------------- tools
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- clips
-
-
-
-
-
-
 
 
 def speech_seconds(
@@ -298,16 +276,10 @@ def tone(
 # --------------------------------------------------------------------------- encoding
 
 
-
-
 def _output_rate(fmt: str, sample_rate: int) -> int:
     if fmt == "ogg_opus":
         return 48000  # Opus always decodes (and probes) at 48 kHz
     return FORMATS[fmt][2] or sample_rate
-
-
-
-
 
 
 # --------------------------------------------------------------------------- calls
@@ -445,19 +417,11 @@ def place(
 # --------------------------------------------------------------------------- bad inputs
 
 
-
-
 def corrupt_empty(out: Path) -> Path:
     """Write a zero-byte file (ffmpeg: "Invalid data found when processing input")."""
     out = _new_file(out)
     out.write_bytes(b"")
     return out
-
-
-
-
-
-
 
 
 def corrupt_garbled_mp3(src_wav: Path, out: Path, *, seed: int = 0, garbage: int = 2000) -> Path:

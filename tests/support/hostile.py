@@ -27,8 +27,15 @@ from .audio import (
     speak,
 )
 
-__all__ = ["MAX_FLAC_SAMPLES", "HostileItem", "decoded_seconds", "flac_streaminfo",
-           "lying_flac", "lying_wav", "make_hostile_corpus"]
+__all__ = [
+    "MAX_FLAC_SAMPLES",
+    "HostileItem",
+    "decoded_seconds",
+    "flac_streaminfo",
+    "lying_flac",
+    "lying_wav",
+    "make_hostile_corpus",
+]
 
 #: The largest total-samples figure STREAMINFO can hold (36 bits).
 MAX_FLAC_SAMPLES = (1 << 36) - 1
@@ -40,12 +47,17 @@ def flac_streaminfo(path: Path) -> tuple[int, int, int, int]:
     data = Path(path).read_bytes()
     _check_flac(data)
     packed = int.from_bytes(data[_STREAMINFO_FIELDS], "big")
-    return (packed >> 44, ((packed >> 41) & 7) + 1, ((packed >> 36) & 31) + 1,
-            packed & MAX_FLAC_SAMPLES)
+    return (
+        packed >> 44,
+        ((packed >> 41) & 7) + 1,
+        ((packed >> 36) & 31) + 1,
+        packed & MAX_FLAC_SAMPLES,
+    )
 
 
-def lying_flac(src: Path, out: Path, *, total_samples: int | None = None,
-               sample_rate: int | None = None) -> Path:
+def lying_flac(
+    src: Path, out: Path, *, total_samples: int | None = None, sample_rate: int | None = None
+) -> Path:
     """Copy the FLAC file ``src`` to ``out`` with STREAMINFO claiming ``total_samples``
     and/or ``sample_rate`` (each kept when None)."""
     data = bytearray(Path(src).read_bytes())
@@ -69,7 +81,7 @@ def lying_wav(src: Path, out: Path, *, data_bytes: int) -> Path:
     at = data.find(b"data", 12)
     if data[:4] != b"RIFF" or at < 0:
         raise ValueError(f"{src} is not a RIFF WAV file")
-    data[at + 4: at + 8] = struct.pack("<I", data_bytes)
+    data[at + 4 : at + 8] = struct.pack("<I", data_bytes)
     out = Path(out)
     out.write_bytes(bytes(data))
     return out
@@ -95,16 +107,38 @@ class HostileItem:
 def decoded_seconds(path: Path) -> float:
     """Seconds of audio ffmpeg decodes from ``path`` at its own rate (the truth a test
     compares with), 0.0 when nothing decodes."""
-    done = subprocess.run(["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-map",
-                           "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "quiet",
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-f",
+            "s16le",
+            "pipe:1",
+        ],
+        capture_output=True,
+        check=False,
+    )
     return len(done.stdout) / 32000
 
 
 def _call(out: Path, seed: int, fmt: str = "wav", channels: int = 2) -> Path:
-    turns = [Turn(i % 2 if channels == 2 else 0,
-                  (AGENT_LINES if i % 2 == 0 else CUSTOMER_LINES)[(seed + i) % 5])
-             for i in range(3)]
+    turns = [
+        Turn(
+            i % 2 if channels == 2 else 0,
+            (AGENT_LINES if i % 2 == 0 else CUSTOMER_LINES)[(seed + i) % 5],
+        )
+        for i in range(3)
+    ]
     return make_call(out, turns, fmt=fmt, channels=channels, sample_rate=16000, gap=0.8).path
 
 
@@ -123,32 +157,42 @@ def make_hostile_corpus(folder: Path) -> list[HostileItem]:
     def bad(key: str, what: str) -> None:
         items.append(HostileItem(key, what, False))
 
-    named = {"plain.wav": "a plain call", "back\\slash.wav": "a backslash in the name",
-             "new\nline.wav": "a newline in the name",
-             "markup[/b]call.wav": "rich markup in the name",
-             "n" * 232 + ".wav": "a 236-character name",
-             "x_y.wav": "collides with x<newline>y.wav once made safe",
-             "x\ny.wav": "a newline that collides with x_y.wav once made safe",
-             "sub/a.wav": "collides with sub\\a.wav once made safe",
-             "sub\\a.wav": "a backslash that is not a folder"}
+    named = {
+        "plain.wav": "a plain call",
+        "back\\slash.wav": "a backslash in the name",
+        "new\nline.wav": "a newline in the name",
+        "markup[/b]call.wav": "rich markup in the name",
+        "n" * 232 + ".wav": "a 236-character name",
+        "x_y.wav": "collides with x<newline>y.wav once made safe",
+        "x\ny.wav": "a newline that collides with x_y.wav once made safe",
+        "sub/a.wav": "collides with sub\\a.wav once made safe",
+        "sub\\a.wav": "a backslash that is not a folder",
+    }
     for seed, (key, what) in enumerate(named.items()):
         (folder / key).parent.mkdir(parents=True, exist_ok=True)
         good(key, what, _call(folder / key, seed))
     flac = _call(scratch / "honest.flac", 9, fmt="flac")
     rate, _channels, _bits, total = flac_streaminfo(flac)
-    lies = {"huge_header.flac": ({"total_samples": MAX_FLAC_SAMPLES}, "claims 2^36-1 samples"),
-            "rate1_header.flac": ({"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
-                                  "claims 2^36-1 samples at 1 Hz"),
-            "tiny_header.flac": ({"total_samples": rate // 2}, "claims 0.5 s"),
-            "quadruple_header.flac": ({"total_samples": 4 * total},
-                                      "claims four times its length (plausible for its size)")}
+    lies = {
+        "huge_header.flac": ({"total_samples": MAX_FLAC_SAMPLES}, "claims 2^36-1 samples"),
+        "rate1_header.flac": (
+            {"total_samples": MAX_FLAC_SAMPLES, "sample_rate": 1},
+            "claims 2^36-1 samples at 1 Hz",
+        ),
+        "tiny_header.flac": ({"total_samples": rate // 2}, "claims 0.5 s"),
+        "quadruple_header.flac": (
+            {"total_samples": 4 * total},
+            "claims four times its length (plausible for its size)",
+        ),
+    }
     for key, (claim, what) in lies.items():
         good(key, what, lying_flac(flac, folder / key, **claim))
     wav = _call(scratch / "whole.wav", 10)
     data = wav.read_bytes()
     (folder / "cut_short.wav").write_bytes(data[: len(data) * 3 // 5])
-    good("cut_short.wav", "a WAV cut at 60 % (its header claims all of it)",
-         folder / "cut_short.wav")
+    good(
+        "cut_short.wav", "a WAV cut at 60 % (its header claims all of it)", folder / "cut_short.wav"
+    )
     cut_flac = flac.read_bytes()
     (folder / "cut_half.flac").write_bytes(cut_flac[: len(cut_flac) // 2])
     good("cut_half.flac", "a FLAC cut in half", folder / "cut_half.flac")

@@ -109,8 +109,10 @@ class ChannelActivity:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChannelActivity:
-        return cls(talk=tuple((float(a), float(b)) for a, b in data.get("talk", ())),
-                   sound=tuple((float(a), float(b)) for a, b in data.get("sound", ())))
+        return cls(
+            talk=tuple((float(a), float(b)) for a, b in data.get("talk", ())),
+            sound=tuple((float(a), float(b)) for a, b in data.get("sound", ())),
+        )
 
 
 # --------------------------------------------------------------------------- span algebra
@@ -203,8 +205,7 @@ def _thresholds(levels: np.ndarray) -> tuple[float, float]:
     return max(MIN_LEVEL, floor * LOUD_RATIO), max(MIN_LEVEL, floor * PEAK_RATIO)
 
 
-def clear_spans(samples: np.ndarray, offset_s: float,
-                sample_rate: int = 16000) -> tuple[Span, ...]:
+def clear_spans(samples: np.ndarray, offset_s: float, sample_rate: int = 16000) -> tuple[Span, ...]:
     """Where a channel is clearly above its floor (``CLEAR_RATIO``: 4 dB), as absolute
     seconds, frames less than ``BRIDGE_S`` apart joined. A loud run that holds speech often
     runs on into the line's noise (a noisy leg's swells keep it 3 dB above the floor): that
@@ -218,8 +219,9 @@ def clear_spans(samples: np.ndarray, offset_s: float,
     return merge_spans(((float(t), float(t) + FRAME_S) for t in clear), BRIDGE_S)
 
 
-def _fine_edges(samples: np.ndarray, first: int, last: int, frame: int,
-                threshold: float) -> tuple[int, int]:
+def _fine_edges(
+    samples: np.ndarray, first: int, last: int, frame: int, threshold: float
+) -> tuple[int, int]:
     """A run's edges moved to the first and last loud quarter-frame within a frame of them
     (20-ms frames alone would lengthen each span by a frame on average)."""
     quarter = max(1, frame // 4)
@@ -266,27 +268,36 @@ def _with_neighbours(talk: Sequence[Span], runs: Sequence[Span]) -> tuple[Span, 
     :func:`_orphans`."""
     spans = tuple(talk)
     while True:
-        near = [r for r in subtract_spans(runs, spans)
-                if any(r[0] - b < ORPHAN_GAP_S and a - r[1] < ORPHAN_GAP_S for a, b in spans)]
+        near = [
+            r
+            for r in subtract_spans(runs, spans)
+            if any(r[0] - b < ORPHAN_GAP_S and a - r[1] < ORPHAN_GAP_S for a, b in spans)
+        ]
         if not near:
             return spans
         spans = merge_spans([*spans, *near], ORPHAN_GAP_S)
 
 
-def loud_spans(samples: np.ndarray, offset_s: float,
-               sample_rate: int = 16000) -> tuple[Span, ...]:
+def loud_spans(samples: np.ndarray, offset_s: float, sample_rate: int = 16000) -> tuple[Span, ...]:
     """The loud runs of a channel (module docstring) as absolute seconds: what
     :func:`activity_from_loud` needs of the audio, computed while the audio is at hand (a
     few numbers per spoken phrase, so the samples need not be kept until the words are
     known)."""
-    return tuple((offset_s + a / sample_rate, offset_s + b / sample_rate)
-                 for a, b in loud_runs(samples, sample_rate))
+    return tuple(
+        (offset_s + a / sample_rate, offset_s + b / sample_rate)
+        for a, b in loud_runs(samples, sample_rate)
+    )
 
 
-def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]], *,
-                       merge_gap_s: float = 0.8, min_sound_s: float = 0.5,
-                       speech: Sequence[Span] | None = None,
-                       clear: Sequence[Span] | None = None) -> ChannelActivity:
+def activity_from_loud(
+    loud: Sequence[Span],
+    words: Sequence[tuple[float, float]],
+    *,
+    merge_gap_s: float = 0.8,
+    min_sound_s: float = 0.5,
+    speech: Sequence[Span] | None = None,
+    clear: Sequence[Span] | None = None,
+) -> ChannelActivity:
     """Talk and sound spans of one channel from its loud runs (:func:`loud_spans`) and the
     (start, end) absolute seconds of the words transcribed on it; ``merge_gap_s``: talk
     spans of one party less than this far apart are one span (a pause inside a turn);
@@ -304,9 +315,12 @@ def activity_from_loud(loud: Sequence[Span], words: Sequence[tuple[float, float]
     claimed = {_claimed_end(run, ends[run]) for run in ends}
     talk = merge_spans(claimed, merge_gap_s)
     talk = merge_spans(_with_neighbours(talk, _orphans(loud, runs, talk)), merge_gap_s)
-    sound = [s for s in subtract_spans(loud, talk) if s[1] - s[0] >= min_sound_s
-             and (clear is None
-                  or total_s(intersect_spans([s], clear)) >= CLEAR_SHARE * (s[1] - s[0]))]
+    sound = [
+        s
+        for s in subtract_spans(loud, talk)
+        if s[1] - s[0] >= min_sound_s
+        and (clear is None or total_s(intersect_spans([s], clear)) >= CLEAR_SHARE * (s[1] - s[0]))
+    ]
     return ChannelActivity(talk=_rounded(talk), sound=_rounded(sound))
 
 
@@ -338,9 +352,14 @@ def channel_activity(
     """Talk and sound spans of one channel (module docstring): :func:`activity_from_loud`
     of :func:`loud_spans` of ``samples`` (mono float; ``offset_s`` is the absolute time of
     ``samples[0]``)."""
-    return activity_from_loud(loud_spans(samples, offset_s, sample_rate), words,
-                              merge_gap_s=merge_gap_s, min_sound_s=min_sound_s, speech=speech,
-                              clear=clear_spans(samples, offset_s, sample_rate))
+    return activity_from_loud(
+        loud_spans(samples, offset_s, sample_rate),
+        words,
+        merge_gap_s=merge_gap_s,
+        min_sound_s=min_sound_s,
+        speech=speech,
+        clear=clear_spans(samples, offset_s, sample_rate),
+    )
 
 
 def _rounded(spans: Iterable[Span]) -> tuple[Span, ...]:

@@ -150,8 +150,9 @@ def compute_metrics(
     )
     if len(channels) == 1:
         return base
-    agent_sound = subtract_spans(intersect_spans(channels[0].sound, call),
-                                 [ringing] if ringing else [])
+    agent_sound = subtract_spans(
+        intersect_spans(channels[0].sound, call), [ringing] if ringing else []
+    )
     return _two_party(base, talks[0], talks[1], agent_sound, words, options)
 
 
@@ -182,8 +183,9 @@ def _two_party(
         agent_talk_s=round(agent_s, 3),
         customer_talk_s=round(customer_s, 3),
         talk_ratio=round(agent_s / customer_s, 3) if customer_s > 0 else None,
-        hold_s=round(total_s(subtract_spans(merge_spans(agent_sound, HOLD_GAP_S),
-                                            [*agent, *customer])), 3),
+        hold_s=round(
+            total_s(subtract_spans(merge_spans(agent_sound, HOLD_GAP_S), [*agent, *customer])), 3
+        ),
         overtalk_count=len(overtalk),
         overtalk_s=round(sum(b - a for a, b in overtalk), 3),
         agent_interruptions=interruptions(agent, customer, margin),

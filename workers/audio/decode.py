@@ -41,9 +41,15 @@ class DecodedAudio:
         return self.channels[channel][first:last]
 
 
-def decode(path: Path, channels: int, start_s: float = 0.0,
-           duration_s: float | None = None, codec: str | None = None, *,
-           allow_empty: bool = False) -> DecodedAudio:
+def decode(
+    path: Path,
+    channels: int,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    codec: str | None = None,
+    *,
+    allow_empty: bool = False,
+) -> DecodedAudio:
     """Decode a span of ``path`` to 16 kHz float32 per channel. With ``allow_empty``, a
     span that starts past the end of the audio (its header claimed more) gives no samples
     instead of an error.
@@ -67,8 +73,7 @@ def decode(path: Path, channels: int, start_s: float = 0.0,
         raise BadAudioError(f"no audio decoded{_stderr_hint(data.stderr)}")
     usable = samples.size - samples.size % channels
     frames = samples[:usable].reshape(-1, channels)
-    return DecodedAudio(tuple(np.ascontiguousarray(frames[:, c]) for c in range(channels)),
-                        start_s)
+    return DecodedAudio(tuple(np.ascontiguousarray(frames[:, c]) for c in range(channels)), start_s)
 
 
 def _command(path: Path, channels: int, start_s: float, duration_s: float | None) -> list[str]:
@@ -78,8 +83,20 @@ def _command(path: Path, channels: int, start_s: float, duration_s: float | None
     command += ["-i", str(path)]
     if duration_s is not None:
         command += ["-t", f"{duration_s:.6f}"]
-    return [*command, "-map", "0:a:0", "-ac", str(channels), "-ar", str(SAMPLE_RATE),
-            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    return [
+        *command,
+        "-map",
+        "0:a:0",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(SAMPLE_RATE),
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "pipe:1",
+    ]
 
 
 @dataclass(frozen=True)
@@ -131,7 +148,7 @@ def is_dual_mono(left: np.ndarray, right: np.ndarray) -> bool:
     l64 -= l64.mean()
     r64 -= r64.mean()
     energy_l, energy_r = float(np.dot(l64, l64)), float(np.dot(r64, r64))
-    floor = left.size * SILENCE_FLOOR ** 2
+    floor = left.size * SILENCE_FLOOR**2
     if energy_l <= floor or energy_r <= floor:  # a silent leg: dual-mono only if both are
         return energy_l <= floor and energy_r <= floor
     level_db = 10 * np.log10(energy_l / energy_r)
@@ -153,7 +170,7 @@ def cut_point(audio: np.ndarray, offset_s: float, boundary_s: float) -> float:
     usable = (audio.size - skip) // frame_len
     if usable <= 0:
         return boundary_s
-    frames = audio[skip: skip + usable * frame_len].astype(np.float64).reshape(usable, frame_len)
+    frames = audio[skip : skip + usable * frame_len].astype(np.float64).reshape(usable, frame_len)
     energy = np.mean(frames * frames, axis=1)
     times = (first_frame + np.arange(usable)) * FRAME_S  # frame start times
     threshold = max(1e-6, float(np.percentile(energy, 95)) * 10 ** (-3.5))

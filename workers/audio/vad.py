@@ -58,8 +58,10 @@ def speech_spans(audio: np.ndarray, config: VadSection) -> list[tuple[float, flo
     spans: list[tuple[float, float]] = []
     for first, last in sounding_regions(audio):
         offset = first / SAMPLE_RATE
-        spans += [(float(offset + a), float(offset + b))
-                  for a, b in _silero_spans(audio[first:last], config)]
+        spans += [
+            (float(offset + a), float(offset + b))
+            for a, b in _silero_spans(audio[first:last], config)
+        ]
     return spans
 
 
@@ -105,8 +107,9 @@ def unpadded(spans: list[tuple[float, float]], config: VadSection) -> list[tuple
     return out
 
 
-def make_windows(spans: list[tuple[float, float]], max_s: float,
-                 merge_gap_s: float) -> list[tuple[float, float]]:
+def make_windows(
+    spans: list[tuple[float, float]], max_s: float, merge_gap_s: float
+) -> list[tuple[float, float]]:
     """Merge neighbouring speech spans into windows no longer than ``max_s``. A window ends
     at a silence between spans; a span is never split here."""
     windows: list[tuple[float, float]] = []
@@ -141,13 +144,16 @@ class PackedWindow:
         return sum(b - a for a, b in self.pieces)
 
     def shifted(self, offset: float) -> PackedWindow:
-        return PackedWindow(tuple((round(offset + a, 3), round(offset + b, 3))
-                                  for a, b in self.pieces))
+        return PackedWindow(
+            tuple((round(offset + a, 3), round(offset + b, 3)) for a, b in self.pieces)
+        )
 
     def audio(self, samples: np.ndarray, offset: float = 0.0) -> np.ndarray:
         """The clip: each piece of ``samples`` (which start at ``offset`` s), concatenated."""
-        parts = [samples[round((a - offset) * SAMPLE_RATE):round((b - offset) * SAMPLE_RATE)]
-                 for a, b in self.pieces]
+        parts = [
+            samples[round((a - offset) * SAMPLE_RATE) : round((b - offset) * SAMPLE_RATE)]
+            for a, b in self.pieces
+        ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def to_original(self, t: float, is_end: bool = False) -> float:

@@ -10,7 +10,8 @@ from typing import NamedTuple
 from .tokens import SENTENCE_END, Span, Tok
 
 DIGIT_WORDS = {"oh": "0", "o": "0", "niner": "9"} | {
-    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
+}
 _REPEAT = {"double": 2, "triple": 3}
 _JOINERS = {"dash", "hyphen", "-", "–", "—"}
 _WRITTEN = re.compile(r"\+?\(?\d+\)?(?:[-.]?\(?\d+\)?)*")
@@ -18,6 +19,7 @@ _WRITTEN = re.compile(r"\+?\(?\d+\)?(?:[-.]?\(?\d+\)?)*")
 
 class _Elem(NamedTuple):
     """Digits of one or two words of a run (a repeat word and its digit)."""
+
     first: int
     last: int
     chunks: tuple[str, ...]
@@ -36,7 +38,7 @@ def number_spans(toks: list[Tok]) -> list[Span]:
 
 def _after_card_words(toks: list[Tok], first: int) -> bool:
     """Whether "card" was said just before (within five words): "the card number is …"."""
-    return any(t.low in ("card", "cards") for t in toks[max(0, first - 5):first])
+    return any(t.low in ("card", "cards") for t in toks[max(0, first - 5) : first])
 
 
 #: Words a model writes for a digit it heard ("the card number is for one one one …").
@@ -76,7 +78,7 @@ def _runs(toks: list[Tok]) -> list[list[_Elem]]:
 def _trim(run: list[_Elem]) -> list[_Elem]:
     """Without joiners at either end."""
     first = next(i for i, e in enumerate(run) if e.chunks or e.plus)
-    return run[first:max(i for i, e in enumerate(run) if e.chunks) + 1]
+    return run[first : max(i for i, e in enumerate(run) if e.chunks) + 1]
 
 
 def _element(toks: list[Tok], i: int) -> _Elem | None:
@@ -128,8 +130,8 @@ def _best_split(run: list[_Elem]) -> list[tuple[int, int, str]]:
     for a in range(len(run) - 1, -1, -1):
         best[a] = best[a + 1]
         for b in range(a, len(run)):
-            kind = _classify(run[a:b + 1], strong=True)
-            score = _count(run[a:b + 1]) + best[b + 1][0]
+            kind = _classify(run[a : b + 1], strong=True)
+            score = _count(run[a : b + 1]) + best[b + 1][0]
             if kind is not None and score > best[a][0]:
                 best[a] = (score, [(a, b, kind), *best[b + 1][1]])
     return best[0][1]
@@ -153,9 +155,14 @@ def _classify(elems: list[_Elem], *, strong: bool) -> str | None:
     if 13 <= len(digits) <= 19 and _luhn(digits):
         return "CARD"
     shape = [len(c) for c in chunks]
-    if len(digits) == 9 and (shape == [3, 2, 4] or max(shape) == 1) and \
-            digits[:3] not in ("000", "666") and digits[0] != "9" and \
-            digits[3:5] != "00" and digits[5:] != "0000":
+    if (
+        len(digits) == 9
+        and (shape == [3, 2, 4] or max(shape) == 1)
+        and digits[:3] not in ("000", "666")
+        and digits[0] != "9"
+        and digits[3:5] != "00"
+        and digits[5:] != "0000"
+    ):
         return "SSN"
     return "PHONE" if _phone(chunks, elems[0].plus, strong) else None
 
@@ -165,8 +172,9 @@ def _phone(chunks: list[str], plus: bool, strong: bool) -> bool:
     n = len(digits)
     if plus or ((n == 10 or (n == 11 and digits[0] == "1")) and digits[n - 10] not in "01"):
         return 7 <= n <= 15
-    return not strong and 7 <= n <= 15 and len(chunks) > 1 and \
-        not _date_like([int(c) for c in chunks])
+    return (
+        not strong and 7 <= n <= 15 and len(chunks) > 1 and not _date_like([int(c) for c in chunks])
+    )
 
 
 def _date_like(groups: list[int]) -> bool:
@@ -175,8 +183,12 @@ def _date_like(groups: list[int]) -> bool:
     if len(groups) == 2:
         return all(years)
     day_month = groups[1:] if years[0] else groups[:2]
-    return len(groups) == 3 and (years[0] or years[2]) and 1 <= min(day_month) <= 12 and \
-        max(day_month) <= 31
+    return (
+        len(groups) == 3
+        and (years[0] or years[2])
+        and 1 <= min(day_month) <= 12
+        and max(day_month) <= 31
+    )
 
 
 def _luhn(digits: str) -> bool:

@@ -27,8 +27,9 @@ from callscribe.storage.modes import make_readable
 Span = tuple[float, float]
 
 
-def silence_spans(samples: np.ndarray, sample_rate: int, spans: Sequence[Span],
-                  pad_s: float = 0.05) -> np.ndarray:
+def silence_spans(
+    samples: np.ndarray, sample_rate: int, spans: Sequence[Span], pad_s: float = 0.05
+) -> np.ndarray:
     """A copy of ``samples`` (time on the first axis) with each span, widened by
     ``pad_s`` on both sides and clamped to the array, set to zero."""
     out = samples.copy()
@@ -46,9 +47,24 @@ def decode_pcm16(path: str | Path) -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "decoded.wav"
         done = subprocess.run(
-            [get_encoder_name(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-             "-c:a", "pcm_s16le", "-f", "wav", str(wav)],
-            capture_output=True, check=False)
+            [
+                get_encoder_name(),
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                str(path),
+                "-map",
+                "0:a:0",
+                "-c:a",
+                "pcm_s16le",
+                "-f",
+                "wav",
+                str(wav),
+            ],
+            capture_output=True,
+            check=False,
+        )
         if done.returncode != 0 or not wav.exists():
             reason = done.stderr.decode(errors="replace").strip()[-300:]
             raise BadAudioError(f"cannot decode audio: {reason or 'ffmpeg failed'}")
@@ -59,9 +75,12 @@ def decode_pcm16(path: str | Path) -> tuple[np.ndarray, int]:
     return samples[: samples.size - samples.size % channels].reshape(-1, channels), rate
 
 
-def write_redacted_audio(src_path: str | Path, out_path: str | Path,
-                         spans_by_channel: Mapping[int, Sequence[Span]],
-                         pad_s: float = 0.05) -> None:
+def write_redacted_audio(
+    src_path: str | Path,
+    out_path: str | Path,
+    spans_by_channel: Mapping[int, Sequence[Span]],
+    pad_s: float = 0.05,
+) -> None:
     """Write ``out_path`` (16-bit PCM WAV): ``src_path`` with each channel's spans silent.
     Written to a temporary name beside it and renamed, so a reader never sees half a
     file."""

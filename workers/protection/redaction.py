@@ -101,12 +101,17 @@ def as_timed(word: object) -> TimedWord:
     """Any word-like object as a :class:`TimedWord`."""
     if isinstance(word, TimedWord):
         return word
+
     def field(name: str, other: str) -> Any:
         value = getattr(word, name, None)
         return getattr(word, other) if value is None else value
 
-    return TimedWord(str(field("text", "word")), float(field("start", "start_s")),
-                     float(field("end", "end_s")), getattr(word, "probability", None))
+    return TimedWord(
+        str(field("text", "word")),
+        float(field("start", "start_s")),
+        float(field("end", "end_s")),
+        getattr(word, "probability", None),
+    )
 
 
 def redact_words(words: Iterable[object], patterns: Patterns | None = None) -> Redacted:
@@ -115,8 +120,9 @@ def redact_words(words: Iterable[object], patterns: Patterns | None = None) -> R
     return _apply(timed, _detect(timed, patterns or {}), 0)
 
 
-def redact_segments(segments: Sequence[Iterable[object]],
-                    patterns: Patterns | None = None) -> list[Redacted]:
+def redact_segments(
+    segments: Sequence[Iterable[object]], patterns: Patterns | None = None
+) -> list[Redacted]:
     """The segments of one channel, in time order, redacted together (a card number read
     across two segments is found) and cut back into segments: an entity crossing a
     segment boundary becomes one tag in each. Word indices are per segment."""
@@ -126,8 +132,11 @@ def redact_segments(segments: Sequence[Iterable[object]],
     out, offset = [], 0
     for words in lists:
         end = offset + len(words) - 1
-        mine = [Span(max(s.first, offset), min(s.last, end), s.kind) for s in spans
-                if s.first <= end and s.last >= offset]
+        mine = [
+            Span(max(s.first, offset), min(s.last, end), s.kind)
+            for s in spans
+            if s.first <= end and s.last >= offset
+        ]
         out.append(_apply(words, mine, offset))
         offset = end + 1
     return out
@@ -138,20 +147,24 @@ def redact_text(text: str, patterns: Patterns | None = None) -> str:
     pieces = re.findall(r"\s*\S+", text)
     if not pieces:
         return text
-    pieces[-1] += text[len("".join(pieces)):]
+    pieces[-1] += text[len("".join(pieces)) :]
     words = [TimedWord(piece, 0.0, 0.0) for piece in pieces]
     return "".join(w.text for w in _apply(words, _detect(words, patterns or {}), 0).words)
 
 
 def _detect(words: list[TimedWord], patterns: Patterns) -> list[Span]:
     toks = [tok(w.text) for w in words]
-    spans = number_spans(toks) + _email_spans(toks) + _custom_spans(
-        [w.text for w in words], toks, patterns)
+    spans = (
+        number_spans(toks)
+        + _email_spans(toks)
+        + _custom_spans([w.text for w in words], toks, patterns)
+    )
     return _merge(spans)
 
 
 def _merge(spans: list[Span]) -> list[Span]:
     """Overlapping candidates become one span, of the kind of the longest."""
+
     def weight(s: Span) -> tuple[int, int]:
         return s.last - s.first, _PRIORITY.get(s.kind, 4)
 
@@ -173,64 +186,111 @@ def _apply(words: list[TimedWord], spans: list[Span], offset: int) -> Redacted:
     i = 0
     for span in spans:
         first, last = span.first - offset, span.last - offset
-        covered = words[first:last + 1]
+        covered = words[first : last + 1]
         out += words[i:first]
         start, end = min(w.start for w in covered), max(w.end for w in covered)
         tail = "".join(c for c in tok(covered[-1].text).tail if c in ".,!?;: \t\n\r")
         probs = [w.probability for w in covered]
-        out.append(TimedWord(f"{tok(covered[0].text).lead}[{span.kind}]{tail}", start, end,
-                             None if None in probs else min(p for p in probs if p is not None)))
-        found.append(Redaction(kind=span.kind, start_s=start, end_s=end,
-                               word_index_first=first, word_index_last=last))
+        out.append(
+            TimedWord(
+                f"{tok(covered[0].text).lead}[{span.kind}]{tail}",
+                start,
+                end,
+                None if None in probs else min(p for p in probs if p is not None),
+            )
+        )
+        found.append(
+            Redaction(
+                kind=span.kind,
+                start_s=start,
+                end_s=end,
+                word_index_first=first,
+                word_index_last=last,
+            )
+        )
         i = last + 1
     return Redacted(tuple(out + words[i:]), tuple(found))
 
 
 # --- numbers -----------------------------------------------------------------------------
 
-_SYMBOLS = {"at": "@", "dot": ".", "period": ".", "point": ".", "underscore": "_",
-            "dash": "-", "hyphen": "-"}
-_TLDS = ("com net org edu gov mil int io co uk us ca au de fr es it nl be ch at se no dk fi "
-         "ie nz in jp cn br mx info biz me tv ai app dev email online store shop tech xyz")
+_SYMBOLS = {
+    "at": "@",
+    "dot": ".",
+    "period": ".",
+    "point": ".",
+    "underscore": "_",
+    "dash": "-",
+    "hyphen": "-",
+}
+_TLDS = (
+    "com net org edu gov mil int io co uk us ca au de fr es it nl be ch at se no dk fi "
+    "ie nz in jp cn br mx info biz me tv ai app dev email online store shop tech xyz"
+)
 _NOT_LOCAL = frozenset(
     "look looking looked me us you him her them it is am are was were be been i'm we're you're "
     "they're he's she's it's here there that this arrive arrived stay stayed work working live "
     "living shop shopping order ordered buy bought find found go going check site website "
     "online again just call called email emailed available log login in up on out visit "
-    "sign register page portal app link store account".split())
+    "sign register page portal app link store account".split()
+)
 _AT = re.compile(r"\S*[^\W_]@[^\W_]\S*")  # a written @ between letters: an address
-_EMAIL = re.compile(r"(?<![\w.%+-])[^\W_](?:[\w.%+-]*[^\W_])?@(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
-                    rf"(?:{'|'.join(_TLDS.split())})(?![\w-])")
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[^\W_](?:[\w.%+-]*[^\W_])?@(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
+    rf"(?:{'|'.join(_TLDS.split())})(?![\w-])"
+)
 #: A host name of three or more labels ("pat.smithexample.com"): an address whose spoken
 #: "at" the model did not write. "www." and two-label sites ("example.com") stay.
-_HOSTLIKE = re.compile(r"(?<![\w.%+@-])(?!www\.)[^\W_][\w-]*(?:\.[^\W_][\w-]*)+"
-                       rf"\.(?:{'|'.join(_TLDS.split())})(?![\w@.-])")
+_HOSTLIKE = re.compile(
+    r"(?<![\w.%+@-])(?!www\.)[^\W_][\w-]*(?:\.[^\W_][\w-]*)+"
+    rf"\.(?:{'|'.join(_TLDS.split())})(?![\w@.-])"
+)
 
 
 def _email_spans(toks: list[Tok]) -> list[Span]:
     """Spoken symbols become symbols ("at" → "@", unless after a common word) and join
     their neighbours, as do spelled characters ("p a t dot uk" → "pat.uk"). A written @
     is an address even without a known domain ("pat@example. com")."""
-    pieces = [_SYMBOLS[t.low] if t.low in _SYMBOLS and not (
-        t.low == "at" and i and toks[i - 1].low in _NOT_LOCAL) else t.low
-        for i, t in enumerate(toks)]
-    joined = [bool(i) and not any(c in ".,!?;" for c in toks[i - 1].tail) and (
-        {p, pieces[i - 1]} & set(_SYMBOLS.values()) != set() or p.startswith(".") or
-        (len(p) == 1 == len(pieces[i - 1]) and (p + pieces[i - 1]).isalnum()))
-        for i, p in enumerate(pieces)]
+    pieces = [
+        _SYMBOLS[t.low]
+        if t.low in _SYMBOLS and not (t.low == "at" and i and toks[i - 1].low in _NOT_LOCAL)
+        else t.low
+        for i, t in enumerate(toks)
+    ]
+    joined = [
+        bool(i)
+        and not any(c in ".,!?;" for c in toks[i - 1].tail)
+        and (
+            {p, pieces[i - 1]} & set(_SYMBOLS.values()) != set()
+            or p.startswith(".")
+            or (len(p) == 1 == len(pieces[i - 1]) and (p + pieces[i - 1]).isalnum())
+        )
+        for i, p in enumerate(pieces)
+    ]
     layout = _layout(pieces, joined)
-    return _matches(_EMAIL, "EMAIL", *layout) + _matches(_HOSTLIKE, "EMAIL", *layout) + \
-        _matches(_AT, "EMAIL", *_layout([t.low for t in toks], [False] * len(toks)))
+    return (
+        _matches(_EMAIL, "EMAIL", *layout)
+        + _matches(_HOSTLIKE, "EMAIL", *layout)
+        + _matches(_AT, "EMAIL", *_layout([t.low for t in toks], [False] * len(toks)))
+    )
 
 
 def _custom_spans(texts: list[str], toks: list[Tok], patterns: Patterns) -> list[Span]:
     """Each pattern over the words as written, and over a form with spoken digits as
     numerals and single characters joined ("A C one two" → "AC12")."""
     normal = [DIGIT_WORDS.get(t.low, t.core) for t in toks]
-    forms = [_layout(texts, [True] * len(texts)), _layout(normal, [
-        bool(i) and len(p) == 1 == len(normal[i - 1]) for i, p in enumerate(normal)])]
-    return [span for name, pattern in patterns.items() for form in forms
-            for span in _matches(re.compile(pattern), name, *form)]
+    forms = [
+        _layout(texts, [True] * len(texts)),
+        _layout(
+            normal, [bool(i) and len(p) == 1 == len(normal[i - 1]) for i, p in enumerate(normal)]
+        ),
+    ]
+    return [
+        span
+        for name, pattern in patterns.items()
+        for form in forms
+        for span in _matches(re.compile(pattern), name, *form)
+    ]
 
 
 def _layout(pieces: list[str], joined: list[bool]) -> tuple[str, list[int]]:
@@ -250,7 +310,7 @@ def _layout(pieces: list[str], joined: list[bool]) -> tuple[str, list[int]]:
 def _matches(regex: re.Pattern[str], kind: str, text: str, owners: list[int]) -> list[Span]:
     spans = []
     for match in regex.finditer(text):
-        hit = [o for o in owners[match.start():match.end()] if o >= 0]
+        hit = [o for o in owners[match.start() : match.end()] if o >= 0]
         if hit:
             spans.append(Span(min(hit), max(hit), kind))
     return spans

@@ -24,13 +24,14 @@ class RedactionSpan:
     end_s: float
 
 
-def redact_windows(windows: Sequence[StoredWindow], patterns: Mapping[str, str]
-                   ) -> tuple[list[StoredWindow], list[RedactionSpan]]:
+def redact_windows(
+    windows: Sequence[StoredWindow], patterns: Mapping[str, str]
+) -> tuple[list[StoredWindow], list[RedactionSpan]]:
     """The job's windows with every segment's text and words redacted, and the spans."""
-    refs = sorted(((w, s) for w, window in enumerate(windows)
-                   for s in range(len(window.segments))),
-                  key=lambda ws: (windows[ws[0]].channel,
-                                  windows[ws[0]].segments[ws[1]].start_s))
+    refs = sorted(
+        ((w, s) for w, window in enumerate(windows) for s in range(len(window.segments))),
+        key=lambda ws: (windows[ws[0]].channel, windows[ws[0]].segments[ws[1]].start_s),
+    )
     new = [list(window.segments) for window in windows]
     spans: list[RedactionSpan] = []
     for channel in sorted({windows[w].channel for w, _s in refs}):
@@ -40,34 +41,44 @@ def redact_windows(windows: Sequence[StoredWindow], patterns: Mapping[str, str]
         for (w, s), segment, result in zip(mine, segments, results, strict=True):
             new[w][s] = _redacted_segment(segment, result)
         spans += _spans(channel, segments, results)
-    return ([replace(window, segments=tuple(new[w])) for w, window in enumerate(windows)],
-            spans)
+    return ([replace(window, segments=tuple(new[w])) for w, window in enumerate(windows)], spans)
 
 
 def _redacted_segment(segment: StoredSegment, result: Redacted) -> StoredSegment:
     if not result.redactions:
         return segment
-    words = tuple(Word(start=w.start, end=w.end, text=w.text,
-                       probability=w.probability if w.probability is not None else 0.0)
-                  for w in result.words)
+    words = tuple(
+        Word(
+            start=w.start,
+            end=w.end,
+            text=w.text,
+            probability=w.probability if w.probability is not None else 0.0,
+        )
+        for w in result.words
+    )
     return replace(segment, words=words, text=segment_text(list(words)))
 
 
-def _spans(channel: int, segments: Sequence[StoredSegment],
-           results: Sequence[Redacted]) -> list[RedactionSpan]:
+def _spans(
+    channel: int, segments: Sequence[StoredSegment], results: Sequence[Redacted]
+) -> list[RedactionSpan]:
     """One span per entity: an entity cut by a segment boundary (a tag at the end of one
     segment and at the start of the next, of one kind) is one span."""
     spans: list[RedactionSpan] = []
     open_tail = False  # the last span ended on its segment's last word
     for segment, result in zip(segments, results, strict=True):
         for item in result.redactions:
-            continues = (open_tail and item.word_index_first == 0 and spans
-                         and spans[-1].kind == item.kind)
+            continues = (
+                open_tail and item.word_index_first == 0 and spans and spans[-1].kind == item.kind
+            )
             if continues:
                 spans[-1] = replace(spans[-1], end_s=item.end_s)
             else:
-                spans.append(RedactionSpan(channel=channel, kind=item.kind,
-                                           start_s=item.start_s, end_s=item.end_s))
+                spans.append(
+                    RedactionSpan(
+                        channel=channel, kind=item.kind, start_s=item.start_s, end_s=item.end_s
+                    )
+                )
             open_tail = item.word_index_last == len(segment.words) - 1
         if not result.redactions:
             open_tail = False

@@ -20,7 +20,7 @@ def tok(text: str) -> Tok:
     stripped = text.lstrip()
     core = stripped.lstrip(_LEAD)
     body = core.rstrip(_TRAIL + " \t\n\r")
-    return Tok(text[: len(text) - len(stripped)], body, core[len(body):], body.lower())
+    return Tok(text[: len(text) - len(stripped)], body, core[len(body) :], body.lower())
 
 
 class Span(NamedTuple):

@@ -110,23 +110,38 @@ def to_json(t: Transcript) -> str:
 
 def to_words(t: Transcript) -> str:
     """Every word in time order with its speaker, channel, times and probability."""
-    words = sorted(({"start": w.start, "end": w.end, "word": w.word.strip(),
-                     "probability": w.probability, "speaker": s.speaker, "channel": s.channel}
-                    for s in t.segments for w in s.words),
-                   key=lambda w: (w["start"], w["channel"]))
+    words = sorted(
+        (
+            {
+                "start": w.start,
+                "end": w.end,
+                "word": w.word.strip(),
+                "probability": w.probability,
+                "speaker": s.speaker,
+                "channel": s.channel,
+            }
+            for s in t.segments
+            for w in s.words
+        ),
+        key=lambda w: (w["start"], w["channel"]),
+    )
     body = {"recording_id": t.recording_id, "source": t.source, "key": t.key, "words": words}
     return json.dumps(body, ensure_ascii=False, indent=1) + "\n"
 
 
 def to_srt(t: Transcript) -> str:
-    cues = [f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s)}\n"
-            for i, s in enumerate(t.segments, 1)]
+    cues = [
+        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s)}\n"
+        for i, s in enumerate(t.segments, 1)
+    ]
     return "\n".join(cues)
 
 
 def to_vtt(t: Transcript) -> str:
-    cues = [f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n<v {s.speaker}>{s.text}\n"
-            for s in t.segments]
+    cues = [
+        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n<v {s.speaker}>{s.text}\n"
+        for s in t.segments
+    ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
@@ -144,7 +159,8 @@ def to_dialogue(t: Transcript) -> str:
         else:
             turns.append((seg.speaker, [seg.text]))
     return _call_header(t.call) + "".join(
-        f"{speaker.capitalize()}: {' '.join(texts)}\n" for speaker, texts in turns)
+        f"{speaker.capitalize()}: {' '.join(texts)}\n" for speaker, texts in turns
+    )
 
 
 def _call_header(call: TranscriptCall | None) -> str:
@@ -152,17 +168,28 @@ def _call_header(call: TranscriptCall | None) -> str:
     line of printable text: the metadata reader made them so)."""
     if call is None:
         return ""
-    parts = [f"{name} {value}" for name, value in (("agent", call.agent),
-                                                   ("queue", call.queue)) if value]
+    parts = [
+        f"{name} {value}" for name, value in (("agent", call.agent), ("queue", call.queue)) if value
+    ]
     return f"[{' · '.join(parts)}]\n\n" if parts else ""
 
 
 RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "json": to_json, "words": to_words, "srt": to_srt, "vtt": to_vtt, "txt": to_txt,
+    "json": to_json,
+    "words": to_words,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "txt": to_txt,
     "dialogue": to_dialogue,
 }
-SUFFIX = {"json": ".json", "words": ".words.json", "srt": ".srt", "vtt": ".vtt", "txt": ".txt",
-          "dialogue": ".dialogue.txt"}
+SUFFIX = {
+    "json": ".json",
+    "words": ".words.json",
+    "srt": ".srt",
+    "vtt": ".vtt",
+    "txt": ".txt",
+    "dialogue": ".dialogue.txt",
+}
 
 
 #: A path component of an export name is cut to this many bytes (file systems allow 255,
@@ -210,8 +237,9 @@ def _inside(root: Path, relative: str) -> Path:
     return path
 
 
-def write_exports(t: Transcript, output: str, formats: Sequence[str],
-                  s3_client: Callable[[], Any]) -> list[str]:
+def write_exports(
+    t: Transcript, output: str, formats: Sequence[str], s3_client: Callable[[], Any]
+) -> list[str]:
     """Write every requested format; returns where each went."""
     if output.startswith("s3://"):
         return _write_s3(t, output, formats, s3_client())
@@ -224,8 +252,9 @@ def write_exports(t: Transcript, output: str, formats: Sequence[str],
     return written
 
 
-def write_file_export(t: Transcript, output: str, suffix: str, src: Path,
-                      s3_client: Callable[[], Any]) -> str:
+def write_file_export(
+    t: Transcript, output: str, suffix: str, src: Path, s3_client: Callable[[], Any]
+) -> str:
     """Put the file ``src`` at the recording's export name plus ``suffix`` (a redacted
     recording, say); returns where it went."""
     relative = _relative(t.export_base, suffix)
@@ -280,9 +309,12 @@ def _write_s3(t: Transcript, output: str, formats: Sequence[str], client: Any) -
         bucket, key = _s3_location(output, export_path(t.export_base, fmt))
         body = RENDERERS[fmt](t).encode("utf-8")
         try:
-            client.put_object(Bucket=bucket, Key=key, Body=body,
-                              ContentType="application/json" if fmt in ("json", "words")
-                              else "text/plain")
+            client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json" if fmt in ("json", "words") else "text/plain",
+            )
         except Exception as exc:
             raise StorageUnavailableError(f"cannot upload s3://{bucket}/{key}: {exc}") from exc
         written.append(f"s3://{bucket}/{key}")

@@ -39,29 +39,45 @@ from .exports import (
 log = logging.getLogger(__name__)
 
 
-def finalize_recording(settings: Settings, factory: sessionmaker[Session],
-                       recording_id: int) -> None:
+def finalize_recording(
+    settings: Settings, factory: sessionmaker[Session], recording_id: int
+) -> None:
     """Write the exports of a recording whose jobs are all done and mark it done, with the
     settings its jobs ran with (its source's options over ``settings``)."""
     source_options = recordings.job_options(factory, recording_id)
     settings = settings.for_source(source_options)
     rec, transcript = build_transcript(settings, factory, recording_id)
-    transcript = replace(transcript, options={
-        **transcript.options, "source_options": source_options,
-        "languages": recordings.channel_languages(factory, recording_id)})
+    transcript = replace(
+        transcript,
+        options={
+            **transcript.options,
+            "source_options": source_options,
+            "languages": recordings.channel_languages(factory, recording_id),
+        },
+    )
     metrics = call_metrics(factory, transcript, settings.segments)
     transcript = replace(transcript, metrics=None if metrics is None else metrics.to_json())
-    written = write_exports(transcript, settings.storage.output, settings.exports.formats,
-                            lambda: make_s3_client(settings.storage))
+    written = write_exports(
+        transcript,
+        settings.storage.output,
+        settings.exports.formats,
+        lambda: make_s3_client(settings.storage),
+    )
     if settings.exports.redacted_audio:
         written.append(export_redacted_audio(settings, rec, transcript))
-    recordings.mark_recording_done(factory, recording_id, transcript.language,
-                                   {"transcription": transcript.options, "exports": written},
-                                   transcript.duration_s, metrics)
+    recordings.mark_recording_done(
+        factory,
+        recording_id,
+        transcript.language,
+        {"transcription": transcript.options, "exports": written},
+        transcript.duration_s,
+        metrics,
+    )
 
 
-def call_metrics(factory: sessionmaker[Session], transcript: Transcript,
-                 segments: SegmentSection) -> CallMetrics | None:
+def call_metrics(
+    factory: sessionmaker[Session], transcript: Transcript, segments: SegmentSection
+) -> CallMetrics | None:
     """How the call went, from its jobs' activity and its words
     (``workers.analytics.call_metrics``):
     two parties on a stereo call (the agent's channel is the one labelled ``agent``, else
@@ -75,47 +91,73 @@ def call_metrics(factory: sessionmaker[Session], transcript: Transcript,
     if len(channels) == 2 and labels[1] == "agent":
         channels.reverse()
     words = Counter(s.channel for s in transcript.segments for _w in s.words)
-    return compute_metrics(duration_s=transcript.duration_s,
-                           channels=[merge_activity(activity[c]) for c in channels],
-                           words=[words[c] for c in channels])
+    return compute_metrics(
+        duration_s=transcript.duration_s,
+        channels=[merge_activity(activity[c]) for c in channels],
+        words=[words[c] for c in channels],
+    )
 
 
-def build_transcript(settings: Settings, factory: sessionmaker[Session],
-                     recording_id: int) -> tuple[Recording, Transcript]:
+def build_transcript(
+    settings: Settings, factory: sessionmaker[Session], recording_id: int
+) -> tuple[Recording, Transcript]:
     """The recording and its new version's transcript, as the exports render it."""
     rec, segments, words = recordings.load_transcript_rows(factory, recording_id, latest=True)
     duration = recordings.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
-    options = {"decode": decode_record(settings),
-               "vad": settings.vad.model_dump(mode="json"),
-               "segments": settings.segments.model_dump(mode="json"),
-               "redaction": settings.redaction.mode_for(rec.source.uri)}
+    options = {
+        "decode": decode_record(settings),
+        "vad": settings.vad.model_dump(mode="json"),
+        "segments": settings.segments.model_dump(mode="json"),
+        "redaction": settings.redaction.mode_for(rec.source.uri),
+    }
     return rec, Transcript(
-        recording_id=rec.id, source=rec.source.uri, key=rec.key,
+        recording_id=rec.id,
+        source=rec.source.uri,
+        key=rec.key,
         duration_s=rec.duration_s if duration is None else duration,
         channels=rec.channels,
         language=languages.most_common(1)[0][0] if languages else None,
-        segments=tuple(TranscriptSegment(
-            start=s.start_s, end=s.end_s, channel=s.channel, speaker=s.speaker, text=s.text,
-            avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
-            language=s.language, words=tuple(TranscriptWord(w.start_s, w.end_s, w.word,
-                                                            w.probability)
-                              for w in words.get(s.id, ())))
-            for s in segments),
+        segments=tuple(
+            TranscriptSegment(
+                start=s.start_s,
+                end=s.end_s,
+                channel=s.channel,
+                speaker=s.speaker,
+                text=s.text,
+                avg_logprob=s.avg_logprob,
+                no_speech_prob=s.no_speech_prob,
+                language=s.language,
+                words=tuple(
+                    TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
+                    for w in words.get(s.id, ())
+                ),
+            )
+            for s in segments
+        ),
         options=options,
-        export_name=recordings.claim_export_name(factory, rec.id,
-                                                 export_names(rec.key, rec.source.uri)),
-        redactions=tuple(TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
-                         for r in recordings.load_redactions(factory, rec.id, rec.version)),
-        call=transcript_call(rec))
+        export_name=recordings.claim_export_name(
+            factory, rec.id, export_names(rec.key, rec.source.uri)
+        ),
+        redactions=tuple(
+            TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
+            for r in recordings.load_redactions(factory, rec.id, rec.version)
+        ),
+        call=transcript_call(rec),
+    )
 
 
 def transcript_call(rec: Recording) -> TranscriptCall | None:
     """The recording's call metadata as exported; None when it has none."""
     started = as_utc(rec.started_at).isoformat() if rec.started_at is not None else None
-    call = TranscriptCall(call_id=rec.call_id, agent=rec.agent, queue=rec.queue,
-                          direction=rec.direction, started_at=started,
-                          extra=dict(rec.call_meta or {}))
+    call = TranscriptCall(
+        call_id=rec.call_id,
+        agent=rec.agent,
+        queue=rec.queue,
+        direction=rec.direction,
+        started_at=started,
+        extra=dict(rec.call_meta or {}),
+    )
     return None if call == TranscriptCall() else call
 
 
@@ -133,27 +175,53 @@ def export_redacted_audio(settings: Settings, rec: Recording, transcript: Transc
         path = source.fetch(rec.key, Path(tmp), rec.uri)
         out = Path(tmp) / "redacted.wav"
         write_redacted_audio(path, out, spans)
-        return write_file_export(transcript, settings.storage.output, ".redacted.wav", out,
-                                 lambda: make_s3_client(settings.storage))
+        return write_file_export(
+            transcript,
+            settings.storage.output,
+            ".redacted.wav",
+            out,
+            lambda: make_s3_client(settings.storage),
+        )
 
 
-def unfinished_recordings(factory: sessionmaker[Session],
-                          settings: Settings | None = None) -> list[int]:
+def unfinished_recordings(
+    factory: sessionmaker[Session], settings: Settings | None = None
+) -> list[int]:
     """Recordings all of whose jobs are done, still not marked done: those a worker did not
     finalize (it died, or finalizing raised), and ``export_failed`` ones whose retry is due
     (with ``settings``; without, all of them)."""
     open_job = exists().where(Job.recording_id == Recording.id, Job.status != JobStatus.DONE)
     any_job = exists().where(Job.recording_id == Recording.id, Job.version == Recording.version)
     with factory.begin() as session:
-        rows = session.execute(select(Recording).where(
-            Recording.status.in_([RecordingStatus.QUEUED, RecordingStatus.RUNNING,
-                                  RecordingStatus.EXPORT_FAILED]),
-            any_job, ~open_job).order_by(Recording.id)).scalars().all()
+        rows = (
+            session.execute(
+                select(Recording)
+                .where(
+                    Recording.status.in_(
+                        [
+                            RecordingStatus.QUEUED,
+                            RecordingStatus.RUNNING,
+                            RecordingStatus.EXPORT_FAILED,
+                        ]
+                    ),
+                    any_job,
+                    ~open_job,
+                )
+                .order_by(Recording.id)
+            )
+            .scalars()
+            .all()
+        )
         now = utcnow()
-        return [rec.id for rec in rows if settings is None
-                or rec.status != RecordingStatus.EXPORT_FAILED
-                or as_utc(rec.updated_at).timestamp() + export_retry_delay(
-                    settings, export_attempts(rec)) <= now.timestamp()]
+        return [
+            rec.id
+            for rec in rows
+            if settings is None
+            or rec.status != RecordingStatus.EXPORT_FAILED
+            or as_utc(rec.updated_at).timestamp()
+            + export_retry_delay(settings, export_attempts(rec))
+            <= now.timestamp()
+        ]
 
 
 def export_retry_delay(settings: Settings, attempts: int) -> float:
@@ -161,21 +229,32 @@ def export_retry_delay(settings: Settings, attempts: int) -> float:
     return backoff(settings.exports.retry_delay_s, settings.jobs.retry_max_delay_s, attempts)
 
 
-def export_failed(settings: Settings, factory: sessionmaker[Session], recording_id: int,
-                  exc: BaseException, give_up: bool = False) -> RecordingStatus:
+def export_failed(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    recording_id: int,
+    exc: BaseException,
+    give_up: bool = False,
+) -> RecordingStatus:
     """Writing the recording's exports raised ``exc``: one warning, and the recording is
     ``export_failed`` (retried by the healing pass) or, with ``give_up`` or once
     ``exports.max_attempts`` have failed, ``failed``, with the reason."""
     reason = f"exports failed: {one_line(exc, 500)}"
     status = recordings.mark_export_failed(
-        factory, recording_id, reason, 1 if give_up else settings.exports.max_attempts)
-    log.warning("recording %s: %s (%s)", recording_id, reason,
-                "failed" if status == RecordingStatus.FAILED else "will be retried")
+        factory, recording_id, reason, 1 if give_up else settings.exports.max_attempts
+    )
+    log.warning(
+        "recording %s: %s (%s)",
+        recording_id,
+        reason,
+        "failed" if status == RecordingStatus.FAILED else "will be retried",
+    )
     return status
 
 
-def finalize_unfinished(settings: Settings, factory: sessionmaker[Session],
-                        give_up: bool = False) -> int:
+def finalize_unfinished(
+    settings: Settings, factory: sessionmaker[Session], give_up: bool = False
+) -> int:
     """Finalize every recording whose jobs are all done (an ``export_failed`` one when its
     retry is due); returns how many were. With ``give_up``, a recording that still cannot
     be finalized is failed with the reason (the embedded run, which leaves nothing behind)."""

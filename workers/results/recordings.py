@@ -39,8 +39,9 @@ from ..analytics.call_metrics import CallMetrics
 from .store import job_device
 
 
-def claim_export_name(factory: sessionmaker[Session], recording_id: int,
-                      candidates: Sequence[str]) -> str:
+def claim_export_name(
+    factory: sessionmaker[Session], recording_id: int, candidates: Sequence[str]
+) -> str:
     """The recording's export name: the one it has, else the first candidate no other
     recording holds (``recordings.export_name`` is unique, so two finalizers of two
     recordings whose keys look alike cannot both take one name)."""
@@ -48,8 +49,9 @@ def claim_export_name(factory: sessionmaker[Session], recording_id: int,
     for name in candidates:
         try:
             with factory.begin() as session:
-                rec = session.scalars(select(Recording).where(Recording.id == recording_id)
-                                      .with_for_update()).one()
+                rec = session.scalars(
+                    select(Recording).where(Recording.id == recording_id).with_for_update()
+                ).one()
                 if rec.export_name:
                     return rec.export_name
                 rec.export_name = name
@@ -63,15 +65,20 @@ def decoded_duration(factory: sessionmaker[Session], recording_id: int) -> float
     """Seconds of audio the recording's jobs decoded (each job counts the span it owns, the
     last up to the end of the stream): the true duration, whatever the header said."""
     with factory.begin() as session:
-        total = session.scalar(select(func.sum(Job.audio_seconds))
-                               .where(Job.recording_id == recording_id))
+        total = session.scalar(
+            select(func.sum(Job.audio_seconds)).where(Job.recording_id == recording_id)
+        )
     return None if total is None else round(float(total), 3)
 
 
-def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
-                        language: str | None, metadata: dict[str, object],
-                        duration_s: float | None = None,
-                        metrics: CallMetrics | None = None) -> None:
+def mark_recording_done(
+    factory: sessionmaker[Session],
+    recording_id: int,
+    language: str | None,
+    metadata: dict[str, object],
+    duration_s: float | None = None,
+    metrics: CallMetrics | None = None,
+) -> None:
     """All jobs done and exports written; ``duration_s`` is what decoding found (stored,
     with a warning if the header claimed otherwise); ``metrics`` replace the call's."""
     with factory.begin() as session:
@@ -89,18 +96,30 @@ def mark_recording_done(factory: sessionmaker[Session], recording_id: int,
             rec.duration_s = duration_s
         recording_done(rec, language)
         _replace_metrics(session, rec, metrics)
-        last = session.scalars(select(Job).where(Job.recording_id == rec.id)
-                               .order_by(Job.seq.desc()).limit(1)).one_or_none()
-        count_recording(session, finished_at=rec.finished_at or utcnow(),
-                        source_id=rec.source_id, model=(last.model if last else "") or "",
-                        device=job_device(last), failed=False)
+        last = session.scalars(
+            select(Job).where(Job.recording_id == rec.id).order_by(Job.seq.desc()).limit(1)
+        ).one_or_none()
+        count_recording(
+            session,
+            finished_at=rec.finished_at or utcnow(),
+            source_id=rec.source_id,
+            model=(last.model if last else "") or "",
+            device=job_device(last),
+            failed=False,
+        )
 
 
 def _replace_metrics(session: Session, rec: Recording, metrics: CallMetrics | None) -> None:
     session.execute(delete(CallMetric).where(CallMetric.recording_id == rec.id))
     if metrics is not None:
-        session.add(CallMetric(recording_id=rec.id, transcript_version=rec.version,
-                               computed_at=utcnow(), **asdict(metrics)))
+        session.add(
+            CallMetric(
+                recording_id=rec.id,
+                transcript_version=rec.version,
+                computed_at=utcnow(),
+                **asdict(metrics),
+            )
+        )
 
 
 def _finalizing(recording_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -109,8 +128,9 @@ def _finalizing(recording_id: int) -> tuple[ColumnElement[bool], ColumnElement[b
     return Job.recording_id == recording_id, Job.version == version
 
 
-def load_activity(factory: sessionmaker[Session], recording_id: int
-                  ) -> dict[int, list[ChannelActivity]] | None:
+def load_activity(
+    factory: sessionmaker[Session], recording_id: int
+) -> dict[int, list[ChannelActivity]] | None:
     """Per channel, the activity of each job of the version being finalized; None when a
     job has none (stored before activity was measured)."""
     found: dict[int, list[ChannelActivity]] = {}
@@ -126,22 +146,25 @@ def load_activity(factory: sessionmaker[Session], recording_id: int
 def job_options(factory: sessionmaker[Session], recording_id: int) -> dict[str, Any]:
     """The source options the recording's jobs (of the version being finalized) ran with."""
     with factory.begin() as session:
-        options = session.scalar(select(Job.options).where(*_finalizing(recording_id))
-                                 .order_by(Job.seq).limit(1))
+        options = session.scalar(
+            select(Job.options).where(*_finalizing(recording_id)).order_by(Job.seq).limit(1)
+        )
     return dict(options or {})
 
 
-def channel_languages(factory: sessionmaker[Session], recording_id: int
-                      ) -> dict[str, dict[str, Any]]:
+def channel_languages(
+    factory: sessionmaker[Session], recording_id: int
+) -> dict[str, dict[str, Any]]:
     """Per channel of the version being finalized: the language most of its speech was
     decoded in, and the mean detection probability of those windows (speech-weighted)."""
     seconds: dict[tuple[int, str], float] = {}
     weighted: dict[tuple[int, str], float] = {}
     with factory.begin() as session:
-        rows = session.execute(select(Window.channel, Window.language, Window.speech_s,
-                                      Window.language_probability)
-                               .join(Job, Job.id == Window.job_id)
-                               .where(*_finalizing(recording_id)))
+        rows = session.execute(
+            select(Window.channel, Window.language, Window.speech_s, Window.language_probability)
+            .join(Job, Job.id == Window.job_id)
+            .where(*_finalizing(recording_id))
+        )
         for channel, language, speech_s, probability in rows:
             if language is None:
                 continue
@@ -151,8 +174,10 @@ def channel_languages(factory: sessionmaker[Session], recording_id: int
     best: dict[str, dict[str, Any]] = {}
     for (channel, language), total in sorted(seconds.items(), key=lambda kv: -kv[1]):
         if str(channel) not in best:
-            best[str(channel)] = {"language": language, "probability": round(
-                weighted[(channel, language)] / total, 3)}
+            best[str(channel)] = {
+                "language": language,
+                "probability": round(weighted[(channel, language)] / total, 3),
+            }
     return best
 
 
@@ -164,70 +189,93 @@ def drop_superseded(session: Session, rec: Recording) -> None:
     session.execute(delete(Job).where(*old))
 
 
-def mark_recording_failed(factory: sessionmaker[Session], recording_id: int,
-                          reason: str) -> None:
+def mark_recording_failed(factory: sessionmaker[Session], recording_id: int, reason: str) -> None:
     """A recording-level failure after its jobs ran (e.g. exports could not be written)."""
     with factory.begin() as session:
         rec = session.get_one(Recording, recording_id)
         if rec.status != RecordingStatus.DONE:
             recording_failed(rec, reason)
-            count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
-                            device=None, failed=True)
+            count_recording(
+                session,
+                finished_at=utcnow(),
+                source_id=rec.source_id,
+                model="",
+                device=None,
+                failed=True,
+            )
 
 
-def mark_export_failed(factory: sessionmaker[Session], recording_id: int, reason: str,
-                       max_attempts: int) -> RecordingStatus:
+def mark_export_failed(
+    factory: sessionmaker[Session], recording_id: int, reason: str, max_attempts: int
+) -> RecordingStatus:
     """Writing the exports failed: the recording is ``export_failed`` with the reason, to be
     retried, or ``failed`` once ``max_attempts`` have failed. Returns its new status."""
     with factory.begin() as session:
         rec = session.scalars(
-            select(Recording).where(Recording.id == recording_id).with_for_update()).one()
+            select(Recording).where(Recording.id == recording_id).with_for_update()
+        ).one()
         if rec.status in (RecordingStatus.DONE, RecordingStatus.FAILED):
             return rec.status
         recording_export_failed(rec, reason)
         attempts = export_attempts(rec)
         if attempts >= max_attempts:
             recording_failed(rec, f"gave up after {attempts} export attempts: {reason}")
-            count_recording(session, finished_at=utcnow(), source_id=rec.source_id, model="",
-                            device=None, failed=True)
+            count_recording(
+                session,
+                finished_at=utcnow(),
+                source_id=rec.source_id,
+                model="",
+                device=None,
+                failed=True,
+            )
         return rec.status
 
 
-def load_redactions(factory: sessionmaker[Session], recording_id: int,
-                    version: int) -> list[RedactedSpan]:
+def load_redactions(
+    factory: sessionmaker[Session], recording_id: int, version: int
+) -> list[RedactedSpan]:
     """What was redacted in one version of the recording's transcript, in time order."""
     jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
     with factory.begin() as session:
-        found = list(session.scalars(
-            select(RedactedSpan).where(RedactedSpan.recording_id == recording_id,
-                                       RedactedSpan.job_id.in_(jobs))
-            .order_by(RedactedSpan.start_s, RedactedSpan.channel, RedactedSpan.id)))
+        found = list(
+            session.scalars(
+                select(RedactedSpan)
+                .where(RedactedSpan.recording_id == recording_id, RedactedSpan.job_id.in_(jobs))
+                .order_by(RedactedSpan.start_s, RedactedSpan.channel, RedactedSpan.id)
+            )
+        )
         session.expunge_all()
     return found
 
 
-def load_transcript_rows(factory: sessionmaker[Session], recording_id: int, *,
-                         latest: bool = False
-                         ) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
+def load_transcript_rows(
+    factory: sessionmaker[Session], recording_id: int, *, latest: bool = False
+) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
     """The recording, its segments in time order and each segment's words: its transcript
     (``transcript_version``), or with ``latest`` the version being finalized."""
     with factory.begin() as session:
         rec = session.get_one(Recording, recording_id)
         _ = rec.source.uri
-        version = rec.version if latest or rec.transcript_version is None \
-            else rec.transcript_version
+        version = (
+            rec.version if latest or rec.transcript_version is None else rec.transcript_version
+        )
         jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
-        segments = list(session.scalars(
-            select(Segment).where(Segment.recording_id == recording_id,
-                                  Segment.job_id.in_(jobs))
-            .order_by(Segment.start_s, Segment.channel, Segment.id)))
+        segments = list(
+            session.scalars(
+                select(Segment)
+                .where(Segment.recording_id == recording_id, Segment.job_id.in_(jobs))
+                .order_by(Segment.start_s, Segment.channel, Segment.id)
+            )
+        )
         words: dict[int, list[TranscriptWord]] = {}
-        kept = select(Segment.id).where(Segment.recording_id == recording_id,
-                                        Segment.job_id.in_(jobs))
-        for word in session.scalars(select(TranscriptWord)
-                                    .where(TranscriptWord.recording_id == recording_id,
-                                           TranscriptWord.segment_id.in_(kept))
-                                    .order_by(TranscriptWord.segment_id, TranscriptWord.id)):
+        kept = select(Segment.id).where(
+            Segment.recording_id == recording_id, Segment.job_id.in_(jobs)
+        )
+        for word in session.scalars(
+            select(TranscriptWord)
+            .where(TranscriptWord.recording_id == recording_id, TranscriptWord.segment_id.in_(kept))
+            .order_by(TranscriptWord.segment_id, TranscriptWord.id)
+        ):
             words.setdefault(word.segment_id, []).append(word)
         session.expunge_all()
         return rec, segments, words

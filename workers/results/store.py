@@ -88,8 +88,9 @@ class JobResult:
     """Per channel: talk and sound spans of the job's part (for the call metrics)."""
 
 
-def claim_job(factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float,
-              max_attempts: int) -> JobSpec | None:
+def claim_job(
+    factory: sessionmaker[Session], job_id: int, worker: str, lease_s: float, max_attempts: int
+) -> JobSpec | None:
     """Take the job if it is queued (or running under an expired lease) and not locked by
     another claimer; else None. Counts the attempt."""
     with factory.begin() as session:
@@ -103,27 +104,33 @@ def is_suspect(factory: sessionmaker[Session], job_id: int) -> bool:
     """Whether the job's last attempt ended with its worker lost (read without a lock,
     before claiming: such a job is claimed only once it can run alone)."""
     with factory.begin() as session:
-        row = session.execute(select(Job.status, Job.error, Job.lease_expires_at)
-                              .where(Job.id == job_id)).one_or_none()
+        row = session.execute(
+            select(Job.status, Job.error, Job.lease_expires_at).where(Job.id == job_id)
+        ).one_or_none()
     if row is None:
         return False
     status, error, lease = row
     return error == LEASE_EXPIRED or (status == JobStatus.RUNNING and _lapsed(lease))
 
 
-def claim_next(factory: sessionmaker[Session], worker: str, lease_s: float,
-               max_attempts: int) -> JobSpec | None:
+def claim_next(
+    factory: sessionmaker[Session], worker: str, lease_s: float, max_attempts: int
+) -> JobSpec | None:
     """Take the oldest queued job nobody else is claiming (``FOR UPDATE SKIP LOCKED``)."""
     with factory.begin() as session:
         job = session.scalars(
-            select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
+            select(Job)
+            .where(Job.status == JobStatus.QUEUED)
+            .order_by(Job.id)
+            .limit(1)
             .with_for_update(skip_locked=True)
         ).one_or_none()
         return _claim(session, job, worker, lease_s, max_attempts)
 
 
-def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
-           max_attempts: int) -> JobSpec | None:
+def _claim(
+    session: Session, job: Job | None, worker: str, lease_s: float, max_attempts: int
+) -> JobSpec | None:
     if job is None:
         return None
     if job.status == JobStatus.RUNNING and _lapsed(job.lease_expires_at):
@@ -139,12 +146,23 @@ def _claim(session: Session, job: Job | None, worker: str, lease_s: float,
         return None
     job_claimed(job, worker, lease_s)
     recording_running(rec)
-    return JobSpec(job_id=job.id, recording_id=rec.id, source_id=rec.source_id, seq=job.seq,
-                   is_last=job.is_last, start_s=job.start_s, end_s=job.end_s,
-                   duration_s=rec.duration_s or job.end_s, channels=rec.channels or 1,
-                   codec=rec.codec, source_uri=rec.source.uri,
-                   key=rec.key, uri=rec.uri, attempts=job.attempts,
-                   options=dict(job.options or {}))
+    return JobSpec(
+        job_id=job.id,
+        recording_id=rec.id,
+        source_id=rec.source_id,
+        seq=job.seq,
+        is_last=job.is_last,
+        start_s=job.start_s,
+        end_s=job.end_s,
+        duration_s=rec.duration_s or job.end_s,
+        channels=rec.channels or 1,
+        codec=rec.codec,
+        source_uri=rec.source.uri,
+        key=rec.key,
+        uri=rec.uri,
+        attempts=job.attempts,
+        options=dict(job.options or {}),
+    )
 
 
 def _lapsed(lease_expires_at: datetime | None) -> bool:
@@ -152,15 +170,22 @@ def _lapsed(lease_expires_at: datetime | None) -> bool:
     return lease_expires_at is None or as_utc(lease_expires_at) < utcnow()
 
 
-def heartbeat(factory: sessionmaker[Session], job_id: int, worker: str, attempt: int,
-              lease_s: float) -> bool:
+def heartbeat(
+    factory: sessionmaker[Session], job_id: int, worker: str, attempt: int, lease_s: float
+) -> bool:
     """Renew the lease of the attempt this worker runs; False if it is no longer ours."""
     now = utcnow()
     with factory.begin() as session:
         result = session.execute(
-            update(Job).where(Job.id == job_id, Job.worker == worker, Job.attempts == attempt,
-                              Job.status == JobStatus.RUNNING)
-            .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s)))
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.worker == worker,
+                Job.attempts == attempt,
+                Job.status == JobStatus.RUNNING,
+            )
+            .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+        )
         return bool(getattr(result, "rowcount", 0))
 
 
@@ -173,29 +198,46 @@ def _held(job: Job | None, spec: JobSpec, worker: str) -> bool:
     and the same attempt number. On a threads pool one process (one worker id) can claim a
     job again after its lease lapsed, so the worker id alone cannot tell a stale attempt
     from the current one; every write is fenced by both."""
-    return (job is not None and job.status == JobStatus.RUNNING and job.worker == worker
-            and job.attempts == spec.attempts)
+    return (
+        job is not None
+        and job.status == JobStatus.RUNNING
+        and job.worker == worker
+        and job.attempts == spec.attempts
+    )
 
 
-def store_result(factory: sessionmaker[Session], spec: JobSpec, worker: str,
-                 result: JobResult) -> bool:
+def store_result(
+    factory: sessionmaker[Session], spec: JobSpec, worker: str, result: JobResult
+) -> bool:
     """Replace the job's windows and segments with ``result`` and mark it done, atomically.
     Returns True when, once committed, no job of the recording is left unfinished."""
     with factory.begin() as session:
         job = _locked_job(session, spec.job_id)
         if job is None or not _held(job, spec, worker):
-            raise LeaseLostError(f"job {spec.job_id} attempt {spec.attempts} is no longer "
-                                 f"held by {worker}")
+            raise LeaseLostError(
+                f"job {spec.job_id} attempt {spec.attempts} is no longer held by {worker}"
+            )
         session.execute(delete(Segment).where(Segment.job_id == job.id))
         session.execute(delete(Window).where(Window.job_id == job.id))
         session.execute(delete(RedactedSpan).where(RedactedSpan.job_id == job.id))
         _insert_windows(session, job.id, spec.recording_id, result.windows)
-        session.add_all(RedactedSpan(recording_id=spec.recording_id, job_id=job.id,
-                                     channel=channel, kind=kind, start_s=start, end_s=end)
-                        for channel, kind, start, end in result.redactions)
+        session.add_all(
+            RedactedSpan(
+                recording_id=spec.recording_id,
+                job_id=job.id,
+                channel=channel,
+                kind=kind,
+                start_s=start,
+                end_s=end,
+            )
+            for channel, kind, start, end in result.redactions
+        )
         job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
-        job.activity = None if result.activity is None else {
-            str(channel): activity.to_json() for channel, activity in result.activity.items()}
+        job.activity = (
+            None
+            if result.activity is None
+            else {str(channel): activity.to_json() for channel, activity in result.activity.items()}
+        )
         _record_usage(job, result)
         job_done(job, result.usage.device_s, result.usage.speech_s)
         meter_job(session, result.usage)
@@ -209,8 +251,10 @@ def recording_complete(factory: sessionmaker[Session], recording_id: int) -> boo
     recording was never finalized). Both may see it complete; finalizing is idempotent."""
     with factory.begin() as session:
         open_jobs = session.scalar(
-            select(Job.id).where(Job.recording_id == recording_id,
-                                 Job.status != JobStatus.DONE).limit(1))
+            select(Job.id)
+            .where(Job.recording_id == recording_id, Job.status != JobStatus.DONE)
+            .limit(1)
+        )
     return open_jobs is None
 
 
@@ -223,39 +267,71 @@ def _record_usage(job: Job, result: JobResult) -> None:
     job.price_per_device_hour, job.cost_usd = usage.price, usage.cost
 
 
-def _insert_windows(session: Session, job_id: int, recording_id: int,
-                    windows: Sequence[StoredWindow]) -> None:
+def _insert_windows(
+    session: Session, job_id: int, recording_id: int, windows: Sequence[StoredWindow]
+) -> None:
     segments: list[StoredSegment] = []
     rows = []
     for item in windows:
         status = WindowStatus.DONE if item.segments else WindowStatus.EMPTY
-        window = Window(job_id=job_id, recording_id=recording_id, channel=item.channel,
-                        start_s=item.window.start, end_s=item.window.end,
-                        speech_s=round(item.window.speech_s, 3),
-                        pieces=[list(p) for p in item.window.pieces], status=status,
-                        language=item.language, temperature=item.temperature,
-                        language_probability=item.language_probability)
+        window = Window(
+            job_id=job_id,
+            recording_id=recording_id,
+            channel=item.channel,
+            start_s=item.window.start,
+            end_s=item.window.end,
+            speech_s=round(item.window.speech_s, 3),
+            pieces=[list(p) for p in item.window.pieces],
+            status=status,
+            language=item.language,
+            temperature=item.temperature,
+            language_probability=item.language_probability,
+        )
         session.add(window)
         session.flush()
         segments += item.segments
-        rows += [{"recording_id": recording_id, "job_id": job_id, "window_id": window.id,
-                  "channel": s.channel, "speaker": s.speaker, "start_s": s.start_s,
-                  "end_s": s.end_s, "text": s.text, "avg_logprob": s.avg_logprob,
-                  "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio,
-                  "language": s.language} for s in item.segments]
+        rows += [
+            {
+                "recording_id": recording_id,
+                "job_id": job_id,
+                "window_id": window.id,
+                "channel": s.channel,
+                "speaker": s.speaker,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+                "text": s.text,
+                "avg_logprob": s.avg_logprob,
+                "no_speech_prob": s.no_speech_prob,
+                "compression_ratio": s.compression_ratio,
+                "language": s.language,
+            }
+            for s in item.segments
+        ]
     if not rows:
         return
-    ids = session.scalars(insert(Segment).returning(Segment.id, sort_by_parameter_order=True),
-                          rows).all()
-    words = [{"segment_id": segment_id, "recording_id": recording_id, "channel": s.channel,
-              "start_s": w.start, "end_s": w.end, "word": w.text, "probability": w.probability}
-             for segment_id, s in zip(ids, segments, strict=True) for w in s.words]
+    ids = session.scalars(
+        insert(Segment).returning(Segment.id, sort_by_parameter_order=True), rows
+    ).all()
+    words = [
+        {
+            "segment_id": segment_id,
+            "recording_id": recording_id,
+            "channel": s.channel,
+            "start_s": w.start,
+            "end_s": w.end,
+            "word": w.text,
+            "probability": w.probability,
+        }
+        for segment_id, s in zip(ids, segments, strict=True)
+        for w in s.words
+    ]
     if words:
         session.execute(insert(TranscriptWord), words)
 
 
-def record_failure(factory: sessionmaker[Session], spec: JobSpec, worker: str,
-                   outcome: Outcome) -> Outcome | None:
+def record_failure(
+    factory: sessionmaker[Session], spec: JobSpec, worker: str, outcome: Outcome
+) -> Outcome | None:
     """After an error, what ``classify`` decided for this attempt: re-queue the job, or fail
     it and its recording (dead letter). Returns the outcome (None if the job is not this
     attempt's any more)."""
@@ -286,10 +362,19 @@ def _give_up(session: Session, job: Job, reason: str) -> None:
     rec = job.recording
     if rec.status != RecordingStatus.DONE:
         recording_failed(rec, reason)
-        count_recording(session, finished_at=utcnow(), source_id=rec.source_id,
-                        model=job.model or "", device=job_device(job), failed=True)
-    siblings = select(Job).where(Job.recording_id == rec.id, Job.id != job.id,
-                                 Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        count_recording(
+            session,
+            finished_at=utcnow(),
+            source_id=rec.source_id,
+            model=job.model or "",
+            device=job_device(job),
+            failed=True,
+        )
+    siblings = select(Job).where(
+        Job.recording_id == rec.id,
+        Job.id != job.id,
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+    )
     for other in session.scalars(siblings):
         job_cancelled(other, f"recording failed: {reason}")
 

@@ -86,8 +86,9 @@ class WorkerContext:
             if name not in self._batchers:
                 engine = self.engine(name)
                 device = resolve_device(self.settings.model.device)
-                self._batchers[name] = Batcher(engine, engine.batch_size,
-                                               batch_wait_s(self.settings.execution, device))
+                self._batchers[name] = Batcher(
+                    engine, engine.batch_size, batch_wait_s(self.settings.execution, device)
+                )
             return self._batchers[name]
 
     def source(self, uri: str) -> RecordingSource:
@@ -106,8 +107,7 @@ class Heartbeat:
         self.job_id = job_id
         self.attempt = attempt
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
     def start(self) -> Heartbeat:
         self._thread.start()
@@ -122,12 +122,16 @@ class Heartbeat:
         failing = False
         while not self._stop.wait(jobs.heartbeat_s):
             if time.monotonic() - began > hard_limit_s:  # stuck: let the lease lapse
-                log.error("job %s: past the hard time limit of %s s; lease left to expire",
-                          self.job_id, hard_limit_s)
+                log.error(
+                    "job %s: past the hard time limit of %s s; lease left to expire",
+                    self.job_id,
+                    hard_limit_s,
+                )
                 return
             try:
-                if not db.heartbeat(self.ctx.factory, self.job_id, self.ctx.worker_id,
-                                    self.attempt, jobs.lease_s):
+                if not db.heartbeat(
+                    self.ctx.factory, self.job_id, self.ctx.worker_id, self.attempt, jobs.lease_s
+                ):
                     if self._stop.is_set():  # the job was stored (done) meanwhile
                         return
                     log.warning("job %s: lease lost to another worker", self.job_id)

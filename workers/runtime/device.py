@@ -29,7 +29,11 @@ def _gpu_name(index: int) -> str:
     try:
         done = subprocess.run(
             ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", str(index)],
-            capture_output=True, text=True, timeout=10, check=False)
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         name = done.stdout.strip().splitlines()[0] if done.returncode == 0 else ""
     except (OSError, subprocess.TimeoutExpired, IndexError):
         name = ""

@@ -26,8 +26,12 @@ LONGEST_PAUSE_S = 30.0
 class Backoff:
     """Tracks whether this process is in an outage, and how long to pause next."""
 
-    def __init__(self, first_s: float = FIRST_PAUSE_S, longest_s: float = LONGEST_PAUSE_S,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        first_s: float = FIRST_PAUSE_S,
+        longest_s: float = LONGEST_PAUSE_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.first_s, self.longest_s = first_s, longest_s
         self._sleep = sleep
         self._lock = threading.Lock()

@@ -58,8 +58,11 @@ def _apply() -> bool:
     if libc is None:
         log.info("not glibc: malloc left at its defaults")
         return False
-    wanted = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-              (M_TOP_PAD, TOP_PAD))
+    wanted = (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (M_TOP_PAD, TOP_PAD),
+    )
     done = all(libc.mallopt(param, value) == 1 for param, value in wanted)
     if not done:
         log.warning("glibc refused the malloc settings; the model runs with its defaults")

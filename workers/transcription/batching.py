@@ -95,8 +95,9 @@ class Batcher:
                 self._preparing -= 1
                 self._cond.notify_all()
 
-    def submit(self, windows: Sequence[WindowInput], started: float | None = None
-               ) -> Future[BatchedResult]:
+    def submit(
+        self, windows: Sequence[WindowInput], started: float | None = None
+    ) -> Future[BatchedResult]:
         """Queue a job's windows; features and language are computed here, on the caller's
         thread. ``started``: when the job's preparation began (for device-time sharing)."""
         with self.preparing():  # features and language detection are preparation too
@@ -109,13 +110,18 @@ class Batcher:
         with self._cond:
             for index, window in enumerate(request.ready):
                 self._queues.setdefault(window.batch_key, deque()).append(
-                    _Item(request, index, now))
+                    _Item(request, index, now)
+                )
             self._start()
             self._cond.notify_all()
         return request.future
 
-    def transcribe(self, windows: Sequence[WindowInput], started: float | None = None,
-                   timeout: float | None = None) -> BatchedResult:
+    def transcribe(
+        self,
+        windows: Sequence[WindowInput],
+        started: float | None = None,
+        timeout: float | None = None,
+    ) -> BatchedResult:
         """Submit and wait (``TimeoutError`` after ``timeout`` seconds)."""
         return self.submit(windows, started).result(timeout)
 
@@ -162,9 +168,11 @@ class Batcher:
         def wait(queue: deque[_Item]) -> float:
             return queue[0].queued + self.max_wait_s - now
 
-        runnable = [((0, q[0].queued) if wait(q) <= 0 else (1, -len(q)), k)
-                    for k, q in self._queues.items()
-                    if len(q) >= self.batch_size or self._preparing == 0 or wait(q) <= 0]
+        runnable = [
+            ((0, q[0].queued) if wait(q) <= 0 else (1, -len(q)), k)
+            for k, q in self._queues.items()
+            if len(q) >= self.batch_size or self._preparing == 0 or wait(q) <= 0
+        ]
         if runnable:
             return min(runnable, key=lambda r: r[0])[1], 0.0
         key = min(self._queues, key=lambda k: wait(self._queues[k]))
@@ -191,8 +199,7 @@ class Batcher:
         self.windows_run += len(batch)
         self._deliver(batch, outputs, busy)
 
-    def _deliver(self, batch: list[_Item], outputs: list[Decoded],
-                 busy: float) -> None:
+    def _deliver(self, batch: list[_Item], outputs: list[Decoded], busy: float) -> None:
         share = busy / len(batch)
         touched: dict[int, _Request] = {}
         for item, decoded in zip(batch, outputs, strict=True):
@@ -207,5 +214,6 @@ class Batcher:
             if request.left == 0:
                 results = tuple(r for r in request.results if r is not None)
                 with suppress(InvalidStateError):  # cancelled meanwhile (timed out)
-                    request.future.set_result(BatchedResult(results, request.device_s,
-                                                            request.batches))
+                    request.future.set_result(
+                        BatchedResult(results, request.device_s, request.batches)
+                    )

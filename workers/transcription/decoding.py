@@ -53,9 +53,11 @@ def longest_repeat(text: str) -> int:
         for start in range(n):
             run = 1
             for i in range(start + n, len(tokens) - n + 1, n):
-                run = run + 1 if tokens[i:i + n] == tokens[i - n:i] else 1
+                run = run + 1 if tokens[i : i + n] == tokens[i - n : i] else 1
                 best = max(best, run)
     return best
+
+
 _FRAMES_PER_S = 100
 
 #: Punctuation merged into the neighbouring word (faster-whisper's defaults).
@@ -110,41 +112,59 @@ class _Attempt:
     temperature: float
 
 
-def decode_batch(model: Any, tokenizer: Any, features: Sequence[np.ndarray],
-                 frames: Sequence[int], options: DecodeSection) -> list[Decoded]:
+def decode_batch(
+    model: Any,
+    tokenizer: Any,
+    features: Sequence[np.ndarray],
+    frames: Sequence[int],
+    options: DecodeSection,
+) -> list[Decoded]:
     """Decode windows (log-mel features padded to 30 s; ``frames``: each window's real
     length in mel frames) with temperature fallback and word alignment."""
     from faster_whisper.transcribe import get_suppressed_tokens
 
     prompt = model.get_prompt(
         tokenizer,
-        previous_tokens=tokenizer.encode(options.initial_prompt)
-        if options.initial_prompt else [],
-        without_timestamps=True, hotwords=options.hotwords)
+        previous_tokens=tokenizer.encode(options.initial_prompt) if options.initial_prompt else [],
+        without_timestamps=True,
+        hotwords=options.hotwords,
+    )
     suppress = list(get_suppressed_tokens(tokenizer, [-1]))
     run = _Run(model, tokenizer, prompt, suppress, options)
-    return [_drop_unvoiced_repeats(d) if looped else d
-            for d, looped in run.complete(list(features), list(frames))]
+    return [
+        _drop_unvoiced_repeats(d) if looped else d
+        for d, looped in run.complete(list(features), list(frames))
+    ]
 
 
 class _Run:
     """One call of :func:`decode_batch`: what every temperature round shares."""
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: list[int], suppress: list[int],
-                 options: DecodeSection) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: list[int],
+        suppress: list[int],
+        options: DecodeSection,
+    ) -> None:
         self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
         self.suppress, self.options = suppress, options
 
-    def complete(self, features: list[np.ndarray], frames: list[int], depth: int = 0
-                 ) -> list[tuple[Decoded, bool]]:
+    def complete(
+        self, features: list[np.ndarray], frames: list[int], depth: int = 0
+    ) -> list[tuple[Decoded, bool]]:
         """Every temperature round; then what a window-wide decode missed, decoded on its
         own: the rest of a window whose words end early (the model stopped), and both
         halves of one that looped and still fails the checks."""
         results = self.decode(features, frames, 0)
         if depth >= MAX_DEPTH:
             return results
-        todo = [(i, *plan) for i, (d, looped) in enumerate(results)
-                if (plan := self._plan(d, looped, features[i], frames[i])) is not None]
+        todo = [
+            (i, *plan)
+            for i, (d, looped) in enumerate(results)
+            if (plan := self._plan(d, looped, features[i], frames[i])) is not None
+        ]
         if not todo:
             return results
         parts: list[np.ndarray] = []
@@ -160,8 +180,9 @@ class _Run:
             results[i] = (_join(head, next(done)[0], cut / _FRAMES_PER_S), results[i][1])
         return results
 
-    def _plan(self, d: Decoded, looped: bool, features: np.ndarray, frames: int
-              ) -> tuple[str, int] | None:
+    def _plan(
+        self, d: Decoded, looped: bool, features: np.ndarray, frames: int
+    ) -> tuple[str, int] | None:
         """``("split", frame)``, ``("tail", frame)`` or None (the result stands). A window
         whose attempts looped is cut in two when its best is still failing, is silence (the
         only attempt that did not loop said nothing: not the same as hearing nothing), or
@@ -177,8 +198,9 @@ class _Run:
                 return "tail", said_until
         return None
 
-    def decode(self, features: list[np.ndarray], frames: list[int],
-               round_: int) -> list[tuple[Decoded, bool]]:
+    def decode(
+        self, features: list[np.ndarray], frames: list[int], round_: int
+    ) -> list[tuple[Decoded, bool]]:
         """One temperature round over these windows; the failures go to the next round.
         Each result says whether any of its attempts looped."""
         encoded = encode_windows(self.model, features)
@@ -187,11 +209,11 @@ class _Run:
         if round_ + 1 < len(self.options.temperatures):
             redo = [i for i, (d, _looped) in enumerate(results) if self._fails(d)]
             if redo:
-                again = self.decode([features[i] for i in redo], [frames[i] for i in redo],
-                                    round_ + 1)
+                again = self.decode(
+                    [features[i] for i in redo], [frames[i] for i in redo], round_ + 1
+                )
                 for i, (later, looped) in zip(redo, again, strict=True):
-                    results[i] = (self._better(results[i][0], later),
-                                  results[i][1] or looped)
+                    results[i] = (self._better(results[i][0], later), results[i][1] or looped)
         return results
 
     def _generate(self, encoded: Any, size: int, temperature: float) -> list[_Attempt]:
@@ -203,21 +225,35 @@ class _Run:
             import ctranslate2
 
             ctranslate2.set_random_seed(round(temperature * 1000))
-        sampling = ({"beam_size": 1, "num_hypotheses": s.best_of,
-                     "sampling_temperature": temperature, "sampling_topk": 0}
-                    if temperature > 0 else {"beam_size": s.beam_size, "patience": 1.0})
+        sampling = (
+            {
+                "beam_size": 1,
+                "num_hypotheses": s.best_of,
+                "sampling_temperature": temperature,
+                "sampling_topk": 0,
+            }
+            if temperature > 0
+            else {"beam_size": s.beam_size, "patience": 1.0}
+        )
         results = self.model.model.generate(
-            encoded, [list(self.prompt) for _ in range(size)], length_penalty=1.0,
-            max_length=self.model.max_length, suppress_blank=True,
-            suppress_tokens=self.suppress, return_scores=True, return_no_speech_prob=True,
-            **sampling)
+            encoded,
+            [list(self.prompt) for _ in range(size)],
+            length_penalty=1.0,
+            max_length=self.model.max_length,
+            suppress_blank=True,
+            suppress_tokens=self.suppress,
+            return_scores=True,
+            return_no_speech_prob=True,
+            **sampling,
+        )
         attempts = []
         for result in results:
             sequence = result.sequences_ids[0]
             tokens = [t for t in sequence if t < self.tokenizer.eot]
             logprob = result.scores[0] * len(sequence) / (len(sequence) + 1)
-            attempts.append(_Attempt(tokens, float(logprob), float(result.no_speech_prob),
-                                     temperature))
+            attempts.append(
+                _Attempt(tokens, float(logprob), float(result.no_speech_prob), temperature)
+            )
         return attempts
 
     def _silent(self, a: _Attempt) -> bool:
@@ -228,13 +264,14 @@ class _Run:
         """The text repeats itself: it compresses too well as a whole, or one stretch of it
         (a token, or two or three) runs on more than :data:`MAX_REPEATS` times in a row.
         The second catches a loop that the rest of a long window dilutes."""
-        return (d.compression_ratio > self.options.compression_ratio_threshold
-                or longest_repeat(d.text) > MAX_REPEATS)
+        return (
+            d.compression_ratio > self.options.compression_ratio_threshold
+            or longest_repeat(d.text) > MAX_REPEATS
+        )
 
     def _fails(self, d: Decoded) -> bool:
         """Too repetitive, or too unsure (and not silence): decode again, hotter."""
-        return not d.silent and (self._looped(d)
-                                 or d.avg_logprob < self.options.log_prob_threshold)
+        return not d.silent and (self._looped(d) or d.avg_logprob < self.options.log_prob_threshold)
 
     def _better(self, first: Decoded, later: Decoded) -> Decoded:
         """Among a window's attempts, the most likely of those that pass the repetition
@@ -242,12 +279,13 @@ class _Run:
         passing = [d for d in (first, later) if d.silent or not self._looped(d)]
         return max(passing or [first, later], key=lambda d: d.avg_logprob)
 
-    def _align(self, encoded: Any, attempts: list[_Attempt],
-               frames: list[int]) -> list[Decoded]:
+    def _align(self, encoded: Any, attempts: list[_Attempt], frames: list[int]) -> list[Decoded]:
         speaking = [a.tokens if a.tokens and not self._silent(a) else [] for a in attempts]
         aligned = self.model.find_alignment(self.tokenizer, speaking, encoded, frames)
-        return [_decoded(a, _words(alignment) if tokens else ())
-                for a, tokens, alignment in zip(attempts, speaking, aligned, strict=True)]
+        return [
+            _decoded(a, _words(alignment) if tokens else ())
+            for a, tokens, alignment in zip(attempts, speaking, aligned, strict=True)
+        ]
 
 
 def encode_windows(model: Any, features: Sequence[np.ndarray]) -> Any:
@@ -294,28 +332,46 @@ def _quiet_frame(features: np.ndarray, frames: int) -> int:
 
 def _join(first: Decoded, second: Decoded, offset: float) -> Decoded:
     """Two halves of a window as one result (the second half's words shifted)."""
-    words = first.words + tuple(Word(round(w.start + offset, 3), round(w.end + offset, 3),
-                                     w.text, w.probability) for w in second.words)
+    words = first.words + tuple(
+        Word(round(w.start + offset, 3), round(w.end + offset, 3), w.text, w.probability)
+        for w in second.words
+    )
     text = "".join(w.text for w in words).strip()
     sizes = [max(1, len(first.words)), max(1, len(second.words))]
     logprob = (first.avg_logprob * sizes[0] + second.avg_logprob * sizes[1]) / sum(sizes)
-    return Decoded(text=text, words=words, avg_logprob=logprob,
-                   no_speech_prob=min(first.no_speech_prob, second.no_speech_prob),
-                   compression_ratio=compression_ratio(text),
-                   temperature=max(first.temperature, second.temperature))
+    return Decoded(
+        text=text,
+        words=words,
+        avg_logprob=logprob,
+        no_speech_prob=min(first.no_speech_prob, second.no_speech_prob),
+        compression_ratio=compression_ratio(text),
+        temperature=max(first.temperature, second.temperature),
+    )
 
 
 def _decoded(attempt: _Attempt, words: tuple[Word, ...]) -> Decoded:
     text = "".join(w.text for w in words).strip()
-    return Decoded(text=text, words=words, avg_logprob=attempt.avg_logprob,
-                   no_speech_prob=attempt.no_speech_prob,
-                   compression_ratio=compression_ratio(text), temperature=attempt.temperature)
+    return Decoded(
+        text=text,
+        words=words,
+        avg_logprob=attempt.avg_logprob,
+        no_speech_prob=attempt.no_speech_prob,
+        compression_ratio=compression_ratio(text),
+        temperature=attempt.temperature,
+    )
 
 
 def _words(alignment: list[dict[str, Any]]) -> tuple[Word, ...]:
     from faster_whisper.transcribe import merge_punctuations
 
     merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
-    return tuple(Word(round(float(w["start"]), 3), round(float(w["end"]), 3), w["word"],
-                      round(float(w["probability"]), 4))
-                 for w in alignment if w["word"].strip())
+    return tuple(
+        Word(
+            round(float(w["start"]), 3),
+            round(float(w["end"]), 3),
+            w["word"],
+            round(float(w["probability"]), 4),
+        )
+        for w in alignment
+        if w["word"].strip()
+    )

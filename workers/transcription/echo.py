@@ -104,8 +104,7 @@ def find_echo(leg: np.ndarray, other: np.ndarray, sample_rate: int) -> Echo | No
     return Echo(delay_s=lag * FRAME_S, gain=gain, correlation=round(correlation, 3))
 
 
-def echo_frames(leg: np.ndarray, other: np.ndarray, echo: Echo, sample_rate: int
-                ) -> np.ndarray:
+def echo_frames(leg: np.ndarray, other: np.ndarray, echo: Echo, sample_rate: int) -> np.ndarray:
     """A boolean per 10-ms frame of ``leg``: its sound there is the echo (module docstring)."""
     frame = max(1, round(FRAME_S * sample_rate))
     mine, theirs = _levels(leg, frame), _levels(other, frame)
@@ -119,15 +118,18 @@ def echo_frames(leg: np.ndarray, other: np.ndarray, echo: Echo, sample_rate: int
     return mask | np.roll(mask, 1) | np.roll(mask, -1)
 
 
-def suppress_echo(channels: tuple[np.ndarray, ...], sample_rate: int
-                  ) -> tuple[tuple[np.ndarray, ...], tuple[Echo | None, ...]]:
+def suppress_echo(
+    channels: tuple[np.ndarray, ...], sample_rate: int
+) -> tuple[tuple[np.ndarray, ...], tuple[Echo | None, ...]]:
     """Both legs with the other's echo taken out (module docstring), and what was found on
     each. Anything but two channels comes back as it is."""
     if len(channels) != 2:
         return channels, tuple(None for _ in channels)
     frame = max(1, round(FRAME_S * sample_rate))
-    found = (find_echo(channels[0], channels[1], sample_rate),
-             find_echo(channels[1], channels[0], sample_rate))
+    found = (
+        find_echo(channels[0], channels[1], sample_rate),
+        find_echo(channels[1], channels[0], sample_rate),
+    )
     out = []
     for index, (leg, echo) in enumerate(zip(channels, found, strict=True)):
         if echo is None:
@@ -178,8 +180,11 @@ def echoed_words(legs: dict[int, list[tuple[float, str]]]) -> dict[int, set[int]
         run: list[tuple[int, float]] = []
         for index, (start, text) in enumerate([*legs[mine], (float("inf"), "")]):
             token = _token(text)
-            offsets = [start - when for when, tok in others if token and tok == token
-                       and -EARLY_S <= start - when <= MAX_DELAY_S + WORD_SLACK_S]
+            offsets = [
+                start - when
+                for when, tok in others
+                if token and tok == token and -EARLY_S <= start - when <= MAX_DELAY_S + WORD_SLACK_S
+            ]
             if offsets:
                 run.append((index, min(offsets, key=abs)))
                 continue
@@ -199,8 +204,10 @@ def without_echoed_words(windows: list[StoredWindow]) -> list[StoredWindow]:
             for i, word in enumerate(segment.words):
                 legs.setdefault(window.channel, []).append((word.start, word.text))
                 places.setdefault(window.channel, []).append((w_index, s_index, i))
-    order = {c: sorted(range(len(words)), key=[w[0] for w in words].__getitem__)
-             for c, words in legs.items()}
+    order = {
+        c: sorted(range(len(words)), key=[w[0] for w in words].__getitem__)
+        for c, words in legs.items()
+    }
     drop = echoed_words({c: [legs[c][i] for i in order[c]] for c in legs})
     gone = {places[c][order[c][i]] for c, indexes in drop.items() for i in indexes}
     if not gone:
@@ -214,7 +221,14 @@ def without_echoed_words(windows: list[StoredWindow]) -> list[StoredWindow]:
             if len(words) == len(segment.words):
                 segments.append(segment)
             elif words and segment_text(words):
-                segments.append(replace(segment, words=tuple(words), text=segment_text(words),
-                                        start_s=words[0].start, end_s=words[-1].end))
+                segments.append(
+                    replace(
+                        segment,
+                        words=tuple(words),
+                        text=segment_text(words),
+                        start_s=words[0].start,
+                        end_s=words[-1].end,
+                    )
+                )
         out.append(replace(window, segments=tuple(segments)))
     return out

@@ -61,8 +61,12 @@ class ReadyWindow:
         return self.language, self.options
 
     def result(self, decoded: Decoded) -> WindowResult:
-        return WindowResult(key=self.key, language=self.language,
-                            language_probability=self.language_probability, decoded=decoded)
+        return WindowResult(
+            key=self.key,
+            language=self.language,
+            language_probability=self.language_probability,
+            decoded=decoded,
+        )
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,11 @@ def load_whisper(model: ModelSection, processes: int = 1) -> Any:
         tune_allocator()
     try:
         return WhisperModel(
-            name, device=device, device_index=model.device_index,
-            compute_type=compute_type_for(model), cpu_threads=cpu_threads(model, processes),
+            name,
+            device=device,
+            device_index=model.device_index,
+            compute_type=compute_type_for(model),
+            cpu_threads=cpu_threads(model, processes),
             download_root=model.cache_dir,
         )
     except Exception as exc:  # hub errors, CUDA errors, bad files: all mean "cannot load"
@@ -199,7 +206,7 @@ class Engine:
             by_key.setdefault(item.batch_key, []).append(index)
         for indices in by_key.values():
             for first in range(0, len(indices), self.batch_size):
-                batch = indices[first:first + self.batch_size]
+                batch = indices[first : first + self.batch_size]
                 outputs = self.decode([ready[i] for i in batch])
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = ready[i].result(output)
@@ -211,10 +218,11 @@ class Engine:
         when not fixed, see ``workers.transcription.language``)."""
         options = [self.decode_options if w.options is None else w.options for w in windows]
         features = [self._features(w.audio) for w in windows]
-        languages = window_languages(self.model, [w.group for w in windows], features,
-                                     options)
-        return [ReadyWindow(w.key, f, w.audio.size, found.language, found.probability, o)
-                for w, f, found, o in zip(windows, features, languages, options, strict=True)]
+        languages = window_languages(self.model, [w.group for w in windows], features, options)
+        return [
+            ReadyWindow(w.key, f, w.audio.size, found.language, found.probability, o)
+            for w, f, found, o in zip(windows, features, languages, options, strict=True)
+        ]
 
     def decode(self, batch: Sequence[ReadyWindow]) -> list[Decoded]:
         """One model batch; every window must have the same language and options."""
@@ -227,8 +235,12 @@ class Engine:
         if len({item.options for item in batch}) != 1:
             raise ValueError("one set of decode options per batch")
         options = batch[0].options
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                              task=options.task, language=languages.pop())
+        tokenizer = Tokenizer(
+            self.model.hf_tokenizer,
+            self.model.model.is_multilingual,
+            task=options.task,
+            language=languages.pop(),
+        )
         features = [pad_or_trim(item.features) for item in batch]
         frames = [item.features.shape[-1] for item in batch]
         with self._lock:
@@ -265,10 +277,13 @@ def decode_record(settings: Settings) -> dict[str, Any]:
     resolved), the batch size, and the ``decode`` section (of the settings the recording's
     jobs ran with)."""
     device = resolve_device(settings.model.device)
-    return {"model": settings.model.name, "device": device,
-            "compute_type": compute_type_for(settings.model),
-            "batch_size": batch_size_for(settings.execution, device),
-            **settings.decode.model_dump(mode="json")}
+    return {
+        "model": settings.model.name,
+        "device": device,
+        "compute_type": compute_type_for(settings.model),
+        "batch_size": batch_size_for(settings.execution, device),
+        **settings.decode.model_dump(mode="json"),
+    }
 
 
 def unload_engines() -> None:

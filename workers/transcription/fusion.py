@@ -103,8 +103,10 @@ def split(clip: Clip[K], decoded: Decoded) -> dict[K, Decoded]:
         start = min(max(word.start - part.offset_s, 0.0), part.length_s)
         end = min(max(word.end - part.offset_s, start), part.length_s)
         words[index].append(Word(round(start, 3), round(end, 3), word.text, word.probability))
-    return {part.key: decoded.with_words(tuple(mine))
-            for part, mine in zip(clip.parts, words, strict=True)}
+    return {
+        part.key: decoded.with_words(tuple(mine))
+        for part, mine in zip(clip.parts, words, strict=True)
+    }
 
 
 def _part_of(parts: tuple[Part[K], ...], t: float) -> int:

@@ -38,9 +38,12 @@ class Detected:
     probability: float
 
 
-def window_languages(model: Any, groups: Sequence[Hashable],
-                     features: Sequence[np.ndarray],
-                     options: Sequence[DecodeSection]) -> list[Detected]:
+def window_languages(
+    model: Any,
+    groups: Sequence[Hashable],
+    features: Sequence[np.ndarray],
+    options: Sequence[DecodeSection],
+) -> list[Detected]:
     """The language of each window (``groups[i]``, log-mel ``features[i]`` and
     ``options[i]`` describe window ``i``); detected once per group where not fixed."""
     found: list[Detected | None] = [None] * len(features)
@@ -53,8 +56,7 @@ def window_languages(model: Any, groups: Sequence[Hashable],
         else:
             pending.setdefault(group, []).append(i)
     for indices in pending.values():
-        chosen = choose_windows([features[i] for i in indices],
-                                options[indices[0]].detect_windows)
+        chosen = choose_windows([features[i] for i in indices], options[indices[0]].detect_windows)
         detected = detect(model, [features[indices[k]] for k in chosen])
         for i in indices:
             found[i] = detected
@@ -85,8 +87,10 @@ def distributions(model: Any, features: Sequence[np.ndarray]) -> list[dict[str, 
     from faster_whisper.transcribe import pad_or_trim
 
     encoded = encode_windows(model, [pad_or_trim(f[..., :MAX_FRAMES]) for f in features])
-    return [{token[2:-2]: float(probability) for token, probability in pairs}
-            for pairs in model.model.detect_language(encoded)]
+    return [
+        {token[2:-2]: float(probability) for token, probability in pairs}
+        for pairs in model.model.detect_language(encoded)
+    ]
 
 
 def _frames(features: np.ndarray) -> int:

@@ -57,25 +57,37 @@ def skipped_pieces(window: PackedWindow, decoded: Decoded) -> list[Piece]:
     (module docstring)."""
     if len(window.pieces) < 2:
         return []  # read alone already
-    return [p for p in pieces_in_clip(window) if p.end - p.start >= MIN_PIECE_S
-            and _words_in(decoded, p) < MIN_WORDS_PER_S * (p.end - p.start)]
+    return [
+        p
+        for p in pieces_in_clip(window)
+        if p.end - p.start >= MIN_PIECE_S
+        and _words_in(decoded, p) < MIN_WORDS_PER_S * (p.end - p.start)
+    ]
 
 
 def piece_audio(audio: np.ndarray, piece: Piece) -> np.ndarray:
     """The samples of one piece, out of its window's clip."""
-    return audio[round(piece.start * SAMPLE_RATE):round(piece.end * SAMPLE_RATE)]
+    return audio[round(piece.start * SAMPLE_RATE) : round(piece.end * SAMPLE_RATE)]
 
 
-def with_piece(decoded: Decoded, piece: Piece, alone: Decoded, options: DecodeSection
-               ) -> Decoded:
+def with_piece(decoded: Decoded, piece: Piece, alone: Decoded, options: DecodeSection) -> Decoded:
     """The window's decode with one piece's words replaced by those of its own decode
     (``alone``, times from the piece's start), when that found more words, was sure
     enough and is not silence; else the window's decode unchanged."""
-    if (alone.silent or alone.avg_logprob < options.log_prob_threshold
-            or alone.no_speech_prob > options.no_speech_threshold
-            or len(alone.words) <= _words_in(decoded, piece)):
+    if (
+        alone.silent
+        or alone.avg_logprob < options.log_prob_threshold
+        or alone.no_speech_prob > options.no_speech_threshold
+        or len(alone.words) <= _words_in(decoded, piece)
+    ):
         return decoded
     kept = [w for w in decoded.words if not piece.start <= (w.start + w.end) / 2 < piece.end]
-    moved = [replace(w, start=round(min(piece.start + w.start, piece.end), 3),
-                     end=round(min(piece.start + w.end, piece.end), 3)) for w in alone.words]
+    moved = [
+        replace(
+            w,
+            start=round(min(piece.start + w.start, piece.end), 3),
+            end=round(min(piece.start + w.end, piece.end), 3),
+        )
+        for w in alone.words
+    ]
     return decoded.with_words(tuple(sorted([*kept, *moved], key=lambda w: w.start)))

@@ -76,13 +76,18 @@ def place_words(window: PackedWindow, words: tuple[Word, ...]) -> list[PlacedWor
         offset = window.pieces[piece][0] - clip_start
         start = min(max(word.start, clip_start), clip_end)
         end = min(max(word.end, start), clip_end)
-        placed.append(PlacedWord(piece, Word(round(start + offset, 3), round(end + offset, 3),
-                                             word.text, word.probability)))
+        placed.append(
+            PlacedWord(
+                piece,
+                Word(round(start + offset, 3), round(end + offset, 3), word.text, word.probability),
+            )
+        )
     return placed
 
 
-def split_segments(window: PackedWindow, decoded: Decoded,
-                   rule: SegmentSection) -> list[list[Word]]:
+def split_segments(
+    window: PackedWindow, decoded: Decoded, rule: SegmentSection
+) -> list[list[Word]]:
     """The window's words, in the recording's time, grouped into segments."""
     segments: list[list[Word]] = []
     previous: PlacedWord | None = None
@@ -98,8 +103,9 @@ def segment_text(words: list[Word]) -> str:
     return "".join(w.text for w in words).strip()
 
 
-def _ends_segment(previous: PlacedWord, item: PlacedWord, current: list[Word],
-                  rule: SegmentSection) -> bool:
+def _ends_segment(
+    previous: PlacedWord, item: PlacedWord, current: list[Word], rule: SegmentSection
+) -> bool:
     if item.piece != previous.piece:
         return True
     pause = item.word.start - previous.word.end
@@ -129,8 +135,11 @@ def _trim_long(word: Word, words: tuple[Word, ...], index: int, limit: float) ->
     often starts at the piece's padding): cut it to ``limit`` on the pause's side."""
     if word.end - word.start <= limit:
         return word
-    gap_before = index == 0 or word.start - words[index - 1].end > 0 or \
-        words[index - 1].text.rstrip().endswith(_CLAUSE_END)
+    gap_before = (
+        index == 0
+        or word.start - words[index - 1].end > 0
+        or words[index - 1].text.rstrip().endswith(_CLAUSE_END)
+    )
     if gap_before:
         return Word(round(word.end - limit, 3), word.end, word.text, word.probability)
     return Word(word.start, round(word.start + limit, 3), word.text, word.probability)
@@ -144,15 +153,17 @@ _END_PAD_S = 0.06
 _FRAME = 320  # 20 ms at 16 kHz
 
 
-def trim_to_sound(words: tuple[Word, ...], audio: np.ndarray,
-                  sample_rate: int = 16_000) -> tuple[Word, ...]:
+def trim_to_sound(
+    words: tuple[Word, ...], audio: np.ndarray, sample_rate: int = 16_000
+) -> tuple[Word, ...]:
     """The words (times from the window clip's start) with each end pulled back over the
     quiet after it, never before its start; starts are kept."""
     frames = audio.size // _FRAME
     if not words or frames == 0:
         return words
-    level = np.sqrt(np.mean(audio[: frames * _FRAME].astype(np.float64)
-                            .reshape(frames, _FRAME) ** 2, axis=1))
+    level = np.sqrt(
+        np.mean(audio[: frames * _FRAME].astype(np.float64).reshape(frames, _FRAME) ** 2, axis=1)
+    )
     loud = level >= float(np.percentile(level, 95)) * 10 ** (_SOUND_FLOOR_DB / 20)
     step = _FRAME / sample_rate
     trimmed = []
