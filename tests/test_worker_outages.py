@@ -225,3 +225,26 @@ def _hold_once(url: str, out: Any) -> None:
 
     with try_exclusive(url, "reconcile") as held:
         out.put(held)
+
+
+def test_a_cut_releases_the_lock_its_holder_held(pg_url: str) -> None:
+    """PostgreSQL stopping ends every session and with it their advisory locks; the proxy
+    must do the same, or a healing pass cut while it held the lock keeps it for good and no
+    later pass runs (seen: one recording left ``running`` after every job was done)."""
+    from sqlalchemy.exc import OperationalError
+
+    from callscribe.models.locks import try_exclusive
+
+    proxy = CuttableProxy("127.0.0.1", 5432)
+    with pytest.raises(OperationalError), try_exclusive(proxy.url(pg_url), "reconcile") as mine:
+        assert mine
+        proxy.cut()
+        # the holder's connection is gone: its unlock fails
+    deadline = time.monotonic() + 10
+    while True:
+        with try_exclusive(pg_url, "reconcile") as held:
+            if held:
+                break
+        assert time.monotonic() < deadline, "the cut session still holds the lock"
+        time.sleep(0.1)
+    proxy.close()

@@ -44,7 +44,8 @@ class CuttableProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
-        listener, self._listener = self._listener, None
+        with self._lock:
+            listener, self._listener = self._listener, None
         self.cut_at = time.monotonic()
         if listener is not None:
             with contextlib.suppress(OSError):
@@ -53,9 +54,7 @@ class CuttableProxy:
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
+            _reset(sock)
 
     def close(self) -> None:
         self.cut()
@@ -76,7 +75,14 @@ class CuttableProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
-                self._open |= {client, upstream}
+                # A cut between accept() and here must not leave this pair open.
+                cut = self._listener is not listener
+                if not cut:
+                    self._open |= {client, upstream}
+            if cut:
+                _reset(client)
+                _reset(upstream)
+                return
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -92,3 +98,15 @@ class CuttableProxy:
                     sock.shutdown(socket.SHUT_RDWR)
             with self._lock:
                 self._open -= {source, sink}
+
+
+def _reset(sock: socket.socket) -> None:
+    """Reset ``sock`` as a stopped server would. ``shutdown`` first: closing a socket does
+    not wake a thread blocked in ``recv`` on it, so without it the pipe thread keeps the
+    other side open, and a PostgreSQL backend outlives the cut with its locks."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
