@@ -39,11 +39,10 @@ from common import write_results
 from callscribe.demo.calls import RealCall, make_real_corpus
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.demo.scoring import (
-    HypSegment,
-    HypWord,
     channel_pairs,
     corpus_wer,
     dialogue_wer,
+    from_faster_whisper,
     repetition_loops,
     segments_in_turn,
     stored_segments,
@@ -52,10 +51,11 @@ from callscribe.demo.scoring import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from callscribe.workers.records import Segment
 from callscribe.workers.transcription.allocator import tune_allocator
 from callscribe.workers.transcription.engine import cpu_threads, unload_engines
 
-Transcripts = dict[str, list[HypSegment]]
+Transcripts = dict[str, list[Segment]]
 
 
 @dataclass(frozen=True)
@@ -82,31 +82,13 @@ def _channels(call: RealCall) -> list[tuple[int, str, Any]]:
     return [(c, speakers[c], samples) for c, samples in enumerate(parts)]
 
 
-def _hyp(segments: Any, channel: int, speaker: str) -> list[HypSegment]:
-    return [
-        HypSegment(
-            channel=channel,
-            speaker=speaker,
-            start=float(s.start),
-            end=float(s.end),
-            text=s.text.strip(),
-            words=tuple(
-                HypWord(float(w.start), float(w.end), w.word, float(w.probability))
-                for w in (s.words or ())
-            ),
-        )
-        for s in segments
-        if s.text.strip()
-    ]
-
-
 def run_sequential(model: Any, calls: list[RealCall], beam: int) -> Transcripts:
     out: Transcripts = {}
     for call in calls:
         out[call.name] = []
         for channel, speaker, samples in _channels(call):
             segments, _ = model.transcribe(samples, beam_size=beam, language="en")
-            out[call.name] += _hyp(segments, channel, speaker)
+            out[call.name] += from_faster_whisper(segments, channel, speaker)
     return out
 
 
@@ -121,7 +103,7 @@ def run_batched(model: Any, calls: list[RealCall], beam: int, batch: int) -> Tra
             segments, _ = pipeline.transcribe(
                 samples, beam_size=beam, language="en", batch_size=batch
             )
-            out[call.name] += _hyp(segments, channel, speaker)
+            out[call.name] += from_faster_whisper(segments, channel, speaker)
     return out
 
 

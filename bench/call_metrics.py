@@ -25,7 +25,7 @@ from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers import job as pipeline
+from callscribe.workers import job
 from callscribe.workers.results import finalize
 
 
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     steps = {
-        "loud_spans": timed(pipeline, "loud_spans"),
-        "activity_from_loud": timed(pipeline, "activity_from_loud"),
+        "loud_spans": timed(job, "loud_spans"),
+        "activity_from_loud": timed(job, "activity_from_loud"),
         "call_metrics": timed(finalize, "call_metrics"),
     }
     with tempfile.TemporaryDirectory(prefix="callscribe-metrics-") as tmp:

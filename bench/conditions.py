@@ -19,13 +19,13 @@ from typing import Any
 from callscribe.demo.conditions import CONDITIONS, ConditionCall, make_condition_corpus
 from callscribe.demo.matrix import metric_errors, stored_metrics
 from callscribe.demo.scoring import (
-    HypSegment,
     channel_pairs,
     corpus_wer,
     repetition_loops,
     turn_recall,
 )
 from callscribe.settings import Settings
+from callscribe.workers.records import Segment
 
 METRICS = ("agent_talk_s", "customer_talk_s", "hold_s", "overtalk_s", "ringing_s")
 
@@ -61,7 +61,7 @@ def run(args: Any, settings: Settings, runners: dict[str, Any]) -> dict[str, Any
         settings = settings.updated(
             database_url=f"sqlite:///{work / 'cs.db'}", storage={"output": str(work / "out")}
         )
-        found: dict[str, dict[str, list[HypSegment]]] = {}
+        found: dict[str, dict[str, list[Segment]]] = {}
         walls: dict[str, float] = {}
         for mode in args.modes.split(","):
             if mode not in runners:
@@ -94,7 +94,7 @@ def score(
     name: str,
     mode: str,
     calls: list[ConditionCall],
-    found: dict[str, list[HypSegment]],
+    found: dict[str, list[Segment]],
     wall: float,
 ) -> ConditionScore:
     pairs = [p for c in calls for p in channel_pairs(c.call, found.get(c.call.name, []))]

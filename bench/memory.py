@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             work,
             url,
             queue={"worker_pool": "threads"},
-            execution={"workers": args.in_flight, "batch_size": 8},
+            execution={"jobs_in_flight": args.in_flight, "batch_size": 8},
         )
         settings = Settings(**values)
         proc = spawn_worker(values, work / "worker.log")

@@ -26,7 +26,7 @@ from callscribe.demo.calls import make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
-from callscribe.workers import job as pipeline
+from callscribe.workers import job
 
 
 def run(folder: Path, work: Path, mode: str) -> tuple[float, float]:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 minutes=1.5,
             )
         off_s, audio_s = run(folder, Path(tmp) / "off", "off")
-        spent = timed(pipeline, "redact_windows")
+        spent = timed(job, "redact_windows")
         mask_s, _ = run(folder, Path(tmp) / "mask", "mask")
     step_s = sum(spent)
     record = {

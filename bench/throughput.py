@@ -408,7 +408,7 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
     settings = Settings(
         model={"name": str(model_dir), "device": args.device, "compute_type": compute},
         decode={"beam_size": args.beam_size, "language": "en"},
-        execution={"batch_size": args.batch_size, "workers": args.in_flight},
+        execution={"batch_size": args.batch_size, "jobs_in_flight": args.in_flight},
     )
     device = resolve_device(args.device)
     batch = batch_size_for(settings.execution, device)
@@ -447,14 +447,16 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
     for size, flight in wanted:  # each (batch size, jobs in flight) once, as resolved
         key = (
             size,
-            jobs_in_flight(settings.updated(execution={"workers": flight}).execution, device),
+            jobs_in_flight(
+                settings.updated(execution={"jobs_in_flight": flight}).execution, device
+            ),
         )
         if key not in seen:
             seen.add(key)
             runs.append((size, flight))
     for size, flight in runs:
         unload_engines()
-        sized = settings.updated(execution={"batch_size": size, "workers": flight})
+        sized = settings.updated(execution={"batch_size": size, "jobs_in_flight": flight})
         get_engine(sized)  # load and warm up outside the clock, like a and b
         keep(
             measure(

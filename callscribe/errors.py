@@ -21,6 +21,8 @@ that raises one fails at once without burning its attempts. What a failure means
 
 from __future__ import annotations
 
+import signal
+
 #: Longest reason stored in ``jobs.error`` / ``recordings.error``.
 REASON_LIMIT = 1000
 
@@ -135,7 +137,6 @@ def interrupted_reason(exc: BaseException) -> str:
 
 
 def _signal_name(number: int) -> str:
-    import signal
 
     try:
         return signal.Signals(number).name

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus
-from callscribe.models.db import open_database
 from callscribe.scheduler.ingest import discover, finish_run
 from callscribe.scheduler.reconcile import expire_leases
 from callscribe.scheduler.register import Registration
@@ -227,14 +226,14 @@ def transcribe_source(
     settings: Settings, source_uri: str, progress: Progress | None = None
 ) -> RunSummary:
     """The whole embedded job for one source."""
-    from callscribe.workers.runtime.context import WorkerContext
+    from callscribe.workers.runtime.context import open_context
     from callscribe.workers.transcription.engine import jobs_in_flight, resolve_device
 
     progress = progress or Progress()
     began = time.perf_counter()
-    factory = open_database(settings)
     due = Due()
-    ctx = WorkerContext(settings=settings, factory=factory, reschedule=due)
+    ctx = open_context(settings, migrate=True, reschedule=due)
+    factory = ctx.factory
     ctx.engine()  # load the model first: a bad --model fails before any work
     source = open_source(source_uri, settings.storage)
     found = discover(settings, factory, source, kind="embedded")

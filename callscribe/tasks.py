@@ -17,9 +17,12 @@ Pools (``worker_pool``):
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
-from dataclasses import dataclass
+import signal
+import sys
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from celery import Celery
@@ -35,11 +38,10 @@ from celery.signals import (
 from callscribe.broker import RECONCILE_TASK, SCAN_TASK, TRANSCRIBE_TASK
 from callscribe.errors import ServiceUnavailableError, one_line, outage
 from callscribe.healing import Healer, reconcile_pass
-from callscribe.models.db import make_engine, session_factory
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.settings import Settings
 from callscribe.workers.job import run_job
-from callscribe.workers.runtime.context import WorkerContext, leave_queued
+from callscribe.workers.runtime.context import WorkerContext, leave_queued, open_context
 from callscribe.workers.transcription.engine import jobs_in_flight
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,10 @@ def worker_context(settings: Settings) -> WorkerContext:
     Celery's soft time limit (prefork) is handed to it as a soft-limit error, so it means
     what the threads pool's own check means (``callscribe.failures``)."""
     if _STATE.context is None or _STATE.pid != os.getpid():
-        factory = session_factory(make_engine(settings.database_url))
         app = _STATE.app
-        _STATE.context = WorkerContext(
-            settings=settings,
-            factory=factory,
+        _STATE.context = open_context(
+            settings,
+            migrate=False,
             soft_limit_errors=(SoftTimeLimitExceeded,),
             reschedule=(lambda job_id, delay_s: _resend(app, settings, job_id, delay_s))
             if app is not None
@@ -86,9 +87,6 @@ def _die_with_the_worker(**_: Any) -> None:
     """In the beat process of ``callscribe worker --beat``: exit when the worker does. Celery
     runs it as a child process, which a SIGKILLed worker would leave behind, scheduling on
     its own forever (Linux; elsewhere nothing changes)."""
-    import ctypes
-    import signal
-    import sys
 
     if not sys.platform.startswith("linux"):
         return
@@ -172,7 +170,6 @@ def register_tasks(app: Celery, settings: Settings, pool: str = "prefork") -> No
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
     def reconcile_task() -> dict[str, int] | None:
-        from dataclasses import asdict
 
         report = reconcile_pass(settings, worker_context(settings).factory, app, wait=False)
         return None if report is None else asdict(report)

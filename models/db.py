@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -18,7 +19,6 @@ REFERENCE_PRICE = "cloud_api"
 def migrations_dir() -> str:
     """Where the Alembic scripts are: the ``callscribe.migrations`` package, installed or
     not."""
-    from importlib import resources
 
     return str(resources.files("callscribe.migrations"))
 

@@ -175,7 +175,7 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
             "storage": {"output": str(tmp_path / "out")},
             # the test model's word times are random: no tail or skipped-piece re-reads
             "decode": {"beam_size": 1, "tail_s": 0, "reread_skipped": False},
-            "execution": {"workers": 2},
+            "execution": {"jobs_in_flight": 2},
         }
         return Settings(**merge_values(values, overrides))
 

@@ -221,26 +221,26 @@ def test_job_past_its_soft_limit_while_being_prepared_stops_before_the_model(
     """The soft limit is also checked between the preparation steps: a job whose audio took
     too long to fetch and decode is re-queued without running VAD or the model."""
     from callscribe.models import Job, JobStatus
-    from callscribe.workers import job as pipeline
+    from callscribe.workers import job
     from callscribe.workers.job import run_job
 
     ctx, job_id = _one_job_with_a_1s_soft_limit(model_dir, tmp_path)
     factory = ctx.factory
-    real_load = pipeline.load_audio
+    real_load = job.load_audio
     vad_runs: list[int] = []
 
     def slow_share(*args: Any) -> Any:
         time.sleep(1.2)  # a slow network share
         return real_load(*args)
 
-    monkeypatch.setattr(pipeline, "load_audio", slow_share)
-    monkeypatch.setattr(pipeline, "detect_speech", lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
+    monkeypatch.setattr(job, "load_audio", slow_share)
+    monkeypatch.setattr(job, "detect_speech", lambda *args: vad_runs.append(1))  # type: ignore[func-returns-value]
     assert run_job(ctx, job_id) == JobStatus.QUEUED  # failed while being prepared: re-queued
     assert vad_runs == [] and ctx.batcher().windows_run == 0
     with factory.begin() as session:
-        job = session.get_one(Job, job_id)
-        assert job.status == JobStatus.QUEUED and job.attempts == 1
-        assert job.error == "job ran past its soft time limit of 1 s"
+        row = session.get_one(Job, job_id)
+        assert row.status == JobStatus.QUEUED and row.attempts == 1
+        assert row.error == "job ran past its soft time limit of 1 s"
 
 
 def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,7 +266,10 @@ def test_pool_follows_the_device_without_touching_cuda(monkeypatch: pytest.Monke
     assert concurrency_for(Settings(model={"device": "cuda"}), "threads") == 8
     assert concurrency_for(Settings(model={"device": "cpu"}), "threads") == 2
     assert (
-        concurrency_for(Settings(model={"device": "cpu"}, execution={"workers": 5}), "threads") == 5
+        concurrency_for(
+            Settings(model={"device": "cpu"}, execution={"jobs_in_flight": 5}), "threads"
+        )
+        == 5
     )
     monkeypatch.setattr("callscribe.tasks._dev_entries", lambda: ["null", "nvidia0", "nvidiactl"])
     assert pool_for(Settings(model={"device": "auto"})) == "threads"
@@ -294,7 +297,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(model_dir: Path, tmp_p
     from callscribe.models.db import open_database
     from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
-    from callscribe.workers.results import store as persistence
+    from callscribe.workers.results import store
     from callscribe.workers.runtime.context import Heartbeat, WorkerContext
 
     folder = tmp_path / "calls"
@@ -311,7 +314,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(model_dir: Path, tmp_p
     ctx = WorkerContext(settings=settings, factory=factory)
     with factory.begin() as session:
         job_id = session.scalars(select(Job.id)).one()
-    spec = persistence.claim_job(factory, job_id, ctx.worker_id, 1.0, 3)
+    spec = store.claim_job(factory, job_id, ctx.worker_id, 1.0, 3)
     assert spec is not None
     beat = Heartbeat(ctx, job_id, spec.attempts).start()
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from callscribe.demo.calls import RealCall, make_real_call, render_speech
+from callscribe.demo.matrix import reference_metrics
 from callscribe.workers.analytics.activity import (
     ChannelActivity,
     Span,
@@ -27,7 +28,6 @@ from callscribe.workers.analytics.call_metrics import (
     CallMetrics,
     MetricOptions,
     compute_metrics,
-    reference_metrics,
 )
 
 RATE = 16000

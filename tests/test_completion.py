@@ -17,7 +17,7 @@ from callscribe.models.metering import Device, Usage
 from callscribe.scheduler.ingest import discover
 from callscribe.settings import JobSection, Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers.results import store as db
+from callscribe.workers.results import store
 
 
 @pytest.mark.postgres
@@ -38,22 +38,22 @@ def test_last_two_jobs_committing_together_complete_the_recording(
     factory = open_database(settings)
     found = discover(settings, factory, open_source(str(folder), settings.storage))
     specs = [
-        db.claim_job(factory, job_id, f"worker-{i}", 60, 3)
+        store.claim_job(factory, job_id, f"worker-{i}", 60, 3)
         for i, job_id in enumerate(_job_ids(factory, found.registration.source_id))
     ]
     assert len(specs) == 2 and all(specs)
     both_written = threading.Barrier(2, timeout=20)
-    real_meter = db.meter_job
+    real_meter = store.meter_job
 
     def meter_then_wait(session: Any, usage: Usage) -> None:
         real_meter(session, usage)
         session.flush()
         both_written.wait()  # both jobs are done in their open transactions, neither committed
 
-    monkeypatch.setattr(db, "meter_job", meter_then_wait)
+    monkeypatch.setattr(store, "meter_job", meter_then_wait)
     complete: list[bool] = []
 
-    def store(i: int, spec: db.JobSpec) -> None:
+    def commit(i: int, spec: store.JobSpec) -> None:
         device = Device("cpu", f"cpu-{i}", "host")  # own cost rows: no lock orders the two
         usage = Usage(
             job_id=spec.job_id,
@@ -67,7 +67,7 @@ def test_last_two_jobs_committing_together_complete_the_recording(
             finished_at=utcnow(),
             price=0.1,
         )
-        result = db.JobResult(
+        result = store.JobResult(
             windows=(),
             cut_start_s=spec.start_s,
             cut_end_s=spec.end_s,
@@ -75,10 +75,10 @@ def test_last_two_jobs_committing_together_complete_the_recording(
             compute_type="int8",
             batch_size=8,
         )
-        complete.append(db.store_result(factory, spec, f"worker-{i}", result))
+        complete.append(store.store_result(factory, spec, f"worker-{i}", result))
 
     threads = [
-        threading.Thread(target=store, args=(i, s)) for i, s in enumerate(specs) if s is not None
+        threading.Thread(target=commit, args=(i, s)) for i, s in enumerate(specs) if s is not None
     ]
     for thread in threads:
         thread.start()
@@ -122,14 +122,14 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
     factory = open_database(settings)
     found = discover(settings, factory, open_source(str(folder), settings.storage))
     (job_id,) = _job_ids(factory, found.registration.source_id)
-    first = db.claim_job(factory, job_id, "host:1", 60, 3)
+    first = store.claim_job(factory, job_id, "host:1", 60, 3)
     with factory.begin() as session:  # its lease lapses (the attempt hangs)
         session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
-    second = db.claim_job(factory, job_id, "host:1", 60, 3)
+    second = store.claim_job(factory, job_id, "host:1", 60, 3)
     assert first is not None and second is not None and second.attempts == first.attempts + 1
     outcome = classify(BadAudioError("late"), first.attempts, JobSection(max_attempts=3))
-    assert db.record_failure(factory, first, "host:1", outcome) is None
-    assert not db.heartbeat(factory, job_id, "host:1", first.attempts, 60)
+    assert store.record_failure(factory, first, "host:1", outcome) is None
+    assert not store.heartbeat(factory, job_id, "host:1", first.attempts, 60)
     usage = Usage(
         job_id=job_id,
         source_id=first.source_id,
@@ -143,11 +143,11 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
         price=0.1,
     )
     with pytest.raises(LeaseLostError):
-        db.store_result(
+        store.store_result(
             factory,
             first,
             "host:1",
-            db.JobResult(
+            store.JobResult(
                 windows=(),
                 cut_start_s=0.0,
                 cut_end_s=1.0,
@@ -160,12 +160,12 @@ def test_a_stale_attempt_of_the_same_worker_cannot_touch_the_current_one(
         job = session.get_one(Job, job_id)
         assert (job.status, job.attempts, job.error) == (JobStatus.RUNNING, 2, None)
         assert session.get_one(Recording, job.recording_id).status == RecordingStatus.RUNNING
-    assert db.heartbeat(factory, job_id, "host:1", second.attempts, 60)
-    assert db.store_result(
+    assert store.heartbeat(factory, job_id, "host:1", second.attempts, 60)
+    assert store.store_result(
         factory,
         second,
         "host:1",
-        db.JobResult(
+        store.JobResult(
             windows=(),
             cut_start_s=0.0,
             cut_end_s=1.0,

@@ -21,16 +21,17 @@ from callscribe.demo.conditions import (
 )
 from callscribe.demo.matrix import out_of_tolerance, stored_metrics
 from callscribe.demo.scoring import (
-    HypSegment,
     channel_pairs,
     corpus_wer,
+    from_faster_whisper,
     repetition_loops,
     turn_recall,
 )
 from callscribe.run import transcribe_source
+from callscribe.workers.records import Segment
 
 SEEDS = (1, 2, 3)
-Found = dict[str, list[HypSegment]]
+Found = dict[str, list[Segment]]
 
 
 def _known(reason: str) -> Any:
@@ -68,7 +69,7 @@ def _with(known: dict[str, Any]) -> list[Any]:
     return [pytest.param(name, marks=known[name]) if name in known else name for name in CONDITIONS]
 
 
-def _faster_whisper(whisper: Any, call: ConditionCall, batched: bool) -> list[HypSegment]:
+def _faster_whisper(whisper: Any, call: ConditionCall, batched: bool) -> list[Segment]:
     from faster_whisper import BatchedInferencePipeline, decode_audio
 
     model = BatchedInferencePipeline(whisper) if batched else whisper
@@ -76,17 +77,7 @@ def _faster_whisper(whisper: Any, call: ConditionCall, batched: bool) -> list[Hy
     for channel, samples in enumerate(decode_audio(str(call.call.path), split_stereo=True)):
         options = {"batch_size": 8} if batched else {}
         segments, _ = model.transcribe(samples, beam_size=BEAM, language="en", **options)
-        found += [
-            HypSegment(
-                channel=channel,
-                speaker=("agent", "customer")[channel],
-                start=s.start,
-                end=s.end,
-                text=s.text.strip(),
-            )
-            for s in segments
-            if s.text.strip()
-        ]
+        found += from_faster_whisper(segments, channel, ("agent", "customer")[channel])
     return found
 
 

@@ -81,7 +81,7 @@ def test_threads_pool_worker_shares_batches_across_jobs(
     cluster: Cluster, corpus: Path, reference: dict[str, Any]
 ) -> None:
     """The GPU layout: one process, several jobs in flight whose windows share batches."""
-    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 4, "batch_size": 8})
+    cluster.set(queue={"worker_pool": "threads"}, execution={"jobs_in_flight": 4, "batch_size": 8})
     assert cluster.ingest(corpus) == 30
     worker = cluster.worker("gpu-like")
     most = [0]
@@ -103,7 +103,7 @@ def test_threads_pool_worker_shares_batches_across_jobs(
 def test_sigkill_mid_job_another_worker_finishes(
     cluster: Cluster, corpus: Path, reference: dict[str, Any], pool: str
 ) -> None:
-    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": pool}, execution={"jobs_in_flight": 3})
     cluster.ingest(corpus)
     victim = cluster.worker("victim")
     _wait_for_running_job(cluster, victim)
@@ -180,7 +180,7 @@ def test_flushall_mid_run_heals_without_reconcile(
     sends the jobs still queued in the database again; nobody runs ``reconcile``."""
     import redis
 
-    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": pool}, execution={"jobs_in_flight": 3})
     cluster.ingest(corpus)
     cluster.worker("a")
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 3, 90, "some progress", cluster.logs)
@@ -196,7 +196,7 @@ def test_postgres_connections_dropped_mid_run(
 ) -> None:
     """Backends terminated every 150 ms for 4 s; on the threads pool that hits job threads
     and the device thread's batches while several jobs are in flight."""
-    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": pool}, execution={"jobs_in_flight": 3})
     cluster.ingest(corpus)
     cluster.worker("a", beat=True)
     wait_for(lambda: cluster.db.job_counts().get("done", 0) >= 2, 90, "some progress", cluster.logs)
@@ -227,7 +227,7 @@ def test_postgres_connections_dropped_mid_run(
 def test_sigterm_is_a_warm_shutdown(
     cluster: Cluster, corpus: Path, reference: dict[str, Any], pool: str
 ) -> None:
-    cluster.set(queue={"worker_pool": pool}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": pool}, execution={"jobs_in_flight": 3})
     cluster.ingest(corpus)
     first = cluster.worker("first")
     _wait_for_running_job(cluster, first)
@@ -271,7 +271,7 @@ def test_crashing_decoder_on_the_threads_pool_fails_only_its_recording(
     """The GPU layout: several jobs share one process. ffmpeg segfaulting on one file fails
     that recording with a one-line reason at once (bad audio is permanent); the jobs in
     flight beside it and the worker are unaffected."""
-    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": "threads"}, execution={"jobs_in_flight": 3})
     cluster.ingest(poison_corpus(tmp_path, 4))
     worker = cluster.worker("w", path_prefix=poison_ffmpeg(tmp_path, "kill -SEGV $$"))
     cluster.wait_settled(timeout=120)
@@ -288,7 +288,7 @@ def test_process_crash_on_the_threads_pool_costs_its_neighbours_one_attempt_only
     while other jobs are in flight: the worker is restarted (as systemd or Docker would),
     every job of the lost worker runs alone on its next attempt, so only the poison job
     spends its attempts; every other recording completes with at most one attempt lost."""
-    cluster.set(queue={"worker_pool": "threads"}, execution={"workers": 3})
+    cluster.set(queue={"worker_pool": "threads"}, execution={"jobs_in_flight": 3})
     cluster.ingest(poison_corpus(tmp_path, 5))
     prefix = poison_ffmpeg(tmp_path)  # kills the process that runs ffmpeg: the whole worker
     started = [cluster.worker("w0", beat=True, path_prefix=prefix)]
@@ -330,10 +330,12 @@ def test_embedded_beat_exits_when_its_worker_is_killed(cluster: Cluster) -> None
 
 
 def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path) -> None:
-    from sqlalchemy import insert
+    """Four claimers racing through the same 200 job ids (``claim_job``: ``FOR UPDATE SKIP
+    LOCKED``, then the status check): every job is claimed once."""
+    from sqlalchemy import insert, select
 
     from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Source, SourceKind
-    from callscribe.workers.results.store import claim_next
+    from callscribe.workers.results.store import claim_job
 
     factory = open_database(Settings(database_url=pg_url))
     with factory.begin() as s:
@@ -365,14 +367,17 @@ def test_four_concurrent_claimers_never_share_a_job(pg_url: str, tmp_path: Path)
                 for r in recs
             ],
         )
+    with factory.begin() as s:
+        job_ids = list(s.scalars(select(Job.id).order_by(Job.id)))
     claimed: dict[str, list[int]] = {}
     barrier = threading.Barrier(4)
 
     def claimer(name: str) -> None:
         mine = claimed.setdefault(name, [])
         barrier.wait()
-        while (spec := claim_next(factory, name, 60.0, 3)) is not None:
-            mine.append(spec.job_id)
+        for job_id in job_ids:
+            if (spec := claim_job(factory, job_id, name, 60.0, 3)) is not None:
+                mine.append(spec.job_id)
 
     threads = [threading.Thread(target=claimer, args=(f"c{i}",)) for i in range(4)]
     for t in threads:

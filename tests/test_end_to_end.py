@@ -312,13 +312,13 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
     run; one that persists fails its recording after max_attempts with the reason. Nothing
     is left queued or running, and the summary (so the exit code) says what failed."""
     from callscribe.errors import StorageUnavailableError
-    from callscribe.workers import job as pipeline
+    from callscribe.workers import job
 
     folder = tmp_path / "calls"
     folder.mkdir()
     for name in ("flaky.wav", "down.wav", "fine.wav"):
         make_call(folder / name, [Turn(0, "Thank you for calling.")], channels=1)
-    real, seen = pipeline.load_audio, {"flaky.wav": 0}
+    real, seen = job.load_audio, {"flaky.wav": 0}
 
     def load_audio(ctx: Any, spec: Any, workdir: Path) -> Any:
         if spec.key == "down.wav" or (spec.key == "flaky.wav" and not seen["flaky.wav"]):
@@ -326,7 +326,7 @@ def test_embedded_run_retries_then_fails_and_never_ends_with_work_left(
             raise StorageUnavailableError("the share is not mounted")
         return real(ctx, spec, workdir)
 
-    monkeypatch.setattr(pipeline, "load_audio", load_audio)
+    monkeypatch.setattr(job, "load_audio", load_audio)
     settings = make_settings(db_url, jobs={"retry_delay_s": 0, "max_attempts": 3})
     summary = transcribe_source(settings, str(folder))
     assert summary.done == 2
@@ -352,13 +352,13 @@ def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
     from callscribe import run
     from callscribe.errors import StorageUnavailableError
     from callscribe.failures import JITTER
-    from callscribe.workers import job as pipeline
+    from callscribe.workers import job
 
     folder = tmp_path / "calls"
     folder.mkdir()
     make_call(folder / "down.wav", [Turn(0, "Thank you for calling.")], channels=1)
     make_call(folder / "fine.wav", [Turn(0, "Thank you for calling.")], channels=1)
-    real = pipeline.load_audio
+    real = job.load_audio
 
     attempts: list[float] = []
 
@@ -368,11 +368,11 @@ def test_the_embedded_run_waits_the_delay_the_failure_policy_chose(
             raise StorageUnavailableError("the share is not mounted")
         return real(ctx, spec, workdir)
 
-    monkeypatch.setattr(pipeline, "load_audio", load_audio)
+    monkeypatch.setattr(job, "load_audio", load_audio)
     chosen: list[float] = []
-    decide = pipeline.classify
+    decide = job.classify
     monkeypatch.setattr(
-        pipeline, "classify", lambda *a, **k: (chosen.append((o := decide(*a, **k)).delay_s), o)[1]
+        job, "classify", lambda *a, **k: (chosen.append((o := decide(*a, **k)).delay_s), o)[1]
     )
     handed: list[tuple[float, float]] = []  # (when, delay)
     schedule = run.Due.__call__

@@ -73,7 +73,7 @@ def test_window_text_equals_whisper_transcribe(
         (theirs,) = list(reference)  # a clip of ≤ 30 s without timestamps: one segment
         ours = result.decoded
         assert ours.text == theirs.text.strip() and ours.text, "the test model always speaks"
-        assert "".join(w.text for w in ours.words).strip() == ours.text
+        assert "".join(w.word for w in ours.words).strip() == ours.text
         assert result.language == info.language
         assert ours.avg_logprob == pytest.approx(theirs.avg_logprob, abs=1e-3)
         assert ours.temperature == theirs.temperature == 0.0

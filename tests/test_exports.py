@@ -6,17 +6,13 @@ import json
 import threading
 from pathlib import Path
 
-from callscribe.workers.results.exports import (
-    Transcript,
-    TranscriptSegment,
-    TranscriptWord,
-    write_exports,
-)
+from callscribe.workers.records import Segment, Word
+from callscribe.workers.results.exports import Transcript, write_exports
 
 
 def transcript(n: int) -> Transcript:
-    words = tuple(TranscriptWord(i * 0.5, i * 0.5 + 0.4, f" w{i}", 0.9) for i in range(n))
-    segment = TranscriptSegment(
+    words = tuple(Word(i * 0.5, i * 0.5 + 0.4, f" w{i}", 0.9) for i in range(n))
+    segment = Segment(
         start=0.0,
         end=n * 0.5,
         channel=0,

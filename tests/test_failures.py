@@ -94,7 +94,7 @@ def test_soft_time_limit_means_the_same_on_both_pools(
     batch does not wait for more windows)."""
     cluster.set(
         queue={"worker_pool": pool, "time_limit_s": 30},
-        execution={"workers": 2, "batch_wait_ms": 0},
+        execution={"jobs_in_flight": 2, "batch_wait_ms": 0},
         jobs={"soft_time_limit_s": 3, "max_attempts": 2, "retry_delay_s": 0.2},
     )
     cluster.ingest(poison_corpus(tmp_path, 2))

@@ -19,9 +19,10 @@ from callscribe.demo.scoring import (
     words_outside_speech,
 )
 from callscribe.run import transcribe_source
-from callscribe.workers import job as pipeline
+from callscribe.workers import job
 from callscribe.workers.audio.decode import SAMPLE_RATE
-from callscribe.workers.transcription.decoding import Decoded, Word
+from callscribe.workers.records import Word
+from callscribe.workers.transcription.decoding import Decoded
 from callscribe.workers.transcription.fusion import GAP_S, fuse, split
 
 
@@ -82,7 +83,7 @@ def test_words_go_back_to_the_window_their_middle_is_in() -> None:
         Word(offset + 3.8, offset + 4.6, " there.", 0.6),
     )  # past the clip's end
     decoded = Decoded(
-        text="".join(w.text for w in words).strip(),
+        text="".join(w.word for w in words).strip(),
         words=words,
         avg_logprob=-0.3,
         no_speech_prob=0.02,
@@ -110,14 +111,14 @@ def test_fused_stereo_call_matches_faster_whisper(
     from test_real_speech import sequential, settings_for
 
     read: list[tuple[int, int]] = []  # (windows, clips) per job, as the pipeline made them
-    real_job_clips = pipeline.job_clips
+    real_job_clips = job.job_clips
 
     def counting(ctx: Any, job: Any) -> Any:
         clips = real_job_clips(ctx, job)
         read.append((sum(len(c.windows) for c in job.channels), len(clips)))
         return clips
 
-    monkeypatch.setattr(pipeline, "job_clips", counting)
+    monkeypatch.setattr(job, "job_clips", counting)
     folder = tmp_path / "calls"
     folder.mkdir()
     call = make_real_call(folder / "call.wav", seed=7, minutes=2.0)

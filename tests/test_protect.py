@@ -118,7 +118,7 @@ def _settings(url: str, out: Path) -> Settings:
         decode={"beam_size": 5, "language": "en"},
         storage={"output": str(out)},
         exports={"redacted_audio": True},
-        execution={"workers": 1},
+        execution={"jobs_in_flight": 1},
     )
 
 

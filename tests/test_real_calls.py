@@ -26,8 +26,6 @@ from callscribe.demo.calls import (
     make_real_corpus,
 )
 from callscribe.demo.scoring import (
-    HypSegment,
-    HypWord,
     channel_pairs,
     corpus_wer,
     dialogue_wer,
@@ -39,6 +37,7 @@ from callscribe.demo.scoring import (
     wer,
     words_outside_speech,
 )
+from callscribe.workers.records import Segment, Word
 
 LOUD = 0.02 * 32768  # RMS of speech or music
 FLOOR = 0.01 * 32768  # RMS above the -45 dBFS line noise but far below speech
@@ -263,8 +262,8 @@ HAND = RealCall(
 )
 
 
-def seg(turn: RefTurn, text: str | None = None, shift: float = 0.0) -> HypSegment:
-    return HypSegment(
+def seg(turn: RefTurn, text: str | None = None, shift: float = 0.0) -> Segment:
+    return Segment(
         channel=turn.channel,
         speaker=turn.speaker,
         start=turn.start + shift,
@@ -303,12 +302,12 @@ def test_channel_pairs_and_dialogue_wer() -> None:
 
 def test_segments_in_turn() -> None:
     assert segments_in_turn(HAND, PERFECT) == 1.0
-    spanning = HypSegment(
+    spanning = Segment(
         channel=0, speaker="agent", start=1.0, end=9.0, text="thank you for calling let me check"
     )
     assert segments_in_turn(HAND, [seg(A1), spanning]) == 0.5
     assert segments_in_turn(HAND, [seg(A1, shift=0.8)]) == 1.0  # within the tolerance
-    wrong_leg = HypSegment(
+    wrong_leg = Segment(
         channel=1, speaker="customer", start=1.0, end=3.0, text="thank you for calling"
     )
     assert segments_in_turn(HAND, [wrong_leg]) == 0.0
@@ -317,17 +316,17 @@ def test_segments_in_turn() -> None:
 
 def test_words_outside_speech() -> None:
     assert words_outside_speech(HAND, PERFECT) == 0
-    during_hold = HypSegment(channel=0, speaker="agent", start=15.0, end=16.0, text="thank you")
+    during_hold = Segment(channel=0, speaker="agent", start=15.0, end=16.0, text="thank you")
     assert words_outside_speech(HAND, [*PERFECT, during_hold]) == 2
-    timed = HypSegment(
+    timed = Segment(
         channel=0, speaker="agent", start=7.0, end=20.0, text="please hold music",
-        words=(HypWord(7.0, 7.5, " please"), HypWord(7.5, 8.0, " hold"), HypWord(19, 20, " music")),
+        words=(Word(7.0, 7.5, " please"), Word(7.5, 8.0, " hold"), Word(19, 20, " music")),
     )  # fmt: skip
     assert words_outside_speech(HAND, [timed]) == 1
     # on the customer's leg while only the agent talks
     assert (
         words_outside_speech(
-            HAND, [HypSegment(channel=1, speaker="customer", start=1.0, end=3.0, text="hello")]
+            HAND, [Segment(channel=1, speaker="customer", start=1.0, end=3.0, text="hello")]
         )
         == 1
     )
@@ -355,7 +354,7 @@ def test_repetition_loops() -> None:
         "one two three four": False,
     }
     segments = [
-        HypSegment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
+        Segment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
     ]
     loops = repetition_loops(segments)
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
@@ -374,7 +373,7 @@ def test_repetition_loops_against_what_was_said() -> None:
         "1-1-1-1-1-1-1-1-1-1 and then 2-2-2-2-2-2-2-2.": True,
     }
     segments = [
-        HypSegment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
+        Segment(channel=1, speaker="customer", start=0.0, end=5.0, text=text) for text in texts
     ]
     loops = repetition_loops(segments, said=said)
     assert [s.text for s in loops] == [t for t, looped in texts.items() if looped]
@@ -383,7 +382,7 @@ def test_repetition_loops_against_what_was_said() -> None:
 def test_summary() -> None:
     looped = [
         *PERFECT,
-        HypSegment(channel=0, speaker="agent", start=15.0, end=20.0, text="la " * 10),
+        Segment(channel=0, speaker="agent", start=15.0, end=20.0, text="la " * 10),
     ]
     out = summary(HAND, looped)
     assert out["wer"] > 0 and out["words_outside_speech"] == 10

@@ -12,10 +12,10 @@ import pytest
 
 from callscribe.demo.calls import RealCall, make_real_call
 from callscribe.demo.scoring import (
-    HypSegment,
     channel_pairs,
     corpus_wer,
     dialogue_wer,
+    from_faster_whisper,
     normalize,
     repetition_loops,
     segments_in_turn,
@@ -25,6 +25,7 @@ from callscribe.demo.scoring import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings, merge_values
+from callscribe.workers.records import Segment
 
 BEAM = 5
 
@@ -45,11 +46,11 @@ def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Set
     return Settings(**values)
 
 
-def stored(settings: Settings, calls: list[RealCall]) -> dict[str, list[HypSegment]]:
+def stored(settings: Settings, calls: list[RealCall]) -> dict[str, list[Segment]]:
     return stored_segments(settings.database_url, calls)
 
 
-def sequential(whisper: Any, call: RealCall) -> list[HypSegment]:
+def sequential(whisper: Any, call: RealCall) -> list[Segment]:
     """faster-whisper's ``WhisperModel.transcribe`` on each channel (the baseline)."""
     from faster_whisper import decode_audio
 
@@ -58,17 +59,7 @@ def sequential(whisper: Any, call: RealCall) -> list[HypSegment]:
     found = []
     for channel, samples in enumerate(channels):
         segments, _ = whisper.transcribe(samples, beam_size=BEAM, language="en")
-        found += [
-            HypSegment(
-                channel=channel,
-                speaker=("agent", "customer")[channel],
-                start=s.start,
-                end=s.end,
-                text=s.text.strip(),
-            )
-            for s in segments
-            if s.text.strip()
-        ]
+        found += from_faster_whisper(segments, channel, ("agent", "customer")[channel])
     return found
 
 
@@ -184,7 +175,7 @@ def test_engine_words_match_faster_whisper_word_timestamps(
         condition_on_previous_text=False,
     )
     theirs = [w for s in list(segments)[:1] for w in s.words or []]
-    assert [w.text for w in ours.words] == [w.word for w in theirs]
+    assert [w.word for w in ours.words] == [w.word for w in theirs]
     starts = np.array([w.start for w in ours.words]) - np.array([w.start for w in theirs])
     assert np.median(np.abs(starts)) <= 0.02
 

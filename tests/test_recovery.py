@@ -8,7 +8,8 @@ import pytest
 
 from callscribe.settings import DecodeSection
 from callscribe.workers.audio.vad import PackedWindow
-from callscribe.workers.transcription.decoding import Decoded, Word
+from callscribe.workers.records import Word
+from callscribe.workers.transcription.decoding import Decoded
 from callscribe.workers.transcription.recovery import (
     piece_audio,
     pieces_in_clip,
@@ -31,7 +32,7 @@ def decoded(
         no_speech_prob=no_speech,
         compression_ratio=0.0,
         temperature=0.0,
-    ).with_words(tuple(Word(start=a, end=b, text=f" {t}", probability=0.9) for a, b, t in words))
+    ).with_words(tuple(Word(start=a, end=b, word=f" {t}", probability=0.9) for a, b, t in words))
 
 
 def spread(start: float, end: float, n: int) -> list[tuple[float, float, str]]:
@@ -67,7 +68,7 @@ def test_a_better_decode_of_a_piece_replaces_its_words_only() -> None:
     alone = decoded(*spread(0.2, 4.8, 11))
     merged = with_piece(window, piece, alone, OPTIONS)
     assert len(merged.words) == 21
-    assert [w.text for w in merged.words[:11]] == [f" w{i}" for i in range(11)]
+    assert [w.word for w in merged.words[:11]] == [f" w{i}" for i in range(11)]
     assert merged.words[10].end == pytest.approx(4.8)
     assert [w.start for w in merged.words] == sorted(w.start for w in merged.words)
     assert merged.text.startswith("w0 w1")

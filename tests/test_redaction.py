@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,14 +15,13 @@ from callscribe.workers.protection.redacted_audio import (
     write_redacted_audio,
 )
 from callscribe.workers.protection.redaction import (
+    Entity,
+    Patterns,
     Redacted,
-    Redaction,
-    TimedWord,
     redact_segments,
     redact_text,
-    redact_words,
 )
-from callscribe.workers.transcription.decoding import Word
+from callscribe.workers.records import Word
 
 VISA, MASTERCARD, AMEX = "4111111111111111", "5555555555554444", "378282246310005"
 SPOKEN = dict(
@@ -43,12 +41,17 @@ def words(text: str, step: float = 0.5) -> list[Word]:
     ]
 
 
+def redact_words(given: list[Word], patterns: Patterns | None = None) -> Redacted:
+    """One segment's words, redacted."""
+    return redact_segments([given], patterns)[0]
+
+
 def spoken(digits: str) -> str:
     return " ".join(SPOKEN[d] for d in digits)
 
 
 def kinds(text: str, patterns: dict[str, str] | None = None) -> list[str]:
-    return [r.kind for r in redact_words(words(text), patterns).redactions]
+    return [r.kind for r in redact_words(words(text), patterns).entities]
 
 
 WRITTEN_CASES = [
@@ -142,43 +145,40 @@ NOT_PII = [
 def test_redacts(text: str, expected: str, found: list[str]) -> None:
     result = redact_words(words(text))
     assert result.text == expected
-    assert [r.kind for r in result.redactions] == found
+    assert [r.kind for r in result.entities] == found
     assert redact_text(text) == expected
 
 
 @pytest.mark.parametrize("text", NOT_PII)
 def test_leaves_what_is_not_pii(text: str) -> None:
     assert redact_text(text) == text
-    assert redact_words(words(text)).redactions == ()
+    assert redact_words(words(text)).entities == ()
 
 
 def test_tag_spans_the_words() -> None:
     text = f"so it's {VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]}, right"
     given = words(text)
     result = redact_words(given)
-    (redaction,) = result.redactions
-    assert redaction == Redaction(
+    (redaction,) = result.entities
+    assert redaction == Entity(
         kind="CARD",
-        start_s=given[2].start,
-        end_s=given[5].end,
+        start=given[2].start,
+        end=given[5].end,
         word_index_first=2,
         word_index_last=5,
     )
     tag = result.words[2]
-    assert (tag.text, tag.start, tag.end) == (" [CARD],", given[2].start, given[5].end)
+    assert (tag.word, tag.start, tag.end) == (" [CARD],", given[2].start, given[5].end)
     assert tag.probability == min(w.probability for w in given[2:6])
-    assert [w.text for w in result.words] == [" so", " it's", " [CARD],", " right"]
-    assert result.words[0] == TimedWord(" so", given[0].start, given[0].end, given[0].probability)
+    assert [w.word for w in result.words] == [" so", " it's", " [CARD],", " right"]
+    assert result.words[0] == given[0]
 
 
-def test_accepts_word_rows() -> None:
-    rows = [
-        SimpleNamespace(word=f" {p}", start_s=float(i), end_s=i + 0.5, probability=None)
-        for i, p in enumerate(["ssn", "123-45-6789"])
-    ]
-    result = redact_words(rows)
-    assert [w.text for w in result.words] == [" ssn", " [SSN]"]
-    assert result.redactions[0].start_s == 1.0 and result.words[1].probability is None
+def test_a_tag_over_words_of_unknown_probability_has_none() -> None:
+    given = [Word(float(i), i + 0.5, f" {p}") for i, p in enumerate(["ssn", "123-45-6789"])]
+    result = redact_words(given)
+    assert [w.word for w in result.words] == [" ssn", " [SSN]"]
+    assert result.entities[0].start == 1.0 and result.words[1].probability is None
 
 
 def test_custom_patterns() -> None:
@@ -193,16 +193,16 @@ def test_custom_patterns() -> None:
 def test_an_entity_across_segments() -> None:
     first = words(f"the card is {VISA[:4]} {VISA[4:8]}")
     second = [
-        Word(w.start + 10, w.end + 10, w.text, w.probability)
+        Word(w.start + 10, w.end + 10, w.word, w.probability)
         for w in words(f"{VISA[8:12]} {VISA[12:]} and that's it")
     ]
     one, two = redact_segments([first, second])
     assert (one.text, two.text) == ("the card is [CARD]", "[CARD] and that's it")
-    assert [r.kind for r in one.redactions + two.redactions] == ["CARD", "CARD"]
-    assert two.redactions[0].word_index_first == 0 and two.redactions[0].end_s == second[1].end
+    assert [r.kind for r in one.entities + two.entities] == ["CARD", "CARD"]
+    assert two.entities[0].word_index_first == 0 and two.entities[0].end == second[1].end
     assert [r.text for r in redact_segments([[], first, []])] == ["", "the card is [PHONE]", ""]
     # half a card alone is no card, but 8 digits in groups are redacted all the same
-    assert [r.kind for r in redact_words(first).redactions] == ["PHONE"]
+    assert [r.kind for r in redact_words(first).entities] == ["PHONE"]
 
 
 def test_text_and_words_agree() -> None:
@@ -226,8 +226,8 @@ def test_nothing_of_the_original_survives() -> None:
         assert secret not in shown
     for group in ["4111", "5555", "3782", "6789", "4567", "pat"]:
         assert group not in shown
-    assert all(r.kind in ("CARD", "SSN", "PHONE", "EMAIL") for r in outputs[0].redactions)
-    assert len(outputs[0].redactions) == 7
+    assert all(r.kind in ("CARD", "SSN", "PHONE", "EMAIL") for r in outputs[0].entities)
+    assert len(outputs[0].entities) == 7
 
 
 # --- redacted audio ----------------------------------------------------------------------
@@ -321,9 +321,9 @@ def test_digits_the_model_glued_with_dashes_are_one_number() -> None:
         "-6",
         "-1.",
     ]
-    result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
+    result = redact_words([Word(i, i + 0.5, w) for i, w in enumerate(words)])
     assert result.text.strip() == "My phone number is [PHONE]."
-    assert [(r.kind, r.start_s, r.end_s) for r in result.redactions] == [("PHONE", 4, 13.5)]
+    assert [(r.kind, r.start, r.end) for r in result.entities] == [("PHONE", 4, 13.5)]
 
 
 def test_a_digit_heard_as_a_word_completes_a_card_number() -> None:
@@ -341,7 +341,7 @@ def test_a_digit_heard_as_a_word_completes_a_card_number() -> None:
         " 1111,",
         " 1111.",
     ]
-    result = redact_words([TimedWord(w, i, i + 0.5) for i, w in enumerate(words)])
+    result = redact_words([Word(i, i + 0.5, w) for i, w in enumerate(words)])
     assert result.text.strip() == "Yes, the card number is [CARD]."
-    assert [(r.kind, r.start_s) for r in result.redactions] == [("CARD", 5)]
+    assert [(r.kind, r.start) for r in result.entities] == [("CARD", 5)]
     assert redact_text("I paid for 2 items") == "I paid for 2 items"

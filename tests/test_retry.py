@@ -70,7 +70,7 @@ def test_reconciler_finalizes_and_resends(
     db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     from callscribe.workers.job import meter_cost, persist_segments, prepare, transcribe_windows
-    from callscribe.workers.results import store as db
+    from callscribe.workers.results import store
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -95,7 +95,7 @@ def test_reconciler_finalizes_and_resends(
     assert (Path(settings.storage.output) / "a.wav.json").is_file()
     with factory.begin() as s:
         assert s.scalar(select(Job.status).where(Job.id == second)) == JobStatus.QUEUED
-    assert db.claim_job(factory, second, "w", 60.0, 3) is not None
+    assert store.claim_job(factory, second, "w", 60.0, 3) is not None
 
 
 def test_ingest_sends_jobs_while_the_archive_is_still_being_probed(

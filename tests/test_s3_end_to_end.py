@@ -15,13 +15,12 @@ from callscribe.run import (
     Progress,
     discover,
     execute,
-    open_database,
     queued_jobs,
     transcribe_source,
 )
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers.runtime.context import WorkerContext
+from callscribe.workers.runtime.context import open_context
 
 
 def _upload(s3: Any, folder: Path, keys: dict[str, Path]) -> None:
@@ -84,13 +83,14 @@ def test_s3_object_deleted_after_listing_fails_alone(
     call = make_call(tmp_path / "a.wav", [Turn(0, "Hello.")], channels=1)
     _upload(s3, tmp_path, {"calls/keep.wav": call.path, "calls/gone.wav": call.path})
     settings = make_settings(pg_url, **s3_settings)
-    factory = open_database(settings)
+    ctx = open_context(settings, migrate=True)
+    factory = ctx.factory
     registration = discover(
         settings, factory, open_source(f"s3://{s3.bucket_name}/calls", settings.storage)
     ).registration
     s3.delete_object(Bucket=s3.bucket_name, Key="calls/gone.wav")
     execute(
-        WorkerContext(settings=settings, factory=factory),
+        ctx,
         queued_jobs(factory, registration.source_id),
         Progress(),
         in_flight=1,

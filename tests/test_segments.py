@@ -12,15 +12,16 @@ import pytest
 from callscribe.settings import SegmentSection
 from callscribe.workers.audio.decode import decode, is_dual_mono
 from callscribe.workers.audio.vad import PackedWindow
-from callscribe.workers.transcription.decoding import Decoded, Word, compression_ratio
-from callscribe.workers.transcription.segments import place_words, segment_text, split_segments
+from callscribe.workers.records import Word, segment_text
+from callscribe.workers.transcription.decoding import Decoded, compression_ratio
+from callscribe.workers.transcription.segments import place_words, split_segments
 
 RULE = SegmentSection(pause_s=0.6, max_s=12.0)
 
 
 def decoded(words: list[tuple[float, float, str]]) -> Decoded:
     items = tuple(Word(a, b, text, 0.9) for a, b, text in words)
-    text = "".join(w.text for w in items).strip()
+    text = "".join(w.word for w in items).strip()
     return Decoded(
         text=text,
         words=items,
@@ -70,7 +71,7 @@ def test_pauses_and_long_segments_end_segments() -> None:
     assert segment_text(segments[0]) == "One."
     assert all(s[-1].end - s[0].start <= RULE.max_s + 3 for s in segments)
     assert len(segments) >= 3
-    assert [w.text for s in segments for w in s] == [w[2] for w in words]
+    assert [w.word for s in segments for w in s] == [w[2] for w in words]
 
 
 def test_a_word_stretched_over_a_pause_is_trimmed() -> None:

@@ -214,3 +214,26 @@ def test_the_cli_says_one_line_and_exits_2(
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith(says), result.output
     assert "Traceback" not in result.output
+
+
+def test_a_renamed_setting_still_works_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``execution.workers`` became ``execution.jobs_in_flight`` (issue 21): the old name,
+    as a value or a variable, still sets it, and says so once, in one line."""
+    from callscribe.settings import check_environment, sections
+
+    monkeypatch.setattr(sections, "_WARNED", set())
+    with caplog.at_level("WARNING", logger="callscribe.settings"):
+        assert Settings(execution={"workers": 3}).execution.jobs_in_flight == 3
+        monkeypatch.setenv("CALLSCRIBE_EXECUTION__WORKERS", "4")
+        check_environment()
+        assert Settings().execution.jobs_in_flight == 4
+        assert Settings(execution={"jobs_in_flight": 5}).execution.jobs_in_flight == 5
+    warned = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warned == [
+        "setting execution.workers is deprecated: it is execution.jobs_in_flight now "
+        "(CALLSCRIBE_EXECUTION__JOBS_IN_FLIGHT)"
+    ]
+    with pytest.raises(ValueError, match="jobs_in_flight"):
+        Settings(execution={"workers": 0})

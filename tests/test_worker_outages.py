@@ -23,7 +23,7 @@ from callscribe.models.db import make_engine, open_database, session_factory
 from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers import job as pipeline
+from callscribe.workers import job
 from callscribe.workers.runtime.context import WorkerContext
 from callscribe.workers.runtime.outage import Backoff
 
@@ -86,16 +86,16 @@ def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_att
     traceback and a job parked until its lease expires), and it then runs to the end."""
     proxy = CuttableProxy("127.0.0.1", 5432)
     ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy)
-    real_store = pipeline.db.store_result
+    real_store = job.db.store_result
 
     def store_while_away(*args: Any) -> bool:
         proxy.cut()
         threading.Timer(2.0, proxy.restore).start()
         return real_store(*args)
 
-    monkeypatch.setattr(pipeline.db, "store_result", store_while_away)
+    monkeypatch.setattr(job.db, "store_result", store_while_away)
     caplog.set_level(logging.WARNING)
-    assert pipeline.run_job(ctx, job_id) == JobStatus.QUEUED
+    assert job.run_job(ctx, job_id) == JobStatus.QUEUED
     status, attempts, error = _job(direct, job_id)
     assert (status, attempts) == (JobStatus.QUEUED, 0)
     assert error is not None and error.startswith("handed back: the database is unreachable")
@@ -103,8 +103,8 @@ def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_att
     assert len(handing) == 1 and not any(r.exc_info for r in caplog.records)
     assert all("\n" not in r.getMessage() for r in caplog.records)
 
-    monkeypatch.setattr(pipeline.db, "store_result", real_store)
-    assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
+    monkeypatch.setattr(job.db, "store_result", real_store)
+    assert job.run_job(ctx, job_id) == JobStatus.DONE
     status, attempts, _error = _job(direct, job_id)
     assert (status, attempts) == (JobStatus.DONE, 1)
     proxy.close()
@@ -119,12 +119,12 @@ def test_a_job_that_cannot_be_claimed_is_not_taken(
     ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy)
     proxy.cut()
     with pytest.raises(ServiceUnavailableError, match="the database is unreachable"):
-        pipeline.run_job(ctx, job_id)
+        job.run_job(ctx, job_id)
     assert ctx.backoff.in_outage is False  # the task notes the outage, not the pipeline
     assert ctx.backoff.failed("x") > 0 and ctx.backoff.in_outage
     assert _job(direct, job_id)[:2] == (JobStatus.QUEUED, 0)
     proxy.restore()
-    assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
+    assert job.run_job(ctx, job_id) == JobStatus.DONE
     assert not ctx.backoff.in_outage  # a successful claim ends it
     proxy.close()
 
@@ -146,7 +146,7 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
     ctx, job_id, direct = _one_job(
         pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 3, "retry_delay_s": 0.3}
     )
-    assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
+    assert job.run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
 
     def recording() -> tuple[RecordingStatus, str | None, int]:
@@ -185,7 +185,7 @@ def test_exports_fail_for_good_after_max_attempts(
     ctx, job_id, direct = _one_job(
         pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 2, "retry_delay_s": 0}
     )
-    assert pipeline.run_job(ctx, job_id) == JobStatus.DONE
+    assert job.run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
     assert finalize_unfinished(direct, factory) == 0
     with factory.begin() as session:

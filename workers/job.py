@@ -34,9 +34,9 @@ from callscribe.settings import SegmentSection, Settings
 from .analytics.activity import ChannelActivity, activity_from_loud, clear_spans, loud_spans
 from .audio.decode import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
 from .audio.vad import PackedWindow, pack_windows, speech_spans, unpadded
-from .protection.step import RedactionSpan, redact_windows
-from .results import finalize
-from .results import store as db
+from .protection.step import redact_windows
+from .records import RedactionSpan, Segment, segment_text
+from .results import finalize, store
 from .runtime.context import Heartbeat, WorkerContext
 from .runtime.device import price_per_device_hour
 from .runtime.isolation import Slot
@@ -46,13 +46,7 @@ from .transcription.echo import suppress_echo, without_echoed_words
 from .transcription.engine import WindowInput, compute_type_for
 from .transcription.fusion import Clip, fuse, split
 from .transcription.recovery import piece_audio, skipped_pieces, with_piece
-from .transcription.segments import (
-    StoredSegment,
-    StoredWindow,
-    segment_text,
-    split_segments,
-    trim_to_sound,
-)
+from .transcription.segments import StoredWindow, split_segments, trim_to_sound
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -81,7 +75,7 @@ class ChannelWork:
 class PreparedJob:
     """A claimed job whose audio is decoded and cut into windows, ready for the model."""
 
-    spec: db.JobSpec
+    spec: store.JobSpec
     settings: Settings
     """The worker's settings with the job's source options over them."""
     channels: tuple[ChannelWork, ...]
@@ -100,7 +94,7 @@ class PreparedJob:
 # -- steps --------------------------------------------------------------------------------
 
 
-def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAudio:
+def load_audio(ctx: WorkerContext, spec: store.JobSpec, workdir: Path) -> DecodedAudio:
     """Fetch the object and decode this job's span plus the cut-search margins. The last
     job decodes to the end of the stream, so audio past what the header claimed is
     transcribed too; a later job whose span lies past the real end gets no samples."""
@@ -127,7 +121,7 @@ def load_audio(ctx: WorkerContext, spec: db.JobSpec, workdir: Path) -> DecodedAu
     return audio
 
 
-def end_of_stream(spec: db.JobSpec, audio: DecodedAudio) -> float | None:
+def end_of_stream(spec: store.JobSpec, audio: DecodedAudio) -> float | None:
     """Where the recording's audio ends, if this job's decoding reached it: always for the
     last job; for another, when it got less than it asked for (the header claimed more)."""
     decoded_end = audio.offset_s + audio.duration_s
@@ -142,12 +136,14 @@ def _cut(audio: DecodedAudio, channel: int, boundary: float, duration: float) ->
     return cut_point(audio.slice(channel, lo, hi), lo, boundary)
 
 
-def job_settings(ctx: WorkerContext, spec: db.JobSpec) -> Settings:
+def job_settings(ctx: WorkerContext, spec: store.JobSpec) -> Settings:
     """What this job runs with: the worker's settings, its source's options over them."""
     return ctx.settings.for_source(spec.options)
 
 
-def detect_speech(settings: Settings, spec: db.JobSpec, audio: DecodedAudio) -> list[ChannelWork]:
+def detect_speech(
+    settings: Settings, spec: store.JobSpec, audio: DecodedAudio
+) -> list[ChannelWork]:
     """Per channel: move the job's edges into silences (never past the end of the audio),
     run VAD, pack speech into windows of at most 30 s of speech."""
     works = []
@@ -267,13 +263,13 @@ def job_clips(ctx: WorkerContext, job: PreparedJob) -> list[Clip[tuple[int, int]
 
 def _segments(
     work: ChannelWork, window: PackedWindow, decoded: Decoded, language: str, rule: SegmentSection
-) -> tuple[StoredSegment, ...]:
+) -> tuple[Segment, ...]:
     return tuple(
-        StoredSegment(
+        Segment(
             channel=work.channel,
             speaker=work.speaker,
-            start_s=words[0].start,
-            end_s=words[-1].end,
+            start=words[0].start,
+            end=words[-1].end,
             text=segment_text(words),
             avg_logprob=decoded.avg_logprob,
             no_speech_prob=decoded.no_speech_prob,
@@ -367,17 +363,17 @@ def persist_segments(
     True if the recording is complete."""
     cut_start = min(c.cut_start_s for c in job.channels)
     cut_end = max(c.cut_end_s for c in job.channels)
-    result = db.JobResult(
+    result = store.JobResult(
         windows=tuple(windows),
         cut_start_s=cut_start,
         cut_end_s=cut_end,
         usage=usage,
         compute_type=compute_type_for(job.settings.model),
         batch_size=ctx.engine(job.settings.model.name).batch_size,
-        redactions=tuple((s.channel, s.kind, s.start_s, s.end_s) for s in spans or ()),
+        redactions=tuple(spans or ()),
         activity=activity,
     )
-    return db.store_result(ctx.factory, job.spec, ctx.worker_id, result)
+    return store.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
 def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
@@ -388,14 +384,14 @@ def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
 # -- the task -----------------------------------------------------------------------------
 
 
-def claim(ctx: WorkerContext, job_id: int) -> tuple[db.JobSpec, Slot] | None:
+def claim(ctx: WorkerContext, job_id: int) -> tuple[store.JobSpec, Slot] | None:
     """Take the job and a place in this process's gate, in that order of waiting: a job
     whose last worker was lost first waits until it can run alone, holding no claim, so a
     crash while it runs costs no other job an attempt (``workers.runtime.isolation``)."""
     slot: Slot | None = None
     try:
-        slot = ctx.gate.enter(solo=db.is_suspect(ctx.factory, job_id))
-        spec = db.claim_job(
+        slot = ctx.gate.enter(solo=store.is_suspect(ctx.factory, job_id))
+        spec = store.claim_job(
             ctx.factory,
             job_id,
             ctx.worker_id,
@@ -468,7 +464,7 @@ def prepare_or_fail(ctx: WorkerContext, job_id: int) -> PreparedJob | JobStatus 
     )
 
 
-def owned_audio_seconds(spec: db.JobSpec, eof: float | None) -> float:
+def owned_audio_seconds(spec: store.JobSpec, eof: float | None) -> float:
     """The audio this job accounts for: its nominal span, cut short where the stream ended,
     and for the last job up to the stream's end (past the header's figure if need be). The
     jobs of a recording sum to the audio that exists."""
@@ -524,7 +520,7 @@ def finish_recording(ctx: WorkerContext, recording_id: int) -> None:
     )
 
 
-def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> JobStatus | None:
+def handle_failure(ctx: WorkerContext, spec: store.JobSpec, exc: BaseException) -> JobStatus | None:
     """Record the error as ``callscribe.failures.classify`` decides: re-queue, or fail the
     job and its recording. A re-queued job goes to ``ctx.reschedule`` with the outcome's
     delay (0 for a job handed back). The pool's own soft-limit exception (Celery's, on
@@ -536,7 +532,7 @@ def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> 
     if not outcome.hand_back:
         log.warning("job %s (%s) failed: %s", spec.job_id, spec.key, one_line(exc))
         try:
-            recorded = db.record_failure(ctx.factory, spec, ctx.worker_id, outcome)
+            recorded = store.record_failure(ctx.factory, spec, ctx.worker_id, outcome)
         except Exception as again:  # the database went away while recording it
             outcome = classify(again, spec.attempts, ctx.settings.jobs)
             if not outcome.hand_back:
@@ -559,7 +555,7 @@ def handle_failure(ctx: WorkerContext, spec: db.JobSpec, exc: BaseException) -> 
 HAND_BACK_WAIT_S = 600.0
 
 
-def hand_back(ctx: WorkerContext, spec: db.JobSpec, reason: str) -> JobStatus | None:
+def hand_back(ctx: WorkerContext, spec: store.JobSpec, reason: str) -> JobStatus | None:
     """The database went away while the job ran: one warning, then give the job back to the
     queue without spending its attempt once the database answers again (waiting, with the
     process's backoff, up to ``HAND_BACK_WAIT_S``, within the hard time limit). ``reason``:
@@ -567,7 +563,7 @@ def hand_back(ctx: WorkerContext, spec: db.JobSpec, reason: str) -> JobStatus | 
     log.warning("job %s (%s): %s", spec.job_id, spec.key, reason)
     wait_s = min(HAND_BACK_WAIT_S, ctx.settings.queue.time_limit_s / 2)
     handed = ctx.backoff.retry(
-        lambda: db.hand_back(ctx.factory, spec, ctx.worker_id, reason), wait_s
+        lambda: store.hand_back(ctx.factory, spec, ctx.worker_id, reason), wait_s
     )
     if handed is None:
         log.warning(

@@ -5,6 +5,9 @@ the order ``--help`` lists them."""
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 from rich.markup import escape
 
 # isort: off
@@ -19,8 +22,6 @@ def main() -> None:
     """Run the command line. An unreachable or misconfigured database, broker or object
     store ends any command with one line and exit code 2 (``callscribe -v …`` also prints
     the traceback)."""
-    import sys
-    import traceback
 
     from .common import err, service_failure, wants_traceback
 

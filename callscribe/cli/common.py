@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import tomllib
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -101,8 +102,6 @@ def wants_traceback() -> bool:
 
 def _fail(exc: CallscribeError) -> NoReturn:
     if wants_traceback():
-        import traceback
-
         traceback.print_exception(exc)
     err.print(f"[red]error:[/red] {escape(exc.one_line())}", soft_wrap=True, highlight=False)
     raise typer.Exit(2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -34,7 +35,6 @@ def db_dashboard_user(
     segments, windows, words); or set the password of one that is already a plain login of
     that group. The password comes from CALLSCRIBE_DASHBOARD_PASSWORD and reaches the server
     only as a SCRAM verifier; the login gets statement and idle timeouts."""
-    import os
 
     from sqlalchemy.exc import SQLAlchemyError
 

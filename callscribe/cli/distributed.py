@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Annotated
 
 import typer
@@ -81,8 +83,6 @@ def worker(
 ) -> None:
     """Start a Celery worker that transcribes jobs (one per GPU: --device cuda
     --device-index N)."""
-    import os
-    import tempfile
 
     from callscribe.checks import check_worker
     from callscribe.tasks import concurrency_for, pool_for, register_tasks
@@ -134,8 +134,6 @@ def schedule(
     config: ConfigOpt = None,
 ) -> None:
     """Run Celery beat: the periodic reconciler (run exactly one of these per deployment)."""
-    import os
-    import tempfile
 
     settings = _settings(config, database_url=database_url)
     app_ = _celery(settings)

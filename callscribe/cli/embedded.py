@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
@@ -213,7 +214,6 @@ def _progress_table(p: Any) -> Table:
 
 
 def _watch(settings: Settings, interval: float, until_done: bool) -> None:
-    import time
 
     from rich.live import Live
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -38,8 +39,6 @@ def report(
 ) -> None:
     """Throughput and cost per audio hour from the hourly rollups, against the reference
     cloud API price."""
-    import json
-    from datetime import datetime
 
     from callscribe.models.base import as_utc
     from callscribe.models.db import make_engine, session_factory

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from callscribe.settings import Settings
 
 if TYPE_CHECKING:
+    from callscribe.workers.records import Segment
+
     from .calls import RealCall
-    from .scoring import HypSegment
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def run_real_demo(
     return results
 
 
-def _dialogue(segments: list[HypSegment]) -> str:
+def _dialogue(segments: list[Segment]) -> str:
     """Speaker turns in time order, one line each, with the turn's start time."""
     lines: list[str] = []
     last = None

@@ -1,13 +1,25 @@
-"""Scoring a condition call's figures (:mod:`callscribe.demo.conditions`): its true call
-metrics, the ones callscribe stored, and how far apart they are."""
+"""The true call metrics of a generated call (:func:`reference_metrics`; a condition
+call's, :mod:`callscribe.demo.conditions`, with :func:`true_metrics`), the ones callscribe
+stored, and how far apart they are."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from callscribe.workers.analytics.activity import ChannelActivity, merge_spans, subtract_spans
-from callscribe.workers.analytics.call_metrics import AGENT, CUSTOMER, CallMetrics, compute_metrics
+from callscribe.workers.analytics.activity import (
+    ChannelActivity,
+    Span,
+    merge_spans,
+    subtract_spans,
+)
+from callscribe.workers.analytics.call_metrics import (
+    AGENT,
+    CUSTOMER,
+    CallMetrics,
+    MetricOptions,
+    compute_metrics,
+)
 
 from .conditions import ConditionCall
 
@@ -22,24 +34,62 @@ TOLERANCE: dict[str, tuple[float, float]] = {  # name: (absolute s, relative)
 }
 
 
+class TurnLike(Protocol):
+    """A spoken turn with exact times, e.g. :class:`callscribe.demo.calls.RefTurn`."""
+
+    @property
+    def speaker(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+def reference_metrics(
+    *,
+    duration_s: float,
+    turns: Iterable[TurnLike],
+    holds: Iterable[Span],
+    tones: Iterable[Span] = (),
+    mono: bool = False,
+    merge_gap_s: float = 0.8,
+    options: MetricOptions | None = None,
+) -> CallMetrics:
+    """The true figures of a call whose turns, holds and tones are known exactly (a
+    generated call): talk spans are each party's turns joined where less than
+    ``merge_gap_s`` apart, as :func:`~callscribe.workers.analytics.activity.channel_activity`
+    joins them; the agent leg's sound is the holds, the customer leg's the tones; words are
+    counted by splitting the texts."""
+    turns = list(turns)
+
+    def activity(who: Sequence[str], sound: Iterable[Span] = ()) -> tuple[ChannelActivity, int]:
+        mine = [t for t in turns if t.speaker in who]
+        talk = merge_spans(((t.start, t.end) for t in mine), merge_gap_s)
+        return (ChannelActivity(talk=talk, sound=subtract_spans(sound, talk)),
+                sum(len(t.text.split()) for t in mine))  # fmt: skip
+
+    if mono:
+        parts = [activity((AGENT, CUSTOMER), [*holds, *tones])]
+    else:
+        parts = [activity((AGENT,), holds), activity((CUSTOMER,), tones)]
+    return compute_metrics(duration_s=duration_s, channels=[p[0] for p in parts],
+                           words=[p[1] for p in parts], options=options)  # fmt: skip
+
+
 def true_metrics(call: ConditionCall, merge_gap_s: float = 0.8) -> CallMetrics:
-    """The figures of the call from its truth: each party's turns joined where less than
-    ``merge_gap_s`` apart (as callscribe joins talk spans), the agent leg's sound the hold
-    music, the customer leg's the tones."""
-    turns = call.call.turns
-
-    def leg(speaker: str, sound: Sequence[tuple[float, float]]) -> ChannelActivity:
-        talk = merge_spans(((t.start, t.end) for t in turns if t.speaker == speaker), merge_gap_s)
-        return ChannelActivity(talk=talk, sound=subtract_spans(sound, talk))
-
+    """The figures of a condition call from its truth: the agent leg's sound the hold
+    music, the customer leg's the tones and the ringback."""
     tones = [(t.start, t.end) for t in call.tones if t.channel == 1]
     if call.ringing:
         tones.append(call.ringing)
-    words = [sum(len(t.text.split()) for t in turns if t.speaker == s) for s in (AGENT, CUSTOMER)]
-    return compute_metrics(
+    return reference_metrics(
         duration_s=call.call.duration,
-        channels=[leg(AGENT, call.call.holds), leg(CUSTOMER, tones)],
-        words=words,
+        turns=call.call.turns,
+        holds=call.call.holds,
+        tones=tones,
+        merge_gap_s=merge_gap_s,
     )
 
 

@@ -15,6 +15,7 @@ local directory) is what runs.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 from functools import cache
@@ -84,7 +85,6 @@ def _tiny_en() -> Path:
 
 
 def _package_data(module: str) -> Path:
-    import importlib
 
     try:
         return Path(importlib.import_module(module).__file__ or "").parent / "data"

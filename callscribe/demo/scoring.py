@@ -1,10 +1,11 @@
 """Score a transcript of a :class:`~callscribe.demo.calls.RealCall` against its reference.
 
-Hypotheses are plain records (:class:`HypSegment` with optional :class:`HypWord` timings), so
-any transcriber's output can be converted and scored. Text is compared after Whisper's
-English normaliser (``whisper_normalizer``), with digit strings split into single digits so
-that "4111 1111" and "four one one one one one one one" compare equal; word error rates come
-from ``jiwer``. Both libraries are imported lazily (they are dev dependencies).
+Hypotheses are the transcript records (``callscribe.workers.records``: :class:`Segment` with
+optional :class:`Word` timings), so any transcriber's output can be converted and scored.
+Text is compared after Whisper's English normaliser (``whisper_normalizer``), with digit
+strings split into single digits so that "4111 1111" and "four one one one one one one one"
+compare equal; word error rates come from ``jiwer``. Both libraries are imported lazily
+(they are dev dependencies).
 
 The measures:
 
@@ -23,17 +24,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from callscribe.workers.records import Segment, Word
 
 from .calls import RealCall, RefTurn
 
 __all__ = [
-    "HypSegment",
-    "HypWord",
     "channel_pairs",
     "corpus_wer",
     "dialogue_wer",
+    "from_faster_whisper",
     "normalize",
     "repetition_loops",
     "segments_in_turn",
@@ -42,28 +43,6 @@ __all__ = [
     "wer",
     "words_outside_speech",
 ]
-
-
-@dataclass(frozen=True)
-class HypWord:
-    """One recognised word with its time span (seconds from the file start)."""
-
-    start: float
-    end: float
-    word: str
-    probability: float | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class HypSegment:
-    """One recognised segment of one channel."""
-
-    channel: int
-    speaker: str
-    start: float
-    end: float
-    text: str
-    words: tuple[HypWord, ...] = ()
 
 
 # --------------------------------------------------------------------------- text
@@ -121,11 +100,11 @@ def wer(reference: str, hypothesis: str) -> float:
 # --------------------------------------------------------------------------- helpers
 
 
-def _by_start(segments: Iterable[HypSegment]) -> list[HypSegment]:
+def _by_start(segments: Iterable[Segment]) -> list[Segment]:
     return sorted(segments, key=lambda s: (s.start, s.channel))
 
 
-def _joined(segments: Iterable[HypSegment]) -> str:
+def _joined(segments: Iterable[Segment]) -> str:
     return " ".join(s.text.strip() for s in _by_start(segments))
 
 
@@ -140,19 +119,19 @@ def _turns_on(call: RealCall, channel: int) -> list[RefTurn]:
     return [t for t in call.turns if t.channel == channel]
 
 
-def _words(segment: HypSegment) -> list[HypWord]:
+def _words(segment: Segment) -> list[Word]:
     """The segment's timed words, or its text spread evenly over its span."""
     if segment.words:
         return list(segment.words)
     tokens = segment.text.split()
     step = (segment.end - segment.start) / max(len(tokens), 1)
     return [
-        HypWord(segment.start + i * step, segment.start + (i + 1) * step, token)
+        Word(segment.start + i * step, segment.start + (i + 1) * step, token)
         for i, token in enumerate(tokens)
     ]
 
 
-def _mid(word: HypWord) -> float:
+def _mid(word: Word) -> float:
     return (word.start + word.end) / 2
 
 
@@ -163,7 +142,7 @@ def _near(turn: RefTurn, t: float, margin: float) -> bool:
 # --------------------------------------------------------------------------- measures
 
 
-def channel_pairs(call: RealCall, segments: Sequence[HypSegment]) -> list[tuple[str, str]]:
+def channel_pairs(call: RealCall, segments: Sequence[Segment]) -> list[tuple[str, str]]:
     """(reference, hypothesis) pairs to score.
 
     Stereo: one pair per speaker, the speaker's turns against the text of the segments on the
@@ -180,15 +159,13 @@ def channel_pairs(call: RealCall, segments: Sequence[HypSegment]) -> list[tuple[
     return pairs
 
 
-def dialogue_wer(call: RealCall, segments: Sequence[HypSegment]) -> float:
+def dialogue_wer(call: RealCall, segments: Sequence[Segment]) -> float:
     """WER of the conversation: all turns in time order against all segments (every channel)
     sorted by start time, so turns put in the wrong order cost errors."""
     return wer(call.reference(), _joined(segments))
 
 
-def segments_in_turn(
-    call: RealCall, segments: Sequence[HypSegment], tolerance: float = 1.0
-) -> float:
+def segments_in_turn(call: RealCall, segments: Sequence[Segment], tolerance: float = 1.0) -> float:
     """Share of segments lying inside one true turn of their channel's speaker (any turn for
     mono/dual-mono), that turn widened by ``tolerance`` seconds each side. 1.0 for no
     segments."""
@@ -202,9 +179,7 @@ def segments_in_turn(
     return inside / len(segments)
 
 
-def words_outside_speech(
-    call: RealCall, segments: Sequence[HypSegment], margin: float = 1.0
-) -> int:
+def words_outside_speech(call: RealCall, segments: Sequence[Segment], margin: float = 1.0) -> int:
     """Hypothesis words whose midpoint is farther than ``margin`` from every turn of their
     channel's speaker (any turn for mono/dual-mono): words made up during hold music or
     silence. Words that normalise to nothing (punctuation) are not counted."""
@@ -217,9 +192,7 @@ def words_outside_speech(
     return count
 
 
-def _turn_words(
-    call: RealCall, turn: RefTurn, segments: Sequence[HypSegment], margin: float
-) -> str:
+def _turn_words(call: RealCall, turn: RefTurn, segments: Sequence[Segment], margin: float) -> str:
     words = [
         w
         for s in segments
@@ -240,7 +213,7 @@ def _hits(reference: str, hypothesis: str) -> int:
 
 
 def turn_recall(
-    call: RealCall, segments: Sequence[HypSegment], margin: float = 1.0
+    call: RealCall, segments: Sequence[Segment], margin: float = 1.0
 ) -> list[tuple[RefTurn, float]]:
     """Per reference turn, the share of its normalised words that the alignment finds among
     the hypothesis words (same channel; any channel for mono/dual-mono) whose midpoints lie
@@ -316,8 +289,8 @@ def _says_more_than(tokens: Sequence[str], said: Sequence[str], max_repeats: int
 
 
 def repetition_loops(
-    segments: Sequence[HypSegment], max_repeats: int = 6, said: str | None = None
-) -> list[HypSegment]:
+    segments: Sequence[Segment], max_repeats: int = 6, said: str | None = None
+) -> list[Segment]:
     """Segments in which one token, or an n-gram of up to 3 tokens, occurs more than
     ``max_repeats`` times in a row after normalisation ("1-1-1-1-1-1-1-1", "thank you thank
     you ..."), or with a token that is one character repeated more than ``max_repeats`` times
@@ -331,7 +304,7 @@ def repetition_loops(
     return [s for s in segments if _says_more_than(_tokens(s.text), reference, max_repeats)]
 
 
-def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
+def summary(call: RealCall, segments: Sequence[Segment]) -> dict[str, Any]:
     """Every measure of this module for one call, JSON-ready."""
     pairs = channel_pairs(call, segments)
     recall = turn_recall(call, segments)
@@ -357,34 +330,41 @@ def summary(call: RealCall, segments: Sequence[HypSegment]) -> dict[str, Any]:
     return out
 
 
-def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, list[HypSegment]]:
+def from_faster_whisper(segments: Iterable[Any], channel: int, speaker: str) -> list[Segment]:
+    """faster-whisper's segments of one channel (a baseline) as records, with their words
+    when it timed them; segments without text are left out."""
+    return [
+        Segment(
+            channel=channel,
+            speaker=speaker,
+            start=float(s.start),
+            end=float(s.end),
+            text=s.text.strip(),
+            words=tuple(
+                Word(float(w.start), float(w.end), w.word, float(w.probability))
+                for w in (s.words or ())
+            ),
+        )
+        for s in segments
+        if s.text.strip()
+    ]
+
+
+def stored_segments(database_url: str, calls: Sequence[RealCall]) -> dict[str, list[Segment]]:
     """What callscribe stored for each call (by call name, the recording's key being the
     file name): segments in time order, each with its words, read from the database."""
     from sqlalchemy import select
 
     from callscribe.models import Recording
     from callscribe.models.db import make_engine, session_factory
-    from callscribe.workers.results.recordings import load_transcript_rows
+    from callscribe.workers.results.recordings import load_transcript
 
     factory = session_factory(make_engine(database_url))
     with factory.begin() as session:
         ids = {key: id_ for key, id_ in session.execute(select(Recording.key, Recording.id))}
-    found: dict[str, list[HypSegment]] = {}
+    found: dict[str, list[Segment]] = {}
     for call in calls:
         if call.path.name not in ids:
             continue
-        _rec, segments, words = load_transcript_rows(factory, ids[call.path.name])
-        found[call.name] = [
-            HypSegment(
-                channel=s.channel,
-                speaker=s.speaker,
-                start=s.start_s,
-                end=s.end_s,
-                text=s.text,
-                words=tuple(
-                    HypWord(w.start_s, w.end_s, w.word, w.probability) for w in words.get(s.id, ())
-                ),
-            )
-            for s in segments
-        ]
+        _rec, found[call.name] = load_transcript(factory, ids[call.path.name])
     return found

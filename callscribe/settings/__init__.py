@@ -25,7 +25,7 @@ from .sections import (
     EXPORT_FORMATS,
     CostSection,
     DecodeSection,
-    Device,
+    DeviceSetting,
     ExecutionSection,
     ExportSection,
     JobSection,
@@ -45,7 +45,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "CostSection",
     "DecodeSection",
-    "Device",
+    "DeviceSetting",
     "ExecutionSection",
     "ExportSection",
     "JobSection",
@@ -228,7 +228,7 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
                     f"{variable} is a section, not a setting: set its fields, e.g. "
                     f"{_env_name(section, fields[0])}=… (fields: {', '.join(fields)})"
                 )
-            if len(parts) == 2 and parts[1] in fields:
+            if len(parts) == 2 and (parts[1] in fields or parts[1] in _renamed(section)):
                 continue
             raise SettingError(
                 f"unknown setting {variable}: {section} has the fields "
@@ -238,6 +238,12 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         raise SettingError(
             f"unknown setting {variable}: known are {', '.join(_env_name(k) for k in known)}"
         )
+
+
+def _renamed(section: str) -> dict[str, str]:
+    annotation = Settings.model_fields[section].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, Section)
+    return annotation.renamed
 
 
 def _section_fields(section: str) -> list[str]:

@@ -4,12 +4,17 @@ which is also what a result records as the options that produced it."""
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Device = Literal["auto", "cpu", "cuda"]
+_log = logging.getLogger("callscribe.settings")
+#: Old setting names already warned about in this process (each is one line, once).
+_WARNED: set[tuple[str, str]] = set()
+
+DeviceSetting = Literal["auto", "cpu", "cuda"]
 RedactionMode = Literal["off", "mask"]
 EXPORT_FORMATS = ("json", "words", "srt", "vtt", "txt", "dialogue")
 
@@ -28,6 +33,27 @@ class Section(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
     )
+    renamed: ClassVar[dict[str, str]] = {}
+    """Old field names still read (old: new), each with a one-line warning: every
+    documented setting and variable keeps working after a rename."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.renamed.keys() & data.keys():
+            return data
+        data = dict(data)
+        section = cls.__name__.removesuffix("Section").lower()
+        for old, new in cls.renamed.items():
+            if old in data:
+                data.setdefault(new, data.pop(old))
+                if (section, old) not in _WARNED:
+                    _WARNED.add((section, old))
+                    _log.warning(
+                        "setting %s.%s is deprecated: it is %s.%s now (CALLSCRIBE_%s__%s)",
+                        section, old, section, new, section.upper(), new.upper(),
+                    )  # fmt: skip
+        return data
 
 
 class StorageSection(Section):
@@ -142,7 +168,7 @@ class ModelSection(Section):
     """faster-whisper model name (downloaded on first use) or a local CTranslate2 directory."""
     cache_dir: str | None = None
     """Where downloaded models are kept (faster-whisper's ``download_root``)."""
-    device: Device = "auto"
+    device: DeviceSetting = "auto"
     """``cpu``, ``cuda`` or ``auto`` (CUDA when present)."""
     device_index: int = 0
     """Which GPU a worker process uses."""
@@ -263,7 +289,7 @@ class SegmentSection(Section):
 class ExecutionSection(Section):
     """How one process runs jobs and fills model batches."""
 
-    workers: int | None = Field(default=None, ge=1)
+    jobs_in_flight: int | None = Field(default=None, ge=1)
     """Jobs in flight in one process (embedded run, or a ``threads`` worker): each is fetched,
     decoded and run through VAD on its own CPU thread while the model runs, and their
     windows share model batches. Bounds memory. Unset: 2 on CPU, 8 on CUDA."""
@@ -275,6 +301,8 @@ class ExecutionSection(Section):
     prepared; when no job is being prepared a partial batch runs at once. Unset: 1000 on CPU
     (a window costs the CPU seconds; a half-empty batch costs nearly as much as a full one),
     50 on CUDA."""
+
+    renamed: ClassVar[dict[str, str]] = {"workers": "jobs_in_flight"}
 
 
 class JobSection(Section):
@@ -323,7 +351,7 @@ class QueueSection(Section):
     than ``time_limit_s``."""
     worker_concurrency: int = Field(default=1, ge=1)
     """Celery worker processes per ``callscribe worker`` with the prefork pool (one per GPU
-    is the rule); ignored by the threads pool, which runs ``execution.workers`` jobs at
+    is the rule); ignored by the threads pool, which runs ``execution.jobs_in_flight`` jobs at
     once."""
     worker_pool: Literal["auto", "prefork", "threads"] = "auto"
     """Celery pool: ``threads`` runs several jobs in one process whose windows share model

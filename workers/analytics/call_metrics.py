@@ -66,9 +66,9 @@ Definitions (all spans are clipped to the call, 0 to ``duration_s``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from .activity import ChannelActivity, Span, intersect_spans, merge_spans, subtract_spans, total_s
 
@@ -230,49 +230,3 @@ def response_gap(customer: Sequence[Span], agent: Sequence[Span], max_s: float) 
         if answer is not None and answer <= again and answer - end < max_s:
             gaps.append(answer - end)
     return round(sum(gaps) / len(gaps), 3) if gaps else None
-
-
-# --------------------------------------------------------------------------- reference
-
-
-class TurnLike(Protocol):
-    """A spoken turn with exact times, e.g. :class:`callscribe.demo.calls.RefTurn`."""
-
-    @property
-    def speaker(self) -> str: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def text(self) -> str: ...
-
-
-def reference_metrics(
-    *,
-    duration_s: float,
-    turns: Iterable[TurnLike],
-    holds: Iterable[Span],
-    mono: bool = False,
-    merge_gap_s: float = 0.8,
-    options: MetricOptions | None = None,
-) -> CallMetrics:
-    """The true figures of a call whose turns and holds are known exactly (a generated
-    call: ``RealCall.turns`` and ``.holds``): talk spans are each party's turns joined
-    where less than ``merge_gap_s`` apart, as :func:`.activity.channel_activity` joins them;
-    the agent leg's sound is the holds; words are counted by splitting the texts."""
-    turns = list(turns)
-    holds = list(holds)
-
-    def activity(who: Sequence[str], sound: Iterable[Span] = ()) -> tuple[ChannelActivity, int]:
-        mine = [t for t in turns if t.speaker in who]
-        talk = merge_spans(((t.start, t.end) for t in mine), merge_gap_s)
-        return (ChannelActivity(talk=talk, sound=subtract_spans(sound, talk)),
-                sum(len(t.text.split()) for t in mine))  # fmt: skip
-
-    if mono:
-        parts = [activity((AGENT, CUSTOMER), holds)]
-    else:
-        parts = [activity((AGENT,), holds), activity((CUSTOMER,))]
-    return compute_metrics(duration_s=duration_s, channels=[p[0] for p in parts],
-                           words=[p[1] for p in parts], options=options)  # fmt: skip

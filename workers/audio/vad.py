@@ -156,18 +156,6 @@ class PackedWindow:
         ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def to_original(self, t: float, is_end: bool = False) -> float:
-        """A time in the clip (seconds from its start) as a time in the recording. A time on
-        the seam between two pieces is the end of the first (``is_end``) or the start of
-        the second."""
-        elapsed = 0.0
-        for a, b in self.pieces:
-            length = b - a
-            if t < elapsed + length or (is_end and t <= elapsed + length):
-                return a + max(0.0, t - elapsed)
-            elapsed += length
-        return self.end
-
 
 def pack_windows(spans: list[tuple[float, float]], config: VadSection) -> list[PackedWindow]:
     """Cut speech into windows of at most ``window_max_s`` of speech. Spans closer than

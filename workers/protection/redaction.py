@@ -2,14 +2,12 @@
 named custom patterns become typed tags ("[CARD]") that keep the times of the words they
 replace, so the same spans can be silenced in the audio (``workers.protection.redacted_audio``).
 Nothing here keeps the original text: the outputs are the redacted words and
-:class:`Redaction` records (kind, times, word indices).
+:class:`Entity` records (kind, times, word indices).
 
-Words are the model's: text with its leading space (" four", " 4111,"), start and end in
-seconds; any object with ``text`` (or ``word``) and ``start``/``end`` (or ``start_s``/
-``end_s``) will do (``workers.transcription.decoding.Word``, rows of ``words``). An entity spread
-over
-several words becomes ONE tag from the start of its first word to the end of its last,
-with the first one's leading space and the last one's trailing punctuation.
+Words are the model's :class:`~callscribe.workers.records.Word`: text with its leading
+space (" four", " 4111,"), start and end in seconds. An entity spread over several words
+becomes ONE tag from the start of its first word to the end of its last, with the first
+one's leading space and the last one's trailing punctuation.
 
 Policy
 ------
@@ -50,31 +48,21 @@ stretched over the digits between them so none is left in the clear.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from ..records import Word, segment_text
 from .numbers import DIGIT_WORDS, number_spans
 from .tokens import Span, Tok, tok
 
 
-@dataclass(frozen=True)
-class TimedWord:
-    """A word: its text as the model wrote it (leading space included), times in s."""
-
-    text: str
-    start: float
-    end: float
-    probability: float | None = None
-
-
 @dataclass(frozen=True, kw_only=True)
-class Redaction:
+class Entity:
     """One redacted entity: its kind, and the times and input indices of its words."""
 
     kind: str
-    start_s: float
-    end_s: float
+    start: float
+    end: float
     word_index_first: int
     word_index_last: int
 
@@ -83,13 +71,13 @@ class Redaction:
 class Redacted:
     """Redacted words (a tag in place of each entity) and what was redacted."""
 
-    words: tuple[TimedWord, ...]
-    redactions: tuple[Redaction, ...]
+    words: tuple[Word, ...]
+    entities: tuple[Entity, ...]
 
     @property
     def text(self) -> str:
         """The segment text rebuilt from the redacted words."""
-        return "".join(w.text for w in self.words).strip()
+        return segment_text(self.words)
 
 
 Patterns = Mapping[str, str | re.Pattern[str]]
@@ -97,36 +85,13 @@ Patterns = Mapping[str, str | re.Pattern[str]]
 _PRIORITY = {"EMAIL": 3, "CARD": 2, "SSN": 1, "PHONE": 0}
 
 
-def as_timed(word: object) -> TimedWord:
-    """Any word-like object as a :class:`TimedWord`."""
-    if isinstance(word, TimedWord):
-        return word
-
-    def field(name: str, other: str) -> Any:
-        value = getattr(word, name, None)
-        return getattr(word, other) if value is None else value
-
-    return TimedWord(
-        str(field("text", "word")),
-        float(field("start", "start_s")),
-        float(field("end", "end_s")),
-        getattr(word, "probability", None),
-    )
-
-
-def redact_words(words: Iterable[object], patterns: Patterns | None = None) -> Redacted:
-    """One segment's (or one channel's) words, redacted."""
-    timed = [as_timed(w) for w in words]
-    return _apply(timed, _detect(timed, patterns or {}), 0)
-
-
 def redact_segments(
-    segments: Sequence[Iterable[object]], patterns: Patterns | None = None
+    segments: Sequence[Sequence[Word]], patterns: Patterns | None = None
 ) -> list[Redacted]:
     """The segments of one channel, in time order, redacted together (a card number read
     across two segments is found) and cut back into segments: an entity crossing a
     segment boundary becomes one tag in each. Word indices are per segment."""
-    lists = [[as_timed(w) for w in words] for words in segments]
+    lists = [list(words) for words in segments]
     flat = [w for words in lists for w in words]
     spans = _detect(flat, patterns or {})
     out, offset = [], 0
@@ -148,16 +113,16 @@ def redact_text(text: str, patterns: Patterns | None = None) -> str:
     if not pieces:
         return text
     pieces[-1] += text[len("".join(pieces)) :]
-    words = [TimedWord(piece, 0.0, 0.0) for piece in pieces]
-    return "".join(w.text for w in _apply(words, _detect(words, patterns or {}), 0).words)
+    words = [Word(0.0, 0.0, piece) for piece in pieces]
+    return "".join(w.word for w in _apply(words, _detect(words, patterns or {}), 0).words)
 
 
-def _detect(words: list[TimedWord], patterns: Patterns) -> list[Span]:
-    toks = [tok(w.text) for w in words]
+def _detect(words: list[Word], patterns: Patterns) -> list[Span]:
+    toks = [tok(w.word) for w in words]
     spans = (
         number_spans(toks)
         + _email_spans(toks)
-        + _custom_spans([w.text for w in words], toks, patterns)
+        + _custom_spans([w.word for w in words], toks, patterns)
     )
     return _merge(spans)
 
@@ -178,32 +143,32 @@ def _merge(spans: list[Span]) -> list[Span]:
     return out
 
 
-def _apply(words: list[TimedWord], spans: list[Span], offset: int) -> Redacted:
+def _apply(words: list[Word], spans: list[Span], offset: int) -> Redacted:
     """Each span's words replaced by one tag; ``offset``: index of ``words[0]`` in what
     the spans index."""
-    out: list[TimedWord] = []
-    found: list[Redaction] = []
+    out: list[Word] = []
+    found: list[Entity] = []
     i = 0
     for span in spans:
         first, last = span.first - offset, span.last - offset
         covered = words[first : last + 1]
         out += words[i:first]
         start, end = min(w.start for w in covered), max(w.end for w in covered)
-        tail = "".join(c for c in tok(covered[-1].text).tail if c in ".,!?;: \t\n\r")
+        tail = "".join(c for c in tok(covered[-1].word).tail if c in ".,!?;: \t\n\r")
         probs = [w.probability for w in covered]
         out.append(
-            TimedWord(
-                f"{tok(covered[0].text).lead}[{span.kind}]{tail}",
+            Word(
                 start,
                 end,
+                f"{tok(covered[0].word).lead}[{span.kind}]{tail}",
                 None if None in probs else min(p for p in probs if p is not None),
             )
         )
         found.append(
-            Redaction(
+            Entity(
                 kind=span.kind,
-                start_s=start,
-                end_s=end,
+                start=start,
+                end=end,
                 word_index_first=first,
                 word_index_last=last,
             )

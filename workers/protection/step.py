@@ -7,21 +7,11 @@ redacted is kept as spans (channel, kind, times) without text."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from ..transcription.decoding import Word
-from ..transcription.segments import StoredSegment, StoredWindow, segment_text
+from ..records import RedactionSpan, Segment, segment_text
+from ..transcription.segments import StoredWindow
 from .redaction import Redacted, redact_segments
-
-
-@dataclass(frozen=True, kw_only=True)
-class RedactionSpan:
-    """One redacted entity, ready to store: no text."""
-
-    channel: int
-    kind: str
-    start_s: float
-    end_s: float
 
 
 def redact_windows(
@@ -30,7 +20,7 @@ def redact_windows(
     """The job's windows with every segment's text and words redacted, and the spans."""
     refs = sorted(
         ((w, s) for w, window in enumerate(windows) for s in range(len(window.segments))),
-        key=lambda ws: (windows[ws[0]].channel, windows[ws[0]].segments[ws[1]].start_s),
+        key=lambda ws: (windows[ws[0]].channel, windows[ws[0]].segments[ws[1]].start),
     )
     new = [list(window.segments) for window in windows]
     spans: list[RedactionSpan] = []
@@ -44,42 +34,34 @@ def redact_windows(
     return ([replace(window, segments=tuple(new[w])) for w, window in enumerate(windows)], spans)
 
 
-def _redacted_segment(segment: StoredSegment, result: Redacted) -> StoredSegment:
-    if not result.redactions:
+def _redacted_segment(segment: Segment, result: Redacted) -> Segment:
+    if not result.entities:
         return segment
     words = tuple(
-        Word(
-            start=w.start,
-            end=w.end,
-            text=w.text,
-            probability=w.probability if w.probability is not None else 0.0,
-        )
-        for w in result.words
+        w if w.probability is not None else replace(w, probability=0.0) for w in result.words
     )
-    return replace(segment, words=words, text=segment_text(list(words)))
+    return replace(segment, words=words, text=segment_text(words))
 
 
 def _spans(
-    channel: int, segments: Sequence[StoredSegment], results: Sequence[Redacted]
+    channel: int, segments: Sequence[Segment], results: Sequence[Redacted]
 ) -> list[RedactionSpan]:
     """One span per entity: an entity cut by a segment boundary (a tag at the end of one
     segment and at the start of the next, of one kind) is one span."""
     spans: list[RedactionSpan] = []
     open_tail = False  # the last span ended on its segment's last word
     for segment, result in zip(segments, results, strict=True):
-        for item in result.redactions:
+        for item in result.entities:
             continues = (
                 open_tail and item.word_index_first == 0 and spans and spans[-1].kind == item.kind
             )
             if continues:
-                spans[-1] = replace(spans[-1], end_s=item.end_s)
+                spans[-1] = replace(spans[-1], end=item.end)
             else:
                 spans.append(
-                    RedactionSpan(
-                        channel=channel, kind=item.kind, start_s=item.start_s, end_s=item.end_s
-                    )
+                    RedactionSpan(kind=item.kind, channel=channel, start=item.start, end=item.end)
                 )
             open_tail = item.word_index_last == len(segment.words) - 1
-        if not result.redactions:
+        if not result.entities:
             open_tail = False
     return spans

@@ -18,40 +18,7 @@ from callscribe.errors import StorageUnavailableError
 from callscribe.storage.modes import make_readable
 from callscribe.storage.sources import parse_s3_uri, safe_relative_path
 
-
-@dataclass(frozen=True)
-class TranscriptWord:
-    """One word as exported (times in the recording)."""
-
-    start: float
-    end: float
-    word: str
-    probability: float | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class TranscriptSegment:
-    """One segment as exported."""
-
-    start: float
-    end: float
-    channel: int
-    speaker: str
-    text: str
-    avg_logprob: float | None
-    no_speech_prob: float | None
-    language: str | None
-    words: tuple[TranscriptWord, ...] = ()
-
-
-@dataclass(frozen=True)
-class TranscriptRedaction:
-    """Where something was redacted (no text): its kind, channel and times."""
-
-    kind: str
-    channel: int
-    start: float
-    end: float
+from ..records import RedactionSpan, Segment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,11 +44,11 @@ class Transcript:
     duration_s: float | None
     channels: int | None
     language: str | None
-    segments: tuple[TranscriptSegment, ...]
+    segments: tuple[Segment, ...]
     options: dict[str, Any]
     export_name: str = ""
     """Where its exports go under the output (unique per recording); the key if empty."""
-    redactions: tuple[TranscriptRedaction, ...] = ()
+    redactions: tuple[RedactionSpan, ...] = ()
     call: TranscriptCall | None = None
     """The call's metadata, when the source gave any."""
     metrics: dict[str, Any] | None = None
@@ -100,7 +67,7 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
 
 
-def _cue_text(seg: TranscriptSegment) -> str:
+def _cue_text(seg: Segment) -> str:
     return f"[{seg.speaker}] {seg.text}"
 
 

@@ -25,16 +25,7 @@ from ..analytics.call_metrics import CallMetrics, compute_metrics
 from ..protection.redacted_audio import write_redacted_audio
 from ..transcription.engine import decode_record
 from . import recordings
-from .exports import (
-    Transcript,
-    TranscriptCall,
-    TranscriptRedaction,
-    TranscriptSegment,
-    TranscriptWord,
-    export_names,
-    write_exports,
-    write_file_export,
-)
+from .exports import Transcript, TranscriptCall, export_names, write_exports, write_file_export
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +93,7 @@ def build_transcript(
     settings: Settings, factory: sessionmaker[Session], recording_id: int
 ) -> tuple[Recording, Transcript]:
     """The recording and its new version's transcript, as the exports render it."""
-    rec, segments, words = recordings.load_transcript_rows(factory, recording_id, latest=True)
+    rec, segments = recordings.load_transcript(factory, recording_id, latest=True)
     duration = recordings.decoded_duration(factory, recording_id)
     languages = Counter(s.language for s in segments if s.language)
     options = {
@@ -118,31 +109,12 @@ def build_transcript(
         duration_s=rec.duration_s if duration is None else duration,
         channels=rec.channels,
         language=languages.most_common(1)[0][0] if languages else None,
-        segments=tuple(
-            TranscriptSegment(
-                start=s.start_s,
-                end=s.end_s,
-                channel=s.channel,
-                speaker=s.speaker,
-                text=s.text,
-                avg_logprob=s.avg_logprob,
-                no_speech_prob=s.no_speech_prob,
-                language=s.language,
-                words=tuple(
-                    TranscriptWord(w.start_s, w.end_s, w.word, w.probability)
-                    for w in words.get(s.id, ())
-                ),
-            )
-            for s in segments
-        ),
+        segments=tuple(segments),
         options=options,
         export_name=recordings.claim_export_name(
             factory, rec.id, export_names(rec.key, rec.source.uri)
         ),
-        redactions=tuple(
-            TranscriptRedaction(r.kind, r.channel, r.start_s, r.end_s)
-            for r in recordings.load_redactions(factory, rec.id, rec.version)
-        ),
+        redactions=tuple(recordings.load_redactions(factory, rec.id, rec.version)),
         call=transcript_call(rec),
     )
 

@@ -36,6 +36,9 @@ from callscribe.models.state import (
 
 from ..analytics.activity import ChannelActivity
 from ..analytics.call_metrics import CallMetrics
+from ..records import RedactionSpan
+from ..records import Segment as SegmentRecord
+from .rows import segment_from_row, span_from_row
 from .store import job_device
 
 
@@ -233,25 +236,24 @@ def mark_export_failed(
 
 def load_redactions(
     factory: sessionmaker[Session], recording_id: int, version: int
-) -> list[RedactedSpan]:
+) -> list[RedactionSpan]:
     """What was redacted in one version of the recording's transcript, in time order."""
     jobs = select(Job.id).where(Job.recording_id == recording_id, Job.version == version)
     with factory.begin() as session:
-        found = list(
-            session.scalars(
+        return [
+            span_from_row(row)
+            for row in session.scalars(
                 select(RedactedSpan)
                 .where(RedactedSpan.recording_id == recording_id, RedactedSpan.job_id.in_(jobs))
                 .order_by(RedactedSpan.start_s, RedactedSpan.channel, RedactedSpan.id)
             )
-        )
-        session.expunge_all()
-    return found
+        ]
 
 
-def load_transcript_rows(
+def load_transcript(
     factory: sessionmaker[Session], recording_id: int, *, latest: bool = False
-) -> tuple[Recording, list[Segment], dict[int, list[TranscriptWord]]]:
-    """The recording, its segments in time order and each segment's words: its transcript
+) -> tuple[Recording, list[SegmentRecord]]:
+    """The recording and its segments in time order, each with its words: its transcript
     (``transcript_version``), or with ``latest`` the version being finalized."""
     with factory.begin() as session:
         rec = session.get_one(Recording, recording_id)
@@ -277,5 +279,6 @@ def load_transcript_rows(
             .order_by(TranscriptWord.segment_id, TranscriptWord.id)
         ):
             words.setdefault(word.segment_id, []).append(word)
+        records = [segment_from_row(s, words.get(s.id, ())) for s in segments]
         session.expunge_all()
-        return rec, segments, words
+        return rec, records

@@ -47,7 +47,10 @@ from callscribe.models.state import (
 )
 
 from ..analytics.activity import ChannelActivity
-from ..transcription.segments import StoredSegment, StoredWindow
+from ..records import RedactionSpan
+from ..records import Segment as SegmentRecord
+from ..transcription.segments import StoredWindow
+from .rows import segment_values, span_row, word_values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +85,7 @@ class JobResult:
     usage: Usage
     compute_type: str
     batch_size: int
-    redactions: tuple[tuple[int, str, float, float], ...] = ()
-    """(channel, kind, start, end) of each redacted entity."""
+    redactions: tuple[RedactionSpan, ...] = ()
     activity: dict[int, ChannelActivity] | None = None
     """Per channel: talk and sound spans of the job's part (for the call metrics)."""
 
@@ -111,21 +113,6 @@ def is_suspect(factory: sessionmaker[Session], job_id: int) -> bool:
         return False
     status, error, lease = row
     return error == LEASE_EXPIRED or (status == JobStatus.RUNNING and _lapsed(lease))
-
-
-def claim_next(
-    factory: sessionmaker[Session], worker: str, lease_s: float, max_attempts: int
-) -> JobSpec | None:
-    """Take the oldest queued job nobody else is claiming (``FOR UPDATE SKIP LOCKED``)."""
-    with factory.begin() as session:
-        job = session.scalars(
-            select(Job)
-            .where(Job.status == JobStatus.QUEUED)
-            .order_by(Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).one_or_none()
-        return _claim(session, job, worker, lease_s, max_attempts)
 
 
 def _claim(
@@ -222,15 +209,8 @@ def store_result(
         session.execute(delete(RedactedSpan).where(RedactedSpan.job_id == job.id))
         _insert_windows(session, job.id, spec.recording_id, result.windows)
         session.add_all(
-            RedactedSpan(
-                recording_id=spec.recording_id,
-                job_id=job.id,
-                channel=channel,
-                kind=kind,
-                start_s=start,
-                end_s=end,
-            )
-            for channel, kind, start, end in result.redactions
+            span_row(span, recording_id=spec.recording_id, job_id=job.id)
+            for span in result.redactions
         )
         job.cut_start_s, job.cut_end_s = result.cut_start_s, result.cut_end_s
         job.activity = (
@@ -270,7 +250,7 @@ def _record_usage(job: Job, result: JobResult) -> None:
 def _insert_windows(
     session: Session, job_id: int, recording_id: int, windows: Sequence[StoredWindow]
 ) -> None:
-    segments: list[StoredSegment] = []
+    segments: list[SegmentRecord] = []
     rows = []
     for item in windows:
         status = WindowStatus.DONE if item.segments else WindowStatus.EMPTY
@@ -291,20 +271,7 @@ def _insert_windows(
         session.flush()
         segments += item.segments
         rows += [
-            {
-                "recording_id": recording_id,
-                "job_id": job_id,
-                "window_id": window.id,
-                "channel": s.channel,
-                "speaker": s.speaker,
-                "start_s": s.start_s,
-                "end_s": s.end_s,
-                "text": s.text,
-                "avg_logprob": s.avg_logprob,
-                "no_speech_prob": s.no_speech_prob,
-                "compression_ratio": s.compression_ratio,
-                "language": s.language,
-            }
+            segment_values(s, recording_id=recording_id, job_id=job_id, window_id=window.id)
             for s in item.segments
         ]
     if not rows:
@@ -313,15 +280,7 @@ def _insert_windows(
         insert(Segment).returning(Segment.id, sort_by_parameter_order=True), rows
     ).all()
     words = [
-        {
-            "segment_id": segment_id,
-            "recording_id": recording_id,
-            "channel": s.channel,
-            "start_s": w.start,
-            "end_s": w.end,
-            "word": w.text,
-            "probability": w.probability,
-        }
+        word_values(w, segment_id=segment_id, recording_id=recording_id, channel=s.channel)
         for segment_id, s in zip(ids, segments, strict=True)
         for w in s.words
     ]

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.errors import one_line
+from callscribe.models.db import make_engine, open_database, session_factory
 from callscribe.models.metering import Device
 from callscribe.settings import Settings
 from callscribe.storage.sources import RecordingSource, open_source
 
-from ..results import store as db
+from ..results import store
 from ..transcription.batching import Batcher
 from ..transcription.engine import Engine, batch_wait_s, get_engine, resolve_device
 from .device import detect_device
@@ -98,6 +99,29 @@ class WorkerContext:
             return self._sources[uri]
 
 
+def open_context(
+    settings: Settings,
+    *,
+    migrate: bool,
+    reschedule: Reschedule = leave_queued,
+    soft_limit_errors: tuple[type[BaseException], ...] = (),
+) -> WorkerContext:
+    """The one way a runner builds its worker context. ``migrate``: the embedded run owns
+    its database and brings it to the current schema first (``open_database``); a Celery
+    worker does not (the scheduler migrates) and only connects. ``reschedule`` and
+    ``soft_limit_errors`` are what the runner's pool brings (module ``callscribe.tasks``,
+    ``callscribe.run``)."""
+    factory = (
+        open_database(settings) if migrate else session_factory(make_engine(settings.database_url))
+    )
+    return WorkerContext(
+        settings=settings,
+        factory=factory,
+        reschedule=reschedule,
+        soft_limit_errors=soft_limit_errors,
+    )
+
+
 class Heartbeat:
     """Renews a claimed job's lease on a thread until stopped, so a long job keeps it and a
     dead worker loses it within ``jobs.lease_s``."""
@@ -129,7 +153,7 @@ class Heartbeat:
                 )
                 return
             try:
-                if not db.heartbeat(
+                if not store.heartbeat(
                     self.ctx.factory, self.job_id, self.ctx.worker_id, self.attempt, jobs.lease_s
                 ):
                     if self._stop.is_set():  # the job was stored (done) meanwhile

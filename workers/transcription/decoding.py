@@ -31,6 +31,8 @@ import numpy as np
 
 from callscribe.settings import DecodeSection
 
+from ..records import Word, segment_text
+
 #: A failing window is not cut into parts shorter than this (seconds).
 MIN_SPLIT_S = 4.0
 #: How many times a part of a window is cut again.
@@ -65,16 +67,6 @@ PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
-@dataclass(frozen=True)
-class Word:
-    """One word; times in seconds from the start of the window's audio."""
-
-    start: float
-    end: float
-    text: str
-    probability: float
-
-
 @dataclass(frozen=True, kw_only=True)
 class Decoded:
     """What the model made of one window: its whole text, its words, how sure it was, and
@@ -94,7 +86,7 @@ class Decoded:
     def with_words(self, words: tuple[Word, ...]) -> Decoded:
         """The same decode with only these words: its text and compression ratio follow
         them; the scores and temperature stay."""
-        text = "".join(w.text for w in words).strip()
+        text = segment_text(words)
         return replace(self, text=text, words=words, compression_ratio=compression_ratio(text))
 
 
@@ -307,7 +299,7 @@ def _drop_unvoiced_repeats(d: Decoded) -> Decoded:
     (next to) no audio of its own is the loop's, not the speaker's."""
     words: list[Word] = []
     for word in d.words:
-        repeat = words and word.text.strip() == words[-1].text.strip()
+        repeat = words and word.word.strip() == words[-1].word.strip()
         if not (repeat and word.end - word.start < MIN_WORD_S):
             words.append(word)
     if len(words) == len(d.words):
@@ -333,10 +325,10 @@ def _quiet_frame(features: np.ndarray, frames: int) -> int:
 def _join(first: Decoded, second: Decoded, offset: float) -> Decoded:
     """Two halves of a window as one result (the second half's words shifted)."""
     words = first.words + tuple(
-        Word(round(w.start + offset, 3), round(w.end + offset, 3), w.text, w.probability)
+        Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, w.probability)
         for w in second.words
     )
-    text = "".join(w.text for w in words).strip()
+    text = segment_text(words)
     sizes = [max(1, len(first.words)), max(1, len(second.words))]
     logprob = (first.avg_logprob * sizes[0] + second.avg_logprob * sizes[1]) / sum(sizes)
     return Decoded(
@@ -350,7 +342,7 @@ def _join(first: Decoded, second: Decoded, offset: float) -> Decoded:
 
 
 def _decoded(attempt: _Attempt, words: tuple[Word, ...]) -> Decoded:
-    text = "".join(w.text for w in words).strip()
+    text = segment_text(words)
     return Decoded(
         text=text,
         words=words,

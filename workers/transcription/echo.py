@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .segments import StoredWindow, segment_text
+from ..records import segment_text
+from .segments import StoredWindow
 
 _log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def without_echoed_words(windows: list[StoredWindow]) -> list[StoredWindow]:
     for w_index, window in enumerate(windows):
         for s_index, segment in enumerate(window.segments):
             for i, word in enumerate(segment.words):
-                legs.setdefault(window.channel, []).append((word.start, word.text))
+                legs.setdefault(window.channel, []).append((word.start, word.word))
                 places.setdefault(window.channel, []).append((w_index, s_index, i))
     order = {
         c: sorted(range(len(words)), key=[w[0] for w in words].__getitem__)
@@ -226,8 +227,8 @@ def without_echoed_words(windows: list[StoredWindow]) -> list[StoredWindow]:
                         segment,
                         words=tuple(words),
                         text=segment_text(words),
-                        start_s=words[0].start,
-                        end_s=words[-1].end,
+                        start=words[0].start,
+                        end=words[-1].end,
                     )
                 )
         out.append(replace(window, segments=tuple(segments)))

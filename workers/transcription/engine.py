@@ -127,7 +127,7 @@ def batch_size_for(execution: ExecutionSection, device: str) -> int:
 
 def jobs_in_flight(execution: ExecutionSection, device: str) -> int:
     """Jobs prepared and waiting for the model at once: as set, or the device default."""
-    return execution.workers or DEFAULT_JOBS_IN_FLIGHT[device]
+    return execution.jobs_in_flight or DEFAULT_JOBS_IN_FLIGHT[device]
 
 
 def cpu_threads(model: ModelSection, processes: int = 1) -> int:

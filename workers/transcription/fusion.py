@@ -23,7 +23,8 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ..audio.decode import SAMPLE_RATE
-from .decoding import Decoded, Word
+from ..records import Word
+from .decoding import Decoded
 
 K = TypeVar("K", bound=Hashable)
 
@@ -102,7 +103,7 @@ def split(clip: Clip[K], decoded: Decoded) -> dict[K, Decoded]:
         part = clip.parts[index]
         start = min(max(word.start - part.offset_s, 0.0), part.length_s)
         end = min(max(word.end - part.offset_s, start), part.length_s)
-        words[index].append(Word(round(start, 3), round(end, 3), word.text, word.probability))
+        words[index].append(Word(round(start, 3), round(end, 3), word.word, word.probability))
     return {
         part.key: decoded.with_words(tuple(mine))
         for part, mine in zip(clip.parts, words, strict=True)

@@ -18,28 +18,12 @@ import numpy as np
 from callscribe.settings import SegmentSection
 
 from ..audio.vad import PackedWindow
-from .decoding import Decoded, Word
+from ..records import Segment, Word
+from .decoding import Decoded
 
 #: Word text ending a sentence or clause: where a long segment may end.
 _CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredSegment:
-    """A segment ready to insert: its times and its words' times absolute in the
-    recording."""
-
-    channel: int
-    speaker: str
-    start_s: float
-    end_s: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    language: str
-    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +33,7 @@ class StoredWindow:
     channel: int
     window: PackedWindow
     language: str | None
-    segments: tuple[StoredSegment, ...]
+    segments: tuple[Segment, ...]
     temperature: float | None = None
     language_probability: float | None = None
 
@@ -79,7 +63,7 @@ def place_words(window: PackedWindow, words: tuple[Word, ...]) -> list[PlacedWor
         placed.append(
             PlacedWord(
                 piece,
-                Word(round(start + offset, 3), round(end + offset, 3), word.text, word.probability),
+                Word(round(start + offset, 3), round(end + offset, 3), word.word, word.probability),
             )
         )
     return placed
@@ -99,17 +83,13 @@ def split_segments(
     return segments
 
 
-def segment_text(words: list[Word]) -> str:
-    return "".join(w.text for w in words).strip()
-
-
 def _ends_segment(
     previous: PlacedWord, item: PlacedWord, current: list[Word], rule: SegmentSection
 ) -> bool:
     if item.piece != previous.piece:
         return True
     pause = item.word.start - previous.word.end
-    said = previous.word.text.rstrip()
+    said = previous.word.word.rstrip()
     if pause >= rule.pause_s or (pause >= rule.pause_s / 2 and said.endswith(_SENTENCE_END)):
         return True
     long = previous.word.end - current[0].start >= rule.max_s
@@ -138,11 +118,11 @@ def _trim_long(word: Word, words: tuple[Word, ...], index: int, limit: float) ->
     gap_before = (
         index == 0
         or word.start - words[index - 1].end > 0
-        or words[index - 1].text.rstrip().endswith(_CLAUSE_END)
+        or words[index - 1].word.rstrip().endswith(_CLAUSE_END)
     )
     if gap_before:
-        return Word(round(word.end - limit, 3), word.end, word.text, word.probability)
-    return Word(word.start, round(word.start + limit, 3), word.text, word.probability)
+        return Word(round(word.end - limit, 3), word.end, word.word, word.probability)
+    return Word(word.start, round(word.start + limit, 3), word.word, word.probability)
 
 
 #: A word's end is moved back to its last frame within this much of the window's loud
