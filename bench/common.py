@@ -13,17 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# the test helpers (synthetic calls, the random-weight model) live with the tests
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# the test helpers (synthetic calls, the random-weight model) live with the tests, in the
+# package tests.support
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg2
-from support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
 from callscribe.media.probe import probe
 from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.audio.decode import decode
 from callscribe.workers.audio.vad import pack_windows, speech_spans
 from callscribe.workers.transcription.engine import WindowInput, get_engine
+from tests.support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
 
 def make_corpus(

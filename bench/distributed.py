@@ -36,7 +36,6 @@ from common import (
     time_engine,
 )
 from sqlalchemy import func, select
-from support.model import build_whisper_model
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus
@@ -44,6 +43,7 @@ from callscribe.models.db import open_database
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
+from tests.support.model import build_whisper_model
 
 
 def _engine_share(args: tuple[dict[str, Any], list[str], str]) -> tuple[float, float]:

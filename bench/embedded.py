@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from common import engine_only, make_corpus
-from support.model import build_whisper_model
 
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from tests.support.model import build_whisper_model
 
 
 def main(argv: list[str] | None = None) -> int:

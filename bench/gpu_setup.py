@@ -379,9 +379,9 @@ def _packages() -> dict[str, str | None]:
 
 _SMOKE = """
 import sys, time
-sys.path[:0] = [{bench!r}, {tests!r}]
+sys.path[:0] = [{bench!r}, {root!r}]
 import numpy as np
-from support.model import build_whisper_model
+from tests.support.model import build_whisper_model
 from faster_whisper import WhisperModel
 began = time.perf_counter()
 folder = build_whisper_model({work!r}, shape="tiny", tokens_per_window=5)
@@ -398,7 +398,7 @@ def _smoke(device: str, work: Path) -> dict[str, Any]:
     compute = "float16" if device == "cuda" else "int8"
     code = _SMOKE.format(
         bench=str(ROOT / "bench"),
-        tests=str(ROOT / "tests"),
+        root=str(ROOT),
         work=str(work),
         device=device,
         compute=compute,

@@ -24,7 +24,6 @@ from common import (
     write_results,
 )
 from sqlalchemy import func, select
-from support.hostile import HostileItem, make_hostile_corpus
 
 from callscribe.broker import make_celery
 from callscribe.demo.realmodels import real_model_dir
@@ -34,6 +33,7 @@ from callscribe.run import transcribe_source
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
+from tests.support.hostile import HostileItem, make_hostile_corpus
 
 
 def outcome(url: str, items: list[HostileItem]) -> dict[str, Any]:

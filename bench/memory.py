@@ -24,7 +24,6 @@ from typing import Any
 
 from common import cluster_values, make_corpus, scratch_database, spawn_worker
 from sqlalchemy import func, select
-from support.model import build_whisper_model
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus
@@ -32,6 +31,7 @@ from callscribe.models.db import open_database
 from callscribe.scheduler.enqueue import CeleryEnqueuer
 from callscribe.scheduler.ingest import ingest
 from callscribe.settings import Settings
+from tests.support.model import build_whisper_model
 
 
 def rss_mb(pid: int) -> float:

@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from common import make_corpus, write_results
-from support.model import build_whisper_model
 
 from callscribe.demo.calls import make_real_corpus
 from callscribe.demo.realmodels import real_model_dir
@@ -60,6 +59,7 @@ from callscribe.workers.transcription.engine import (
     resolve_device,
     unload_engines,
 )
+from tests.support.model import build_whisper_model
 
 
 @dataclass(frozen=True, kw_only=True)

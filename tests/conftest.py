@@ -16,21 +16,11 @@ from typing import Any
 import pytest
 
 from callscribe.settings import Settings, merge_values
-
-PG_ADMIN_URL = os.environ.get("CALLSCRIBE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _unavailable(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is not available (required in CI)")
-    pytest.skip(f"{what} is not available")
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((host, port)) == 0
+from tests.support.services import (
+    PG_ADMIN_URL,
+    make_pg_database,
+    unavailable,
+)
 
 
 @pytest.fixture(scope="session")
@@ -41,47 +31,10 @@ def pg_admin() -> Iterator[Any]:
     try:
         conn = psycopg2.connect(PG_ADMIN_URL)
     except psycopg2.OperationalError:
-        _unavailable("PostgreSQL at 127.0.0.1:5432")
+        unavailable("PostgreSQL at 127.0.0.1:5432")
     conn.autocommit = True
     yield conn
     conn.close()
-
-
-def drop_reading_groups(url: str) -> None:
-    """Roles outlive their database: drop the reading groups the migrations made for the
-    database of ``url`` (and what they were granted in it)."""
-    from contextlib import closing
-
-    import psycopg2
-
-    from callscribe.models.roles import dashboard_group, transcripts_group
-
-    name = url.rsplit("/", 1)[1]
-    with closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
-        conn.autocommit = True
-        for group in (dashboard_group(name), transcripts_group(name)):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
-            if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{group}"')
-                cur.execute(f'DROP ROLE "{group}"')
-
-
-def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
-    """A fresh, empty database on the real server; returns its URL and a dropper."""
-    name = f"cs_test_{uuid.uuid4().hex[:12]}"
-    with pg_admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-
-    def drop() -> None:
-        from callscribe.models.roles import dashboard_group, transcripts_group
-
-        with pg_admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for group in (dashboard_group(name), transcripts_group(name)):
-                cur.execute(f'DROP ROLE IF EXISTS "{group}"')  # roles outlive databases
-
-    return f"{base}/{name}", drop
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -109,7 +62,7 @@ def pg_url(pg_admin: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The random-weight Whisper model (real faster-whisper code path, no download)."""
-    from support.model import build_whisper_model
+    from tests.support.model import build_whisper_model
 
     return build_whisper_model(tmp_path_factory.mktemp("model") / "whisper-test")
 
@@ -120,7 +73,7 @@ def s3_endpoint() -> Iterator[str]:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        _unavailable("moto[server]")
+        unavailable("moto[server]")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -209,7 +162,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.flushdb()
     except redis.ConnectionError:
-        _unavailable("Redis at 127.0.0.1:6379")
+        unavailable("Redis at 127.0.0.1:6379")
     yield f"redis://127.0.0.1:6379/{index}"
     client.flushdb()
     client.close()
@@ -217,7 +170,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Iterator[Any]:
-    from cluster import Cluster
+    from tests.support.cluster import Cluster
 
     c = Cluster(pg_url, redis_url, model_dir, tmp_path)
     yield c
@@ -251,5 +204,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if names & _S3_FIXTURES:
             item.add_marker(pytest.mark.s3)
-        if names & _SLOW_FIXTURES or item.module.__name__ in _SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
+        if names & _SLOW_FIXTURES or module in _SLOW_MODULES:
             item.add_marker(pytest.mark.slow)

@@ -18,8 +18,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from support.audio import Turn, make_call
-from support.model import expected_text
 
 from callscribe.models import Job, Recording
 from callscribe.models.db import make_engine, session_factory
@@ -29,6 +27,8 @@ from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.storage.metadata import MAX_VALUE, read_metadata
 from callscribe.storage.sources import S3Source, load_call_metadata, open_source
+from tests.support.audio import Turn, make_call
+from tests.support.model import expected_text
 
 SettingsFactory = Callable[..., Settings]
 WORD = expected_text().split()[0]

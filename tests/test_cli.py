@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.audio import Turn, corrupt_text_as_wav, make_call
+
+from tests.support.audio import Turn, corrupt_text_as_wav, make_call
 
 CLI = [sys.executable, "-m", "callscribe"]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_real_speech import BEAM, settings_for, stored
 
 from callscribe.demo.conditions import (
     CONDITIONS,
@@ -29,6 +28,7 @@ from callscribe.demo.scoring import (
 )
 from callscribe.run import transcribe_source
 from callscribe.workers.records import Segment
+from tests.test_real_speech import BEAM, settings_for, stored
 
 SEEDS = (1, 2, 3)
 Found = dict[str, list[Segment]]
@@ -116,7 +116,7 @@ def results(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dict[str, Found], dict[str, dict[str, Any]]]:
     """Transcripts by mode (a, b, c) and call name, and callscribe's stored call metrics."""
-    from conftest import make_pg_database
+    from tests.support.services import make_pg_database
 
     every = [c for calls in matrix.values() for c in calls]
     found: dict[str, Found] = {

@@ -18,9 +18,7 @@ from typing import Any
 import psycopg2
 import pytest
 import yaml
-from conftest import drop_reading_groups
 from psycopg2 import errors
-from support.audio import Turn, corrupt_text_as_wav, make_call
 
 from callscribe.errors import ConfigurationError
 from callscribe.models.db import make_engine, upgrade
@@ -33,6 +31,8 @@ from callscribe.models.roles import (
 )
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from tests.support.audio import Turn, corrupt_text_as_wav, make_call
+from tests.support.services import drop_reading_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the dashboard group reads (docs/schema.md, "The read-only roles").
@@ -173,7 +173,7 @@ def test_transcripts_login_reads_transcripts_and_writes_nothing(
 @pytest.fixture
 def second_pg(pg_admin: Any) -> Iterator[str]:
     """Another migrated database in the same cluster."""
-    from conftest import make_pg_database
+    from tests.support.services import make_pg_database
 
     url, drop = make_pg_database(pg_admin)
     upgrade(url)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import (
+from sqlalchemy import select
+
+from callscribe.broker import TRANSCRIBE_TASK
+from callscribe.models import Job
+from callscribe.models.db import open_database
+from callscribe.settings import Settings
+from tests.support.audio import Turn, make_call, make_demo_corpus
+from tests.support.cluster import (
     Cluster,
     Db,
     Worker,
@@ -20,13 +27,6 @@ from cluster import (
     poison_ffmpeg,
     wait_for,
 )
-from sqlalchemy import select
-from support.audio import Turn, make_call, make_demo_corpus
-
-from callscribe.broker import TRANSCRIBE_TASK
-from callscribe.models import Job
-from callscribe.models.db import open_database
-from callscribe.settings import Settings
 
 
 @pytest.fixture(scope="module")

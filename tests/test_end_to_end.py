@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbcheck import (
-    covering,
-    pieces_of,
-    recordings_by_key,
-    rows,
-    segments_of,
-    touching,
-    windows_of,
-)
-from support.audio import (
+
+from callscribe.models import RecordingStatus
+from callscribe.models.db import open_database
+from callscribe.run import transcribe_source
+from callscribe.settings import Settings
+from tests.support.audio import (
     CorpusItem,
     Turn,
     corrupt_empty,
@@ -34,12 +30,16 @@ from support.audio import (
     place,
     speak,
 )
-from support.model import expected_text
-
-from callscribe.models import RecordingStatus
-from callscribe.models.db import open_database
-from callscribe.run import transcribe_source
-from callscribe.settings import Settings
+from tests.support.dbcheck import (
+    covering,
+    pieces_of,
+    recordings_by_key,
+    rows,
+    segments_of,
+    touching,
+    windows_of,
+)
+from tests.support.model import expected_text
 
 SettingsFactory = Callable[..., Settings]
 TEXT = expected_text().strip()
@@ -265,7 +265,7 @@ def test_alternating_turns_are_packed_into_few_windows(
 ) -> None:
     """A stereo call: each channel is silent while the other party talks. Its turns are
     packed into windows of ≤ 30 s of speech, and segment times map back into the pieces."""
-    from dbcheck import window_rows
+    from tests.support.dbcheck import window_rows
 
     folder = tmp_path / "calls"
     folder.mkdir()

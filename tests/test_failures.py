@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from celery.exceptions import WorkerShutdown, WorkerTerminate
-from cluster import Cluster, poison_corpus, poison_ffmpeg
 
 from callscribe.errors import (
     BadAudioError,
@@ -23,6 +22,7 @@ from callscribe.errors import (
 )
 from callscribe.failures import JITTER, classify, retry_delay
 from callscribe.settings import JobSection
+from tests.support.cluster import Cluster, poison_corpus, poison_ffmpeg
 
 POLICY = JobSection(max_attempts=3, retry_delay_s=5.0, retry_max_delay_s=12.0)
 

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Cluster, Db, embedded_transcript, wait_for, worker_env
 from sqlalchemy import func, select
-from support.audio import Turn, make_call, make_demo_corpus
-from support.proxy import CuttableProxy
 
 from callscribe.models import CostHourly, Job, JobStatus, Recording, RecordingStatus, Run
 from callscribe.settings import environment_for
+from tests.support.audio import Turn, make_call, make_demo_corpus
+from tests.support.cluster import Cluster, Db, embedded_transcript, wait_for, worker_env
+from tests.support.proxy import CuttableProxy
 
 #: How long PostgreSQL stays away (``FAULTS_OUTAGE_S=60`` for the issue's minute).
 OUTAGE_S = float(os.environ.get("FAULTS_OUTAGE_S", "8"))

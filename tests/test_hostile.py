@@ -7,10 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dbcheck import recordings_by_key, rows, windows_of
 from sqlalchemy import func, select
-from support.audio import CallInfo, Turn, make_call
-from support.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
 
 from callscribe.media.probe import probe
 from callscribe.models import Job, RecordingStatus
@@ -18,6 +15,9 @@ from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.workers.results.recordings import load_transcript
+from tests.support.audio import CallInfo, Turn, make_call
+from tests.support.dbcheck import recordings_by_key, rows, windows_of
+from tests.support.hostile import MAX_FLAC_SAMPLES, flac_streaminfo, lying_flac, lying_wav
 
 SettingsFactory = Callable[..., Settings]
 LINES = [

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Cluster, worker_env
 from sqlalchemy import func, select
-from support.hostile import HostileItem, make_hostile_corpus
 
 from callscribe.models import CostHourly, Recording, RecordingStatus
 from callscribe.models.db import make_engine, session_factory
 from callscribe.settings import Settings, environment_for
+from tests.support.cluster import Cluster, worker_env
+from tests.support.hostile import HostileItem, make_hostile_corpus
 
 SettingsFactory = Callable[..., Settings]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from celery.schedules import crontab
-from support.audio import Turn, make_call
 
 from callscribe.broker import celery_config, make_celery
 from callscribe.models.db import open_database
 from callscribe.scheduler.enqueue import CeleryEnqueuer, _job_ids
 from callscribe.scheduler.nightly import scan
 from callscribe.settings import Settings
+from tests.support.audio import Turn, make_call
 
 
 @pytest.fixture
@@ -26,9 +26,9 @@ def redis_db() -> Iterator[redis_lib.Redis]:
     try:
         client.flushdb()
     except redis_lib.ConnectionError:
-        from conftest import _unavailable
+        from tests.support.services import unavailable
 
-        _unavailable("Redis")
+        unavailable("Redis")
     yield client
     client.flushdb()
 

@@ -31,8 +31,8 @@ BEAM = 5
 
 
 def settings_for(model: Path, database_url: str, out: Path, **extra: Any) -> Settings:
-    """What the model heard is measured here, so nothing is redacted (tests/test_protect.py
-    measures redaction)."""
+    """What the model heard is measured here, so nothing is redacted
+    (tests/workers/protection/test_protect.py measures redaction)."""
     values = merge_values(
         {
             "database_url": database_url,
@@ -76,7 +76,7 @@ def corpus_result(
     corpus: list[RealCall], tiny_en: Path, pg_admin: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
     """callscribe end to end on the corpus, into the real PostgreSQL."""
-    from conftest import make_pg_database
+    from tests.support.services import make_pg_database
 
     url, drop = make_pg_database(pg_admin)
     settings = settings_for(tiny_en, url, tmp_path_factory.mktemp("real-out"))

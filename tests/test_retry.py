@@ -8,9 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from dbcheck import recordings_by_key
 from sqlalchemy import select
-from support.audio import Turn, make_call
 
 from callscribe.models import Job, JobStatus, RecordingStatus
 from callscribe.models.db import open_database
@@ -22,6 +20,8 @@ from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers.results.finalize import finalize_unfinished
 from callscribe.workers.runtime.context import WorkerContext
+from tests.support.audio import Turn, make_call
+from tests.support.dbcheck import recordings_by_key
 
 
 class ListEnqueuer:

@@ -7,9 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dbcheck import recordings_by_key
-from support.audio import Turn, corrupt_text_as_wav, make_call
-
 from callscribe.models import RecordingStatus
 from callscribe.run import (
     Progress,
@@ -21,6 +18,8 @@ from callscribe.run import (
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers.runtime.context import open_context
+from tests.support.audio import Turn, corrupt_text_as_wav, make_call
+from tests.support.dbcheck import recordings_by_key
 
 
 def _upload(s3: Any, folder: Path, keys: dict[str, Path]) -> None:

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_pg_database
 from sqlalchemy import text
-from support.audio import place, speak
 
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.demo.voices import hold_music
@@ -27,6 +25,8 @@ from callscribe.run import transcribe_source
 from callscribe.scheduler.source_options import set_options
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
+from tests.support.audio import place, speak
+from tests.support.services import make_pg_database
 
 SPANISH = (
     "Hola, buenos días. Quiero cancelar mi contrato de fibra porque el servicio no "

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from support import audio
-from support.audio import (
+
+from tests.support import audio
+from tests.support.audio import (
     AudioToolError,
     Turn,
     corrupt_empty,
@@ -435,9 +436,9 @@ def test_make_demo_corpus_is_deterministic(tmp_path: Path) -> None:
 def test_cli_corpus(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "support.audio", "corpus", str(out), "-n", "3",
+        [sys.executable, "-m", "tests.support.audio", "corpus", str(out), "-n", "3",
          "--corrupt", "1"],
-        cwd=Path(__file__).resolve().parent,  # where the support package is
+        cwd=Path(__file__).resolve().parents[1],  # where the tests.support package is
         capture_output=True,
         text=True,
         check=True,
@@ -446,9 +447,9 @@ def test_cli_corpus(tmp_path: Path) -> None:
     assert proc.stdout.count("BAD") == 1 and "wrote 3 files" in proc.stdout
 
     proc = subprocess.run(
-        [sys.executable, "-m", "support.audio", "corpus", str(out), "-n", "2",
+        [sys.executable, "-m", "tests.support.audio", "corpus", str(out), "-n", "2",
          "--corrupt", "0", "--json"],
-        cwd=Path(__file__).resolve().parent,
+        cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
         check=True,

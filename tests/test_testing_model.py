@@ -13,7 +13,8 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 from faster_whisper.transcribe import Segment, TranscriptionInfo
 from numpy.typing import NDArray
-from support.model import (
+
+from tests.support.model import (
     END_TIMESTAMP,
     EOT,
     MAX_TOKENS_PER_WINDOW,

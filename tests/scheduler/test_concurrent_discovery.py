@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from support.audio import Turn, make_call
 
 from callscribe.models import Job, Recording
 from callscribe.models.db import open_database, upgrade
 from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
+from tests.support.audio import Turn, make_call
 
 
 def _together(n: int, body: Callable[[int], Any]) -> list[BaseException]:

@@ -154,13 +154,13 @@ def _one_job_with_a_1s_soft_limit(model_dir: Path, tmp_path: Path) -> tuple[Any,
     """A worker context on SQLite (soft limit 1 s, hard 2 s) and the id of the one job of a
     short mono call."""
     from sqlalchemy import select
-    from support.audio import Turn, make_call
 
     from callscribe.models import Job
     from callscribe.models.db import open_database
     from callscribe.scheduler.ingest import discover
     from callscribe.storage.sources import open_source
     from callscribe.workers.runtime.context import WorkerContext
+    from tests.support.audio import Turn, make_call
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -290,7 +290,6 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(model_dir: Path, tmp_p
     """The threads pool's hard limit: a stuck job's heartbeat gives up, so its lease lapses
     and the reconciler can hand the job to another worker."""
     from sqlalchemy import select
-    from support.audio import Turn, make_call
 
     from callscribe.models import Job
     from callscribe.models.base import as_utc, utcnow
@@ -299,6 +298,7 @@ def test_job_past_its_hard_limit_stops_renewing_its_lease(model_dir: Path, tmp_p
     from callscribe.storage.sources import open_source
     from callscribe.workers.results import store
     from callscribe.workers.runtime.context import Heartbeat, WorkerContext
+    from tests.support.audio import Turn, make_call
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -78,8 +78,8 @@ def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
     import sys
 
     script = (
-        "import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, 'tests')\n"
-        "from test_exports import transcript\n"
+        "import os, sys; os.umask(int(sys.argv[1], 8)); sys.path.insert(0, '.')\n"
+        "from tests.workers.results.test_exports import transcript\n"
         "from callscribe.workers.results.exports import write_exports\n"
         "write_exports(transcript(3), sys.argv[2], ['json', 'srt'], lambda: None)\n"
     )
@@ -88,7 +88,7 @@ def test_exports_get_the_mode_of_the_umask(tmp_path: Path) -> None:
         subprocess.run(
             [sys.executable, "-c", script, umask, str(out)],
             check=True,
-            cwd=Path(__file__).parent.parent,
+            cwd=Path(__file__).resolve().parents[3],  # the repository
         )
         files = sorted((out / "a").iterdir())
         assert [f.name for f in files] == ["b.wav.json", "b.wav.srt"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from support.audio import Turn, make_call
 
 from callscribe.broker import make_celery
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Segment
@@ -26,6 +25,7 @@ from callscribe.scheduler.ingest import ingest
 from callscribe.scheduler.reconcile import reconcile
 from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.results.finalize import finalize_unfinished
+from tests.support.audio import Turn, make_call
 
 
 class Worker:

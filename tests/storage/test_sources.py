@@ -85,7 +85,7 @@ def test_s3_listing_of_missing_bucket_is_a_source_error(s3_settings: dict[str, A
 def test_a_local_file_is_read_by_its_exact_name(tmp_path: Path) -> None:
     """Issue 10, item 2: `sub\\a.wav` (a backslash in the name) is not `sub/a.wav`, and
     `x\\ny.wav` (a newline) is not `x_y.wav`: each key reads its own file."""
-    from support.audio import silence
+    from tests.support.audio import silence
 
     root = tmp_path / "calls"
     (root / "sub").mkdir(parents=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.audio import Turn, make_call
 
 from callscribe.models.base import utcnow
 from callscribe.models.db import open_database
@@ -18,6 +17,7 @@ from callscribe.scheduler.ingest import discover
 from callscribe.settings import JobSection, Settings
 from callscribe.storage.sources import open_source
 from callscribe.workers.results import store
+from tests.support.audio import Turn, make_call
 
 
 @pytest.mark.postgres

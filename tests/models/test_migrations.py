@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import drop_reading_groups
 from sqlalchemy import inspect
 
 from callscribe.models import Base
 from callscribe.models.db import downgrade, make_engine, upgrade
 from callscribe.models.search import include_name
+from tests.support.services import drop_reading_groups
 
 TABLES = {"sources", "recordings", "jobs", "windows", "segments"}
 
@@ -63,9 +63,9 @@ def test_0005_round_trip_with_packed_windows(
     and recording go back to the queue; contiguous windows stay. Up again, every window is
     one piece whose speech is its span."""
     from sqlalchemy import text
-    from support.audio import Turn, make_call
 
     from callscribe.run import transcribe_source
+    from tests.support.audio import Turn, make_call
 
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -131,9 +131,9 @@ def test_0016_keeps_every_row_and_allows_export_failed(
     have deleted them through ON DELETE CASCADE); ``export_failed`` is accepted only at 0016."""
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
-    from support.audio import Turn, make_call
 
     from callscribe.run import transcribe_source
+    from tests.support.audio import Turn, make_call
 
     folder = tmp_path / "calls"
     folder.mkdir()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
-from support.audio import Turn, make_call
 
 from callscribe.models import (
     CostHourly,
@@ -27,6 +26,7 @@ from callscribe.models.metering import Device, Usage, hour_shares, meter_job
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
 from callscribe.workers.transcription.engine import batch_size_for
+from tests.support.audio import Turn, make_call
 
 GPU = Device("cuda", "NVIDIA H100 80GB HBM3", "gpu-host")
 CPU = Device("cpu", "AMD EPYC", "cpu-host")

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support.audio import place, speak
 
 from callscribe.errors import ModelLoadError
 from callscribe.settings import Settings, merge_values
@@ -20,6 +19,7 @@ from callscribe.workers.audio.decode import decode
 from callscribe.workers.transcription import engine as engine_module
 from callscribe.workers.transcription.decoding import encode_windows
 from callscribe.workers.transcription.engine import Engine, WindowInput, get_engine, load_whisper
+from tests.support.audio import place, speak
 
 OPTION_SETS = [
     {"decode": {"beam_size": 1}},

@@ -108,7 +108,7 @@ def test_fused_stereo_call_matches_faster_whisper(
     the job has windows, no word lands on the wrong channel (none during the other party's
     turns, hold or silence) and the WER is within 0.5 pt of faster-whisper's sequential
     ``transcribe`` on each channel; with it off, every window is read alone."""
-    from test_real_speech import sequential, settings_for
+    from tests.test_real_speech import sequential, settings_for
 
     read: list[tuple[int, int]] = []  # (windows, clips) per job, as the pipeline made them
     real_job_clips = job.job_clips

@@ -1,8 +1,9 @@
 """A database, broker or object store going away, in one worker process: the real
 PostgreSQL behind a proxy that is cut (connections reset, new ones refused) and restored.
-The fault suite with Celery workers is ``test_faults``. (Its name sorts it after
-``test_protect``: run before it in one process, these jobs made that module's real-model
-transcript of one window differ, an order dependence not yet understood.)"""
+The fault suite with Celery workers is ``test_faults``. (Its path sorts it after
+``workers/protection/test_protect``: run before it in one process, these jobs made that
+module's real-model transcript of one window differ, an order dependence not yet
+understood.)"""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support.audio import Turn, make_call
-from support.proxy import CuttableProxy
 
 from callscribe.errors import ServiceUnavailableError, outage
 from callscribe.models import Job, JobStatus, Recording, RecordingStatus, Window
@@ -23,9 +22,12 @@ from callscribe.models.db import make_engine, open_database, session_factory
 from callscribe.scheduler.ingest import discover
 from callscribe.settings import Settings
 from callscribe.storage.sources import open_source
-from callscribe.workers import job
+from callscribe.workers.job import run_job
+from callscribe.workers.results import store
 from callscribe.workers.runtime.context import WorkerContext
 from callscribe.workers.runtime.outage import Backoff
+from tests.support.audio import Turn, make_call
+from tests.support.proxy import CuttableProxy
 
 
 def _one_job(
@@ -86,16 +88,16 @@ def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_att
     traceback and a job parked until its lease expires), and it then runs to the end."""
     proxy = CuttableProxy("127.0.0.1", 5432)
     ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy)
-    real_store = job.db.store_result
+    real_store = store.store_result
 
     def store_while_away(*args: Any) -> bool:
         proxy.cut()
         threading.Timer(2.0, proxy.restore).start()
         return real_store(*args)
 
-    monkeypatch.setattr(job.db, "store_result", store_while_away)
+    monkeypatch.setattr(store, "store_result", store_while_away)
     caplog.set_level(logging.WARNING)
-    assert job.run_job(ctx, job_id) == JobStatus.QUEUED
+    assert run_job(ctx, job_id) == JobStatus.QUEUED
     status, attempts, error = _job(direct, job_id)
     assert (status, attempts) == (JobStatus.QUEUED, 0)
     assert error is not None and error.startswith("handed back: the database is unreachable")
@@ -103,8 +105,8 @@ def test_database_away_while_a_job_stores_hands_it_back_without_spending_the_att
     assert len(handing) == 1 and not any(r.exc_info for r in caplog.records)
     assert all("\n" not in r.getMessage() for r in caplog.records)
 
-    monkeypatch.setattr(job.db, "store_result", real_store)
-    assert job.run_job(ctx, job_id) == JobStatus.DONE
+    monkeypatch.setattr(store, "store_result", real_store)
+    assert run_job(ctx, job_id) == JobStatus.DONE
     status, attempts, _error = _job(direct, job_id)
     assert (status, attempts) == (JobStatus.DONE, 1)
     proxy.close()
@@ -119,12 +121,12 @@ def test_a_job_that_cannot_be_claimed_is_not_taken(
     ctx, job_id, direct = _one_job(pg_url, make_settings, tmp_path, proxy)
     proxy.cut()
     with pytest.raises(ServiceUnavailableError, match="the database is unreachable"):
-        job.run_job(ctx, job_id)
+        run_job(ctx, job_id)
     assert ctx.backoff.in_outage is False  # the task notes the outage, not the pipeline
     assert ctx.backoff.failed("x") > 0 and ctx.backoff.in_outage
     assert _job(direct, job_id)[:2] == (JobStatus.QUEUED, 0)
     proxy.restore()
-    assert job.run_job(ctx, job_id) == JobStatus.DONE
+    assert run_job(ctx, job_id) == JobStatus.DONE
     assert not ctx.backoff.in_outage  # a successful claim ends it
     proxy.close()
 
@@ -146,7 +148,7 @@ def test_exports_that_fail_are_export_failed_then_retried_then_done(
     ctx, job_id, direct = _one_job(
         pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 3, "retry_delay_s": 0.3}
     )
-    assert job.run_job(ctx, job_id) == JobStatus.DONE
+    assert run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
 
     def recording() -> tuple[RecordingStatus, str | None, int]:
@@ -185,7 +187,7 @@ def test_exports_fail_for_good_after_max_attempts(
     ctx, job_id, direct = _one_job(
         pg_url, make_settings, tmp_path, proxy, exports={"max_attempts": 2, "retry_delay_s": 0}
     )
-    assert job.run_job(ctx, job_id) == JobStatus.DONE
+    assert run_job(ctx, job_id) == JobStatus.DONE
     factory = session_factory(make_engine(direct.database_url))
     assert finalize_unfinished(direct, factory) == 0
     with factory.begin() as session:

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from test_testing_audio import audio_stream as probe
-from test_testing_audio import decode
 
 from callscribe.demo.calls import (
     RealCall,
@@ -38,6 +36,8 @@ from callscribe.demo.scoring import (
     words_outside_speech,
 )
 from callscribe.workers.records import Segment, Word
+from tests.test_testing_audio import audio_stream as probe
+from tests.test_testing_audio import decode
 
 LOUD = 0.02 * 32768  # RMS of speech or music
 FLOOR = 0.01 * 32768  # RMS above the -45 dBFS line noise but far below speech

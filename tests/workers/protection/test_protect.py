@@ -125,7 +125,7 @@ def _settings(url: str, out: Path) -> Settings:
 @pytest.fixture(scope="module")
 def runs(pii_calls: list[RealCall], pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The corpus through ``transcribe`` into SQLite and into PostgreSQL, logs captured."""
-    from conftest import make_pg_database
+    from tests.support.services import make_pg_database
 
     pg, drop = make_pg_database(pg_admin)
     base = tmp_path_factory.mktemp("pii-runs")
@@ -253,7 +253,7 @@ def test_search_respects_speaker_dates_and_metadata(runs: Any, pii_calls: list[R
             assert billing and {h.key for h in billing} == {pii_calls[0].path.name}
             results[name] = {h.key for h in search(s, '"phone number"', limit=50)}
     # the two runs' transcripts may differ in a word (batches differ); the same data gives
-    # the same hits on both databases (tests/test_search.py)
+    # the same hits on both databases (tests/models/test_search.py)
     assert results["sqlite"] == results["postgresql"] == {c.path.name for c in pii_calls}
 
 

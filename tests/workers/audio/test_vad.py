@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.audio import Turn, encode, make_call, place, speak
 
 from callscribe.errors import BadAudioError
 from callscribe.media.probe import probe
@@ -20,6 +19,7 @@ from callscribe.workers.audio.decode import (
     is_dual_mono,
 )
 from callscribe.workers.audio.vad import make_windows, speech_spans
+from tests.support.audio import Turn, encode, make_call, place, speak
 
 LINES = [
     "Thank you for calling, how can I help you today?",

@@ -11,16 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_pg_database
 from sqlalchemy import text
-from test_call_metrics import SECONDS, TOLERANCE_S, _clear_of_merge_gap, true_metrics
-from test_real_speech import settings_for
 
 from callscribe.demo.calls import RealCall, make_real_call
 from callscribe.demo.realmodels import real_model_dir
 from callscribe.models.db import make_engine
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from tests.support.services import make_pg_database
+from tests.test_real_speech import settings_for
+from tests.workers.analytics.test_call_metrics import (
+    SECONDS,
+    TOLERANCE_S,
+    _clear_of_merge_gap,
+    true_metrics,
+)
 
 
 @dataclass
