@@ -6,12 +6,15 @@ readiness probe for compose and Kubernetes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.pool import NullPool
 
 from callscribe.errors import ConfigurationError, ServiceUnavailableError, one_line, outage
 from callscribe.models.db import alembic_config, make_engine
+
+if TYPE_CHECKING:
+    from celery import Celery
 from callscribe.settings import Settings
 
 #: Seconds a check waits for a service before calling it unreachable.
@@ -29,7 +32,7 @@ class Readiness:
         return f"ready: database schema at {self.schema}, broker {self.broker} reachable"
 
 
-def check_worker(settings: Settings, app: Any) -> Readiness:
+def check_worker(settings: Settings, app: Celery) -> Readiness:
     """Check the database and the broker; raise ``ServiceUnavailableError`` (one of them is
     away) or ``ConfigurationError`` (the schema is not current) naming what is wrong."""
     return Readiness(schema=check_database(settings), broker=check_broker(app))
@@ -68,7 +71,7 @@ def _connect_timeout(url: str) -> dict[str, Any]:
     return {}
 
 
-def check_broker(app: Any) -> str:
+def check_broker(app: Celery) -> str:
     """Connect to the broker once; its host and port (never its password)."""
     try:
         with app.connection_for_write() as conn:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -28,13 +28,16 @@ from callscribe.settings import Settings
 from callscribe.workers.results.finalize import finalize_unfinished
 from callscribe.workers.runtime.outage import Backoff
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 log = logging.getLogger(__name__)
 #: The name of the lock one pass at a time holds.
 LOCK = "reconcile"
 
 
 def reconcile_pass(
-    settings: Settings, factory: sessionmaker[Session], app: Any, *, wait: bool = True
+    settings: Settings, factory: sessionmaker[Session], app: Celery, *, wait: bool = True
 ) -> ReconcileReport | None:
     """One reconciliation pass under the deployment's lock: waiting for it (``callscribe
     reconcile``), or, without ``wait``, None at once when another process holds it."""
@@ -57,7 +60,7 @@ class Healer:
     on a daemon thread until stopped. An outage is one warning when it starts and one line
     when it ends; any other failure is one line, and the next pass tries again."""
 
-    def __init__(self, settings: Settings, app: Any) -> None:
+    def __init__(self, settings: Settings, app: Celery) -> None:
         self.settings = settings
         self.app = app
         self.passes = 0

@@ -11,9 +11,12 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from callscribe.models.base import as_utc
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class Enqueuer(Protocol):
 class CeleryEnqueuer:
     """Sends ``callscribe.transcribe_job(job_id)`` messages through a Celery app."""
 
-    def __init__(self, app: Any, queue: str) -> None:
+    def __init__(self, app: Celery, queue: str) -> None:
         self.app = app
         self.queue = queue
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,10 @@ from rich.table import Table
 
 from callscribe.errors import CallscribeError
 from callscribe.settings import Settings
+
+if TYPE_CHECKING:
+    from callscribe.run import RunSummary
+    from callscribe.status import LiveProgress
 
 from .common import (
     ConfigOpt,
@@ -132,7 +136,7 @@ class _Bar:
         return f"{self.recordings_done}/{self.recordings_total} recordings"
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: RunSummary) -> None:
     reg = summary.registration
     out.print(f"source      {escape(summary.source)}", highlight=False)
     out.print(
@@ -190,7 +194,7 @@ def status(
         out.print(f"  [red]✗[/red] {escape(key)}: {escape(reason)}", highlight=False)
 
 
-def _progress_table(p: Any) -> Table:
+def _progress_table(p: LiveProgress) -> Table:
     table = Table(
         "queued",
         "running",
@@ -214,7 +218,6 @@ def _progress_table(p: Any) -> Table:
 
 
 def _watch(settings: Settings, interval: float, until_done: bool) -> None:
-
     from rich.live import Live
 
     from callscribe.models.db import make_engine, session_factory
