@@ -1,7 +1,8 @@
 """The task body every worker runs, embedded or under Celery, as named steps:
 
 ``claim → load_audio → detect_speech → transcribe_windows → meter_cost →
-persist_segments → finalize_recording``, with ``handle_failure`` for any error.
+persist_segments → finish_recording`` (``results.finalize.finalize_recording``), with
+``handle_failure`` for any error.
 
 ``prepare`` (CPU: fetch, decode, VAD) and ``perform`` (the model) are separate so a runner
 can overlap the next job's preparation with the current job's inference.
@@ -376,11 +377,6 @@ def persist_segments(
     return store.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
 
-def finalize_recording(ctx: WorkerContext, recording_id: int) -> None:
-    """Write the exports and mark the recording done."""
-    finalize.finalize_recording(ctx.settings, ctx.factory, recording_id)
-
-
 # -- the task -----------------------------------------------------------------------------
 
 
@@ -503,7 +499,7 @@ def finish_recording(ctx: WorkerContext, recording_id: int) -> None:
     exports cannot be written it is ``export_failed`` and the healing pass retries them;
     when even that cannot be recorded (the database away), the pass finds it unfinished."""
     try:
-        finalize_recording(ctx, recording_id)
+        finalize.finalize_recording(ctx.settings, ctx.factory, recording_id)
         return
     except Exception as exc:
         failure: BaseException = exc
