@@ -558,7 +558,7 @@ def hand_back(ctx: WorkerContext, spec: store.JobSpec, reason: str) -> JobStatus
     ``handed back: the database is unreachable: …``."""
     log.warning("job %s (%s): %s", spec.job_id, spec.key, reason)
     wait_s = min(HAND_BACK_WAIT_S, ctx.settings.queue.time_limit_s / 2)
-    handed = ctx.backoff.retry(
+    handed = ctx.backoff.until_back(
         lambda: store.hand_back(ctx.factory, spec, ctx.worker_id, reason), wait_s
     )
     if handed is None:

@@ -66,7 +66,7 @@ class Backoff:
         """:meth:`failed`, then wait that long."""
         self._sleep(self.failed(reason))
 
-    def retry(self, call: Callable[[], T], deadline_s: float) -> T | None:
+    def until_back(self, call: Callable[[], T], deadline_s: float) -> T | None:
         """``call()`` until it succeeds or raises something that is not an outage (which
         propagates), pausing between tries; None once ``deadline_s`` seconds have passed."""
         end = time.monotonic() + deadline_s
