@@ -22,7 +22,7 @@ import psycopg2
 from callscribe.media.probe import probe
 from callscribe.settings import Settings, environment_for, merge_values
 from callscribe.workers.audio.decode import decode
-from callscribe.workers.audio.vad import pack_windows, speech_spans
+from callscribe.workers.audio.vad import clip_audio, pack_windows, speech_spans
 from callscribe.workers.transcription.engine import WindowInput, get_engine
 from tests.support.audio import AGENT_LINES, CUSTOMER_LINES, Turn, make_call
 
@@ -95,7 +95,9 @@ def corpus_windows(
                 vad_seconds.append(time.perf_counter() - began)
             windows += [
                 WindowInput(
-                    (path.name, channel, w.start), w.audio(samples), group=(path.name, channel)
+                    (path.name, channel, w.start),
+                    clip_audio(w, samples),
+                    group=(path.name, channel),
                 )
                 for w in packed
             ]

@@ -42,7 +42,7 @@ def windows_of(calls: int, minutes: float, seed: int) -> list[Any]:
     from callscribe.demo.calls import make_real_corpus
     from callscribe.settings import Settings
     from callscribe.workers.audio.decode import decode
-    from callscribe.workers.audio.vad import pack_windows, speech_spans
+    from callscribe.workers.audio.vad import clip_audio, pack_windows, speech_spans
 
     vad = Settings().vad
     extract = FeatureExtractor()
@@ -51,7 +51,7 @@ def windows_of(calls: int, minutes: float, seed: int) -> list[Any]:
         for call in make_real_corpus(Path(tmp), calls, minutes=minutes, seed=seed):
             for samples in decode(call.path, call.channels).channels:
                 for window in pack_windows(speech_spans(samples, vad), vad):
-                    features.append(extract(window.audio(samples))[..., :-1])
+                    features.append(extract(clip_audio(window, samples))[..., :-1])
     return features
 
 

@@ -34,9 +34,9 @@ from callscribe.settings import SegmentSection, Settings
 
 from .analytics.activity import ChannelActivity, activity_from_loud, clear_spans, loud_spans
 from .audio.decode import CUT_SEARCH_S, SAMPLE_RATE, DecodedAudio, cut_point, decode, is_dual_mono
-from .audio.vad import PackedWindow, pack_windows, speech_spans, unpadded
+from .audio.vad import clip_audio, pack_windows, speech_spans, unpadded
 from .protection.step import redact_windows
-from .records import RedactionSpan, Segment, segment_text
+from .records import PackedWindow, RedactionSpan, Segment, StoredWindow, segment_text
 from .results import finalize, store
 from .runtime.context import Heartbeat, WorkerContext
 from .runtime.device import price_per_device_hour
@@ -47,7 +47,7 @@ from .transcription.echo import suppress_echo, without_echoed_words
 from .transcription.engine import WindowInput, compute_type_for
 from .transcription.fusion import Clip, fuse, split
 from .transcription.recovery import piece_audio, skipped_pieces, with_piece
-from .transcription.segments import StoredWindow, split_segments, trim_to_sound
+from .transcription.segments import split_segments, trim_to_sound
 
 log = logging.getLogger(__name__)
 #: A non-last job that decodes this much less than it asked for reached the stream's end.
@@ -157,7 +157,7 @@ def detect_speech(
         samples = audio.slice(channel, lo, hi)
         heard = speech_spans(samples, settings.vad)
         windows = pack_windows(heard, settings.vad)
-        absolute = tuple((w.shifted(lo), w.audio(samples)) for w in windows)
+        absolute = tuple((w.shifted(lo), clip_audio(w, samples)) for w in windows)
         speaker = settings.segments.speaker_for(channel, len(audio.channels))
         speech = tuple((lo + a, lo + b) for a, b in unpadded(heard, settings.vad))
         works.append(

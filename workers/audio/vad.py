@@ -3,12 +3,11 @@ windows of at most 30 s at silences."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from callscribe.settings import VadSection
 
+from ..records import PackedWindow
 from .decode import SAMPLE_RATE
 
 #: Frame RMS below which audio counts as silence whatever the line's noise (−70 dBFS).
@@ -123,38 +122,14 @@ def make_windows(
     return windows
 
 
-@dataclass(frozen=True)
-class PackedWindow:
-    """Speech pieces (start, end seconds, in time order) that the model reads as one clip:
-    the pieces' audio concatenated, at most ``window_max_s`` of it. The span from the first
-    piece's start to the last one's end can be longer: the silences between are left out."""
-
-    pieces: tuple[tuple[float, float], ...]
-
-    @property
-    def start(self) -> float:
-        return self.pieces[0][0]
-
-    @property
-    def end(self) -> float:
-        return self.pieces[-1][1]
-
-    @property
-    def speech_s(self) -> float:
-        return sum(b - a for a, b in self.pieces)
-
-    def shifted(self, offset: float) -> PackedWindow:
-        return PackedWindow(
-            tuple((round(offset + a, 3), round(offset + b, 3)) for a, b in self.pieces)
-        )
-
-    def audio(self, samples: np.ndarray, offset: float = 0.0) -> np.ndarray:
-        """The clip: each piece of ``samples`` (which start at ``offset`` s), concatenated."""
-        parts = [
-            samples[round((a - offset) * SAMPLE_RATE) : round((b - offset) * SAMPLE_RATE)]
-            for a, b in self.pieces
-        ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+def clip_audio(window: PackedWindow, samples: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """What the model reads for ``window``: each of its pieces of ``samples`` (which start
+    at ``offset`` s), concatenated."""
+    parts = [
+        samples[round((a - offset) * SAMPLE_RATE) : round((b - offset) * SAMPLE_RATE)]
+        for a, b in window.pieces
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def pack_windows(spans: list[tuple[float, float]], config: VadSection) -> list[PackedWindow]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..records import RedactionSpan, Segment, segment_text
-from ..transcription.segments import StoredWindow
+from ..records import RedactionSpan, Segment, StoredWindow, segment_text
 from .redaction import Redacted, redact_segments
 
 

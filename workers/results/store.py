@@ -47,9 +47,8 @@ from callscribe.models.state import (
 )
 
 from ..analytics.activity import ChannelActivity
-from ..records import RedactionSpan
+from ..records import RedactionSpan, StoredWindow
 from ..records import Segment as SegmentRecord
-from ..transcription.segments import StoredWindow
 from .rows import segment_values, span_row, word_values
 
 

@@ -30,8 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..records import segment_text
-from .segments import StoredWindow
+from ..records import StoredWindow, segment_text
 
 _log = logging.getLogger(__name__)
 

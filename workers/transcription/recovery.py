@@ -19,7 +19,7 @@ import numpy as np
 from callscribe.settings import DecodeSection
 
 from ..audio.decode import SAMPLE_RATE
-from ..audio.vad import PackedWindow
+from ..records import PackedWindow
 from .decoding import Decoded
 
 #: Pieces shorter than this are not checked (a one-word "yes" is fine with one word).

@@ -17,25 +17,12 @@ import numpy as np
 
 from callscribe.settings import SegmentSection
 
-from ..audio.vad import PackedWindow
-from ..records import Segment, Word
+from ..records import PackedWindow, Word
 from .decoding import Decoded
 
 #: Word text ending a sentence or clause: where a long segment may end.
 _CLAUSE_END = (".", "?", "!", ",", ";", ":", "。", "？", "！")
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredWindow:
-    """A window and the segments the model gave for it."""
-
-    channel: int
-    window: PackedWindow
-    language: str | None
-    segments: tuple[Segment, ...]
-    temperature: float | None = None
-    language_probability: float | None = None
 
 
 @dataclass(frozen=True)

@@ -211,15 +211,16 @@ def test_pack_windows_packs_speech_not_silence() -> None:
 
 
 def test_packed_window_spans_its_pieces_and_cuts_its_clip() -> None:
-    from callscribe.workers.audio.vad import PackedWindow
+    from callscribe.workers.audio.vad import clip_audio
+    from callscribe.workers.records import PackedWindow
 
     w = PackedWindow(((10.0, 12.0), (20.0, 25.0), (40.0, 41.0)))
     assert (w.start, w.end, w.speech_s) == (10.0, 41.0, 8.0)
     samples = np.arange(50 * 16000, dtype=np.float32)
-    clip = w.audio(samples)
+    clip = clip_audio(w, samples)
     assert clip.size == 8 * 16000
     assert clip[0] == 10 * 16000 and clip[2 * 16000] == 20 * 16000
     assert clip[7 * 16000] == 40 * 16000
     shifted = w.shifted(100.0)
     assert shifted.pieces[0] == (110.0, 112.0) and shifted.speech_s == 8.0
-    assert np.array_equal(shifted.audio(samples[: 50 * 16000], offset=100.0), clip)
+    assert np.array_equal(clip_audio(shifted, samples[: 50 * 16000], offset=100.0), clip)

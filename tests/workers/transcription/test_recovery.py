@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from callscribe.settings import DecodeSection
-from callscribe.workers.audio.vad import PackedWindow
-from callscribe.workers.records import Word
+from callscribe.workers.records import PackedWindow, Word
 from callscribe.workers.transcription.decoding import Decoded
 from callscribe.workers.transcription.recovery import (
     piece_audio,

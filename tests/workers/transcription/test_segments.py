@@ -11,8 +11,7 @@ import pytest
 
 from callscribe.settings import SegmentSection
 from callscribe.workers.audio.decode import decode, is_dual_mono
-from callscribe.workers.audio.vad import PackedWindow
-from callscribe.workers.records import Word, segment_text
+from callscribe.workers.records import PackedWindow, Word, segment_text
 from callscribe.workers.transcription.decoding import Decoded, compression_ratio
 from callscribe.workers.transcription.segments import place_words, split_segments
 
