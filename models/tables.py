@@ -188,6 +188,8 @@ class Job(Base):
     """The source's options the job runs with (copied when it was planned)."""
     activity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """Per channel: talk and sound spans of this job's part (``workers.analytics.activity``)."""
+    speakers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """A diarized job's voices: each speaker's mean embedding, by name (``workers.speakers``)."""
     queued_at: Mapped[datetime] = _ts(default=utcnow)
     started_at: Mapped[datetime | None] = _ts(nullable=True)
     finished_at: Mapped[datetime | None] = _ts(nullable=True)
@@ -254,6 +256,8 @@ class Segment(Base):
     no_speech_prob: Mapped[float | None] = mapped_column(Float)
     compression_ratio: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(16))
+    speaker_confidence: Mapped[float | None] = mapped_column(Float)
+    """How sure diarization was of ``speaker`` (0–1); null where the channel says it."""
 
 
 class TranscriptWord(Base):

@@ -110,6 +110,15 @@ def tiny_en() -> Path:
 
 
 @pytest.fixture(scope="session")
+def speaker_model() -> Path:
+    """The real speaker model (CAM++ as ONNX), built once from its pinned wheel into the
+    user's model cache (``workers.speakers.model``)."""
+    from callscribe.workers.speakers.model import speaker_model_file
+
+    return speaker_model_file()
+
+
+@pytest.fixture(scope="session")
 def whisper(tiny_en: Path) -> Any:
     """faster-whisper's own ``WhisperModel`` on tiny.en: the baseline tests compare with."""
     from faster_whisper import WhisperModel
@@ -181,7 +190,7 @@ def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Ite
 #: (real Celery workers, real models).
 _POSTGRES_FIXTURES = {"pg_url", "pg_admin", "cluster", "loaded_pg", "dashboard_user"}
 _S3_FIXTURES = {"s3", "s3_endpoint", "s3_settings"}
-_SLOW_FIXTURES = {"cluster", "tiny_en", "tiny_model", "base_model", "real_calls", "hostile"}
+_SLOW_FIXTURES = {"cluster", "tiny_en", "tiny_model", "base_model", "real_calls", "hostile", "speaker_model"}
 _SLOW_MODULES = {
     "test_real_speech",
     "test_real_calls",
@@ -190,6 +199,7 @@ _SLOW_MODULES = {
     "test_conditions",
     "test_conditions_real",
     "test_hostile_corpus",
+    "test_diarization",
 }
 
 

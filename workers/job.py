@@ -1,8 +1,8 @@
 """The task body every worker runs, embedded or under Celery, as named steps:
 
-``claim → load_audio → detect_speech → transcribe_windows → meter_cost →
-persist_segments → finish_recording`` (``results.finalize.finalize_recording``), with
-``handle_failure`` for any error.
+``claim → load_audio → detect_speech → transcribe_windows → tell_speakers → redact →
+meter_cost → persist_segments → finish_recording`` (``results.finalize.finalize_recording``),
+with ``handle_failure`` for any error.
 
 ``prepare`` (CPU: fetch, decode, VAD) and ``perform`` (the model) are separate so a runner
 can overlap the next job's preparation with the current job's inference.
@@ -41,6 +41,7 @@ from .results import finalize, store
 from .runtime.context import Heartbeat, WorkerContext
 from .runtime.device import price_per_device_hour
 from .runtime.isolation import Slot
+from .speakers.diarize import Voices, diarize_channel, unlabelled
 from .transcription.batching import BatchedResult
 from .transcription.decoding import Decoded
 from .transcription.echo import suppress_echo, without_echoed_words
@@ -329,6 +330,22 @@ def meter_cost(ctx: WorkerContext, job: PreparedJob, device_s: float) -> Usage:
     )
 
 
+def tell_speakers(
+    ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
+) -> tuple[list[StoredWindow], Voices | None]:
+    """On a one-channel recording (mono, or dual-mono read as one): each segment split where
+    the voice changes and named by voice (``workers.speakers``); ``unknown`` when the
+    speaker model is unavailable. Stereo calls keep their channels' labels."""
+    config = job.settings.diarization
+    if not config.enabled or len(job.channels) != 1:
+        return windows, None
+    encoder = ctx.speaker_encoder()
+    if encoder is None:
+        return unlabelled(windows), None
+    labels = job.settings.segments.speaker_labels
+    return diarize_channel(windows, job.channels[0].windows, encoder, config, labels)
+
+
 def redact(
     ctx: WorkerContext, job: PreparedJob, windows: list[StoredWindow]
 ) -> tuple[list[StoredWindow], list[RedactionSpan]]:
@@ -359,6 +376,7 @@ def persist_segments(
     usage: Usage,
     spans: list[RedactionSpan] | None = None,
     activity: dict[int, ChannelActivity] | None = None,
+    voices: Voices | None = None,
 ) -> bool:
     """Write the job's windows, segments, redaction spans and usage in one transaction;
     True if the recording is complete."""
@@ -373,6 +391,7 @@ def persist_segments(
         batch_size=ctx.engine(job.settings.model.name).batch_size,
         redactions=tuple(spans or ()),
         activity=activity,
+        speakers=None if voices is None else voices.to_json(),
     )
     return store.store_result(ctx.factory, job.spec, ctx.worker_id, result)
 
@@ -474,10 +493,11 @@ def perform(ctx: WorkerContext, job: PreparedJob) -> JobStatus | None:
     """Transcribe a prepared job, store it, and finalize its recording when complete."""
     try:
         windows, device_s = transcribe_windows(ctx, job)
+        windows, voices = tell_speakers(ctx, job, windows)
         activity = measure_activity(job, windows)
         windows, spans = redact(ctx, job, windows)
         complete = persist_segments(
-            ctx, job, windows, meter_cost(ctx, job, device_s), spans, activity
+            ctx, job, windows, meter_cost(ctx, job, device_s), spans, activity, voices
         )
     except LeaseLostError:
         log.warning("job %s: lease lost, results dropped", job.spec.job_id)

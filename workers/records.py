@@ -39,6 +39,8 @@ class Segment:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     language: str | None = None
+    speaker_confidence: float | None = None
+    """How sure diarization was of ``speaker`` (None where the channel says who speaks)."""
     words: tuple[Word, ...] = ()
 
 

@@ -37,6 +37,13 @@ Labels = Annotated[
 ]
 Model = Annotated[str | None, typer.Option("--model", help="Model name or directory.")]
 Redaction = Annotated[str | None, typer.Option("--redaction", help="mask | off")]
+Speakers = Annotated[
+    str | None,
+    typer.Option("--speakers", help="How many voices on a one-channel call: 2, a number, or auto."),
+]
+FirstSpeaker = Annotated[
+    str | None, typer.Option("--first-speaker", help="agent | customer (who speaks first)")
+]
 Formats = Annotated[
     str | None,
     typer.Option(
@@ -54,6 +61,8 @@ def _changes(
     model: str | None,
     redaction: str | None,
     formats: str | None,
+    speakers: str | None = None,
+    first_speaker: str | None = None,
 ) -> dict[str, Any]:
     def listed(value: str | None) -> list[str] | None:
         return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
@@ -67,6 +76,8 @@ def _changes(
         "model": model,
         "redaction": redaction,
         "export_formats": listed(formats),
+        "speakers": int(speakers) if speakers is not None and speakers.isdigit() else speakers,
+        "first_speaker": first_speaker,
     }
 
 
@@ -101,11 +112,24 @@ def source_add(
     model: Model = None,
     redaction: Redaction = None,
     formats: Formats = None,
+    speakers: Speakers = None,
+    first_speaker: FirstSpeaker = None,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Register a source with these options (replacing any it had)."""
-    changes = _changes(language, task, initial_prompt, hotwords, labels, model, redaction, formats)
+    changes = _changes(
+        language,
+        task,
+        initial_prompt,
+        hotwords,
+        labels,
+        model,
+        redaction,
+        formats,
+        speakers,
+        first_speaker,
+    )
     _store(uri, changes, (), True, database_url, config)
 
 
@@ -120,6 +144,8 @@ def source_set(
     model: Model = None,
     redaction: Redaction = None,
     formats: Formats = None,
+    speakers: Speakers = None,
+    first_speaker: FirstSpeaker = None,
     unset: Annotated[
         list[str] | None,
         typer.Option("--unset", help="An option to drop (back to the global setting)."),
@@ -128,7 +154,18 @@ def source_set(
     config: ConfigOpt = None,
 ) -> None:
     """Change some of a source's options, keeping the others."""
-    changes = _changes(language, task, initial_prompt, hotwords, labels, model, redaction, formats)
+    changes = _changes(
+        language,
+        task,
+        initial_prompt,
+        hotwords,
+        labels,
+        model,
+        redaction,
+        formats,
+        speakers,
+        first_speaker,
+    )
     _store(uri, changes, tuple(unset or ()), False, database_url, config)
 
 

@@ -16,28 +16,37 @@ The measures:
 * :func:`words_outside_speech`: words emitted during hold music or silence;
 * :func:`turn_recall`: per reference turn, the share of its words found near it in time;
 * :func:`repetition_loops`: segments with a token or short n-gram repeated over and over;
-* :func:`summary`: all of the above as one dict.
+* :func:`summary`: all of the above as one dict;
+* :func:`speaker_time`, :func:`best_naming`, :func:`diarization_error_rate`: who spoke
+  (segment time on the right speaker, the best naming of a meeting's speakers, DER).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from callscribe.workers.records import Segment, Word
 
 from .calls import RealCall, RefTurn
 
 __all__ = [
+    "best_naming",
     "channel_pairs",
     "corpus_wer",
     "dialogue_wer",
+    "diarization_error_rate",
     "from_faster_whisper",
     "normalize",
     "repetition_loops",
     "segments_in_turn",
+    "speaker_time",
     "summary",
     "turn_recall",
     "wer",
@@ -328,6 +337,82 @@ def summary(call: RealCall, segments: Sequence[Segment]) -> dict[str, Any]:
             for speaker, (ref, hyp) in zip(_speakers(call), pairs, strict=True)
         }
     return out
+
+
+# --------------------------------------------------------------------------- speakers
+
+_GRID_S = 0.01
+
+
+def speaker_time(segments: Sequence[Segment], turns: Sequence[RefTurn]) -> float:
+    """Of the segment time when somebody speaks, the share when the speaker the segment is
+    labelled with speaks (an instant both speak counts for either); on a 10-ms grid."""
+    right = total = 0
+    for segment in segments:
+        grid = np.arange(segment.start, segment.end, _GRID_S)
+        anyone = np.zeros(len(grid), bool)
+        labelled = np.zeros(len(grid), bool)
+        for turn in turns:
+            inside = (grid >= turn.start) & (grid < turn.end)
+            anyone |= inside
+            if turn.speaker == segment.speaker:
+                labelled |= inside
+        total += int(anyone.sum())
+        right += int((labelled & anyone).sum())
+    return right / total if total else 0.0
+
+
+def best_naming(segments: Sequence[Segment], turns: Sequence[RefTurn]) -> dict[str, str]:
+    """The one-to-one naming of the segments' speakers as the reference's speakers that
+    makes :func:`speaker_time` largest (a meeting's ``speaker_1`` … are arbitrary)."""
+    found = sorted({s.speaker for s in segments})
+    true = sorted({t.speaker for t in turns})
+    best: tuple[float, dict[str, str]] = (-1.0, {})
+    for chosen in itertools.permutations(true, min(len(found), len(true))):
+        naming = dict(zip(found, chosen, strict=False))
+        share = speaker_time(renamed(segments, naming), turns)
+        if share > best[0]:
+            best = (share, naming)
+    return best[1]
+
+
+def renamed(segments: Sequence[Segment], naming: dict[str, str]) -> list[Segment]:
+    return [dataclasses.replace(s, speaker=naming.get(s.speaker, "?")) for s in segments]
+
+
+def diarization_error_rate(
+    segments: Sequence[Segment], turns: Sequence[RefTurn], collar_s: float = 0.25
+) -> dict[str, float]:
+    """DER and its parts (``missed`` speech, ``false_alarm``, speaker ``confusion``), each
+    over the reference's speech, on a 10-ms grid, leaving out ``collar_s`` either side of
+    every reference turn's edges, with the hypothesis's speakers named as the reference's
+    by :func:`best_naming`. Segments span their words, so missed speech includes the pauses
+    inside a turn and the second voice of an overtalk."""
+    naming = best_naming(segments, turns)
+    end = max([t.end for t in turns] + [s.end for s in segments] + [0.0])
+    grid = np.arange(0.0, end + _GRID_S, _GRID_S)
+    names = sorted(
+        {t.speaker for t in turns} | {naming.get(s.speaker, s.speaker) for s in segments}
+    )
+    ref = np.zeros((len(names), len(grid)), bool)
+    hyp = np.zeros_like(ref)
+    scored = np.ones(len(grid), bool)
+    for turn in turns:
+        ref[names.index(turn.speaker)] |= (grid >= turn.start) & (grid < turn.end)
+        for edge in (turn.start, turn.end):
+            scored &= np.abs(grid - edge) > collar_s
+    for segment in segments:
+        name = naming.get(segment.speaker, segment.speaker)
+        hyp[names.index(name)] |= (grid >= segment.start) & (grid < segment.end)
+    n_ref, n_hyp = ref.sum(0)[scored], hyp.sum(0)[scored]
+    correct = (ref & hyp).sum(0)[scored]
+    total = max(int(n_ref.sum()), 1)
+    parts = {
+        "missed": float(np.maximum(n_ref - n_hyp, 0).sum() / total),
+        "false_alarm": float(np.maximum(n_hyp - n_ref, 0).sum() / total),
+        "confusion": float((np.minimum(n_ref, n_hyp) - correct).sum() / total),
+    }
+    return {"der": sum(parts.values()), **parts}
 
 
 def from_faster_whisper(segments: Iterable[Any], channel: int, speaker: str) -> list[Segment]:

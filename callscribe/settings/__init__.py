@@ -26,6 +26,7 @@ from .sections import (
     CostSection,
     DecodeSection,
     DeviceSetting,
+    DiarizationSection,
     ExecutionSection,
     ExportSection,
     JobSection,
@@ -46,6 +47,7 @@ __all__ = [
     "CostSection",
     "DecodeSection",
     "DeviceSetting",
+    "DiarizationSection",
     "ExecutionSection",
     "ExportSection",
     "JobSection",
@@ -101,6 +103,7 @@ class Settings(BaseSettings):
     decode: DecodeSection = Field(default_factory=DecodeSection)
     vad: VadSection = Field(default_factory=VadSection)
     segments: SegmentSection = Field(default_factory=SegmentSection)
+    diarization: DiarizationSection = Field(default_factory=DiarizationSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     jobs: JobSection = Field(default_factory=JobSection)
     queue: QueueSection = Field(default_factory=QueueSection)

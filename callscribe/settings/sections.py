@@ -286,6 +286,37 @@ class SegmentSection(Section):
         return f"channel{channel}"
 
 
+class DiarizationSection(Section):
+    """Who spoke on a channel that carries several voices (a mono or dual-mono call, a
+    meeting): speaker embeddings of the speech, grouped by voice ([speakers](speakers.md))."""
+
+    enabled: bool = True
+    """Diarize one-channel recordings. Off: their segments keep the first speaker label."""
+    speakers: int | Literal["auto"] = Field(default=2, union_mode="left_to_right")
+    """How many voices: 2 for calls (``agent``/``customer``; one voice is found when there
+    is only one); another number, at most that many (``speaker_1`` …); ``auto`` for
+    meetings: from the embeddings, 1 to ``max_speakers``."""
+    max_speakers: int = Field(default=8, ge=1, le=16)
+    """The most voices ``auto`` finds."""
+    first_speaker: Literal["agent", "customer"] = "agent"
+    """Who speaks first on a call (``customer`` for outbound campaigns); a greeting ("thank
+    you for calling") heard from one party only names that one the agent whatever this says."""
+    window_s: float = Field(default=1.5, gt=0.2, le=10.0)
+    """Length of the speech windows each embedding is taken from."""
+    hop_s: float = Field(default=0.75, gt=0.05, le=10.0)
+    """Step between those windows."""
+    model_dir: str | None = None
+    """Where the speaker model (ONNX, built once from its pinned wheel) is kept. Unset:
+    ``$XDG_CACHE_HOME/callscribe/models`` (``~/.cache/…``)."""
+
+    @field_validator("speakers")
+    @classmethod
+    def _speaker_count(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 16:
+            raise ValueError("speakers must be 1 to 16 or 'auto'")
+        return value
+
+
 class ExecutionSection(Section):
     """How one process runs jobs and fills model batches."""
 
@@ -402,6 +433,10 @@ class SourceOptions(Section):
     """``redaction.mode`` for this source."""
     export_formats: tuple[str, ...] | None = None
     """``exports.formats`` for this source."""
+    speakers: int | Literal["auto"] | None = Field(default=None, union_mode="left_to_right")
+    """``diarization.speakers``: ``auto`` for a source of meetings."""
+    first_speaker: Literal["agent", "customer"] | None = None
+    """``diarization.first_speaker``: ``customer`` for an outbound campaign."""
 
     @field_validator("export_formats")
     @classmethod
@@ -431,4 +466,11 @@ class SourceOptions(Section):
             changes["redaction"] = {"mode": self.redaction}
         if self.export_formats is not None:
             changes["exports"] = {"formats": self.export_formats}
+        diarization = {
+            k: v
+            for k, v in (("speakers", self.speakers), ("first_speaker", self.first_speaker))
+            if v is not None
+        }
+        if diarization:
+            changes["diarization"] = diarization
         return {name: section for name, section in changes.items() if section}

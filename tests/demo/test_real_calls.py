@@ -389,3 +389,32 @@ def test_summary() -> None:
     assert out["repetition_loops"] == 1 and out["tagged_turn_recall"] == {"card": 1.0}
     assert set(out["wer_by_speaker"]) == {"agent", "customer"}
     json.dumps(out)
+
+
+def test_speaker_scores_on_hand_made_turns() -> None:
+    from callscribe.demo.scoring import best_naming, diarization_error_rate, speaker_time
+
+    turns = [
+        RefTurn(speaker="agent", channel=0, start=0.0, end=4.0, text="a"),
+        RefTurn(speaker="customer", channel=0, start=3.0, end=8.0, text="b"),
+    ]
+    right = [
+        Segment(channel=0, speaker="agent", start=0.0, end=4.0, text="a"),
+        Segment(channel=0, speaker="customer", start=4.0, end=8.0, text="b"),
+    ]
+    assert speaker_time(right, turns) == pytest.approx(1.0)  # 3-4 s: both speak
+    errors = diarization_error_rate(right, turns, collar_s=0.0)
+    assert errors["confusion"] == pytest.approx(0.0)
+    assert errors["missed"] == pytest.approx(1.0 / 9.0, abs=0.01)  # the customer's 3-4 s
+    swapped = [
+        Segment(**{**s.__dict__, "speaker": {"agent": "x", "customer": "y"}[s.speaker]})
+        for s in right
+    ]
+    assert speaker_time(swapped, turns) == 0.0
+    assert best_naming(swapped, turns) == {"x": "agent", "y": "customer"}
+    wrong = [Segment(channel=0, speaker="agent", start=0.0, end=8.0, text="ab")]
+    assert speaker_time(wrong, turns) == pytest.approx(0.5)
+    # named as the customer (the better naming): 0-3 s confused, the agent's 3-4 s missed
+    errors = diarization_error_rate(wrong, turns, collar_s=0.0)
+    assert errors["der"] == pytest.approx(4 / 9, abs=0.01)
+    assert errors["confusion"] == pytest.approx(3 / 9, abs=0.01)

@@ -37,6 +37,7 @@ def finalize_recording(
     settings its jobs ran with (its source's options over ``settings``)."""
     source_options = recordings.job_options(factory, recording_id)
     settings = settings.for_source(source_options)
+    recordings.link_speakers(factory, recording_id)
     rec, transcript = build_transcript(settings, factory, recording_id)
     transcript = replace(
         transcript,

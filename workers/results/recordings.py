@@ -38,6 +38,7 @@ from ..analytics.activity import ChannelActivity
 from ..analytics.call_metrics import CallMetrics
 from ..records import RedactionSpan
 from ..records import Segment as SegmentRecord
+from ..speakers.linking import match_voices
 from .rows import segment_from_row, span_from_row
 from .store import job_device
 
@@ -144,6 +145,36 @@ def load_activity(
             for channel, spans in activity.items():
                 found.setdefault(int(channel), []).append(ChannelActivity.from_json(spans))
     return found
+
+
+def link_speakers(factory: sessionmaker[Session], recording_id: int) -> int:
+    """Give the voices of a diarized recording one name across its jobs: each later job's
+    names are matched to those of the jobs before it by voice (``speakers.linking``), and its
+    segments and stored voices renamed. Idempotent; returns how many segments changed."""
+    changed = 0
+    with factory.begin() as session:
+        jobs = list(
+            session.scalars(
+                select(Job)
+                .where(*_finalizing(recording_id), Job.speakers.is_not(None))
+                .order_by(Job.seq)
+                .with_for_update()
+            )
+        )
+        known: dict[str, list[float]] = {}
+        for job in jobs:
+            voices = dict(job.speakers or {})
+            names = match_voices(known, voices)
+            if any(old != new for old, new in names.items()):
+                for segment in session.scalars(select(Segment).where(Segment.job_id == job.id)):
+                    new = names.get(segment.speaker, segment.speaker)
+                    if new != segment.speaker:
+                        segment.speaker = new
+                        changed += 1
+                job.speakers = {names[n]: v for n, v in voices.items()}
+            for name, centroid in (job.speakers or {}).items():
+                known.setdefault(name, centroid)
+    return changed
 
 
 def job_options(factory: sessionmaker[Session], recording_id: int) -> dict[str, Any]:

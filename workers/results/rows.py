@@ -28,6 +28,7 @@ def segment_from_row(row: SegmentRow, words: Sequence[TranscriptWord] = ()) -> S
         no_speech_prob=row.no_speech_prob,
         compression_ratio=row.compression_ratio,
         language=row.language,
+        speaker_confidence=row.speaker_confidence,
         words=tuple(word_from_row(w) for w in words),
     )
 
@@ -53,6 +54,7 @@ def segment_values(
         "no_speech_prob": segment.no_speech_prob,
         "compression_ratio": segment.compression_ratio,
         "language": segment.language,
+        "speaker_confidence": segment.speaker_confidence,
     }
 
 

@@ -87,6 +87,8 @@ class JobResult:
     redactions: tuple[RedactionSpan, ...] = ()
     activity: dict[int, ChannelActivity] | None = None
     """Per channel: talk and sound spans of the job's part (for the call metrics)."""
+    speakers: dict[str, list[float]] | None = None
+    """A diarized job's voices: each speaker's mean embedding, by name."""
 
 
 def claim_job(
@@ -217,6 +219,7 @@ def store_result(
             if result.activity is None
             else {str(channel): activity.to_json() for channel, activity in result.activity.items()}
         )
+        job.speakers = result.speakers
         _record_usage(job, result)
         job_done(job, result.usage.device_s, result.usage.speech_s)
         meter_job(session, result.usage)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +22,7 @@ from callscribe.settings import Settings
 from callscribe.storage.sources import RecordingSource, open_source
 
 from ..results import store
+from ..speakers.model import SpeakerEncoder, SpeakerModelError, speaker_model_file
 from ..transcription.batching import Batcher
 from ..transcription.engine import Engine, batch_wait_s, get_engine, resolve_device
 from .device import detect_device
@@ -28,6 +30,8 @@ from .isolation import SoloGate
 from .outage import Backoff
 
 log = logging.getLogger(__name__)
+#: After the speaker model failed to build or load, a process tries again this much later.
+SPEAKER_RETRY_S = 600.0
 
 
 #: How a runner sends a job again after ``delay_s`` (``reschedule(job_id, delay_s)``).
@@ -60,6 +64,8 @@ class WorkerContext:
     """The pool's own soft-time-limit exceptions, set by the entry point (Celery's)."""
     backoff: Backoff = field(default_factory=Backoff)
     """This process's view of a database outage, shared by its job threads."""
+    _speakers: SpeakerEncoder | None = None
+    _speakers_retry_at: float = 0.0
     reschedule: Reschedule = leave_queued
     """How this runner sends a job again: the Celery task re-sends it with a countdown, the
     embedded run waits before its next round. Called once per failure, with the delay
@@ -91,6 +97,28 @@ class WorkerContext:
                     engine, engine.batch_size, batch_wait_s(self.settings.execution, device)
                 )
             return self._batchers[name]
+
+    def speaker_encoder(self) -> SpeakerEncoder | None:
+        """This process's speaker model, built and loaded on first use; None (one warning,
+        tried again after ``SPEAKER_RETRY_S``) when it cannot be: one-channel calls are then
+        labelled ``unknown``, never failed."""
+        with self._lock:
+            if self._speakers is not None:
+                return self._speakers
+            if time.monotonic() < self._speakers_retry_at:
+                return None
+            config = self.settings.diarization
+            try:
+                path = speaker_model_file(Path(config.model_dir) if config.model_dir else None)
+                self._speakers = SpeakerEncoder(path)
+            except SpeakerModelError as exc:
+                self._speakers_retry_at = time.monotonic() + SPEAKER_RETRY_S
+                log.warning(
+                    "speaker model unavailable, one-channel calls are labelled unknown: %s",
+                    one_line(exc, 300),
+                )
+                return None
+            return self._speakers
 
     def source(self, uri: str) -> RecordingSource:
         with self._lock:

@@ -1,0 +1,1 @@
+"""Who spoke: speaker embeddings and diarization of one-channel calls and meetings."""

