@@ -190,7 +190,15 @@ def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Ite
 #: (real Celery workers, real models).
 _POSTGRES_FIXTURES = {"pg_url", "pg_admin", "cluster", "loaded_pg", "dashboard_user"}
 _S3_FIXTURES = {"s3", "s3_endpoint", "s3_settings"}
-_SLOW_FIXTURES = {"cluster", "tiny_en", "tiny_model", "base_model", "real_calls", "hostile", "speaker_model"}
+_SLOW_FIXTURES = {
+    "cluster",
+    "tiny_en",
+    "tiny_model",
+    "base_model",
+    "real_calls",
+    "hostile",
+    "speaker_model",
+}
 _SLOW_MODULES = {
     "test_real_speech",
     "test_real_calls",
