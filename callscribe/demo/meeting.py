@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,25 +60,12 @@ def make_meeting(out: Path, *, seed: int, speakers: int = 4, turns: int = 24) ->
     for i in range(speakers, len(order)):  # nobody follows themself
         if order[i] == order[i - 1]:
             order[i] = rng.choice([n for n in names if n != order[i - 1]] or names)
-    pieces = [np.zeros(round(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32)]
-    cursor = len(pieces[0])
-    reference = []
-    for speaker in order:
+
+    def speak(speaker: str) -> tuple[str, np.ndarray]:
         text = rng.choice(SHORT) if rng.random() < 0.15 else rng.choice(LINES)
-        clip = render_speech(voices[speaker], text)
-        reference.append(
-            RefTurn(
-                speaker=speaker,
-                channel=0,
-                start=cursor / SAMPLE_RATE,
-                end=(cursor + len(clip)) / SAMPLE_RATE,
-                text=text,
-            )
-        )
-        gap = np.zeros(round(rng.uniform(0.3, 1.2) * SAMPLE_RATE), np.float32)
-        pieces += [clip, gap]
-        cursor += len(clip) + len(gap)
-    track = np.concatenate(pieces)[:, None]
+        return text, render_speech(voices[speaker], text)
+
+    track, reference = _lay_out(order, speak, rng, rng.uniform(0.4, 1.0), (0.3, 1.2))
     noise = np.random.default_rng(seed).standard_normal(track.shape) * 10 ** (-48 / 20)
     out = Path(out)
     audio._write_track(out, (track + noise).astype(np.float32), SAMPLE_RATE, "wav")
@@ -104,13 +92,37 @@ def make_two_voice_call(
     rng = random.Random(seed)
     names = {"agent": voices[0], "customer": voices[1]}
     shorts = set(rng.sample(range(1, turns), min(short, turns - 1)))
-    pieces = [np.zeros(round(0.6 * SAMPLE_RATE), np.float32)]
+    order = ["agent" if i % 2 == 0 else "customer" for i in range(turns)]
+    said = iter(range(turns))
+
+    def speak(speaker: str) -> tuple[str, np.ndarray]:
+        text = rng.choice(SHORT_REPLIES) if next(said) in shorts else rng.choice(LINES)
+        return text, _jitter(render_speech(names[speaker], text), rng)
+
+    track, reference = _lay_out(order, speak, rng, 0.6, (0.25, 0.9))
+    noise = np.random.default_rng(seed).standard_normal(track.shape) * 10 ** (-42 / 20)
+    out = Path(out)
+    audio._write_track(out, (track + noise).astype(np.float32), SAMPLE_RATE, "wav_mulaw")
+    return Meeting(
+        path=out, duration=len(track) / SAMPLE_RATE, turns=tuple(reference), voices=names
+    )
+
+
+def _lay_out(
+    order: list[str],
+    speak: Callable[[str], tuple[str, np.ndarray]],
+    rng: random.Random,
+    lead_s: float,
+    gap_s: tuple[float, float],
+) -> tuple[np.ndarray, list[RefTurn]]:
+    """One channel: ``lead_s`` of silence, then each speaker's turn in ``order`` (``speak``
+    gives its text and audio) and a pause of ``gap_s`` seconds (drawn), with the turns'
+    exact times."""
+    pieces = [np.zeros(round(lead_s * SAMPLE_RATE), np.float32)]
     cursor = len(pieces[0])
     reference = []
-    for i in range(turns):
-        speaker = "agent" if i % 2 == 0 else "customer"
-        text = rng.choice(SHORT_REPLIES) if i in shorts else rng.choice(LINES)
-        clip = _jitter(render_speech(names[speaker], text), rng)
+    for speaker in order:
+        text, clip = speak(speaker)
         reference.append(
             RefTurn(
                 speaker=speaker,
@@ -120,16 +132,10 @@ def make_two_voice_call(
                 text=text,
             )
         )
-        gap = np.zeros(round(rng.uniform(0.25, 0.9) * SAMPLE_RATE), np.float32)
+        gap = np.zeros(round(rng.uniform(*gap_s) * SAMPLE_RATE), np.float32)
         pieces += [clip, gap]
         cursor += len(clip) + len(gap)
-    track = np.concatenate(pieces)[:, None]
-    noise = np.random.default_rng(seed).standard_normal(track.shape) * 10 ** (-42 / 20)
-    out = Path(out)
-    audio._write_track(out, (track + noise).astype(np.float32), SAMPLE_RATE, "wav_mulaw")
-    return Meeting(
-        path=out, duration=len(track) / SAMPLE_RATE, turns=tuple(reference), voices=names
-    )
+    return np.concatenate(pieces)[:, None], reference
 
 
 def _jitter(clip: np.ndarray, rng: random.Random) -> np.ndarray:

@@ -14,12 +14,13 @@ local directory) is what runs.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import shutil
 from functools import cache
 from pathlib import Path
+
+from callscribe.media.files import sha256
 
 #: SHA-256 of the model files each package ships.
 TINY_EN = {
@@ -52,14 +53,6 @@ def real_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     if name == "base":
         return _base(cache_dir or _default_cache())
     raise ValueError(f"unknown real model {name!r}; known: {', '.join(NAMES)}")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check(folder: Path, expected: dict[str, str], package: str) -> None:

@@ -12,7 +12,6 @@ export is deterministic: the same torch gives the same bytes, checked below.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -26,6 +25,7 @@ import numpy as np
 
 import callscribe
 from callscribe.errors import CallscribeError
+from callscribe.media.files import sha256
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,6 @@ class SpeakerModelError(CallscribeError):
 def default_cache() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "callscribe" / "models"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _BUILD_LOCK = threading.Lock()
