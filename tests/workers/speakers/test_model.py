@@ -1,5 +1,6 @@
-"""The speaker model (``workers.speakers.model``): built once from its pinned wheel into the
-cache and checked by SHA-256, run without torch, and telling voices apart."""
+"""The speaker model (``workers.speakers.model``): built once from its pinned wheel (checked
+by SHA-256) into the cache, the export checked against torch, the cached copy against its
+recorded SHA-256; run without torch, and telling voices apart."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 
 from callscribe.demo.voices import render_speech
 from callscribe.workers.speakers.model import (
-    ONNX_SHA256,
     SpeakerEncoder,
     SpeakerModelError,
     fbank,
+    probe_features,
     sha256,
     speaker_model_file,
+    verify_export,
 )
 
 
@@ -26,19 +28,50 @@ def encoder(speaker_model: Path) -> SpeakerEncoder:
     return SpeakerEncoder(speaker_model)
 
 
-def test_the_built_model_is_the_pinned_one(speaker_model: Path) -> None:
-    assert sha256(speaker_model) == ONNX_SHA256
-    assert speaker_model_file(speaker_model.parent) == speaker_model  # no second build
+def _recorded(model: Path) -> str:
+    return model.with_name(model.name + ".sha256").read_text().strip()
+
+
+def test_the_built_model_is_recorded_and_not_built_twice(speaker_model: Path) -> None:
+    assert _recorded(speaker_model) == sha256(speaker_model)
+    built_at = speaker_model.stat().st_mtime_ns
+    assert speaker_model_file(speaker_model.parent) == speaker_model
+    assert speaker_model.stat().st_mtime_ns == built_at  # no second build
 
 
 def test_a_damaged_copy_is_built_again(speaker_model: Path, tmp_path: Path) -> None:
-    """A cached file that is not the expected one (a half-written copy) is not used: it is
-    removed and the model built again from the wheel, to the same bytes."""
+    """A cached file that is not the recorded one (a half-written copy) is not used: it is
+    removed and the model built again from the wheel, to a file that gives the same
+    embeddings."""
     damaged = tmp_path / speaker_model.name
     damaged.write_bytes(speaker_model.read_bytes()[:1000])
+    damaged.with_name(damaged.name + ".sha256").write_text(sha256(speaker_model))
     assert speaker_model_file(tmp_path) == damaged
-    assert sha256(damaged) == ONNX_SHA256
-    assert [p.name for p in tmp_path.iterdir()] == [damaged.name]  # nothing else is kept
+    assert _recorded(damaged) == sha256(damaged)
+    probe = np.random.default_rng(1).normal(0, 0.1, 32000).astype(np.float32)
+    again, first = (
+        SpeakerEncoder(damaged).embed([probe]),
+        SpeakerEncoder(speaker_model).embed([probe]),
+    )
+    assert np.abs(again - first).max() < 1e-4
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [damaged.name, damaged.name + ".sha256"]  # nothing else is kept
+
+
+def test_an_export_that_is_not_torchs_is_refused(speaker_model: Path, tmp_path: Path) -> None:
+    """The build's check: the ONNX file must give the exporting torch's embeddings of the
+    probe; a reference that differs (an export gone wrong) is one line."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(speaker_model), providers=["CPUExecutionProvider"])
+    (faithful,) = session.run(None, {"feats": probe_features()})
+    np.save(tmp_path / "same.npy", faithful + 1e-5)
+    verify_export(speaker_model, tmp_path / "same.npy")  # within the tolerance: passes
+    np.save(tmp_path / "off.npy", faithful + 0.01)
+    with pytest.raises(SpeakerModelError) as raised:
+        verify_export(speaker_model, tmp_path / "off.npy")
+    assert "does not give torch's embeddings" in str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
 def test_a_build_that_cannot_run_is_one_line(tmp_path: Path) -> None:
