@@ -170,6 +170,35 @@ def total_s(spans: Iterable[Span]) -> float:
     return float(sum(end - start for start, end in merge_spans(spans)))
 
 
+def split_talk(
+    talk: Sequence[Span], turns: Sequence[tuple[float, float, str]], parties: Sequence[str]
+) -> dict[str, tuple[Span, ...]]:
+    """The talk spans of a channel that carries several voices, shared out by who spoke:
+    ``turns`` are (start, end, party) of what was said (a diarized segment's words), and
+    each talk span goes to the parties of the turns inside it, in runs: a run of one
+    party's turns spans from its first turn's start to its last turn's end, the span's first
+    run from the talk span's start and its last run to the talk span's end (the talk
+    span's edges come from the sound, which times them better than the words). A pause
+    between two parties' runs is nobody's; two parties' turns that overlap are overtalk.
+    A talk span with no turn of ``parties`` in it is nobody's. Every party gets an entry."""
+    out: dict[str, list[Span]] = {party: [] for party in parties}
+    ordered = sorted((t for t in turns if t[2] in out and t[1] > t[0]), key=lambda t: t[0])
+    for start, end in merge_spans(talk):
+        inside = [(max(a, start), min(b, end), p) for a, b, p in ordered if b > start and a < end]
+        runs: list[list[Any]] = []
+        for a, b, party in inside:
+            if runs and runs[-1][2] == party:
+                runs[-1][1] = max(runs[-1][1], b)
+            else:
+                runs.append([a, b, party])
+        if not runs:
+            continue
+        runs[0][0], runs[-1][1] = start, end
+        for a, b, party in runs:
+            out[party].append((a, b))
+    return {party: merge_spans(spans) for party, spans in out.items()}
+
+
 # --------------------------------------------------------------------------- energy
 
 

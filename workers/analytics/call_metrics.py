@@ -4,9 +4,13 @@ rate and response times, from each channel's activity (:mod:`.activity`).
 Inputs are the talk and sound spans of each channel (:class:`.activity.ChannelActivity`)
 and the number of words transcribed on each. A stereo call has two channels, the agent on
 channel 0 and the customer on channel 1. A mono call has one channel on which both parties
-are mixed: there is no telling who talks, so only the figures that need no speaker are
-given and the others are ``None``. Times are in seconds, rounded to milliseconds; a figure
-that cannot be computed (nothing to divide by, no such moment in the call) is ``None``.
+are mixed: when diarization told them apart, its talk is shared out by who spoke
+(``activity.split_talk``) and it gets every figure below ("stereo only" then means "two
+parties"), with ``channels`` 1 (where both talk at once the mix yields one voice's words,
+so that time goes to one party and is not overtalk); when it did not, there is no telling
+who talks, so only the figures that need no speaker are given and the others are
+``None``. Times are in seconds, rounded to milliseconds; a figure that cannot be computed
+(nothing to divide by, no such moment in the call) is ``None``.
 
 Definitions (all spans are clipped to the call, 0 to ``duration_s``):
 

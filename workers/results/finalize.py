@@ -20,7 +20,7 @@ from callscribe.models.state import export_attempts
 from callscribe.settings import SegmentSection, Settings
 from callscribe.storage.sources import make_s3_client, open_source
 
-from ..analytics.activity import merge_activity
+from ..analytics.activity import ChannelActivity, merge_activity, split_talk
 from ..analytics.call_metrics import CallMetrics, compute_metrics
 from ..protection.redacted_audio import write_redacted_audio
 from ..transcription.engine import decode_record
@@ -73,11 +73,16 @@ def call_metrics(
     """How the call went, from its jobs' activity and its words
     (``workers.analytics.call_metrics``):
     two parties on a stereo call (the agent's channel is the one labelled ``agent``, else
-    channel 0), one mixed channel otherwise. None when a job of it has no activity (stored
-    by an older worker)."""
+    channel 0); on one channel, two parties when diarization named its segments the agent
+    and the customer (:func:`one_channel_parties`), else one mixed channel. None when a job
+    of it has no activity (stored by an older worker)."""
     activity = recordings.load_activity(factory, transcript.recording_id)
     if not activity or transcript.duration_s is None:
         return None
+    if len(activity) == 1:
+        return one_channel_metrics(
+            merge_activity(next(iter(activity.values()))), transcript, segments
+        )
     channels = sorted(activity)[:2]
     labels = [segments.speaker_for(c, len(channels)) for c in channels]
     if len(channels) == 2 and labels[1] == "agent":
@@ -88,6 +93,37 @@ def call_metrics(
         channels=[merge_activity(activity[c]) for c in channels],
         words=[words[c] for c in channels],
     )
+
+
+def one_channel_metrics(
+    channel: ChannelActivity, transcript: Transcript, segments: SegmentSection
+) -> CallMetrics:
+    """The figures of a one-channel call. When its segments are named the two parties of a
+    call (``segments.speaker_labels``, as diarization names them), the channel's talk is
+    shared out by who spoke (``analytics.activity.split_talk``) and the call gets every
+    two-party figure, hold included (sound on the line while nobody talks); it still counts
+    as one channel. Otherwise (no diarization, ``unknown``, a meeting's ``speaker_N``) the
+    figures of one mixed channel."""
+    agent, customer = (*segments.speaker_labels, "agent", "customer")[:2]
+    spoken = {s.speaker for s in transcript.segments}
+    if not spoken or not spoken <= {agent, customer}:
+        return compute_metrics(
+            duration_s=transcript.duration_s or 0.0,
+            channels=[channel],
+            words=[sum(len(s.words) for s in transcript.segments)],
+        )
+    turns = [(s.start, s.end, s.speaker) for s in transcript.segments]
+    talk = split_talk(channel.talk, turns, (agent, customer))
+    words = Counter(s.speaker for s in transcript.segments for _w in s.words)
+    metrics = compute_metrics(
+        duration_s=transcript.duration_s or 0.0,
+        channels=[
+            ChannelActivity(talk=talk[agent], sound=channel.sound),
+            ChannelActivity(talk=talk[customer]),
+        ],
+        words=[words[agent], words[customer]],
+    )
+    return replace(metrics, channels=1)
 
 
 def build_transcript(

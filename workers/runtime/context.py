@@ -112,7 +112,11 @@ class WorkerContext:
             config = self.settings.diarization
             try:
                 path = speaker_model_file(Path(config.model_dir) if config.model_dir else None)
-                self._speakers = SpeakerEncoder(path)
+                self._speakers = SpeakerEncoder(
+                    path,
+                    device=resolve_device(self.settings.model.device),
+                    device_index=self.settings.model.device_index,
+                )
             except SpeakerModelError as exc:
                 self._speakers_retry_at = time.monotonic() + SPEAKER_RETRY_S
                 log.warning(

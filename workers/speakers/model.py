@@ -26,6 +26,7 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -185,9 +186,15 @@ def _run(command: list[str], what: str) -> None:
 class SpeakerEncoder:
     """One speaker embedding (unit length, 192 values) per clip of 16-kHz audio: 80 Kaldi
     filterbanks per 10 ms, mean-normalised over the clip, through CAM++. Clips of one
-    length run as one batch. Thread-safe (onnxruntime sessions are)."""
+    length run as one batch. Thread-safe (onnxruntime sessions are).
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    ``device`` ``cuda`` runs it on that GPU through onnxruntime's CUDA provider where the
+    installed onnxruntime has one (the ``onnxruntime-gpu`` wheel); the plain ``onnxruntime``
+    wheel has none, and the model then runs on the CPU (said once in the log)."""
+
+    def __init__(
+        self, path: Path, threads: int = 1, device: str = "cpu", device_index: int = 0
+    ) -> None:
         try:
             import kaldi_native_fbank  # noqa: F401  (fbank needs it)
             import onnxruntime
@@ -199,12 +206,12 @@ class SpeakerEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        providers = execution_providers(device, device_index, onnxruntime.get_available_providers())
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
             raise SpeakerModelError(f"cannot load the speaker model {path}: {exc}") from exc
+        self.providers: list[str] = list(self._session.get_providers())
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
         """``(len(clips), 192)`` unit vectors; a clip too short for one frame is zeros."""
@@ -220,6 +227,22 @@ class SpeakerEncoder:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             out[indices] = embeddings / np.maximum(norms, 1e-9)
         return out
+
+
+def execution_providers(
+    device: str, device_index: int, available: list[str]
+) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime's providers for ``device``: the CUDA provider first on ``cuda`` when it
+    is ``available``, the CPU always."""
+    if device != "cuda":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in available:
+        log.info(
+            "speaker model on the CPU: this onnxruntime has no CUDA provider "
+            "(install onnxruntime-gpu for it)"
+        )
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": device_index}), "CPUExecutionProvider"]
 
 
 #: Fewer frames than this (0.2 s) give no embedding.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,20 @@ import pytest
 from sqlalchemy import text
 
 from callscribe.demo.calls import RealCall, make_real_call
+from callscribe.demo.matrix import reference_metrics
 from callscribe.demo.realmodels import real_model_dir
-from callscribe.models.db import make_engine
+from callscribe.demo.scoring import stored_segments
+from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
 from callscribe.settings import Settings
+from callscribe.workers.analytics.activity import merge_activity
+from callscribe.workers.results import recordings
+from callscribe.workers.results.exports import Transcript
+from callscribe.workers.results.finalize import one_channel_metrics
 from tests.support.services import make_pg_database
 from tests.test_real_speech import settings_for
 from tests.workers.analytics.test_call_metrics import (
+    MERGE_GAP_S,
     SECONDS,
     TOLERANCE_S,
     _clear_of_merge_gap,
@@ -43,6 +50,9 @@ def run(pg_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         make_real_call(folder / "stereo_7.wav", seed=7, minutes=1.0, overtalk=True),
         make_real_call(
             folder / "mono_4.wav", seed=4, minutes=0.75, layout="mono", fmt="wav", overtalk=True
+        ),
+        make_real_call(
+            folder / "mono_6.wav", seed=6, minutes=0.75, layout="mono", fmt="wav", overtalk=False
         ),
     ]
     for call in calls:  # the references stay out of the source folder
@@ -81,16 +91,55 @@ def test_stored_metrics_match_the_true_turns(run: Run) -> None:
         ), (call.name, got, want)
 
 
-def test_a_mono_call_gets_nulls_where_two_parties_are_needed(run: Run) -> None:
-    call = run.calls[2]
+@pytest.mark.parametrize("index", [2, 3], ids=["with-overtalk", "no-overtalk"])
+def test_a_mono_call_gets_two_party_figures_from_who_spoke(run: Run, index: int) -> None:
+    """A mono mix is diarized, so its talk is shared out by speaker: the two-party figures
+    against the true turns of each party (as a stereo call of the same turns would have
+    them), with the call still counted as one channel. Where both talk at once, the mix
+    gives one voice's words: that time goes to one party (the truth's overtalk is the
+    allowance), and no overtalk is found where none was."""
+    call = run.calls[index]
     got = _rows(
         run.settings.database_url,
         "SELECT * FROM call_metrics m JOIN recordings r ON r.id = m.recording_id",
     )[call.path.name]
-    want = true_metrics(call)
-    assert got["channels"] == 1 and got["words_per_minute"]
-    for name in ("talk_s", "non_talk_s", "longest_silence_s"):
+    want = reference_metrics(duration_s=call.duration, turns=call.turns, holds=call.holds,
+                             merge_gap_s=MERGE_GAP_S)  # fmt: skip
+    assert got["channels"] == 1 and got["words_per_minute"] and got["agent_wpm"]
+    assert want.customer_talk_s and want.agent_talk_s and want.overtalk_s is not None
+    assert (want.overtalk_s > 1.0) == (index == 2)
+    for name in ("talk_s", "non_talk_s"):
         assert abs(got[name] - getattr(want, name)) <= TOLERANCE_S, (name, got, want)
+    for name in ("agent_talk_s", "customer_talk_s"):
+        error = abs(got[name] - getattr(want, name))
+        assert error <= 2 * TOLERANCE_S + want.overtalk_s, (name, got, want)
+    assert got["talk_ratio"] > 1.0 and want.talk_ratio and want.talk_ratio > 1.0
+    if index == 3:
+        assert got["overtalk_s"] == 0.0 and got["customer_talk_s"] == pytest.approx(
+            want.customer_talk_s, abs=2 * TOLERANCE_S
+        )
+        assert got["customer_first_wait_s"] == pytest.approx(want.customer_first_wait_s, abs=0.5)
+    assert got["hold_s"] == pytest.approx(want.hold_s, abs=2 * TOLERANCE_S)
+
+
+def test_a_mono_call_nobody_told_apart_gets_nulls(run: Run) -> None:
+    """Without named parties (diarization off or no speaker model: ``unknown``), a mono
+    call gets only the figures that need no speaker."""
+    call = run.calls[2]
+    activity = recordings.load_activity(session_factory(make_engine(run.settings.database_url)),
+                                        _recording_id(run, call))  # fmt: skip
+    assert activity is not None and len(activity) == 1
+    segments = stored_segments(run.settings.database_url, [call])[call.name]
+    transcript = Transcript(
+        recording_id=0, source="", key=call.path.name, duration_s=call.duration, channels=1,
+        language="en", segments=tuple(replace(s, speaker="unknown") for s in segments),
+        options={}, export_name=call.path.name,
+    )  # fmt: skip
+    got = one_channel_metrics(merge_activity(activity[0]), transcript, run.settings.segments)
+    want = true_metrics(call)
+    assert got.channels == 1 and got.words_per_minute
+    for name in ("talk_s", "non_talk_s", "longest_silence_s"):
+        assert abs(getattr(got, name) - getattr(want, name)) <= TOLERANCE_S, (name, got, want)
     for name in (
         "agent_talk_s",
         "customer_talk_s",
@@ -105,7 +154,13 @@ def test_a_mono_call_gets_nulls_where_two_parties_are_needed(run: Run) -> None:
         "customer_first_wait_s",
         "agent_response_gap_s",
     ):
-        assert got[name] is None, name
+        assert getattr(got, name) is None, name
+
+
+def _recording_id(run: Run, call: RealCall) -> int:
+    return int(
+        _rows(run.settings.database_url, "SELECT id, key FROM recordings")[call.path.name]["id"]
+    )
 
 
 def test_json_export_carries_the_metrics(run: Run) -> None:

@@ -15,6 +15,7 @@ from callscribe.demo.voices import render_speech
 from callscribe.workers.speakers.model import (
     SpeakerEncoder,
     SpeakerModelError,
+    execution_providers,
     fbank,
     probe_features,
     sha256,
@@ -112,3 +113,21 @@ def test_the_worker_side_never_imports_torch(speaker_model: Path) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_gpu_gets_the_cuda_provider_where_onnxruntime_has_one() -> None:
+    cuda = ("CUDAExecutionProvider", {"device_id": 1})
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers("cuda", 1, both) == [cuda, "CPUExecutionProvider"]
+    assert execution_providers("cuda", 0, ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert execution_providers("cpu", 0, both) == ["CPUExecutionProvider"]
+
+
+def test_a_cuda_worker_without_the_gpu_provider_runs_the_model_on_the_cpu(
+    speaker_model: Path,
+) -> None:
+    """The plain onnxruntime wheel (this machine's) has no CUDA provider: asking for the GPU
+    still loads the model, on the CPU."""
+    encoder = SpeakerEncoder(speaker_model, device="cuda")
+    assert encoder.providers[-1] == "CPUExecutionProvider"
+    assert encoder.embed([np.random.default_rng(0).normal(0, 0.1, 24000).astype("float32")]).any()
