@@ -21,6 +21,7 @@ from callscribe.workers.analytics.activity import (
     intersect_spans,
     merge_activity,
     merge_spans,
+    split_talk,
     subtract_spans,
     total_s,
 )
@@ -45,6 +46,28 @@ def test_span_algebra() -> None:
     assert subtract_spans([(0, 1)], []) == ((0, 1),)
     assert total_s([(0, 2), (1, 3), (5, 6)]) == 4.0
     assert total_s([]) == 0.0
+
+
+def test_talk_on_one_channel_is_shared_out_by_who_spoke() -> None:
+    """``split_talk``: a talk span's edges go to its first and last party; a pause between
+    two parties' runs is nobody's; turns of two parties that overlap stay overtalk; a span
+    with no named turn in it is nobody's; other names are ignored."""
+    talk = [(1.0, 9.0), (12.0, 14.0), (20.0, 21.0)]
+    turns = [
+        (1.2, 3.0, "agent"),
+        (3.2, 4.0, "agent"),
+        (4.6, 8.5, "customer"),
+        (12.1, 13.5, "agent"),
+        (13.0, 13.9, "customer"),
+        (20.2, 20.8, "speaker_3"),
+    ]
+    got = split_talk(talk, turns, ("agent", "customer"))
+    assert got == {
+        "agent": ((1.0, 4.0), (12.0, 13.5)),
+        "customer": ((4.6, 9.0), (13.0, 14.0)),
+    }
+    assert intersect_spans(got["agent"], got["customer"]) == ((13.0, 13.5),)
+    assert split_talk(talk, [], ("agent", "customer")) == {"agent": (), "customer": ()}
 
 
 # ----------------------------------------------------------------- channel activity
