@@ -6,9 +6,11 @@ the first label, ``diarization.enabled = false``), in the same run.
     .venv/bin/python bench/diarization.py [--calls 6] [--meetings 2] [--hard 2] [--seed 0]
 
 Printed per kind: segment time on the right speaker (an instant both speak counts for
-either), DER with a 0.25-s collar, calls whose agent was named right, voices found; and
-the time spent telling speakers apart (measured around the step) as a share of the run's
-wall time, on CPU.
+either), DER with a 0.25-s collar of the stored segments and of the speaker turns they
+make (``scoring.speaker_turns``: a speaker's segments joined across pauses under 0.8 s,
+as the reference turns run across them), calls whose agent was named right, voices
+found; and the time spent telling speakers apart (measured around the step) as a share
+of the run's wall time, on CPU.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from common import timed, write_results
 from callscribe.demo.calls import make_real_call
 from callscribe.demo.meeting import make_meeting, make_two_voice_call
 from callscribe.demo.realmodels import real_model_dir
-from callscribe.demo.scoring import best_naming, diarization_error_rate, renamed, speaker_time
+from callscribe.demo.scoring import (
+    best_naming,
+    diarization_error_rate,
+    renamed,
+    speaker_time,
+    speaker_turns,
+)
 from callscribe.models import Recording
 from callscribe.models.db import make_engine, session_factory
 from callscribe.run import transcribe_source
@@ -87,13 +95,23 @@ def score(found: dict[str, Any], corpus: dict[str, tuple[str, Any]]) -> dict[str
             segments, best_naming(segments, turns)
         )  # fmt: skip
         row = kinds.setdefault(
-            kind, {"files": 0, "right": [], "der": [], "confusion": [], "agent": 0, "voices": []}
+            kind,
+            {
+                "files": 0,
+                "right": [],
+                "der": [],
+                "turn_der": [],
+                "confusion": [],
+                "agent": 0,
+                "voices": [],
+            },
         )
         row["files"] += 1
         row["right"].append(speaker_time(named, turns))
         errors = diarization_error_rate(segments, turns)
         row["der"].append(errors["der"])
         row["confusion"].append(errors["confusion"])
+        row["turn_der"].append(diarization_error_rate(speaker_turns(segments), turns)["der"])
         first = min(segments, key=lambda s: s.start) if segments else None
         row["agent"] += int(first is not None and first.speaker == "agent")
         row["voices"].append(len({s.speaker for s in segments}))
@@ -104,6 +122,7 @@ def score(found: dict[str, Any], corpus: dict[str, tuple[str, Any]]) -> dict[str
             "worst_right_time": round(min(r["right"]), 4),
             "der": round(sum(r["der"]) / r["files"], 4),
             "confusion": round(sum(r["confusion"]) / r["files"], 4),
+            "turn_der": round(sum(r["turn_der"]) / r["files"], 4),
             "agent_named": r["agent"],
             "voices_found": r["voices"],
         }
@@ -160,9 +179,9 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"{args.hard} hard two-male-voice calls, {args.meetings} four-voice meetings; "
         "tiny.en int8, beam 5, CPU",
         "",
-        "| kind | mode | segment time right | worst file | DER (0.25-s collar) | of it confusion "
-        "| agent named | voices found |",
-        "|---|---|---|---|---|---|---|---|",
+        "| kind | mode | segment time right | worst file | DER of segments | of it confusion "
+        "| DER of speaker turns | agent named | voices found |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind in results["after"]["kinds"]:
         for mode in ("before", "after"):
@@ -171,7 +190,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(
                 f"| {kind} | {mode} | {100 * k['right_time']:.1f} % | "
                 f"{100 * k['worst_right_time']:.1f} % | {100 * k['der']:.1f} % | "
-                f"{100 * k['confusion']:.1f} % | "
+                f"{100 * k['confusion']:.1f} % | {100 * k['turn_der']:.1f} % | "
                 f"{agent} | {k['voices_found']} |"
             )
     after = results["after"]

@@ -80,6 +80,8 @@ def _load_in_child(**_: Any) -> None:
     if _STATE.settings is not None:
         ctx = worker_context(_STATE.settings)
         ctx.engine()  # load the model now, in the child, not on the first task
+        if _STATE.settings.diarization.enabled:
+            ctx.speaker_encoder()  # and the speaker model (the worker command built it)
         log.info("worker process %s ready (%s)", os.getpid(), ctx.worker_id)
 
 

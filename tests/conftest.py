@@ -178,7 +178,11 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def cluster(pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path) -> Iterator[Any]:
+def cluster(
+    pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path, speaker_model: Path
+) -> Iterator[Any]:
+    """Real `callscribe worker` processes (`tests.support.cluster`); the speaker model is built
+    first, as a worker builds it before it takes jobs."""
     from tests.support.cluster import Cluster
 
     c = Cluster(pg_url, redis_url, model_dir, tmp_path)

@@ -106,6 +106,14 @@ def worker(
     if check:
         out.print(ready.one_line(), highlight=False)
         return
+    if settings.diarization.enabled:  # built once, here, not inside the first job
+        from callscribe.workers.speakers.model import prepare_speaker_model
+
+        problem = prepare_speaker_model(settings.diarization.model_dir)
+        if problem:
+            err.print(
+                f"warning: {problem}; one-channel calls are labelled unknown", highlight=False
+            )
     chosen = pool_for(settings)
     register_tasks(app_, settings, chosen)
     name = f"callscribe-{settings.model.device}{settings.model.device_index}-{os.getpid()}@%h"

@@ -415,6 +415,21 @@ def diarization_error_rate(
     return {"der": sum(parts.values()), **parts}
 
 
+def speaker_turns(segments: Sequence[Segment], gap_s: float = 0.8) -> list[Segment]:
+    """Who spoke when, as turns: each speaker's consecutive segments joined across pauses
+    shorter than ``gap_s`` (the merge gap the call metrics join talk spans with), words and
+    text dropped. What a "who spoke when" (RTTM) output holds, for DER against reference
+    turns that run across a speaker's pauses too."""
+    out: list[Segment] = []
+    for segment in _by_start(segments):
+        last = out[-1] if out else None
+        if last and last.speaker == segment.speaker and segment.start - last.end < gap_s:
+            out[-1] = dataclasses.replace(last, end=max(last.end, segment.end))
+        else:
+            out.append(dataclasses.replace(segment, text="", words=()))
+    return out
+
+
 def from_faster_whisper(segments: Iterable[Any], channel: int, speaker: str) -> list[Segment]:
     """faster-whisper's segments of one channel (a baseline) as records, with their words
     when it timed them; segments without text are left out."""

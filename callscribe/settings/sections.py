@@ -303,8 +303,10 @@ class DiarizationSection(Section):
     you for calling") heard from one party only names that one the agent whatever this says."""
     window_s: float = Field(default=1.5, gt=0.2, le=10.0)
     """Length of the speech windows each embedding is taken from."""
-    hop_s: float = Field(default=0.75, gt=0.05, le=10.0)
-    """Step between those windows."""
+    hop_s: float = Field(default=1.5, gt=0.05, le=10.0)
+    """Step between those windows. The default (the window's length: every instant of speech
+    in one window) costs half of what 0.75 s did, for the same accuracy on calls
+    ([benchmarks](benchmarks.md#speakers))."""
     model_dir: str | None = None
     """Where the speaker model (ONNX, built once from its pinned wheel) is kept. Unset:
     ``$XDG_CACHE_HOME/callscribe/models`` (``~/.cache/…``)."""

@@ -418,3 +418,21 @@ def test_speaker_scores_on_hand_made_turns() -> None:
     errors = diarization_error_rate(wrong, turns, collar_s=0.0)
     assert errors["der"] == pytest.approx(4 / 9, abs=0.01)
     assert errors["confusion"] == pytest.approx(3 / 9, abs=0.01)
+
+
+def test_speaker_turns_join_one_speakers_segments_across_short_pauses() -> None:
+    from callscribe.demo.scoring import speaker_turns
+
+    def seg(speaker: str, start: float, end: float) -> Segment:
+        return Segment(channel=0, speaker=speaker, start=start, end=end, text="x")
+
+    segments = [seg("agent", 2.0, 3.0), seg("agent", 0.0, 1.5), seg("customer", 3.5, 5.0),
+                seg("customer", 6.0, 7.0), seg("agent", 7.2, 8.0)]  # fmt: skip
+    turns = speaker_turns(segments, gap_s=0.8)
+    assert [(t.speaker, t.start, t.end) for t in turns] == [
+        ("agent", 0.0, 3.0),
+        ("customer", 3.5, 5.0),
+        ("customer", 6.0, 7.0),  # a pause of 1 s: a new turn
+        ("agent", 7.2, 8.0),
+    ]
+    assert all(t.text == "" and t.words == () for t in turns)

@@ -98,6 +98,16 @@ def speaker_model_file(cache_dir: Path | None = None) -> Path:
     return target
 
 
+def prepare_speaker_model(model_dir: str | None) -> str | None:
+    """Build the speaker model into the cache if it is not there yet (a worker does this
+    before it takes jobs); None when it is ready, else the one-line reason it is not."""
+    try:
+        speaker_model_file(Path(model_dir) if model_dir else None)
+    except SpeakerModelError as exc:
+        return str(exc)
+    return None
+
+
 def build_key() -> str:
     """What the built file is made from (the checked sources, torch, the export): its name
     in the cache."""

@@ -17,6 +17,7 @@ from callscribe.workers.speakers.model import (
     SpeakerModelError,
     execution_providers,
     fbank,
+    prepare_speaker_model,
     probe_features,
     sha256,
     speaker_model_file,
@@ -131,3 +132,15 @@ def test_a_cuda_worker_without_the_gpu_provider_runs_the_model_on_the_cpu(
     encoder = SpeakerEncoder(speaker_model, device="cuda")
     assert encoder.providers[-1] == "CPUExecutionProvider"
     assert encoder.embed([np.random.default_rng(0).normal(0, 0.1, 24000).astype("float32")]).any()
+
+
+def test_a_worker_prepares_the_model_before_it_takes_jobs(
+    speaker_model: Path, tmp_path: Path
+) -> None:
+    """``prepare_speaker_model`` (what ``callscribe worker`` calls first): None when the model
+    is ready, else the one-line reason, never an exception."""
+    assert prepare_speaker_model(str(speaker_model.parent)) is None
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    problem = prepare_speaker_model(str(blocked / "models"))
+    assert problem and "cannot build the speaker model" in problem and "\n" not in problem
