@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install lint test test-fast bench demo
+.PHONY: install lint test test-fast bench demo deploy-check
 
 install:
 	python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ test:
 # processes (about 55 s on 2 cores).
 test-fast:
 	$(PY) -m pytest -q -n 2 -m "not slow and not postgres and not s3"
+
+# The Helm chart, compose file and Dockerfile, validated offline (infra/helm/check.sh).
+deploy-check:
+	VENV=$(VENV) bash infra/helm/check.sh
 
 bench:
 	$(PY) bench/accuracy.py --calls 8 --minutes 3.5

@@ -1,0 +1,96 @@
+{{- define "callscribe.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "callscribe.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "callscribe.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The image, pinned: an empty or "latest" tag is refused. */}}
+{{- define "callscribe.image" -}}
+{{- $tag := toString .Values.image.tag -}}
+{{- if or (eq $tag "") (eq $tag "latest") -}}
+{{- fail "image.tag must be a pinned version, not empty or \"latest\"" -}}
+{{- end -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+
+{{- define "callscribe.secret" -}}
+{{- required "secrets.existingSecret: name the Secret that holds the database and broker URLs" .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* The worker's grace period: at least a job's soft time limit plus the drain time. */}}
+{{- define "callscribe.workerGrace" -}}
+{{- $least := add (int .Values.worker.softTimeLimitSeconds) (int .Values.worker.drainSeconds) -}}
+{{- $set := .Values.worker.terminationGracePeriodSeconds -}}
+{{- if kindIs "invalid" $set -}}
+{{- $least -}}
+{{- else if lt (int $set) $least -}}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%d) must be at least worker.softTimeLimitSeconds + worker.drainSeconds (%d), or a scale-down kills running jobs" (int $set) $least) -}}
+{{- else -}}
+{{- int $set -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What KEDA scales on: the jobs to run (queued or running) per worker pod. */}}
+{{- define "callscribe.kedaQuery" -}}
+{{- if .Values.worker.keda.query -}}
+{{- .Values.worker.keda.query -}}
+{{- else -}}
+{{- printf "SELECT CEIL(COUNT(*)::decimal / %d) FROM jobs WHERE status IN ('queued', 'running')" (int .Values.worker.jobsInFlight) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment of every callscribe container: secrets by reference, plain settings. */}}
+{{- define "callscribe.env" -}}
+- name: CALLSCRIBE_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "callscribe.secret" . }}
+      key: {{ .Values.secrets.databaseUrlKey }}
+- name: CALLSCRIBE_BROKER_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "callscribe.secret" . }}
+      key: {{ .Values.secrets.brokerUrlKey }}
+{{- if .Values.secrets.awsAccessKeyIdKey }}
+- name: CALLSCRIBE_STORAGE__AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "callscribe.secret" . }}
+      key: {{ .Values.secrets.awsAccessKeyIdKey }}
+{{- end }}
+{{- if .Values.secrets.awsSecretAccessKeyKey }}
+- name: CALLSCRIBE_STORAGE__AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "callscribe.secret" . }}
+      key: {{ .Values.secrets.awsSecretAccessKeyKey }}
+{{- end }}
+- name: HOME
+  value: /tmp
+- name: CALLSCRIBE_JOBS__SOFT_TIME_LIMIT_S
+  value: {{ .Values.worker.softTimeLimitSeconds | quote }}
+- name: CALLSCRIBE_QUEUE__TIME_LIMIT_S
+  value: {{ add (int .Values.worker.softTimeLimitSeconds) 300 | quote }}
+- name: CALLSCRIBE_QUEUE__VISIBILITY_TIMEOUT_S
+  value: {{ mul (add (int .Values.worker.softTimeLimitSeconds) 300) 2 | quote }}
+{{- range $name, $value := .Values.config }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
