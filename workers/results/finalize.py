@@ -74,7 +74,7 @@ def call_metrics(
     (``workers.analytics.call_metrics``):
     two parties on a stereo call (the agent's channel is the one labelled ``agent``, else
     channel 0); on one channel, two parties when diarization named its segments the agent
-    and the customer (:func:`one_channel_parties`), else one mixed channel. None when a job
+    and the customer (:func:`one_channel_metrics`), else one mixed channel. None when a job
     of it has no activity (stored by an older worker)."""
     activity = recordings.load_activity(factory, transcript.recording_id)
     if not activity or transcript.duration_s is None:
