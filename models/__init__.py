@@ -3,7 +3,9 @@
 from .base import Base, utcnow
 from .enums import JobStatus, RecordingStatus, SourceKind, WindowStatus
 from .tables import (
+    CallInsight,
     CallMetric,
+    CallQuestion,
     CostHourly,
     Job,
     JobCostHour,
@@ -13,13 +15,16 @@ from .tables import (
     Run,
     Segment,
     Source,
+    Topic,
     TranscriptWord,
     Window,
 )
 
 __all__ = [
     "Base",
+    "CallInsight",
     "CallMetric",
+    "CallQuestion",
     "CostHourly",
     "Job",
     "JobCostHour",
@@ -32,6 +37,7 @@ __all__ = [
     "Segment",
     "Source",
     "SourceKind",
+    "Topic",
     "TranscriptWord",
     "Window",
     "WindowStatus",

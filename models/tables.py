@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -332,6 +333,71 @@ class CallMetric(Base):
     customer_first_wait_s: Mapped[float | None] = mapped_column(Float)
     agent_response_gap_s: Mapped[float | None] = mapped_column(Float)
     ringing_s: Mapped[float | None] = mapped_column(Float)
+
+
+class Topic(Base):
+    """A topic customers call about, found by clustering the calls' problem statements and
+    questions (``callscribe insights``; migration 0018). Each clustering replaces the
+    previous topics (``generation`` counts them); new calls join the nearest one."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _ts(default=utcnow)
+    label: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[list[str]] = mapped_column(JSONType)
+    question: Mapped[str | None] = mapped_column(Text)
+    question_recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recordings.id", ondelete="SET NULL")
+    )
+    question_start_s: Mapped[float | None] = mapped_column(Float)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    calls: Mapped[int] = mapped_column(Integer)
+
+
+class CallInsight(Base):
+    """What the customer asked and how they felt, one row per recording, computed from
+    its stored (redacted) text when it is finalized and replaced on re-runs
+    (``workers.insights``; migration 0018). Sentiment in [-1, 1]; null without customer
+    speech."""
+
+    __tablename__ = "call_insights"
+    __table_args__ = (Index("ix_call_insights_topic", "topic_id"),)
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    transcript_version: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = _ts(default=utcnow)
+    customer_sentiment: Mapped[float | None] = mapped_column(Float)
+    sentiment_start: Mapped[float | None] = mapped_column(Float)
+    sentiment_end: Mapped[float | None] = mapped_column(Float)
+    sentiment_min: Mapped[float | None] = mapped_column(Float)
+    signals: Mapped[list[str]] = mapped_column(JSONType)
+    problem: Mapped[str | None] = mapped_column(Text)
+    problem_start_s: Mapped[float | None] = mapped_column(Float)
+    answer: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"))
+    topic_similarity: Mapped[float | None] = mapped_column(Float)
+    models: Mapped[str] = mapped_column(String(32))
+
+
+class CallQuestion(Base):
+    """A question or request for help the customer said (migration 0018)."""
+
+    __tablename__ = "call_questions"
+    __table_args__ = (Index("ix_call_questions_recording", "recording_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    sentiment: Mapped[float | None] = mapped_column(Float)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CostHourly(Base):

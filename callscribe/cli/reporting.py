@@ -1,4 +1,4 @@
-"""Reading the results: ``report`` (cost and throughput) and ``search``."""
+"""Reading the results: ``report`` (cost and throughput), ``search`` and ``insights``."""
 
 from __future__ import annotations
 
@@ -180,3 +180,81 @@ def search_command(
             )
     if not hits:
         out.print("no hits")
+
+
+@app.command("insights")
+def insights_command(
+    source: Annotated[str | None, typer.Option(help="Only this source URI.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only calls of this queue.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only calls of this agent.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Calls from (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="...and before (UTC).")] = None,
+    recluster: Annotated[
+        bool, typer.Option("--recluster", help="Find the topics again over every call.")
+    ] = False,
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Also draw a PNG chart.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    database_url: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """What customers call about and how they feel: the top topics with their calls, share
+    of unhappy customers, trend and example questions; sentiment by queue and agent. Topics
+    are found the first time (or with --recluster) and kept; new calls join the nearest."""
+    from callscribe import insights
+    from callscribe.models.base import as_utc
+    from callscribe.models.db import open_database
+
+    settings = _settings(config, database_url=database_url)
+    factory = open_database(settings)
+    filters = insights.Filters(
+        source=source,
+        queue=queue,
+        agent=agent,
+        since=as_utc(since) if since else None,
+        until=as_utc(until) if until else None,
+    )
+    with factory.begin() as session:
+        has_topics = bool(insights.current_topics(session))
+    if recluster or not has_topics:
+        insights.recluster(factory, settings.insights)
+    else:
+        insights.assign_new_calls(factory, settings.insights)
+    report = insights.build_insights(factory, settings.insights, filters)
+    if plot_file is not None:
+        insights.plot(report, plot_file)
+    if as_json:
+        print(insights.as_json(report))
+        return
+    _print_insights(report)
+
+
+def _print_insights(report: dict[str, Any]) -> None:
+    if not report["calls"]:
+        out.print("no calls with insights")
+        return
+    table = Table(title="Topics")
+    for column in ("topic", "calls", "unhappy", "sentiment", "last 7 d", "example question"):
+        table.add_column(column)
+    for topic in report["topics"]:
+        first = topic["questions"][0] if topic["questions"] else None
+        table.add_row(
+            escape(topic["label"]),
+            str(len(topic["calls"])),
+            "-" if topic["share_negative"] is None else f"{topic['share_negative']:.0%}",
+            "-" if topic["mean_sentiment"] is None else f"{topic['mean_sentiment']:+.2f}",
+            str(topic["trend"]["last_7_days"]),
+            escape(f"{first['text']} ({first['key']} {first['start_s']:.0f} s)") if first else "",
+        )
+    out.print(table)
+    for title, key in (("By queue", "by_queue"), ("By agent", "by_agent")):
+        group = Table(title=title)
+        for column in ("name", "calls", "sentiment", "unhappy"):
+            group.add_column(column)
+        for row in report[key]:
+            group.add_row(
+                escape(row["name"]),
+                str(row["calls"]),
+                "-" if row["mean_sentiment"] is None else f"{row['mean_sentiment']:+.2f}",
+                "-" if row["share_negative"] is None else f"{row['share_negative']:.0%}",
+            )
+        out.print(group)

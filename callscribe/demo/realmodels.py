@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from callscribe.media.files import sha256
+from callscribe.weights import default_cache
 
 #: SHA-256 of the model files each package ships.
 TINY_EN = {
@@ -51,7 +52,7 @@ def real_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     if name == "tiny.en":
         return _tiny_en()
     if name == "base":
-        return _base(cache_dir or _default_cache())
+        return _base(cache_dir or default_cache())
     raise ValueError(f"unknown real model {name!r}; known: {', '.join(NAMES)}")
 
 
@@ -84,11 +85,6 @@ def _package_data(module: str) -> Path:
     except ImportError as exc:
         package = module.replace("_", "-")
         raise ModelPackageError(f"the base model needs the package {package}") from exc
-
-
-def _default_cache() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "callscribe" / "models"
 
 
 @cache

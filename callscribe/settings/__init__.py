@@ -29,6 +29,7 @@ from .sections import (
     DiarizationSection,
     ExecutionSection,
     ExportSection,
+    InsightsSection,
     JobSection,
     ModelSection,
     PlanningSection,
@@ -50,6 +51,7 @@ __all__ = [
     "DiarizationSection",
     "ExecutionSection",
     "ExportSection",
+    "InsightsSection",
     "JobSection",
     "ModelSection",
     "PlanningSection",
@@ -104,6 +106,7 @@ class Settings(BaseSettings):
     vad: VadSection = Field(default_factory=VadSection)
     segments: SegmentSection = Field(default_factory=SegmentSection)
     diarization: DiarizationSection = Field(default_factory=DiarizationSection)
+    insights: InsightsSection = Field(default_factory=InsightsSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     jobs: JobSection = Field(default_factory=JobSection)
     queue: QueueSection = Field(default_factory=QueueSection)

@@ -319,6 +319,26 @@ class DiarizationSection(Section):
         return value
 
 
+class InsightsSection(Section):
+    """What customers ask and how they feel ([insights](insights.md)): per call, computed in
+    the worker after transcription from the stored (redacted) text; topics across the
+    archive from ``callscribe insights``."""
+
+    enabled: bool = True
+    """Compute each finished call's insights (customer sentiment, questions, signals,
+    problem statement, summary). Off: none are stored."""
+    negative_below: float = Field(default=-0.25, ge=-1.0, le=0.0)
+    """A customer whose mean sentiment is below this counts as unhappy."""
+    topic_min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    """A new call joins the nearest existing topic when its cosine similarity to that
+    topic's centre is at least this; else it stays unassigned until the next re-cluster."""
+    max_topics: int = Field(default=30, ge=2, le=200)
+    """The most topics a clustering may find (the number is chosen by silhouette)."""
+    model_dir: str | None = None
+    """Where the sentence model (all-MiniLM-L6-v2, from its pinned wheel) is kept. Unset:
+    ``$XDG_CACHE_HOME/callscribe/models``."""
+
+
 class ExecutionSection(Section):
     """How one process runs jobs and fills model batches."""
 

@@ -165,6 +165,48 @@ PANELS = [
         "GROUP BY 1 ORDER BY 1",
         "time_series",
     ),
+    (
+        "Topics over time (calls per day)",
+        "timeseries",
+        0,
+        62,
+        24,
+        9,
+        "SELECT date_trunc('day', call_time) AS time, coalesce(topic, '(unassigned)') AS metric, "
+        "count(*) AS calls FROM v_call_insights WHERE $__timeFilter(call_time) "
+        "GROUP BY 1, 2 ORDER BY 1",
+        "time_series",
+    ),
+    (
+        "Customer sentiment by queue",
+        "table",
+        0,
+        71,
+        12,
+        9,
+        "SELECT coalesce(queue, '(none)') AS queue, count(*) AS calls, "
+        'avg(customer_sentiment) AS "mean sentiment", '
+        'avg(sentiment_end - sentiment_start) AS "change start to end", '
+        '100.0 * avg(CASE WHEN customer_sentiment < -0.25 THEN 1 ELSE 0 END) AS "unhappy %" '
+        "FROM v_call_insights WHERE $__timeFilter(call_time) "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT 50",
+        "table",
+    ),
+    (
+        "Customer sentiment by agent",
+        "table",
+        12,
+        71,
+        12,
+        9,
+        "SELECT coalesce(agent, '(none)') AS agent, count(*) AS calls, "
+        'avg(customer_sentiment) AS "mean sentiment", '
+        'avg(sentiment_end - sentiment_start) AS "change start to end", '
+        '100.0 * avg(CASE WHEN customer_sentiment < -0.25 THEN 1 ELSE 0 END) AS "unhappy %" '
+        "FROM v_call_insights WHERE $__timeFilter(call_time) "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT 50",
+        "table",
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from callscribe.storage.sources import make_s3_client, open_source
 
 from ..analytics.activity import ChannelActivity, merge_activity, split_talk
 from ..analytics.call_metrics import CallMetrics, compute_metrics
+from ..insights.engine import insights_for
 from ..protection.redacted_audio import write_redacted_audio
 from ..transcription.engine import decode_record
 from . import recordings
@@ -57,6 +58,9 @@ def finalize_recording(
     )
     if settings.exports.redacted_audio:
         written.append(export_redacted_audio(settings, rec, transcript))
+    insights = insights_for(
+        settings.insights, transcript.segments, settings.segments.speaker_labels
+    )
     recordings.mark_recording_done(
         factory,
         recording_id,
@@ -64,6 +68,8 @@ def finalize_recording(
         {"transcription": transcript.options, "exports": written},
         transcript.duration_s,
         metrics,
+        insights,
+        settings.insights.topic_min_similarity,
     )
 
 

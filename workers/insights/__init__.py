@@ -1,0 +1,1 @@
+"""What customers ask and how they feel: per-call insights and topics across the archive."""
