@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from sqlalchemy import select
 
 from callscribe.demo.insight_calls import make_insight_corpus
 from callscribe.demo.insight_phrases import TOPIC_PHRASES
@@ -101,7 +102,7 @@ def part_calls(seed: int, work: Path) -> None:
     from callscribe.models import Recording
 
     with factory.begin() as session:
-        ids = list(session.query(Recording.id).order_by(Recording.id).scalars())
+        ids = list(session.scalars(select(Recording.id).order_by(Recording.id)))
     for rec_id in ids:
         _rec, segments = load_transcript(factory, rec_id, latest=True)
         began = time.perf_counter()
