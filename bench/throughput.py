@@ -409,6 +409,9 @@ def run_modes(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], lis
         model={"name": str(model_dir), "device": args.device, "compute_type": compute},
         decode={"beam_size": args.beam_size, "language": "en"},
         execution={"batch_size": args.batch_size, "jobs_in_flight": args.in_flight},
+        # Transcription throughput only: insights (CPU text work, its own cost measured by
+        # bench/insights.py) stay off, and their 84-MB sentence model need not be carried.
+        insights={"enabled": False},
     )
     device = resolve_device(args.device)
     batch = batch_size_for(settings.execution, device)

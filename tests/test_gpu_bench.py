@@ -215,7 +215,8 @@ from callscribe.settings import Settings
 work = {work!r}
 out = tempfile.mkdtemp()
 settings = Settings(model={{"name": work + "/model", "device": "cpu", "compute_type": "int8"}},
-                    database_url=f"sqlite:///{{out}}/x.db", storage={{"output": out + "/o"}})
+                    database_url=f"sqlite:///{{out}}/x.db", storage={{"output": out + "/o"}},
+                    insights={{"enabled": False}})  # as bench/throughput.py runs it
 assert not transcribe_source(settings, work + "/calls").failed
 owners = importlib.metadata.packages_distributions()
 print(sorted({{d for m in {{n.split(".")[0] for n in sys.modules}}
