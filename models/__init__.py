@@ -17,6 +17,7 @@ from .tables import (
     Source,
     Topic,
     TranscriptWord,
+    WebUser,
     Window,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "SourceKind",
     "Topic",
     "TranscriptWord",
+    "WebUser",
     "Window",
     "WindowStatus",
     "utcnow",

@@ -126,7 +126,7 @@ def _existing(conn: Connection, name: str, group: str) -> _Existing | None:
             "          WHERE g.rolname = :legacy), false), "
             "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
             "        WHERE m.member = r.oid AND g.rolname <> :group "
-            "        AND g.rolname ~ '^callscribe_(dashboard|transcripts)_.') "
+            "        AND g.rolname ~ '^callscribe_(dashboard|transcripts|reviewer)_.') "
             "FROM pg_roles r WHERE r.rolname = :name"
         ),
         {"name": name, "group": group, "legacy": LEGACY_GROUP},
@@ -134,9 +134,23 @@ def _existing(conn: Connection, name: str, group: str) -> _Existing | None:
     return None if row is None else _Existing(*row)
 
 
-def _group_of(conn: Connection, transcripts: bool) -> str:
+def reviewer_group(database: str) -> str:
+    """The group the review web app reads as: what the transcripts group reads and the web
+    app's user list (migration 0019), nothing it can write."""
+    return f"callscribe_reviewer_{_suffix(database)}"
+
+
+#: The reading groups by kind (``callscribe db dashboard-user --transcripts/--reviewer``).
+GROUPS = {
+    "dashboard": dashboard_group,
+    "transcripts": transcripts_group,
+    "reviewer": reviewer_group,
+}
+
+
+def _group_of(conn: Connection, kind: str) -> str:
     database = conn.execute(text("SELECT current_database()")).scalar_one()
-    group = (transcripts_group if transcripts else dashboard_group)(database)
+    group = GROUPS[kind](database)
     found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :g"), {"g": group})
     if found.first() is None:
         raise ConfigurationError(
@@ -151,18 +165,19 @@ def make_dashboard_login(
     password: str,
     *,
     transcripts: bool = False,
+    kind: str | None = None,
     timeouts: Timeouts = DEFAULT_TIMEOUTS,
 ) -> str:
     """Create the login ``name`` in this database's dashboard group (or its transcripts
-    group), or set the password and timeouts of one that is already a plain login of that
-    group (a login of the old cluster-wide group is moved into it). Returns ``created`` or
-    ``updated``."""
+    group, or with ``kind`` any of ``GROUPS``), or set the password and timeouts of one
+    that is already a plain login of that group (a login of the old cluster-wide group is
+    moved into it). Returns ``created`` or ``updated``."""
     if not ROLE_NAME.fullmatch(name) or name.startswith("pg_"):
         raise ConfigurationError(
             f"role name {name!r} must be lower case letters, digits and "
             "underscores, not starting with pg_"
         )
-    group = _group_of(conn, transcripts)
+    group = _group_of(conn, kind or ("transcripts" if transcripts else "dashboard"))
     existing = _existing(conn, name, group)
     verifier = f"'{scram_verifier(password)}'"  # base64 and "$:" only: a plain literal
     if existing is None:

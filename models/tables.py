@@ -400,6 +400,20 @@ class CallQuestion(Base):
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class WebUser(Base):
+    """A login of the review web app (``callscribe web add-user``; migration 0019): an
+    Argon2 hash, never the password. ``admin`` may also list the users."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _ts(default=utcnow)
+    updated_at: Mapped[datetime] = _ts(default=utcnow, onupdate=utcnow)
+
+
 class CostHourly(Base):
     """Hourly rollup of metered usage, by source, model and device (maintained incrementally
     by ``callscribe.models.metering``)."""

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 # isort: off
 from .common import app
-from . import embedded, distributed, reporting, sources, database, demo  # noqa: F401
+from . import embedded, distributed, reporting, sources, database, demo, web  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -27,12 +27,19 @@ def db_dashboard_user(
     transcripts: Annotated[
         bool, typer.Option("--transcripts", help="Make a login that reads the transcripts too.")
     ] = False,
+    reviewer: Annotated[
+        bool,
+        typer.Option(
+            "--reviewer", help="Make the review web app's login (web.database_url): reads all."
+        ),
+    ] = False,
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a PostgreSQL login that reads this database only: in its read-only dashboard
-    group (views and cost tables), or with --transcripts in its transcripts group (those and
-    segments, windows, words); or set the password of one that is already a plain login of
+    group (views and cost tables), with --transcripts in its transcripts group (those and
+    segments, windows, words), or with --reviewer in the review web app's group (those and
+    the web app's users); or set the password of one that is already a plain login of
     that group. The password comes from CALLSCRIBE_DASHBOARD_PASSWORD and reaches the server
     only as a SCRAM verifier; the login gets statement and idle timeouts."""
 
@@ -48,7 +55,8 @@ def db_dashboard_user(
     settings = _settings(config, database_url=database_url)
     try:
         with make_engine(settings.database_url).begin() as conn:
-            done = make_dashboard_login(conn, name, password, transcripts=transcripts)
+            kind = "reviewer" if reviewer else "transcripts" if transcripts else "dashboard"
+            done = make_dashboard_login(conn, name, password, kind=kind)
     except CallscribeError as exc:
         _fail(exc)
     except SQLAlchemyError as exc:  # the server's own words, never the statement
@@ -56,7 +64,13 @@ def db_dashboard_user(
         reason = str(orig).strip().splitlines()[0] if orig else type(exc).__name__
         err.print(f"error: cannot make role {escape(name)}: {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
-    reads = "the dashboard views and the transcripts" if transcripts else "the dashboard views"
+    reads = (
+        "what the review web app shows"
+        if reviewer
+        else "the dashboard views and the transcripts"
+        if transcripts
+        else "the dashboard views"
+    )
     out.print(f"role {escape(name)} {done}: it can now read {reads}", highlight=False)
 
 

@@ -41,6 +41,7 @@ from .sections import (
     SourceOptions,
     StorageSection,
     VadSection,
+    WebSection,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "SourceOptions",
     "StorageSection",
     "VadSection",
+    "WebSection",
     "check_environment",
     "configuration_table",
     "environment_for",
@@ -111,6 +113,7 @@ class Settings(BaseSettings):
     jobs: JobSection = Field(default_factory=JobSection)
     queue: QueueSection = Field(default_factory=QueueSection)
     cost: CostSection = Field(default_factory=CostSection)
+    web: WebSection = Field(default_factory=WebSection)
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:

@@ -339,6 +339,41 @@ class InsightsSection(Section):
     ``$XDG_CACHE_HOME/callscribe/models``."""
 
 
+class WebSection(Section):
+    """The call review web app (``callscribe web``, docs/review.md)."""
+
+    host: str = "127.0.0.1"
+    """Address ``callscribe web`` listens on (``--host`` overrides)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """Port ``callscribe web`` listens on (``--port`` overrides)."""
+    database_url: SecretStr | None = None
+    """On PostgreSQL, the URL of a login that can only read (``callscribe db dashboard-user
+    NAME --reviewer``): the app cannot write even if compromised. Unset: the app connects
+    with ``database_url`` and switches every connection to the reviewer group, read-only
+    (a warning says so). SQLite is always opened read-only."""
+    secret_key: SecretStr | None = None
+    """Signs the session cookies; at least 32 characters. Unset: a random key per process
+    (everyone logs in again after a restart; a warning says so)."""
+    secure_cookies: bool = False
+    """Mark the session cookie ``Secure`` (set it when the app is served behind TLS)."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """How long a login lasts."""
+    login_failures: int = Field(default=5, ge=1)
+    """Failed logins allowed per user name, and per client address, within
+    ``login_window_s``; after that the login form answers 429 until the window passes."""
+    login_window_s: float = Field(default=300.0, gt=0)
+    """The window failed logins are counted in."""
+    page_size: int = Field(default=50, ge=1, le=500)
+    """Calls and search hits per page."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("web.secret_key needs at least 32 characters")
+        return value
+
+
 class ExecutionSection(Section):
     """How one process runs jobs and fills model batches."""
 

@@ -27,6 +27,7 @@ from callscribe.models.enums import SourceKind
 from callscribe.settings import StorageSection
 
 from .metadata import CallMetadata, manifest_call, read_metadata
+from .objects import StoredObject, local_object, s3_object
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ class RecordingSource(Protocol):
 
     def probe_url(self, key: str, uri: str | None = None) -> str:
         """A path or URL that ffprobe can read the headers from."""
+        ...
+
+    def open_object(self, key: str, uri: str | None = None) -> StoredObject:
+        """The object, to be read in byte ranges (the review web app's audio)."""
         ...
 
 
@@ -127,6 +132,12 @@ class LocalSource:
 
     def probe_url(self, key: str, uri: str | None = None) -> str:
         return str(self._path(key))
+
+    def open_object(self, key: str, uri: str | None = None) -> StoredObject:
+        path = self._path(key)
+        if not path.is_file():
+            raise RecordingMissingError(f"{path} no longer exists")
+        return local_object(path)
 
     def open_metadata(self, name: str) -> IO[bytes] | None:
         """The metadata file ``name`` at the root, if there is one (inside the root)."""
@@ -207,6 +218,9 @@ class S3Source:
         params = {"Bucket": self.bucket, "Key": self._object_key(key)}
         url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
         return url
+
+    def open_object(self, key: str, uri: str | None = None) -> StoredObject:
+        return s3_object(self.client, self.bucket, self._object_key(key))
 
     def open_metadata(self, name: str) -> IO[bytes] | None:
         """The metadata object ``name`` under the prefix, if there is one. One that cannot
@@ -380,6 +394,10 @@ class ManifestSource:
     def probe_url(self, key: str, uri: str | None = None) -> str:
         source, leaf = self._locate(key, uri)
         return source.probe_url(leaf)
+
+    def open_object(self, key: str, uri: str | None = None) -> StoredObject:
+        source, leaf = self._locate(key, uri)
+        return source.open_object(leaf)
 
     def _locate(self, key: str, uri: str | None) -> tuple[LocalSource | S3Source, str]:
         if uri is None:

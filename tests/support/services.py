@@ -54,11 +54,11 @@ def make_pg_database(pg_admin: Any) -> tuple[str, Callable[[], None]]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
 
     def drop() -> None:
-        from callscribe.models.roles import dashboard_group, transcripts_group
+        from callscribe.models.roles import GROUPS
 
         with pg_admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for group in (dashboard_group(name), transcripts_group(name)):
+            for group in (make(name) for make in GROUPS.values()):
                 cur.execute(f'DROP ROLE IF EXISTS "{group}"')  # roles outlive databases
 
     return f"{base}/{name}", drop
