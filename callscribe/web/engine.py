@@ -30,21 +30,33 @@ _WRITABLE = text(
 
 
 def reading_engine(settings: Settings) -> Engine:
-    """An engine over the configured database that cannot change it."""
+    """An engine over the configured database that cannot change it: ``web.database_url``
+    when set (the app then needs no other database setting), else ``database_url``."""
+    if settings.web.database_url is not None:
+        return _reviewer_login(settings.web.database_url.get_secret_value())
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_read_only(url.database or "")
-    if settings.web.database_url is not None:
-        engine = make_engine(settings.web.database_url.get_secret_value())
-        with engine.connect() as conn:
-            table = conn.execute(_WRITABLE).scalar()
-        if table is not None:
-            raise ConfigurationError(
-                f"web.database_url's login can write table {table}: give the app a reviewer "
-                "login (callscribe db dashboard-user NAME --reviewer)"
-            )
-        return engine
-    engine = make_engine(settings.database_url)
+    return _as_reviewer_group(settings.database_url)
+
+
+def _reviewer_login(raw: str) -> Engine:
+    url = make_url(raw)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_read_only(url.database or "")
+    engine = make_engine(raw)
+    with engine.connect() as conn:
+        table = conn.execute(_WRITABLE).scalar()
+    if table is not None:
+        raise ConfigurationError(
+            f"web.database_url's login can write table {table}: give the app a reviewer "
+            "login (callscribe db dashboard-user NAME --reviewer)"
+        )
+    return engine
+
+
+def _as_reviewer_group(raw: str) -> Engine:
+    engine = make_engine(raw)
     with engine.connect() as conn:
         group = reviewer_group(str(conn.execute(text("SELECT current_database()")).scalar_one()))
         try:

@@ -112,6 +112,7 @@ def test_every_callscribe_variable_is_a_real_setting(
             if value is None:  # from a Secret: a stand-in of the right form
                 value = "postgresql://u:p@db/x" if "DATABASE" in key else "redis://r:6379/0"
                 value = "stand-in" if "STORAGE" in key or "PASSWORD" in key else value
+                value = "k" * 40 if key.endswith("WEB__SECRET_KEY") else value
             env[key] = value
         check_environment(env)
         for key, value in env.items():
@@ -241,7 +242,8 @@ def test_migrations_run_first_and_the_scheduler_once(docs: list[dict[str, Any]])
 
 
 def test_the_network_policy_allows_only_the_services(docs: list[dict[str, Any]]) -> None:
-    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy" and "matchExpressions"
+                 in d["spec"]["podSelector"]]  # fmt: skip
     ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert ports == {53, 5432, 6379, 443}
     assert policy["spec"]["ingress"] == [] and "Ingress" in policy["spec"]["policyTypes"]
@@ -267,3 +269,31 @@ def test_the_keda_schema_refuses_what_keda_would_not_read(helm: Path) -> None:
     for wrong in (typo, number):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(wrong, schema)
+
+
+def test_the_web_app_reads_through_its_reviewer_login_only(helm: Path) -> None:
+    """``web.enabled``: a Deployment and Service for ``callscribe web``, given the reviewer
+    login's URL and the cookie key from the Secret, never the main database URL or the
+    broker; secure cookies; probes on its login page; a NetworkPolicy that lets in its port
+    and lets out PostgreSQL and S3 only (no Redis)."""
+    docs = render(helm, None, "web.enabled=true")
+    deployment = one(docs, "Deployment", "web")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = _env(container)
+    assert container["args"][:1] == ["web"]
+    assert (
+        env["CALLSCRIBE_WEB__DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"]
+        == "web-database-url"
+    )
+    assert env["CALLSCRIBE_WEB__SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "web-secret-key"
+    assert env["CALLSCRIBE_WEB__SECURE_COOKIES"]["value"] == "true"
+    assert "CALLSCRIBE_DATABASE_URL" not in env and "CALLSCRIBE_BROKER_URL" not in env
+    assert container["readinessProbe"]["httpGet"]["path"] == "/login"
+    assert one(docs, "Service", "web")["spec"]["ports"][0]["targetPort"] == "http"
+    (policy,) = [
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-web")
+    ]
+    egress = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert egress == {53, 5432, 443}
+    assert [p["port"] for p in policy["spec"]["ingress"][0]["ports"]] == [8080]
+    assert not [d for d in render(helm) if d["metadata"]["name"].endswith("-web")]  # off by default
