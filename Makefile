@@ -15,7 +15,7 @@ lint:
 	$(VENV)/bin/lint-imports
 
 test:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=40
 
 # Day-to-day: no PostgreSQL, S3, real workers, real models or CLI subprocesses, two
 # processes (about 55 s on 2 cores).

@@ -20,7 +20,7 @@ from callscribe.models.roles import make_dashboard_login
 from callscribe.web.app import create_app
 from callscribe.web.engine import reading_engine
 
-from .conftest import XSS_NAME, Archive, build_archive, login, settings_for
+from .conftest import XSS_NAME, Archive, login, settings_for
 
 WRITES = (
     "UPDATE recordings SET key = 'changed'",
@@ -40,15 +40,39 @@ def _refused(engine: Any, statement: str) -> bool:
     return False
 
 
+def copy_to_postgresql(archive: Archive, url: str) -> Archive:
+    """The transcribed archive's rows, copied table by table into a migrated PostgreSQL
+    database (its generated search column and indexes made there): the same calls without
+    transcribing them again."""
+    from sqlalchemy import insert, select
+
+    from callscribe.models import Base
+    from callscribe.models.db import upgrade
+
+    upgrade(url)
+    source, target = make_engine(archive.database_url), make_engine(url)
+    with source.connect() as read, target.begin() as write:
+        for table in reversed(Base.metadata.sorted_tables):  # what the migrations seeded
+            write.execute(table.delete())
+        for table in Base.metadata.sorted_tables:
+            rows = [dict(r._mapping) for r in read.execute(select(table))]
+            if rows:
+                write.execute(insert(table), rows)
+            if "id" in table.c and rows:
+                write.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f"(SELECT max(id) FROM {table.name}))"
+                ))  # fmt: skip
+    return Archive(archive.root, url, archive.settings.updated(database_url=url),
+                   archive.clear_dir, archive.masked_dir, archive.calls, archive.ids)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def pg_archive(
-    tmp_path_factory: pytest.TempPathFactory, tiny_en: Path, sentence_model: Path, pg_admin: Any
-) -> Any:
+def pg_archive(archive: Archive, pg_admin: Any) -> Any:
     from tests.support.services import make_pg_database
 
     url, drop = make_pg_database(pg_admin)
-    root = tmp_path_factory.mktemp("web-pg")
-    yield build_archive(root, url, tiny_en)
+    yield copy_to_postgresql(archive, url)
     from sqlalchemy.orm import close_all_sessions
 
     close_all_sessions()
