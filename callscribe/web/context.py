@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -149,7 +149,11 @@ def pages(total: int, size: int) -> int:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after logging in: a path of this site only."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/calls"
+    """Where to go after logging in: a path of this site only (browsers drop tabs and
+    newlines from URLs and read a backslash as ``/``: ``/<tab>/evil`` would be ``//evil``)."""
+    if not value or any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" for ch in value):
+        return "/calls"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/calls"
+    return value

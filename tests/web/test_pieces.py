@@ -60,6 +60,10 @@ def test_the_limiter_blocks_after_n_failures_per_key_and_forgets_after_the_windo
         ("//evil.example/x", "/calls"),
         ("https://evil.example/", "/calls"),
         ("/\\evil.example", "/calls"),
+        ("/\t/evil.example", "/calls"),
+        ("/\n/evil.example", "/calls"),
+        ("/calls?q=a b", "/calls"),
+        ("javascript:alert(1)", "/calls"),
         (None, "/calls"),
     ],
 )
