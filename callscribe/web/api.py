@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from . import data
-from .context import current_user, web_context
+from .context import RecordingId, current_user, web_context
 from .queries import list_calls, search_hits
 from .users import User
 
@@ -55,7 +55,7 @@ def _turn(t: data.Turn) -> dict[str, Any]:
 
 
 @router.get("/calls/{recording_id}")
-def api_call(request: Request, recording_id: int, user: User = Login) -> JSONResponse:
+def api_call(request: Request, recording_id: RecordingId, user: User = Login) -> JSONResponse:
     found = data.call_page(web_context(request).factory, recording_id)
     if found is None:
         return JSONResponse({"error": "no such call"}, status_code=404)

@@ -7,6 +7,7 @@ id: the location comes from the database row, never from the request."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,11 @@ MEDIA_TYPES = {
     ".mp4": "audio/mp4",
 }
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+NO_COPY = (
+    "redaction is on and this call has no redacted copy of its audio "
+    "(exports.redacted_audio = true makes one); the original is never served"
+)
+log = logging.getLogger(__name__)
 
 
 class AudioUnavailable(CallscribeError):
@@ -70,13 +76,16 @@ def call_audio(settings: Settings, session: Session, rec: Recording) -> CallAudi
     try:
         found = open_source(rec.source.uri, settings.storage).open_object(rec.key, rec.uri)
     except CallscribeError as exc:
-        raise AudioUnavailable(f"the recording cannot be read: {exc.one_line()}") from exc
+        log.warning("audio of recording %d cannot be read: %s", rec.id, exc.one_line())
+        raise AudioUnavailable("the recording cannot be read now (the app's log says why)") from exc
     media = MEDIA_TYPES.get(Path(rec.key).suffix.lower(), "application/octet-stream")
     return CallAudio(object=found, media_type=media, redacted=False)
 
 
 def _redacted_copy(settings: Settings, rec: Recording) -> StoredObject:
-    relative = f"{safe_relative_path(rec.export_name or rec.key).as_posix()}{REDACTED_SUFFIX}"
+    if not rec.export_name:  # not finalized: its copy, if any, is not known to be its own
+        raise AudioUnavailable(NO_COPY)
+    relative = f"{safe_relative_path(rec.export_name).as_posix()}{REDACTED_SUFFIX}"
     output = settings.storage.output
     try:
         if output.startswith("s3://"):
@@ -91,15 +100,14 @@ def _redacted_copy(settings: Settings, rec: Recording) -> StoredObject:
     except AudioUnavailable:
         raise
     except CallscribeError as exc:
-        raise AudioUnavailable(
-            "redaction is on and this call has no redacted copy of its audio "
-            "(exports.redacted_audio = true makes one); the original is never served"
-        ) from exc
+        log.info("no redacted copy for recording %d: %s", rec.id, exc.one_line())
+        raise AudioUnavailable(NO_COPY) from exc
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end)`` inclusive of a ``Range: bytes=…`` header, None to send it all
-    (no header, or several ranges); ``ValueError`` when it cannot be satisfied (416)."""
+    (no header, several ranges, or one that is not valid); ``ValueError`` when it cannot be
+    satisfied (416)."""
     if not header:
         return None
     header = header.strip()
@@ -117,7 +125,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise ValueError("empty suffix range")
         return max(0, size - length), size - 1
     start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
+    if last and int(last) < start:
+        return None  # not a valid range: ignored (RFC 9110 14.2), the whole file
+    if start >= size:
         raise ValueError("range outside the file")
-    return start, end
+    return start, min(int(last), size - 1) if last else size - 1

@@ -4,14 +4,15 @@ render a page."""
 
 from __future__ import annotations
 
+import hmac
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,12 +50,12 @@ def current_user(request: Request) -> User:
     """The logged-in user (looked up again: a removed user is out at once), else
     :class:`NotLoggedIn`."""
     ctx = web_context(request)
-    name = session_user(request, ctx.max_age_s)
-    if name is None:
+    held = session_user(request, ctx.max_age_s)
+    if held is None:
         raise NotLoggedIn
     with ctx.factory.begin() as session:
-        user = find_user(session, name)
-    if user is None:
+        user = find_user(session, held[0])
+    if user is None or not hmac.compare_digest(user.fingerprint, held[1]):
         request.session.clear()
         raise NotLoggedIn
     return user
@@ -109,15 +110,24 @@ def templates() -> Environment:
 
 
 def day(name: str, value: str | None, end: bool = False) -> datetime | None:
-    """A ``YYYY-MM-DD`` (or ISO time) filter; an ``until`` day includes that whole day."""
+    """A ``YYYY-MM-DD`` (or ISO time) filter, in UTC (a time without a zone is UTC); an
+    ``until`` day includes that whole day."""
     if not value:
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max if end else time.min)
-        return datetime.fromisoformat(value)
+            moment = time.max if end else time.min
+            return datetime.combine(date.fromisoformat(value), moment, tzinfo=UTC)
+        found = datetime.fromisoformat(value)
     except ValueError:
-        raise BadRequest(f"{name} must be a date, YYYY-MM-DD (got {value!r})") from None
+        raise BadRequest(f"{name} must be a date, YYYY-MM-DD (got {value[:40]!r})") from None
+    return found.astimezone(UTC) if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+#: The largest id or page number a parameter may be (a 64-bit key; pages far beyond).
+MAX_NUMBER = 2**62
+#: A recording id in a route's path (out of range: 422, never a database overflow).
+RecordingId = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
 
 
 def whole(name: str, value: str | None, default: int | None = None) -> int | None:
@@ -126,9 +136,9 @@ def whole(name: str, value: str | None, default: int | None = None) -> int | Non
     try:
         number = int(value)
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number (got {value!r})") from None
-    if number < 1:
-        raise BadRequest(f"{name} must be 1 or more (got {number})")
+        raise BadRequest(f"{name} must be a whole number (got {value[:40]!r})") from None
+    if not 1 <= number <= MAX_NUMBER:
+        raise BadRequest(f"{name} must be between 1 and {MAX_NUMBER} (got {value[:40]})")
     return number
 
 

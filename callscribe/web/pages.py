@@ -14,10 +14,19 @@ from callscribe.models import Recording
 
 from . import data
 from .audio import AudioUnavailable, byte_range, call_audio
-from .context import current_user, pages, query_with, render, safe_next, web_context
+from .context import (
+    RecordingId,
+    current_user,
+    page_number,
+    pages,
+    query_with,
+    render,
+    safe_next,
+    web_context,
+)
 from .queries import list_calls, search_hits
 from .security import csrf_ok, start_session
-from .users import User, authenticate, list_users
+from .users import USER_NAME, User, authenticate, list_users
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -47,8 +56,9 @@ def login(
     if not csrf_ok(request, csrf_token):
         return _login_page(request, 403, target, username, "The form expired: log in again.")
     client = request.client.host if request.client else "?"
-    keys = [f"user:{username.lower()}", f"addr:{client}"]
-    wait = ctx.limiter.retry_after(keys)
+    name_key = username.lower() if USER_NAME.fullmatch(username) else "(not a user name)"
+    keys = [f"user:{name_key}", f"addr:{client}"]
+    wait = ctx.limiter.attempt(keys)
     if wait > 0:
         message = f"Too many failed logins: try again in {math.ceil(wait)} s."
         response = _login_page(request, 429, target, username, message)
@@ -57,11 +67,10 @@ def login(
     with ctx.factory.begin() as session:
         user = authenticate(session, username, password)
     if user is None:
-        ctx.limiter.failed(keys)
         log.warning("failed web login for %r from %s", username[:64], client)
         return _login_page(request, 401, target, username, "Wrong user name or password.")
-    ctx.limiter.succeeded(keys[0])
-    start_session(request, user.name)
+    ctx.limiter.succeeded(keys)
+    start_session(request, user.name, user.fingerprint)
     return RedirectResponse(target, status_code=303)
 
 
@@ -110,7 +119,7 @@ def calls_page(request: Request, user: User = Login) -> HTMLResponse:
 
 @router.get("/calls/{recording_id}")
 def call_view(
-    request: Request, recording_id: int, t: float | None = None, user: User = Login
+    request: Request, recording_id: RecordingId, t: float | None = None, user: User = Login
 ) -> HTMLResponse:
     ctx = web_context(request)
     found = data.call_page(ctx.factory, recording_id)
@@ -139,7 +148,7 @@ def call_view(
 
 
 @router.api_route("/calls/{recording_id}/audio", methods=["GET", "HEAD"])
-def call_audio_route(request: Request, recording_id: int, user: User = Login) -> Response:
+def call_audio_route(request: Request, recording_id: RecordingId, user: User = Login) -> Response:
     """The call's audio that may be heard (the redacted copy when redaction is on), in the
     byte range asked for. The location comes from the recording's row, never the request."""
     ctx = web_context(request)
@@ -171,7 +180,7 @@ def search_page(request: Request, user: User = Login) -> HTMLResponse:
         q=(q.get("q") or "").strip(),
         hits=hits,
         choices=options,
-        page=int(q.get("page") or 1),
+        page=page_number(request),
         page_size=ctx.settings.web.page_size,
         query=query_with(request),
         **fields,

@@ -13,7 +13,6 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 
 from starlette.requests import Request
 
@@ -51,28 +50,36 @@ def csrf_ok(request: Request, sent: str | None) -> bool:
     return isinstance(token, str) and isinstance(sent, str) and hmac.compare_digest(token, sent)
 
 
-def start_session(request: Request, name: str) -> None:
+def start_session(request: Request, name: str, fingerprint: str) -> None:
     """A new session for ``name``: whatever the cookie held before (a planted one
-    included) is dropped, with a fresh CSRF token."""
+    included) is dropped, with a fresh CSRF token. ``fingerprint`` stands for the user's
+    password hash: a new password ends every session made with the old one."""
     request.session.clear()
-    request.session.update({"user": name, "at": time.time(), "csrf": secrets.token_urlsafe(32)})
+    request.session.update(
+        {"user": name, "pw": fingerprint, "at": time.time(), "csrf": secrets.token_urlsafe(32)}
+    )
 
 
-def session_user(request: Request, max_age_s: float) -> str | None:
-    """The user name a live session holds, else None."""
-    name, at = request.session.get("user"), request.session.get("at")
-    if not isinstance(name, str) or not isinstance(at, int | float):
+def session_user(request: Request, max_age_s: float) -> tuple[str, str] | None:
+    """(user name, password fingerprint) of a live session, else None."""
+    name, pw, at = (request.session.get(k) for k in ("user", "pw", "at"))
+    if not isinstance(name, str) or not isinstance(pw, str) or not isinstance(at, int | float):
         return None
     if time.time() - at > max_age_s:
         request.session.clear()
         return None
-    return name
+    return name, pw
 
 
 class LoginLimiter:
     """At most ``failures`` failed logins per key (a user name, a client address) within
-    ``window_s``; a key over it is refused until its oldest failure leaves the window. One
+    ``window_s``; a key over it is refused until its oldest failure leaves the window.
+    Each attempt counts as a failure from the moment it starts (so parallel guesses cannot
+    slip in while a password is being checked) and is taken back when it succeeds. One
     process's memory: behind several app replicas, each counts its own."""
+
+    #: Keys remembered at most (a spray of names cannot fill memory); the oldest go first.
+    MAX_KEYS = 100_000
 
     def __init__(self, failures: int, window_s: float) -> None:
         self.failures, self.window_s = failures, window_s
@@ -80,30 +87,41 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._seen.setdefault(key, deque())
+        times = self._seen.get(key, deque())
         while times and now - times[0] > self.window_s:
             times.popleft()
         return times
 
-    def retry_after(self, keys: Iterable[str]) -> float:
-        """Seconds until every key may try again (0: now)."""
+    def attempt(self, keys: list[str]) -> float:
+        """Seconds to wait when any key is over the limit (nothing counted); else 0, with
+        the attempt counted against every key."""
         now = time.monotonic()
-        wait = 0.0
         with self._lock:
+            wait = 0.0
             for key in keys:
                 times = self._recent(key, now)
                 if len(times) >= self.failures:
                     wait = max(wait, self.window_s - (now - times[0]))
-        return wait
+            if wait > 0:
+                return wait
+            if len(self._seen) >= self.MAX_KEYS:
+                self._prune(now)
+            for key in keys:
+                self._seen.setdefault(key, deque()).append(now)
+            return 0.0
 
-    def failed(self, keys: Iterable[str]) -> None:
-        now = time.monotonic()
+    def succeeded(self, keys: list[str]) -> None:
+        """The attempt was right: take it back (the name's record is cleared)."""
         with self._lock:
             for key in keys:
-                self._recent(key, now).append(now)
-            if len(self._seen) > 100_000:  # bounded memory under a spray of names
-                self._seen = {k: v for k, v in self._seen.items() if self._recent(k, now)}
+                times = self._seen.get(key)
+                if times:
+                    times.pop()
+                    if not times:
+                        del self._seen[key]
+            self._seen.pop(keys[0], None)
 
-    def succeeded(self, name_key: str) -> None:
-        with self._lock:
-            self._seen.pop(name_key, None)
+    def _prune(self, now: float) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if self._recent(k, now)}
+        while len(self._seen) >= self.MAX_KEYS:
+            self._seen.pop(next(iter(self._seen)))

@@ -5,6 +5,7 @@ table through its read-only connection."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -27,10 +28,11 @@ _DUMMY = _HASHER.hash("callscribe-not-a-user-password")
 
 @dataclass(frozen=True)
 class User:
-    """Who is logged in."""
+    """Who is logged in; ``fingerprint`` stands for the password hash in the session."""
 
     name: str
     role: str
+    fingerprint: str = ""
 
     @property
     def admin(self) -> bool:
@@ -71,13 +73,19 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
         _HASHER.verify(row.password_hash if row else _DUMMY, password)
     except (VerificationError, InvalidHashError):
         return None
-    return User(name=row.name, role=row.role) if row else None
+    return _user(row) if row else None
+
+
+def _user(row: WebUser) -> User:
+    digest = hashlib.sha256(row.password_hash.encode()).hexdigest()[:32]
+    return User(name=row.name, role=row.role, fingerprint=digest)
 
 
 def find_user(session: Session, name: str) -> User | None:
-    """The user a session cookie names, if they still exist (a deleted user is out)."""
+    """The user a session cookie names, if they still exist (a deleted user is out; the
+    caller compares the fingerprint: a changed password is out too)."""
     row = session.scalars(select(WebUser).where(WebUser.name == name)).one_or_none()
-    return User(name=row.name, role=row.role) if row else None
+    return _user(row) if row else None
 
 
 def list_users(session: Session) -> list[tuple[str, str, str]]:

@@ -26,31 +26,46 @@ from callscribe.web.users import check_new_user
         ("bytes=900-5000", (900, 999)),
         ("bytes=0-1,5-9", None),  # several ranges: the whole file
         ("items=0-5", None),
+        ("bytes=5-2", None),  # not valid: ignored
     ],
 )
 def test_byte_ranges(header: str | None, expected: tuple[int, int] | None) -> None:
     assert byte_range(header, 1000) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=5-2", "bytes=-0"])
+@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-1200", "bytes=-0"])
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(ValueError):
         byte_range(header, 1000)
 
 
-def test_the_limiter_blocks_after_n_failures_per_key_and_forgets_after_the_window() -> None:
+def test_the_limiter_counts_attempts_per_key_and_forgets_after_the_window() -> None:
     limiter = LoginLimiter(failures=3, window_s=0.3)
     keys = ["user:a", "addr:1.2.3.4"]
-    for _ in range(2):
-        limiter.failed(keys)
-    assert limiter.retry_after(keys) == 0
-    limiter.failed(keys)
-    assert 0 < limiter.retry_after(keys) <= 0.3
-    assert limiter.retry_after(["user:b", "addr:1.2.3.4"]) > 0  # the address is blocked too
-    assert limiter.retry_after(["user:a", "addr:5.6.7.8"]) > 0  # and the name elsewhere
-    assert limiter.retry_after(["user:b", "addr:5.6.7.8"]) == 0
+    assert [limiter.attempt(keys) for _ in range(3)] == [0, 0, 0]  # three wrong guesses
+    assert 0 < limiter.attempt(keys) <= 0.3  # the fourth waits, even a right one
+    assert limiter.attempt(["user:b", "addr:1.2.3.4"]) > 0  # the address is blocked too
+    assert limiter.attempt(["user:a", "addr:5.6.7.8"]) > 0  # and the name elsewhere
+    assert limiter.attempt(["user:b", "addr:5.6.7.8"]) == 0
     time.sleep(0.35)
-    assert limiter.retry_after(keys) == 0
+    assert limiter.attempt(keys) == 0
+
+
+def test_a_right_attempt_is_taken_back() -> None:
+    limiter = LoginLimiter(failures=2, window_s=60)
+    keys = ["user:a", "addr:1.2.3.4"]
+    for _ in range(5):
+        assert limiter.attempt(keys) == 0
+        limiter.succeeded(keys)
+
+
+def test_parallel_guesses_cannot_pass_the_limit() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    limiter = LoginLimiter(failures=5, window_s=60)
+    with ThreadPoolExecutor(16) as pool:
+        waits = list(pool.map(lambda _: limiter.attempt(["user:a", "addr:x"]), range(64)))
+    assert sum(1 for w in waits if w == 0) == 5
 
 
 @pytest.mark.parametrize(
@@ -76,7 +91,7 @@ def test_bad_parameters_name_themselves() -> None:
         day("since", "07/12/2026")
     with pytest.raises(BadRequest, match="page must be a whole number"):
         whole("page", "two")
-    with pytest.raises(BadRequest, match="page must be 1 or more"):
+    with pytest.raises(BadRequest, match="page must be between 1 and"):
         whole("page", "0")
     until = day("until", "2026-12-07", end=True)
     assert until is not None and until.hour == 23

@@ -201,3 +201,22 @@ def test_no_write_route(viewer: TestClient, archive: Archive) -> None:
     for path in ("/calls", f"/calls/{rid}", f"/calls/{rid}/audio", "/search", "/api/calls"):
         assert viewer.post(path).status_code == 405, path
         assert viewer.delete(path).status_code == 405, path
+
+
+def test_a_new_password_ends_the_sessions_made_with_the_old_one(archive: Archive) -> None:
+    from callscribe.models.db import make_engine, session_factory
+    from callscribe.web.users import add_user
+
+    factory = session_factory(make_engine(archive.database_url))
+    add_user(factory, "temp", "first password 123", "viewer")
+    with TestClient(create_app(archive.settings)) as c:
+        assert login(c, name="temp", password="first password 123").status_code == 303
+        assert c.get("/calls", follow_redirects=False).status_code == 200
+        add_user(factory, "temp", "second password 456", "viewer")
+        assert c.get("/calls", follow_redirects=False).status_code == 303
+
+
+def test_out_of_range_ids_and_pages_are_refused_not_crashed(viewer: TestClient) -> None:
+    assert viewer.get("/calls/99999999999999999999").status_code == 422
+    assert viewer.get("/api/calls", params={"page": "99999999999999999999"}).status_code == 400
+    assert viewer.get("/search", params={"page": "x"}).status_code == 400
