@@ -312,19 +312,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _drop_groups(url: str) -> None:
-    """Roles outlive their database: drop the groups migration 0008 made for this one."""
-    from callscribe.models.roles import dashboard_group, transcripts_group
+def _drop_groups(url: str, *logins: str) -> None:
+    """Roles outlive their database: drop the logins made for this one and the groups the
+    migrations made for it (``models.roles.GROUPS``)."""
+    from callscribe.models.roles import GROUPS
 
     name = url.rsplit("/", 1)[1]
     conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        for group in (dashboard_group(name), transcripts_group(name)):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,))
+        for role in [*logins, *(make(name) for make in GROUPS.values())]:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
             if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{group}"')
-                cur.execute(f'DROP ROLE "{group}"')
+                cur.execute(f'DROP OWNED BY "{role}"')
+                cur.execute(f'DROP ROLE "{role}"')
     conn.close()
 
 

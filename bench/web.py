@@ -34,12 +34,12 @@ from urllib.parse import urlencode
 
 import psycopg2
 from common import scratch_database, write_results
-from search import WORDS, _cumulative, _zipf, copy_rows, sentence
+from search import WORDS, _cumulative, _drop_groups, _zipf, copy_rows, sentence
 from sqlalchemy.engine import make_url
 
 from callscribe.demo.calls import make_real_call
 from callscribe.models.db import make_engine, session_factory, upgrade
-from callscribe.models.roles import GROUPS, make_dashboard_login
+from callscribe.models.roles import make_dashboard_login
 from callscribe.models.search import search
 from callscribe.web import data
 from callscribe.web.users import add_user
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-            _drop_roles(url)
+            _drop_groups(url, "cs_bench_reviewer")
     record = {"recordings": args.recordings, "segments": args.segments, "load": loaded, **figures}
     rows = [
         f"{args.recordings:,} calls, {args.segments:,} segments, {loaded['words']:,} words "
@@ -406,19 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     write_results(args.out, "web", record, "\n".join(rows) + "\n")
     return 0
-
-
-def _drop_roles(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for role in ["cs_bench_reviewer", *(make(name) for make in GROUPS.values())]:
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-            if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{role}"')
-                cur.execute(f'DROP ROLE "{role}"')
-    conn.close()
 
 
 if __name__ == "__main__":
