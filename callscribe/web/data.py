@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.models import (
@@ -337,10 +338,10 @@ def _columns(row: Any, skip: tuple[str, ...]) -> dict[str, Any]:
 
 def call_page(factory: sessionmaker[Session], recording_id: int) -> CallPage | None:
     """Everything the call page shows, or None if there is no such recording."""
-    with factory.begin() as session:
-        if session.get(Recording, recording_id) is None:
-            return None
-    rec, segments = load_transcript(factory, recording_id)
+    try:
+        rec, segments = load_transcript(factory, recording_id)
+    except NoResultFound:
+        return None
     with factory.begin() as session:
         metric = session.get(CallMetric, recording_id)
         insight = session.get(CallInsight, recording_id)

@@ -104,6 +104,8 @@ def test_the_call_page_has_every_word_with_its_times(viewer: TestClient, archive
     assert all(float(a) <= float(b) for a, b in spans)
     assert f'src="/calls/{rid}/audio"' in html
     assert call["metrics"]["agent_talk_s"] > 0
+    assert viewer.get("/calls/999999").status_code == 404
+    assert viewer.get("/api/calls/999999").status_code == 404
 
 
 def test_audio_is_served_in_byte_ranges(viewer: TestClient, archive: Archive) -> None:
