@@ -171,17 +171,20 @@ def spawn_worker(values: dict[str, Any], log_path: Path) -> subprocess.Popen[byt
     )
 
 
-def timed(module: Any, name: str) -> list[float]:
-    """Wrap ``module.name``; the list collects each call's seconds."""
+def timed(module: Any, name: str, cpu: list[float] | None = None) -> list[float]:
+    """Wrap ``module.name``; the list collects each call's seconds (and ``cpu``, when
+    given, the CPU seconds of the calling thread in each call)."""
     spent: list[float] = []
     real: Callable[..., Any] = getattr(module, name)
 
     def measured(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         try:
             return real(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - began)
+            if cpu is not None:
+                cpu.append(time.thread_time() - began_cpu)
 
     setattr(module, name, measured)
     return spent
