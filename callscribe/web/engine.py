@@ -2,7 +2,7 @@
 
 SQLite is opened read-only (``mode=ro``, ``query_only``). On PostgreSQL the app uses
 ``web.database_url``, a login of the reviewer group, and refuses to start if that login
-can write any table; without it, it connects with ``database_url`` and puts every
+(or a role it may switch to) can write any table or view of any schema; without it, it connects with ``database_url`` and puts every
 connection in the reviewer group's role, read-only (a warning says a reviewer login is
 better: a compromised app could leave that role)."""
 
@@ -22,10 +22,16 @@ from callscribe.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: A table or view that the login, or a role it may ``SET ROLE`` to (a ``NOINHERIT``
+#: membership included), can change, in any schema but the system's.
 _WRITABLE = text(
-    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND "
-    "has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') ORDER BY 1 LIMIT 1"
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN pg_roles r "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+    "AND c.relkind IN ('r', 'p', 'v', 'f') AND pg_has_role(current_user, r.oid, 'MEMBER') "
+    "AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') "
+    "ORDER BY 1 LIMIT 1"
 )
 
 

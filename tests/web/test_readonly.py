@@ -116,6 +116,47 @@ def test_a_login_that_can_write_is_refused(pg_archive: Archive) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("how", ["another schema", "a role it can switch to"])
+def test_a_reviewer_login_that_can_write_elsewhere_is_refused(
+    pg_archive: Archive, how: str
+) -> None:
+    """Write rights outside the public schema, or through a role the login may SET ROLE to
+    (a NOINHERIT membership: its own privileges look read-only), are write rights."""
+    name = "cs_web_sneaky"
+    with make_engine(pg_archive.database_url).begin() as conn:
+        make_dashboard_login(conn, name, "sneaky-secret-1", kind="reviewer")
+        if how == "another schema":
+            conn.execute(text("CREATE SCHEMA IF NOT EXISTS cs_extra"))
+            conn.execute(text("CREATE TABLE IF NOT EXISTS cs_extra.notes (body text)"))
+            conn.execute(text(f"GRANT USAGE ON SCHEMA cs_extra TO {name}"))
+            conn.execute(text(f"GRANT INSERT ON cs_extra.notes TO {name}"))
+            want = "cs_extra.notes"
+        else:
+            conn.execute(text("CREATE ROLE cs_web_writer NOLOGIN"))
+            conn.execute(text("GRANT UPDATE ON recordings TO cs_web_writer"))
+            conn.execute(text(f"ALTER ROLE {name} NOINHERIT"))
+            database = conn.execute(text("SELECT current_database()")).scalar_one()
+            conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {name}'))
+            conn.execute(text(f"GRANT cs_web_writer TO {name}"))
+            want = "public.recordings"
+    url = make_url(pg_archive.database_url).set(username=name, password="sneaky-secret-1")
+    settings = pg_archive.settings.updated(
+        web={"database_url": url.render_as_string(hide_password=False)}
+    )
+    try:
+        with pytest.raises(ConfigurationError, match=f"can write table {want}"):
+            reading_engine(settings)
+    finally:
+        with make_engine(pg_archive.database_url).begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS cs_extra CASCADE"))
+            conn.execute(text(f"DROP OWNED BY {name}"))
+            conn.execute(text(f"DROP ROLE {name}"))
+            if how != "another schema":
+                conn.execute(text("DROP OWNED BY cs_web_writer"))
+                conn.execute(text("DROP ROLE cs_web_writer"))
+
+
+@pytest.mark.postgres
 def test_without_a_reviewer_login_every_connection_reads_as_the_reviewer_group(
     pg_archive: Archive, caplog: pytest.LogCaptureFixture
 ) -> None:
