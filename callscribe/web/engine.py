@@ -2,9 +2,10 @@
 
 SQLite is opened read-only (``mode=ro``, ``query_only``). On PostgreSQL the app uses
 ``web.database_url``, a login of the reviewer group, and refuses to start if that login
-(or a role it may switch to) can write any table or view of any schema; without it, it connects with ``database_url`` and puts every
-connection in the reviewer group's role, read-only (a warning says a reviewer login is
-better: a compromised app could leave that role)."""
+(or a role it may switch to) can write any table or view of any schema; without it, it
+connects with ``database_url`` and puts every connection in the reviewer group's role,
+read-only (a warning says a reviewer login is better: a compromised app could leave that
+role)."""
 
 from __future__ import annotations
 
