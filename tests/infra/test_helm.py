@@ -77,6 +77,18 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
+def test_no_container_sets_a_variable_twice(docs: list[dict[str, Any]], helm: Path) -> None:
+    """Kubernetes keeps the last of two variables of one name: a user's ``config`` entry
+    could override the soft time limit the grace period was checked against, so the chart
+    refuses one that names a variable it sets itself."""
+    for container in containers(docs):
+        names = [e["name"] for e in container.get("env", [])]
+        assert len(names) == len(set(names)), (container["name"], names)
+    stderr = refused(helm, "config.CALLSCRIBE_JOBS__SOFT_TIME_LIMIT_S=99999")
+    assert "config.CALLSCRIBE_JOBS__SOFT_TIME_LIMIT_S is set by the chart" in stderr
+    assert "set by the chart" in refused(helm, "config.CALLSCRIBE_DATABASE_URL=sqlite://")
+
+
 def test_the_grace_period_outlasts_a_job(docs: list[dict[str, Any]]) -> None:
     """A scale-down or a drain waits for the running job: the worker's grace period is at
     least its soft time limit, and the hard limit and the broker's visibility timeout lie
@@ -194,6 +206,18 @@ def _add_jobs(factory: Any, counts: dict[JobStatus, int]) -> None:
                 for seq in range(n)
             ],
         )  # fmt: skip
+
+
+def test_a_cpu_worker_holds_no_gpu_and_a_gpu_worker_needs_one(helm: Path) -> None:
+    no_gpu = "worker.resources.limits.nvidia\\.com/gpu=null"
+    docs = render(helm, None, "worker.device=cpu", no_gpu, "image.tag=0.1.0-cpu")
+    (container,) = one(docs, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:3] == ["worker", "--device", "cpu"]
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert container["image"].endswith(":0.1.0-cpu")
+    assert "would hold a GPU it never uses" in refused(helm, "worker.device=cpu")
+    assert "needs a GPU" in refused(helm, no_gpu)
+    assert "must be cuda or cpu" in refused(helm, "worker.device=tpu")
 
 
 def test_one_gpu_per_worker_pod_on_gpu_nodes(docs: list[dict[str, Any]]) -> None:

@@ -89,8 +89,30 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ add (int .Values.worker.softTimeLimitSeconds) 300 | quote }}
 - name: CALLSCRIBE_QUEUE__VISIBILITY_TIMEOUT_S
   value: {{ mul (add (int .Values.worker.softTimeLimitSeconds) 300) 2 | quote }}
+{{- $owned := list "CALLSCRIBE_DATABASE_URL" "CALLSCRIBE_BROKER_URL" "CALLSCRIBE_STORAGE__AWS_ACCESS_KEY_ID" "CALLSCRIBE_STORAGE__AWS_SECRET_ACCESS_KEY" "CALLSCRIBE_JOBS__SOFT_TIME_LIMIT_S" "CALLSCRIBE_QUEUE__TIME_LIMIT_S" "CALLSCRIBE_QUEUE__VISIBILITY_TIMEOUT_S" "CALLSCRIBE_EXECUTION__JOBS_IN_FLIGHT" "CALLSCRIBE_MODEL__CACHE_DIR" "CALLSCRIBE_WEB__DATABASE_URL" "CALLSCRIBE_WEB__SECRET_KEY" "CALLSCRIBE_WEB__SECURE_COOKIES" "CALLSCRIBE_DASHBOARD_PASSWORD" }}
 {{- range $name, $value := .Values.config }}
+{{- if has $name $owned }}
+{{- fail (printf "config.%s is set by the chart itself (from secrets.*, worker.softTimeLimitSeconds, worker.jobsInFlight or web.*): set that value instead" $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end -}}
+
+
+{{/* The worker's device, checked against its GPU limit. */}}
+{{- define "callscribe.workerDevice" -}}
+{{- $gpus := dig "limits" "nvidia.com/gpu" 0 (.Values.worker.resources | default dict) -}}
+{{- if eq .Values.worker.device "cuda" -}}
+{{- if not $gpus -}}
+{{- fail "worker.device cuda needs a GPU: set worker.resources.limits.nvidia.com/gpu (1), or worker.device cpu with the cpu image" -}}
+{{- end -}}
+{{- else if eq .Values.worker.device "cpu" -}}
+{{- if $gpus -}}
+{{- fail "worker.device cpu would hold a GPU it never uses: remove worker.resources.limits.nvidia.com/gpu" -}}
+{{- end -}}
+{{- else -}}
+{{- fail (printf "worker.device must be cuda or cpu, not %v" .Values.worker.device) -}}
+{{- end -}}
+{{- .Values.worker.device -}}
 {{- end -}}
