@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,12 +78,32 @@ def worker(
             "as a readiness probe.",
         ),
     ] = False,
+    alive: Annotated[
+        bool,
+        typer.Option(
+            "--alive",
+            help="Only say whether the worker on this machine is alive: its consumer "
+            "wrote --alive-file within 2 minutes (exit 0, else 2; asks neither the "
+            "database nor the broker), e.g. as a liveness probe.",
+        ),
+    ] = False,
+    alive_file: Annotated[
+        Path | None,
+        typer.Option(help="Where the worker writes that it is alive (default: in $TMPDIR)."),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     database_url: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Start a Celery worker that transcribes jobs (one per GPU: --device cuda
     --device-index N)."""
+    from callscribe.liveness import CONF_KEY, AliveStep, alive_line, default_alive_file
+
+    alive_path = alive_file or default_alive_file()
+    if alive:  # no settings, no database, no broker: only the worker's own word
+        ok, line = alive_line(alive_path)
+        (out if ok else err).print(line, highlight=False)
+        raise typer.Exit(0 if ok else 2)
 
     from callscribe.checks import check_worker
     from callscribe.tasks import concurrency_for, pool_for, register_tasks
@@ -138,6 +159,8 @@ def worker(
     if beat:
         schedule = os.path.join(tempfile.gettempdir(), f"callscribe-beat-{os.getpid()}")
         argv += ["--beat", "-s", schedule]
+    app_.conf[CONF_KEY] = str(alive_path)
+    app_.steps["consumer"].add(AliveStep)
     app_.worker_main(argv)
 
 

@@ -229,7 +229,11 @@ def test_one_gpu_per_worker_pod_on_gpu_nodes(docs: list[dict[str, Any]]) -> None
     assert "--pool" in container["args"] and "command" not in container  # Celery is PID 1
     assert any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"])
     assert container["readinessProbe"]["exec"]["command"] == ["callscribe", "worker", "--check"]
-    assert container["livenessProbe"]["exec"]["command"] == ["callscribe", "worker", "--check"]
+    alive = ["callscribe", "worker", "--alive"]  # the worker's own word, not PostgreSQL's
+    assert container["livenessProbe"]["exec"]["command"] == alive
+    assert container["startupProbe"]["exec"]["command"] == alive
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # models load first
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/models", "/tmp"}
 
 

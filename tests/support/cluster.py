@@ -232,10 +232,17 @@ class Cluster:
         """Change ``values`` (sections as dicts of fields) for the next workers and ingest."""
         self.values = merge_values(self.values, changes)
 
-    def worker(self, name: str, beat: bool = False, path_prefix: str | None = None) -> Worker:
+    def worker(
+        self,
+        name: str,
+        beat: bool = False,
+        path_prefix: str | None = None,
+        extra: list[str] | None = None,
+    ) -> Worker:
         """Start a worker, the schema migrated first (a worker refuses an old schema)."""
         open_database(Settings(**self.values)).kw["bind"].dispose()
-        w = Worker(name, self.env(path_prefix), self.tmp, ["--beat"] if beat else [])
+        args = (["--beat"] if beat else []) + (extra or [])
+        w = Worker(name, self.env(path_prefix), self.tmp, args)
         self.workers.append(w)
         return w
 
