@@ -220,6 +220,26 @@ def test_a_cpu_worker_holds_no_gpu_and_a_gpu_worker_needs_one(helm: Path) -> Non
     assert "must be cuda or cpu" in refused(helm, "worker.device=tpu")
 
 
+def test_flower_needs_a_login_and_reaches_only_redis(helm: Path) -> None:
+    docs = render(helm, ROOT / "infra" / "helm" / "ci" / "everything.yaml")
+    flower = one(docs, "Deployment", "flower")
+    (container,) = flower["spec"]["template"]["spec"]["containers"]
+    auth = _env(container)["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
+    assert auth == {"name": "callscribe", "key": "flower-basic-auth"}
+    assert container["resources"]["limits"]["memory"]
+    assert one(docs, "Service", "flower")["spec"]["ports"][0]["port"] == 5555
+    policy = one(docs, "NetworkPolicy", "flower")
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {53, 6379}
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": 5555, "protocol": "TCP"}]
+    assert "flower.image.tag must be a pinned version" in refused(
+        helm, "flower.enabled=true", "flower.image.tag=latest"
+    )
+    assert "flowerBasicAuthKey" in refused(
+        helm, "flower.enabled=true", "secrets.flowerBasicAuthKey="
+    )
+
+
 def test_one_gpu_per_worker_pod_on_gpu_nodes(docs: list[dict[str, Any]]) -> None:
     worker = one(docs, "Deployment", "worker")
     spec = worker["spec"]["template"]["spec"]

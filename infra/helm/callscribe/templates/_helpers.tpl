@@ -22,11 +22,17 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The image, pinned: an empty or "latest" tag is refused. */}}
 {{- define "callscribe.image" -}}
-{{- $tag := toString .Values.image.tag -}}
-{{- if or (eq $tag "") (eq $tag "latest") -}}
-{{- fail "image.tag must be a pinned version, not empty or \"latest\"" -}}
+{{- include "callscribe.pinned" (dict "image" .Values.image "name" "image") -}}
 {{- end -}}
-{{- printf "%s:%s" .Values.image.repository $tag -}}
+
+{{/* repository:tag of (dict "image" <values with repository and tag> "name" <its key>),
+     an empty or "latest" tag refused. */}}
+{{- define "callscribe.pinned" -}}
+{{- $tag := toString .image.tag -}}
+{{- if or (eq $tag "") (eq $tag "latest") -}}
+{{- fail (printf "%s.tag must be a pinned version, not empty or \"latest\"" .name) -}}
+{{- end -}}
+{{- printf "%s:%s" .image.repository $tag -}}
 {{- end -}}
 
 {{- define "callscribe.secret" -}}
