@@ -101,3 +101,11 @@ def test_the_speaker_model_stage_takes_the_pinned_torch_from_the_cpu_index() -> 
     assert f'--index-url "${{TORCH_INDEX}}" {TORCH}' in run
     assert "speaker_model_file(Path('/speaker'))" in run
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in DOCKERFILE.read_text()
+
+
+def test_the_gpu_image_runs_the_speaker_model_on_cuda() -> None:
+    found = stages()
+    gpu = " ".join(str(x) for x in found["gpu"]["lines"])  # type: ignore[attr-defined]
+    cpu = " ".join(str(x) for x in found["cpu"]["lines"])  # type: ignore[attr-defined]
+    assert "pip uninstall -y onnxruntime" in gpu and "'onnxruntime-gpu>=1.20,<2'" in gpu
+    assert "onnxruntime-gpu" not in cpu
