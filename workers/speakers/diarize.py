@@ -27,14 +27,7 @@ from callscribe.settings import DiarizationSection
 
 from ..records import PackedWindow, Segment, StoredWindow, Word, segment_text
 from .cluster import cluster
-from .model import (
-    FRAME_SHIFT,
-    SAMPLE_RATE,
-    SpeakerEncoder,
-    filterbanks,
-    frame_count,
-    normalised,
-)
+from .model import SAMPLE_RATE, SpeakerEncoder
 
 #: A piece shorter than this gets no window of its own (its words take the nearest voice).
 MIN_WINDOW_S = 0.5
@@ -60,27 +53,17 @@ class Voices:
 def embedding_windows(
     windows: Sequence[tuple[PackedWindow, np.ndarray]], config: DiarizationSection
 ) -> list[tuple[float, float, np.ndarray]]:
-    """(start, end, mean-normalised filterbanks) of every embedding window, times in the
-    recording. Each speech piece's filterbanks are computed once and every window takes
-    its frames from them (what the window's own audio would give: ``model.FRAME_SHIFT``),
-    so overlapping windows cost no filterbank twice."""
+    """(start, end, audio) of every embedding window, times in the recording."""
     out = []
     for window, clip in windows:
         elapsed = 0.0
         for a, b in window.pieces:
             length = b - a
-            spans = _spans(length, config.window_s, config.hop_s)
             piece = clip[round(elapsed * SAMPLE_RATE) : round((elapsed + length) * SAMPLE_RATE)]
             elapsed += length
-            feats = filterbanks(piece) if spans else None
-            for start, end in spans:
-                assert feats is not None
-                count = frame_count(round((end - start) * SAMPLE_RATE))
-                first = max(0, min(round(start * SAMPLE_RATE / FRAME_SHIFT), len(feats) - count))
-                begin = first * FRAME_SHIFT / SAMPLE_RATE
-                out.append(
-                    (a + begin, a + begin + end - start, normalised(feats[first : first + count]))
-                )
+            for start, end in _spans(length, config.window_s, config.hop_s):
+                cut = piece[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
+                out.append((a + start, a + end, cut))
     return out
 
 
@@ -105,9 +88,9 @@ def diarize_channel(
     words = [w for item in stored for s in item.segments for w in s.words]
     if not cuts or not words:
         return stored, Voices({})
-    embeddings = encoder.embed_features([feats for _a, _b, feats in cuts])
+    embeddings = encoder.embed([audio for _a, _b, audio in cuts])
     usable = np.linalg.norm(embeddings, axis=1) > 0
-    spans = [(a, b) for (a, b, _feats), ok in zip(cuts, usable, strict=True) if ok]
+    spans = [(a, b) for (a, b, _audio), ok in zip(cuts, usable, strict=True) if ok]
     embeddings = embeddings[usable]
     if not spans:
         return stored, Voices({})

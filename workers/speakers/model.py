@@ -206,13 +206,8 @@ class SpeakerEncoder:
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
         """``(len(clips), 192)`` unit vectors; a clip too short for one frame is zeros."""
-        return self.embed_features([fbank(clip) for clip in clips])
-
-    def embed_features(self, features: list[np.ndarray]) -> np.ndarray:
-        """The embeddings of mean-normalised filterbanks (:func:`fbank`, or a slice of a
-        longer clip's :func:`filterbanks` less its own mean); fewer than ``MIN_FRAMES``
-        frames give zeros. Features of one length run as one batch."""
-        out = np.zeros((len(features), EMBEDDING_SIZE), np.float32)
+        out = np.zeros((len(clips), EMBEDDING_SIZE), np.float32)
+        features = [fbank(clip) for clip in clips]
         by_frames: dict[int, list[int]] = {}
         for i, feats in enumerate(features):
             if len(feats) >= MIN_FRAMES:
@@ -245,21 +240,9 @@ def execution_providers(
 MIN_FRAMES = 20
 
 
-#: Filterbank frames: 25 ms every 10 ms, the first at the clip's first sample (Kaldi's
-#: ``snip_edges``), so frame ``i`` of a clip depends on its samples ``[160 i, 160 i + 400)``
-#: only, and a slice of a long clip's frames is what the same stretch cut out would give.
-FRAME_SHIFT = 160
-FRAME_LENGTH = 400
-
-
-def frame_count(samples: int) -> int:
-    """How many filterbank frames ``samples`` samples make."""
-    return 0 if samples < FRAME_LENGTH else 1 + (samples - FRAME_LENGTH) // FRAME_SHIFT
-
-
-def filterbanks(clip: np.ndarray) -> np.ndarray:
-    """80 log-mel filterbanks per frame (Kaldi's, as CAM++ was trained on), ``(frames,
-    80)``, not normalised."""
+def fbank(clip: np.ndarray) -> np.ndarray:
+    """80 log-mel filterbanks per 25-ms frame every 10 ms (Kaldi's, as CAM++ was trained
+    on), each bin's mean over the clip taken off."""
     import kaldi_native_fbank as knf
 
     options = knf.FbankOptions()
@@ -275,14 +258,5 @@ def filterbanks(clip: np.ndarray) -> np.ndarray:
     frames = extractor.num_frames_ready
     if frames == 0:
         return np.zeros((0, 80), np.float32)
-    return np.array([extractor.get_frame(i) for i in range(frames)], dtype=np.float32)
-
-
-def normalised(feats: np.ndarray) -> np.ndarray:
-    """``feats`` with each bin's mean over them taken off (what CAM++ expects per clip)."""
-    return feats - feats.mean(axis=0, keepdims=True) if len(feats) else feats
-
-
-def fbank(clip: np.ndarray) -> np.ndarray:
-    """The clip's filterbanks, each bin's mean over the clip taken off."""
-    return normalised(filterbanks(clip))
+    feats = np.array([extractor.get_frame(i) for i in range(frames)], dtype=np.float32)
+    return feats - feats.mean(axis=0, keepdims=True)
