@@ -136,7 +136,7 @@ def test_a_redacted_call_serves_only_its_redacted_copy(
     assert served.status_code == 200
     assert hashlib.sha256(served.content).digest() == hashlib.sha256(redacted).digest()
     words = [w["word"] for t in viewer.get(f"/api/calls/{rid}").json()["turns"] for w in t["words"]]
-    assert "[CARD]" in words
+    assert "[CARD]" in {w.strip(".,?!") for w in words}  # the tag keeps the number's stop
     assert 'class="w redacted"' in viewer.get(f"/calls/{rid}").text
     # redaction switched off later: the call's spans still lock the original away
     off = archive.settings.updated(redaction={"mode": "off", "by_source": {}})

@@ -16,8 +16,9 @@ digit words (zero/oh/o … nine, "double four", "triple five"); "dash"/"hyphen" 
 them. A *run* of such words ends at any other word and after . ? ! or ;, and is
 classified whole ("Oh," opening it is an interjection):
 
-* ``CARD``: 13–19 digits passing the Luhn check; or 13 digits or more within five words
-  after "card" (a misheard digit breaks Luhn: "the card number is 4-1-1-1-…"). A word that
+* ``CARD``: 13–19 digits passing the Luhn check; or 12 digits or more within five words
+  after "card" (a misheard digit breaks Luhn, a dropped one shortens the number: "the card
+  number is 4-1-1-1-…"). A word that
   sounds like a digit just before a run ("for" 4, "to"/"too" 2, "won" 1, "ate" 8) counts
   when only so the run passes Luhn ("for 111, 1111, 1111, 1111"). Digits the model glued
   with dashes (" 5", "-5", "-5") are one number.

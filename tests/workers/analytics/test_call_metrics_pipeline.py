@@ -108,8 +108,11 @@ def test_a_mono_call_gets_two_party_figures_from_who_spoke(run: Run, index: int)
     assert got["channels"] == 1 and got["words_per_minute"] and got["agent_wpm"]
     assert want.customer_talk_s and want.agent_talk_s and want.overtalk_s is not None
     assert (want.overtalk_s > 1.0) == (index == 2)
+    # the mix's hidden voice of an overtalk may reach past the heard one's words, so the
+    # truth's overtalk is the allowance of the call's talk too (0 on the call without)
     for name in ("talk_s", "non_talk_s"):
-        assert abs(got[name] - getattr(want, name)) <= TOLERANCE_S, (name, got, want)
+        error = abs(got[name] - getattr(want, name))
+        assert error <= TOLERANCE_S + want.overtalk_s, (name, error, got, want)
     for name in ("agent_talk_s", "customer_talk_s"):
         error = abs(got[name] - getattr(want, name))
         assert error <= 2 * TOLERANCE_S + want.overtalk_s, (name, got, want)

@@ -326,6 +326,15 @@ def test_digits_the_model_glued_with_dashes_are_one_number() -> None:
     assert [(r.kind, r.start, r.end) for r in result.entities] == [("PHONE", 4, 13.5)]
 
 
+def test_a_card_number_heard_short_after_card_is_still_a_card() -> None:
+    """tiny.en heard a spoken 16-digit test card as twelve digits: after "card" that is a
+    card; twelve digits elsewhere, or eleven after "card", are not."""
+    heard = "Yes, the card number is 4-1-1-1-1-1-1-1-1-1-1-1."
+    assert redact_text(heard) == "Yes, the card number is [CARD]."
+    assert redact_text("my card number is 4-1-1-1-1-1-1-1-1-1-1.") != ("my card number is [CARD].")
+    assert "[CARD]" not in redact_text("the order is 4-1-1-1-1-1-1-1-1-1-1-1 today")
+
+
 def test_a_digit_heard_as_a_word_completes_a_card_number() -> None:
     """ "four one one one …" heard as "for 111, 1111, …": with "for" as 4 the digits pass
     Luhn, so the whole is a card, "for" included; "for" before other numbers stays."""
