@@ -105,7 +105,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end -}}
 
-
 {{/* The worker's device, checked against its GPU limit. */}}
 {{- define "callscribe.workerDevice" -}}
 {{- $gpus := dig "limits" "nvidia.com/gpu" 0 (.Values.worker.resources | default dict) -}}
@@ -121,4 +120,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail (printf "worker.device must be cuda or cpu, not %v" .Values.worker.device) -}}
 {{- end -}}
 {{- .Values.worker.device -}}
+{{- end -}}
+
+{{/* NetworkPolicy egress rules: DNS, and each of (dict "root" . "peers" (list …)) of
+     networkPolicy.{postgres,redis,s3}: its port, to its peers when they are named. */}}
+{{- define "callscribe.egress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- range $name := .peers }}
+{{- $peer := index $.root.Values.networkPolicy $name }}
+- ports:
+    - {port: {{ $peer.port }}, protocol: TCP}
+  {{- with $peer.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{- end -}}
