@@ -18,9 +18,9 @@ classified whole ("Oh," opening it is an interjection):
 
 * ``CARD``: 13–19 digits passing the Luhn check; or 12 digits or more within five words
   after "card" (a misheard digit breaks Luhn, a dropped one shortens the number: "the card
-  number is 4-1-1-1-…"). A word that
-  sounds like a digit just before a run ("for" 4, "to"/"too" 2, "won" 1, "ate" 8) counts
-  when only so the run passes Luhn ("for 111, 1111, 1111, 1111"). Digits the model glued
+  number is 4-1-1-1-…"). A word that sounds like a digit just before a run ("for" 4,
+  "to"/"too" 2, "won" 1, "ate" 8) counts when only so the run passes Luhn ("for 111,
+  1111, 1111, 1111"). Digits the model glued
   with dashes (" 5", "-5", "-5") are one number.
 * ``SSN``: 9 digits written 3-2-4 ("123-45-6789", "123 45 6789") or read digit by digit,
   with a valid area (not 000, 666, 9xx), group (not 00) and serial (not 0000).
