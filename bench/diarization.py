@@ -139,9 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window-s", type=float, default=None, help="diarization.window_s")
     parser.add_argument("--hop-s", type=float, default=None, help="diarization.hop_s")
+    parser.add_argument(
+        "--model-dir", default=None, help="diarization.model_dir (bench/speaker_int8.py)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
-    speaker_model_file()  # built before anything is timed
+    speaker_model_file(Path(args.model_dir) if args.model_dir else None)  # built before timing
     with tempfile.TemporaryDirectory(prefix="callscribe-diarization-") as tmp:
         work = Path(tmp)
         (work / "calls").mkdir()
@@ -150,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, Any] = {}
         real = job.tell_speakers
         tuned = {
-            k: v for k, v in (("window_s", args.window_s), ("hop_s", args.hop_s)) if v is not None
+            k: v
+            for k, v in (
+                ("window_s", args.window_s),
+                ("hop_s", args.hop_s),
+                ("model_dir", args.model_dir),
+            )
+            if v is not None
         }
         for mode, options in (("before", {"enabled": False}), ("after", tuned)):
             cpu: list[float] = []
