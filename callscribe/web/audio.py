@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,31 @@ class AudioUnavailable(CallscribeError):
     """This call has no audio that may be served (the reason says why)."""
 
 
+class OnceEach:
+    """Which (recording, reason) pairs this process has already logged: a call page is
+    read again and again, and a missing file is one warning, not one per page view (later
+    ones go to debug). Remembers the last ``size`` pairs."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._seen: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first(self, recording_id: int, reason: str) -> bool:
+        key = (recording_id, reason)
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return False
+            self._seen[key] = None
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+            return True
+
+
+_LOGGED = OnceEach()
+
+
 @dataclass(frozen=True)
 class CallAudio:
     """What the audio route streams."""
@@ -76,7 +103,9 @@ def call_audio(settings: Settings, session: Session, rec: Recording) -> CallAudi
     try:
         found = open_source(rec.source.uri, settings.storage).open_object(rec.key, rec.uri)
     except CallscribeError as exc:
-        log.warning("audio of recording %d cannot be read: %s", rec.id, exc.one_line())
+        reason = exc.one_line()
+        level = logging.WARNING if _LOGGED.first(rec.id, reason) else logging.DEBUG
+        log.log(level, "audio of recording %d cannot be read: %s", rec.id, reason)
         raise AudioUnavailable("the recording cannot be read now (the app's log says why)") from exc
     media = MEDIA_TYPES.get(Path(rec.key).suffix.lower(), "application/octet-stream")
     return CallAudio(object=found, media_type=media, redacted=False)
@@ -100,7 +129,9 @@ def _redacted_copy(settings: Settings, rec: Recording) -> StoredObject:
     except AudioUnavailable:
         raise
     except CallscribeError as exc:
-        log.info("no redacted copy for recording %d: %s", rec.id, exc.one_line())
+        reason = exc.one_line()
+        level = logging.INFO if _LOGGED.first(rec.id, reason) else logging.DEBUG
+        log.log(level, "no redacted copy for recording %d: %s", rec.id, reason)
         raise AudioUnavailable(NO_COPY) from exc
 
 

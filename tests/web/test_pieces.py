@@ -8,7 +8,7 @@ import time
 import pytest
 
 from callscribe.errors import ConfigurationError
-from callscribe.web.audio import byte_range
+from callscribe.web.audio import OnceEach, byte_range
 from callscribe.web.context import BadRequest, day, safe_next, whole
 from callscribe.web.data import Turn, merge_turns, snippet_pieces
 from callscribe.web.security import LoginLimiter
@@ -31,6 +31,13 @@ from callscribe.web.users import check_new_user
 )
 def test_byte_ranges(header: str | None, expected: tuple[int, int] | None) -> None:
     assert byte_range(header, 1000) == expected
+
+
+def test_a_missing_file_is_logged_once_per_reason_and_recording() -> None:
+    once = OnceEach(size=2)
+    assert once.first(1, "gone") and not once.first(1, "gone")
+    assert once.first(1, "denied") and once.first(2, "gone")  # another reason, another call
+    assert once.first(1, "gone")  # forgotten: only the last two pairs are kept
 
 
 @pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-1200", "bytes=-0"])
