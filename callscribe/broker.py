@@ -61,6 +61,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def redis_client(url: str, settings: Settings) -> Any:
+    """A Redis client for ``url`` (a secret: never log it), certificates verified on
+    ``rediss://`` as the broker's are; short timeouts, so that a Redis that is down is an
+    error at once, not a hung request."""
+    import redis
+
+    options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    if url.startswith("rediss://"):
+        options |= {
+            "ssl_cert_reqs": "required",
+            "ssl_ca_certs": settings.queue.broker_ssl_ca_certs,
+        }
+    return redis.Redis.from_url(url, **options)
+
+
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """The periodic reconciler plus one scan per configured source and cron expression."""
     from celery.schedules import crontab

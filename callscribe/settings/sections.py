@@ -363,8 +363,21 @@ class WebSection(Section):
     ``login_window_s``; after that the login form answers 429 until the window passes."""
     login_window_s: float = Field(default=300.0, gt=0)
     """The window failed logins are counted in."""
+    limiter_url: SecretStr | None = None
+    """Redis (``redis://``, ``rediss://``) where every replica of the app counts failed
+    logins together (the same key is refused on all of them). Unset: the broker
+    (``broker_url``) when there is one, else each process counts its own."""
     page_size: int = Field(default=50, ge=1, le=500)
     """Calls and search hits per page."""
+
+    @field_validator("limiter_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("web.limiter_url must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -19,13 +19,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
+from callscribe.broker import redis_client
 from callscribe.models.db import session_factory
 from callscribe.settings import Settings
 
 from . import api, pages
 from .context import HERE, BadRequest, WebContext, render, templates
 from .engine import reading_engine
-from .security import SECURITY_HEADERS, LoginLimiter, NotLoggedIn
+from .security import SECURITY_HEADERS, Limiter, LoginLimiter, NotLoggedIn, SharedLoginLimiter
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "callscribe_session"
@@ -46,7 +47,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
         settings=settings,
         factory=factory,
         templates=templates(),
-        limiter=LoginLimiter(web.login_failures, web.login_window_s),
+        limiter=login_limiter(settings),
     )
     app.add_middleware(
         SessionMiddleware,
@@ -63,6 +64,17 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.include_router(pages.router)
     app.include_router(api.router)
     return app
+
+
+def login_limiter(settings: Settings) -> Limiter:
+    """Failed logins counted in Redis (``web.limiter_url``, else the broker), shared by
+    every replica; in this process's memory when neither is set."""
+    web = settings.web
+    url = web.limiter_url or settings.broker_url
+    if url is None:
+        return LoginLimiter(web.login_failures, web.login_window_s)
+    client = redis_client(url.get_secret_value(), settings)
+    return SharedLoginLimiter(client, web.login_failures, web.login_window_s)
 
 
 async def _security_headers(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callscribe.settings import Settings
 
-from .security import LoginLimiter, NotLoggedIn, csrf_token, session_user
+from .security import Limiter, NotLoggedIn, csrf_token, session_user
 from .users import User, find_user
 
 HERE = resources.files("callscribe.web")
@@ -34,7 +34,7 @@ class WebContext:
     settings: Settings
     factory: sessionmaker[Session]
     templates: Environment
-    limiter: LoginLimiter
+    limiter: Limiter
 
     @property
     def max_age_s(self) -> float:

@@ -9,12 +9,16 @@ once. Nothing but login and logout accepts a POST."""
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections import deque
+from typing import Any, Protocol
 
 from starlette.requests import Request
+
+log = logging.getLogger(__name__)
 
 #: What a page may load: only this app's own files; no inline script, no frames.
 CONTENT_SECURITY_POLICY = (
@@ -71,12 +75,26 @@ def session_user(request: Request, max_age_s: float) -> tuple[str, str] | None:
     return name, pw
 
 
-class LoginLimiter:
+class Limiter(Protocol):
     """At most ``failures`` failed logins per key (a user name, a client address) within
     ``window_s``; a key over it is refused until its oldest failure leaves the window.
     Each attempt counts as a failure from the moment it starts (so parallel guesses cannot
-    slip in while a password is being checked) and is taken back when it succeeds. One
-    process's memory: behind several app replicas, each counts its own."""
+    slip in while a password is being checked) and is taken back when it succeeds."""
+
+    def attempt(self, keys: list[str]) -> float:
+        """Seconds to wait when any key is over the limit (nothing counted); else 0, with
+        the attempt counted against every key."""
+        ...
+
+    def succeeded(self, keys: list[str]) -> None:
+        """The attempt was right: take it back (the name's record, ``keys[0]``, is
+        cleared)."""
+        ...
+
+
+class LoginLimiter:
+    """:class:`Limiter` in one process's memory: behind several app replicas each counts
+    its own (:class:`SharedLoginLimiter` counts them together)."""
 
     #: Keys remembered at most (a spray of names cannot fill memory); the oldest go first.
     MAX_KEYS = 100_000
@@ -93,8 +111,6 @@ class LoginLimiter:
         return times
 
     def attempt(self, keys: list[str]) -> float:
-        """Seconds to wait when any key is over the limit (nothing counted); else 0, with
-        the attempt counted against every key."""
         now = time.monotonic()
         with self._lock:
             wait = 0.0
@@ -111,7 +127,6 @@ class LoginLimiter:
             return 0.0
 
     def succeeded(self, keys: list[str]) -> None:
-        """The attempt was right: take it back (the name's record is cleared)."""
         with self._lock:
             for key in keys:
                 times = self._seen.get(key)
@@ -125,3 +140,91 @@ class LoginLimiter:
         self._seen = {k: v for k, v in self._seen.items() if self._recent(k, now)}
         while len(self._seen) >= self.MAX_KEYS:
             self._seen.pop(next(iter(self._seen)))
+
+
+#: Counts an attempt against every key at once, in Redis's own clock (replicas' clocks
+#: may differ): each key is a sorted set of attempt ids scored by their time in ms,
+#: trimmed to the window and expiring with it, so it never holds more than ``failures``.
+_ATTEMPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, limit, wait = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, window - (now - tonumber(oldest[2])))
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+#: Takes the newest attempt back from every key; the first key (the user name) is cleared.
+_SUCCEEDED = """
+for _, key in ipairs(KEYS) do redis.call('ZPOPMAX', key) end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+
+#: What a Redis ACL user needs for the shared limiter and nothing more (docs/review.md):
+#: its own keys, the scripts, and the commands they run.
+REDIS_ACL = (
+    "resetkeys ~callscribe:web:login:* -@all +select +evalsha +eval +script|load +time "
+    "+zremrangebyscore +zcard +zrange +zadd +pexpire +zpopmax +del"
+)
+
+
+class SharedLoginLimiter:
+    """:class:`Limiter` in Redis, shared by every replica of the app (``web.limiter_url``,
+    else the broker). While Redis cannot be reached the process counts in its own memory
+    (``fallback``), with one warning line until Redis answers again: a login is never
+    refused or let through unlimited because Redis is down."""
+
+    PREFIX = "callscribe:web:login:"
+
+    def __init__(self, client: Any, failures: int, window_s: float) -> None:
+        self.failures, self.window_s = failures, window_s
+        self._client = client
+        self._attempt = client.register_script(_ATTEMPT)
+        self._succeeded = client.register_script(_SUCCEEDED)
+        self.fallback = LoginLimiter(failures, window_s)
+        self._down = False
+
+    def attempt(self, keys: list[str]) -> float:
+        window_ms = max(1, round(self.window_s * 1000))
+        try:
+            wait_ms = self._attempt(
+                keys=[self.PREFIX + k for k in keys],
+                args=[window_ms, self.failures, secrets.token_hex(8)],
+            )
+        except Exception as exc:  # redis.RedisError and its transport errors
+            self._unreachable(exc)
+            return self.fallback.attempt(keys)
+        self._reachable()
+        return float(wait_ms) / 1000
+
+    def succeeded(self, keys: list[str]) -> None:
+        self.fallback.succeeded(keys)
+        try:
+            self._succeeded(keys=[self.PREFIX + k for k in keys], args=[])
+        except Exception as exc:
+            self._unreachable(exc)
+
+    def _unreachable(self, exc: Exception) -> None:
+        if not self._down:
+            self._down = True
+            log.warning(
+                "the login limiter's Redis cannot be used (%s): failed logins are "
+                "counted in this process until it answers",
+                type(exc).__name__,
+            )
+
+    def _reachable(self) -> None:
+        if self._down:
+            self._down = False
+            log.warning("the login limiter's Redis answers again: failed logins are shared")

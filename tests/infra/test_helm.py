@@ -355,3 +355,20 @@ def test_the_web_app_reads_through_its_reviewer_login_only(helm: Path) -> None:
     assert egress == {53, 5432, 443}
     assert [p["port"] for p in policy["spec"]["ingress"][0]["ports"]] == [8080]
     assert not [d for d in render(helm) if d["metadata"]["name"].endswith("-web")]  # off by default
+
+
+def test_the_web_app_reaches_redis_only_for_its_shared_login_limiter(helm: Path) -> None:
+    """``secrets.webLimiterUrlKey``: the replicas count failed logins together in the Redis
+    of that URL (its own secret, not the broker's), and only then may they reach Redis."""
+    docs = render(helm, None, "web.enabled=true", "secrets.webLimiterUrlKey=web-limiter-url")
+    (container,) = one(docs, "Deployment", "web")["spec"]["template"]["spec"]["containers"]
+    env = _env(container)
+    assert env["CALLSCRIBE_WEB__LIMITER_URL"]["valueFrom"]["secretKeyRef"]["key"] == (
+        "web-limiter-url"
+    )
+    assert "CALLSCRIBE_BROKER_URL" not in env
+    (policy,) = [
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-web")
+    ]
+    egress = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert egress == {53, 5432, 443, 6379}

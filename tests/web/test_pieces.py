@@ -1,9 +1,7 @@
-"""The web app's small parts on their own: byte ranges, the login limiter, where a login
+"""The web app's small parts on their own: byte ranges, where a login
 may send you, snippets, merged turns, new users' rules."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -11,7 +9,6 @@ from callscribe.errors import ConfigurationError
 from callscribe.web.audio import OnceEach, byte_range
 from callscribe.web.context import BadRequest, day, safe_next, whole
 from callscribe.web.data import Turn, merge_turns, snippet_pieces
-from callscribe.web.security import LoginLimiter
 from callscribe.web.users import check_new_user
 
 
@@ -44,35 +41,6 @@ def test_a_missing_file_is_logged_once_per_reason_and_recording() -> None:
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(ValueError):
         byte_range(header, 1000)
-
-
-def test_the_limiter_counts_attempts_per_key_and_forgets_after_the_window() -> None:
-    limiter = LoginLimiter(failures=3, window_s=0.3)
-    keys = ["user:a", "addr:1.2.3.4"]
-    assert [limiter.attempt(keys) for _ in range(3)] == [0, 0, 0]  # three wrong guesses
-    assert 0 < limiter.attempt(keys) <= 0.3  # the fourth waits, even a right one
-    assert limiter.attempt(["user:b", "addr:1.2.3.4"]) > 0  # the address is blocked too
-    assert limiter.attempt(["user:a", "addr:5.6.7.8"]) > 0  # and the name elsewhere
-    assert limiter.attempt(["user:b", "addr:5.6.7.8"]) == 0
-    time.sleep(0.35)
-    assert limiter.attempt(keys) == 0
-
-
-def test_a_right_attempt_is_taken_back() -> None:
-    limiter = LoginLimiter(failures=2, window_s=60)
-    keys = ["user:a", "addr:1.2.3.4"]
-    for _ in range(5):
-        assert limiter.attempt(keys) == 0
-        limiter.succeeded(keys)
-
-
-def test_parallel_guesses_cannot_pass_the_limit() -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    limiter = LoginLimiter(failures=5, window_s=60)
-    with ThreadPoolExecutor(16) as pool:
-        waits = list(pool.map(lambda _: limiter.attempt(["user:a", "addr:x"]), range(64)))
-    assert sum(1 for w in waits if w == 0) == 5
 
 
 @pytest.mark.parametrize(
