@@ -139,12 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window-s", type=float, default=None, help="diarization.window_s")
     parser.add_argument("--hop-s", type=float, default=None, help="diarization.hop_s")
+    parser.add_argument("--model-dir", default=None, help="diarization.model_dir")
     parser.add_argument(
-        "--model-dir", default=None, help="diarization.model_dir (bench/speaker_int8.py)"
+        "--precision", choices=("float", "int8"), default=None, help="diarization.precision"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
-    speaker_model_file(Path(args.model_dir) if args.model_dir else None)  # built before timing
+    folder = Path(args.model_dir) if args.model_dir else None
+    speaker_model_file(folder, args.precision or "float")  # built before timing
     with tempfile.TemporaryDirectory(prefix="callscribe-diarization-") as tmp:
         work = Path(tmp)
         (work / "calls").mkdir()
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("window_s", args.window_s),
                 ("hop_s", args.hop_s),
                 ("model_dir", args.model_dir),
+                ("precision", args.precision),
             )
             if v is not None
         }

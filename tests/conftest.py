@@ -243,3 +243,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = item.module.__name__.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
         if names & _SLOW_FIXTURES or module in _SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def speaker_model_int8(speaker_model: Path) -> Path:
+    """The real speaker model at int8 (``diarization.precision = int8``), built once from
+    the float one beside it (``workers.speakers.int8``)."""
+    from callscribe.workers.speakers.model import speaker_model_file
+
+    return speaker_model_file(speaker_model.parent, "int8")

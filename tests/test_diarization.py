@@ -5,6 +5,7 @@ meeting, and a speaker model that cannot be built (issue 22)."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,44 @@ def test_a_mono_call_is_told_apart_and_its_agent_named(calls: Any, seed: int) ->
     assert all(s.speaker_confidence is not None and 0 < s.speaker_confidence <= 1 for s in segments)
     for segment in segments:  # every word inside its segment, as the segment's speaker
         assert all(segment.start <= w.start <= w.end <= segment.end for w in segment.words)
+
+
+@pytest.fixture(scope="module")
+def calls_int8(calls: Any, tiny_en: Path, speaker_model_int8: Path, tmp_path_factory: Any) -> Any:
+    """The same mono calls and dual-mono MP3 again, with ``diarization.precision = int8``
+    (no warning: the int8 model, not the float one it falls back to)."""
+    made, _found, _meeting, _segments = calls
+    root = tmp_path_factory.mktemp("diarization-int8")
+    folder = root / "calls"
+    folder.mkdir()
+    for name, call in made.items():
+        if name.startswith(("mono_", "dual")):
+            os.link(call.path, folder / name)  # the same audio
+    settings = settings_for(
+        tiny_en, f"sqlite:///{root}/calls.db", root / "out",
+        diarization={"precision": "int8", "model_dir": str(speaker_model_int8.parent)},
+    )  # fmt: skip
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("callscribe").addHandler(handler)
+    try:
+        summary = transcribe_source(settings, str(folder))
+    finally:
+        logging.getLogger("callscribe").removeHandler(handler)
+    assert not summary.failed and not [w for w in warnings if "speaker model" in w], warnings
+    return transcripts(settings)
+
+
+@pytest.mark.parametrize("name", [*(f"mono_{seed}.wav" for seed in CALL_SEEDS), "dual.mp3"])
+def test_the_int8_speaker_model_tells_the_same_calls_apart(
+    calls: Any, calls_int8: Any, name: str
+) -> None:
+    made = calls[0]
+    segments = calls_int8[name]
+    assert speaker_time(segments, made[name].turns) >= 0.95
+    assert min(segments, key=lambda s: s.start).speaker == "agent"
+    assert {s.speaker for s in segments} == {"agent", "customer"}
 
 
 def test_a_dual_mono_mp3_is_two_speakers_not_two_copies(calls: Any) -> None:

@@ -130,11 +130,16 @@ def worker(
     if settings.diarization.enabled:  # built once, here, not inside the first job
         from callscribe.workers.speakers.model import prepare_speaker_model
 
-        problem = prepare_speaker_model(settings.diarization.model_dir)
+        speakers = settings.diarization
+        problem = prepare_speaker_model(speakers.model_dir)
         if problem:
             err.print(
                 f"warning: {problem}; one-channel calls are labelled unknown", highlight=False
             )
+        elif speakers.precision == "int8" and (problem := prepare_speaker_model(
+            speakers.model_dir, "int8"
+        )):  # fmt: skip
+            err.print(f"warning: {problem}; the float speaker model is used", highlight=False)
     if settings.insights.enabled:  # fetched once, here, not inside the first finalize
         from callscribe.workers.insights.encoder import prepare_sentence_model
 

@@ -310,6 +310,11 @@ class DiarizationSection(Section):
     model_dir: str | None = None
     """Where the speaker model (ONNX, built once from its pinned wheel) is kept. Unset:
     ``$XDG_CACHE_HOME/callscribe/models`` (``~/.cache/…``)."""
+    precision: Literal["float", "int8"] = "float"
+    """The speaker model's arithmetic: ``int8`` (built once from the float model, calibrated
+    on flite or espeak-ng speech, so one of them must be installed where it is built)
+    costs about half the CPU for about 1 pt of accuracy ([speakers](speakers.md)); when it
+    cannot be built the float model is used, with one warning."""
 
     @field_validator("speakers")
     @classmethod

@@ -100,6 +100,8 @@ def test_the_speaker_model_stage_takes_the_pinned_torch_from_the_cpu_index() -> 
     run = " ".join(str(x) for x in stages()["speaker-model"]["lines"])  # type: ignore[attr-defined]
     assert f'--index-url "${{TORCH_INDEX}}" {TORCH}' in run
     assert "speaker_model_file(Path('/speaker'))" in run
+    assert "speaker_model_file(Path('/speaker'), 'int8')" in run  # calibrated on flite's speech
+    assert "flite espeak-ng ffmpeg" in run
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in DOCKERFILE.read_text()
 
 

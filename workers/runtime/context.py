@@ -109,9 +109,8 @@ class WorkerContext:
                 return self._speakers
             if time.monotonic() < self._speakers_retry_at:
                 return None
-            config = self.settings.diarization
             try:
-                path = speaker_model_file(Path(config.model_dir) if config.model_dir else None)
+                path = self._speaker_model_path()
                 self._speakers = SpeakerEncoder(
                     path,
                     device=resolve_device(self.settings.model.device),
@@ -125,6 +124,20 @@ class WorkerContext:
                 )
                 return None
             return self._speakers
+
+    def _speaker_model_path(self) -> Path:
+        """The model file of ``diarization.precision``; the float one, with a warning, when
+        the int8 one cannot be built."""
+        config = self.settings.diarization
+        folder = Path(config.model_dir) if config.model_dir else None
+        if config.precision == "int8":
+            try:
+                return speaker_model_file(folder, "int8")
+            except SpeakerModelError as exc:
+                log.warning(
+                    "int8 speaker model unavailable, using the float one: %s", one_line(exc, 300)
+                )
+        return speaker_model_file(folder)
 
     def source(self, uri: str) -> RecordingSource:
         with self._lock:

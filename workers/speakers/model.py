@@ -65,10 +65,19 @@ class SpeakerModelError(CallscribeError):
 _BUILD_LOCK = threading.Lock()
 
 
-def speaker_model_file(cache_dir: Path | None = None) -> Path:
+def speaker_model_file(cache_dir: Path | None = None, precision: str = "float") -> Path:
     """The checked ONNX file of the speaker model, built into ``cache_dir`` first if it is
-    not there. Raises :class:`SpeakerModelError`."""
-    cache_dir = cache_dir or default_cache()
+    not there; ``precision`` ``int8`` its int8 copy (``speakers.int8``), built from it.
+    Raises :class:`SpeakerModelError`."""
+    target = _float_model_file(cache_dir or default_cache())
+    if precision != "int8":
+        return target
+    from .int8 import int8_model_file  # it builds on this module
+
+    return int8_model_file(target)
+
+
+def _float_model_file(cache_dir: Path) -> Path:
     target = cache_dir / f"campplus-zh-en-{build_key()[:12]}.onnx"
     recorded = target.with_name(target.name + ".sha256")
     with _BUILD_LOCK:
@@ -93,11 +102,11 @@ def speaker_model_file(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def prepare_speaker_model(model_dir: str | None) -> str | None:
+def prepare_speaker_model(model_dir: str | None, precision: str = "float") -> str | None:
     """Build the speaker model into the cache if it is not there yet (a worker does this
     before it takes jobs); None when it is ready, else the one-line reason it is not."""
     try:
-        speaker_model_file(Path(model_dir) if model_dir else None)
+        speaker_model_file(Path(model_dir) if model_dir else None, precision)
     except SpeakerModelError as exc:
         return str(exc)
     return None
@@ -177,7 +186,7 @@ def _run(command: list[str], what: str) -> None:
 class SpeakerEncoder:
     """One speaker embedding (unit length, 192 values) per clip of 16-kHz audio: 80 Kaldi
     filterbanks per 10 ms, mean-normalised over the clip, through CAM++. Clips of one
-    length run as one batch. Thread-safe (onnxruntime sessions are).
+    length run in batches of ``BATCH``. Thread-safe (onnxruntime sessions are).
 
     ``device`` ``cuda`` runs it on that GPU through onnxruntime's CUDA provider where the
     installed onnxruntime has one (the ``onnxruntime-gpu`` wheel); the plain ``onnxruntime``
@@ -212,11 +221,13 @@ class SpeakerEncoder:
         for i, feats in enumerate(features):
             if len(feats) >= MIN_FRAMES:
                 by_frames.setdefault(len(feats), []).append(i)
-        for indices in by_frames.values():
-            batch = np.stack([features[i] for i in indices])
-            (embeddings,) = self._session.run(None, {"feats": batch})
-            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-            out[indices] = embeddings / np.maximum(norms, 1e-9)
+        for same in by_frames.values():
+            for at in range(0, len(same), BATCH):
+                indices = same[at : at + BATCH]
+                batch = np.stack([features[i] for i in indices])
+                (embeddings,) = self._session.run(None, {"feats": batch})
+                norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+                out[indices] = embeddings / np.maximum(norms, 1e-9)
         return out
 
 
@@ -236,6 +247,9 @@ def execution_providers(
     return [("CUDAExecutionProvider", {"device_id": device_index}), "CPUExecutionProvider"]
 
 
+#: Clips per onnxruntime call: 8 cost 10-15 % less CPU per clip than 1 or 64 on one core
+#: (1.5-s clips: 10.8 ms per audio second against 13.0 and 12.5).
+BATCH = 8
 #: Fewer frames than this (0.2 s) give no embedding.
 MIN_FRAMES = 20
 
