@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from callscribe.media.files import sha256
-
 from .calibration import calibration_features, calibration_key
-from .model import _BUILD_LOCK, SpeakerModelError, _run
+from .model import _BUILD_LOCK, SpeakerModelError, _run, is_recorded, record
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +39,9 @@ def int8_model_file(float_model: Path) -> Path:
         f"{float_model.name}\n{calibration_key()}\n{QUANT_VERSION}".encode()
     ).hexdigest()
     target = float_model.with_name(f"{float_model.stem}-int8-{key[:12]}.onnx")
-    recorded = target.with_name(target.name + ".sha256")
     with _BUILD_LOCK:
-        if target.is_file():
-            if recorded.is_file() and recorded.read_text().strip() == sha256(target):
-                return target
-            target.unlink()
+        if is_recorded(target):
+            return target
         try:
             with tempfile.TemporaryDirectory(prefix="speaker-int8-", dir=target.parent) as tmp:
                 work = Path(tmp)
@@ -60,10 +54,7 @@ def int8_model_file(float_model: Path) -> Path:
                     "quantizing the speaker model to int8",
                 )  # fmt: skip
                 check_int8(float_model, built, features)
-                digest = work / "digest"
-                digest.write_text(sha256(built) + "\n")
-                os.replace(built, target)
-                os.replace(digest, recorded)
+                record(built, target)
         except OSError as exc:
             raise SpeakerModelError(
                 f"cannot build the int8 speaker model in {target.parent}: {exc}"

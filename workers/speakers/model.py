@@ -79,27 +79,40 @@ def speaker_model_file(cache_dir: Path | None = None, precision: str = "float") 
 
 def _float_model_file(cache_dir: Path) -> Path:
     target = cache_dir / f"campplus-zh-en-{build_key()[:12]}.onnx"
-    recorded = target.with_name(target.name + ".sha256")
     with _BUILD_LOCK:
-        if target.is_file():
-            if recorded.is_file() and recorded.read_text().strip() == sha256(target):
-                return target
-            target.unlink()  # a broken or unfinished copy: build again
+        if is_recorded(target):
+            return target
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="speaker-build-", dir=cache_dir) as tmp:
                 built = _build(Path(tmp))
                 verify_export(built, Path(tmp) / "probe.npy")
-                digest = Path(tmp) / "digest"
-                digest.write_text(sha256(built) + "\n")
-                os.replace(built, target)
-                os.replace(digest, recorded)
+                record(built, target)
         except OSError as exc:
             raise SpeakerModelError(
                 f"cannot build the speaker model in {cache_dir}: {exc}"
             ) from exc
     log.info("speaker model built: %s", target)
     return target
+
+
+def is_recorded(target: Path) -> bool:
+    """Whether ``target`` is there and is the file its ``.sha256`` records; a copy that is
+    not (broken, unfinished) is removed, to be built again."""
+    recorded = target.with_name(target.name + ".sha256")
+    if target.is_file():
+        if recorded.is_file() and recorded.read_text().strip() == sha256(target):
+            return True
+        target.unlink()
+    return False
+
+
+def record(built: Path, target: Path) -> None:
+    """Move ``built`` (checked) to ``target`` and its SHA-256 beside it, the record last."""
+    digest = built.with_name(built.name + ".digest")
+    digest.write_text(sha256(built) + "\n")
+    os.replace(built, target)
+    os.replace(digest, target.with_name(target.name + ".sha256"))
 
 
 def prepare_speaker_model(model_dir: str | None, precision: str = "float") -> str | None:
