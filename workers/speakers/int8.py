@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .calibration import calibration_features, calibration_key
-from .model import _BUILD_LOCK, SpeakerModelError, _run, is_recorded, record
+from .model import _BUILD_LOCK, SpeakerModelError, _run, is_recorded, python_with, record
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +81,8 @@ def check_int8(float_model: Path, int8_model: Path, features: np.ndarray) -> Non
 
 
 def _quantizing_python(work: Path) -> str:
-    """An interpreter with onnx and onnxruntime's quantization tools."""
+    """An interpreter with onnx and onnxruntime's quantization tools (``python_with``)."""
     import onnxruntime
 
-    probe = "import onnx, onnxruntime.quantization"
-    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
-        return sys.executable
-    venv = work / "quantize-venv"
-    python = venv / "bin" / "python"
     packages = ("onnx>=1.16", f"onnxruntime=={onnxruntime.__version__}", "numpy")
-    _run([sys.executable, "-m", "venv", str(venv)], "making the int8 build venv")
-    _run(
-        [str(python), "-m", "pip", "install", "-q", *packages],
-        f"installing {', '.join(packages)} into the int8 build venv",
-    )
-    return str(python)
+    return python_with("import onnx, onnxruntime.quantization", packages, work / "quantize-venv")

@@ -170,18 +170,22 @@ def _build(work: Path) -> Path:
 
 
 def _exporting_python(work: Path) -> str:
-    """An interpreter with torch and onnx: this one if it has them, else a build venv in
-    ``work`` (the build's own folder: two processes building at once do not share it, and
-    it goes with the folder)."""
+    """An interpreter with torch and onnx (``python_with``)."""
     probe = "import torch, onnx; assert torch.__version__.split('+')[0] == '2.13.0'"
+    return python_with(probe, BUILD_PACKAGES, work / "build-venv")
+
+
+def python_with(probe: str, packages: tuple[str, ...], venv: Path) -> str:
+    """This interpreter if it runs ``probe``, else a venv at ``venv`` with ``packages``
+    (inside the build's own folder: two processes building at once do not share it, and it
+    goes with the folder)."""
     if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
         return sys.executable
-    venv = work / "build-venv"
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "venv", str(venv)], "making the speaker-model build venv")
+    _run([sys.executable, "-m", "venv", str(venv)], f"making the build venv {venv.name}")
     _run(
-        [str(python), "-m", "pip", "install", "-q", *BUILD_PACKAGES],
-        f"installing {', '.join(BUILD_PACKAGES)} into the build venv",
+        [str(python), "-m", "pip", "install", "-q", *packages],
+        f"installing {', '.join(packages)} into the build venv {venv.name}",
     )
     return str(python)  # callscribe itself comes from PYTHONPATH (``_run``)
 
